@@ -1,0 +1,116 @@
+# Forge build. `make` builds build/forge, build/libforge.a and build/libforge.so.
+#   make test        the test suite (prints "N passed, N failed" last)
+#   make asan        the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz        libFuzzer targets, FUZZ_SECONDS each (clang)
+#   make bench       speed benchmarks (see docs/benchmarks.md)
+#   make install     PREFIX=/usr/local: binary, libraries, forge.h, forge.pc
+#   make CUDA=1      also the CUDA backend, build/libforge-cuda.so (CUDA_ARCH=sm_90)
+# SIMD kernels (*_avx2.c, *_neon.c) get their ISA flags per file; the rest of the build is
+# plain C11 for the baseline CPU, and kernels are chosen at run time.
+
+CC       ?= cc
+BUILD    ?= build
+PREFIX   ?= /usr/local
+OPT      ?= -O2
+DEPS     := libpcre2-8 libutf8proc yajl libcurl libevent
+PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS))
+PKG_LIBS   := $(shell pkg-config --libs $(DEPS))
+
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) -g -fPIC -pthread -Wall -Wextra -Werror \
+             -Iinclude -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm -ldl $(EXTRA_LDFLAGS)
+
+ARCH := $(shell uname -m)
+LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*/*.c src/*/*/*.c))
+ifeq ($(ARCH),x86_64)
+  LIB_SRC := $(filter-out %_neon.c,$(LIB_SRC))
+else
+  LIB_SRC := $(filter-out %_avx2.c,$(LIB_SRC))
+endif
+CLI_SRC  := $(wildcard src/cli/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(wildcard tests/*/test_*.c)
+TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
+
+$(BUILD)/obj/%_avx2.o: SIMD_FLAGS = -mavx2 -mfma -mf16c -O3
+$(BUILD)/obj/src/kernels/%.o: OPT = -O3
+
+.PHONY: all test asan fuzz bench install clean cuda
+all: $(BUILD)/forge $(BUILD)/libforge.a $(BUILD)/libforge.so $(CUDA_LIB)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(SIMD_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libforge.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libforge.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/forge: $(CLI_OBJ) $(BUILD)/libforge.a
+	$(CC) $(EXTRA_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libforge.a $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libforge.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(BUILD)/libforge.a $(LDLIBS_ALL)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libforge.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libforge.a $(LDLIBS_ALL)
+
+test: all $(TEST_BIN)
+	@BUILD=$(BUILD) bash tests/run.sh
+
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+	  FORGE_SANITIZE=1 test
+
+# libFuzzer targets: tests/fuzz/fuzz_*.c, each linked with an instrumented copy of the library.
+FUZZ_SECONDS ?= 20
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 \
+	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+	  build-fuzz/libforge.a
+	@mkdir -p build-fuzz/fuzz
+	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  clang $(filter-out $(EXTRA_CFLAGS),$(CFLAGS_ALL)) -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o build-fuzz/fuzz/$$n $$f build-fuzz/libforge.a $(LDLIBS_ALL); \
+	  done
+	@BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh
+
+bench: all $(BENCH_BIN)
+	bash bench/run.sh
+
+# CUDA backend (optional): a shared object the CPU build loads with dlopen when present.
+CUDA_ARCH ?= sm_90
+NVCC      ?= $(shell command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+CUDA_SRC  := $(wildcard src/backend/cuda/*.cu)
+ifeq ($(CUDA),1)
+  CUDA_LIB := $(BUILD)/libforge-cuda.so
+endif
+cuda: $(BUILD)/libforge-cuda.so
+$(BUILD)/libforge-cuda.so: $(CUDA_SRC) $(wildcard src/backend/cuda/*.h) src/backend/backend.h
+	@mkdir -p $(dir $@)
+	$(NVCC) -O3 -std=c++17 -arch=$(CUDA_ARCH) -Xcompiler -fPIC,-Wall -shared -Iinclude -Isrc \
+	  -cudart static -o $@ $(CUDA_SRC) -ldl
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BUILD)/forge $(DESTDIR)$(PREFIX)/bin/forge
+	install -m 644 $(BUILD)/libforge.a $(DESTDIR)$(PREFIX)/lib/libforge.a
+	install -m 755 $(BUILD)/libforge.so $(DESTDIR)$(PREFIX)/lib/libforge.so
+	install -m 644 include/forge.h $(DESTDIR)$(PREFIX)/include/forge.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define FORGE_VERSION "\(.*\)"/\1/p' include/forge.h)|' \
+	  -e 's|@DEPS@|$(DEPS)|' forge.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/forge.pc
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

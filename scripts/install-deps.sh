@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages Forge builds and tests with. Idempotent; uses sudo
+# when not root. Set FORGE_DEPS_MIN=1 to install only what building needs.
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+build_pkgs="build-essential pkg-config libpcre2-dev libutf8proc-dev libyajl-dev libcurl4-openssl-dev libevent-dev"
+test_pkgs="clang python3 tmux curl"
+pkgs=$build_pkgs
+[ "${FORGE_DEPS_MIN:-0}" = 1 ] || pkgs="$pkgs $test_pkgs"
+missing=""
+for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
