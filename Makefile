@@ -41,27 +41,33 @@ $(BUILD)/obj/src/kernels/%.o: OPT = -O3
 .PHONY: all test asan fuzz bench install clean cuda
 all: $(BUILD)/forge $(BUILD)/libforge.a $(BUILD)/libforge.so $(CUDA_LIB)
 
+# V=1 shows the full commands
+Q := $(if $(filter 1,$(V)),,@)
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(SIMD_FLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(CFLAGS_ALL) $(SIMD_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libforge.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/libforge.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
+	$(Q)$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/forge: $(CLI_OBJ) $(BUILD)/libforge.a
-	$(CC) $(EXTRA_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libforge.a $(LDLIBS_ALL)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(EXTRA_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libforge.a $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libforge.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(BUILD)/libforge.a $(LDLIBS_ALL)
+	@$(if $(Q),echo "  TEST  $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(BUILD)/libforge.a $(LDLIBS_ALL)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libforge.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libforge.a $(LDLIBS_ALL)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libforge.a $(LDLIBS_ALL)
 
 test: all $(TEST_BIN)
 	@BUILD=$(BUILD) bash tests/run.sh

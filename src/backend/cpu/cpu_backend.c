@@ -1,0 +1,345 @@
+/* cpu_backend.c: the batched forward pass on the CPU.
+ *
+ * One call runs any mix of prompt chunks and decode tokens from many sequences. Work is
+ * split across the thread pool by outputs only (matmul columns and row blocks, attention
+ * (token, KV head) pairs, rows of element-wise ops), never by the reduction dimension, so
+ * every value is computed the same way whatever the batch or the thread count. Each
+ * layer's K/V for the batch are written to the paged cache before attention reads them
+ * back, so a chunked prompt sees exactly the values an unchunked one does. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "base/threadpool.h"
+
+enum { MM_MAX_TASKS = 4 };
+
+typedef struct mm_task {
+    const float *x;
+    int ldx, m;
+    const mm_weight *w;
+    float *y;
+    int ldy;
+    int col_size, n_col, row_size, n_row; /* chunking */
+} mm_task;
+
+typedef enum { ROWS_ATTN_NORM, ROWS_QK_ROPE_STORE, ROWS_FFN_NORM, ROWS_SWIGLU } rows_op;
+
+typedef struct cpu_backend {
+    backend base;
+    const forge_model *m;
+    const kernels *k;
+    tpool *pool;
+    int n_threads;
+    backend_params p;
+    /* the paged KV cache: per layer, [block][kv_head][BLOCK_TOKENS][head_dim] */
+    void **kpool, **vpool;
+    size_t block_elems;
+    /* scratch, sized once for max_batch_tokens rows */
+    float *x, *xn, *q, *kk, *vv, *att, *tmp, *gate, *up, *rcos, *rsin, *xf;
+    float *pack;
+    size_t pack_floats;
+    /* the job in flight */
+    const forge_batch *batch;
+    int layer;
+    rows_op op;
+    int rows_per_chunk;
+    mm_task tasks[MM_MAX_TASKS];
+    int n_tasks;
+} cpu_backend;
+
+/* ---- matmul dispatch ------------------------------------------------------------------ */
+
+static void mm_chunk(void *ctx, int chunk, int thread) {
+    cpu_backend *b = ctx;
+    int t = 0;
+    while (chunk >= b->tasks[t].n_col * b->tasks[t].n_row) {
+        chunk -= b->tasks[t].n_col * b->tasks[t].n_row;
+        t++;
+    }
+    const mm_task *mt = &b->tasks[t];
+    int ci = chunk % mt->n_col, ri = chunk / mt->n_col;
+    int j0 = ci * mt->col_size, j1 = j0 + mt->col_size;
+    if (j1 > mt->w->rows) j1 = mt->w->rows;
+    int i0 = ri * mt->row_size, i1 = i0 + mt->row_size;
+    if (i1 > mt->m) i1 = mt->m;
+    b->k->matmul(mt->x + (size_t)i0 * mt->ldx, mt->ldx, i1 - i0, mt->w, j0, j1, mt->y + (size_t)i0 * mt->ldy,
+                 mt->ldy, b->pack + (size_t)thread * b->pack_floats);
+}
+
+/* Adds a job y[m][rows(w)] = x[m][cols(w)] . w^T to the next dispatch. */
+static void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weight *w, float *y, int ldy) {
+    mm_task *t = &b->tasks[b->n_tasks++];
+    *t = (mm_task){.x = x, .ldx = ldx, .m = m, .w = w, .y = y, .ldy = ldy};
+    int N = w->rows;
+    if (m < 4) {
+        /* memory bound: chunks of about 48 KB of weights */
+        size_t row_bytes = (size_t)w->cols * dtype_size(w->dtype);
+        int cs = (int)(49152 / row_bytes);
+        cs = cs < 8 ? 8 : cs & ~3;
+        t->col_size = cs;
+        t->row_size = m;
+        t->n_row = 1;
+    } else {
+        /* one packed panel per chunk; split rows too when there are few panels */
+        t->col_size = mm_panel_rows(w->cols);
+        int n_col = (N + t->col_size - 1) / t->col_size;
+        int want = 4 * b->n_threads;
+        int n_row = n_col >= want ? 1 : (want + n_col - 1) / n_col;
+        int max_row = (m + 15) / 16;
+        if (n_row > max_row) n_row = max_row;
+        if (n_row < 1) n_row = 1;
+        t->row_size = (m + n_row - 1) / n_row;
+    }
+    t->n_col = (N + t->col_size - 1) / t->col_size;
+    t->n_row = (m + t->row_size - 1) / t->row_size;
+}
+
+static void mm_run(cpu_backend *b) {
+    int total = 0;
+    for (int i = 0; i < b->n_tasks; i++) total += b->tasks[i].n_col * b->tasks[i].n_row;
+    tpool_run(b->pool, total, mm_chunk, b);
+    b->n_tasks = 0;
+}
+
+/* ---- row-wise ops --------------------------------------------------------------------- */
+
+static void store_kv(cpu_backend *b, int t) {
+    const model_config *c = &b->m->cfg;
+    const forge_batch *bt = b->batch;
+    int hd = c->head_dim, pos = bt->positions[t];
+    const int32_t *table = bt->block_tables[bt->seq[t]];
+    size_t slot = (size_t)table[pos / FORGE_KV_BLOCK_TOKENS] * b->block_elems + (size_t)(pos % FORGE_KV_BLOCK_TOKENS) * hd;
+    size_t esz = dtype_size(b->p.kv_dtype);
+    for (int g = 0; g < c->n_kv_heads; g++) {
+        size_t off = (slot + (size_t)g * FORGE_KV_BLOCK_TOKENS * hd) * esz;
+        b->k->from_f32((char *)b->kpool[b->layer] + off, b->p.kv_dtype, b->kk + (size_t)t * c->n_kv_heads * hd + (size_t)g * hd, hd);
+        b->k->from_f32((char *)b->vpool[b->layer] + off, b->p.kv_dtype, b->vv + (size_t)t * c->n_kv_heads * hd + (size_t)g * hd, hd);
+    }
+}
+
+static void rows_row(cpu_backend *b, int t) {
+    const model_config *c = &b->m->cfg;
+    const layer_weights *L = &b->m->layers[b->layer];
+    int H = c->hidden_size, hd = c->head_dim;
+    float *x = b->x + (size_t)t * H, *xn = b->xn + (size_t)t * H, *tmp = b->tmp + (size_t)t * H;
+    switch (b->op) {
+    case ROWS_ATTN_NORM:
+        if (b->layer > 0)
+            for (int i = 0; i < H; i++) x[i] += tmp[i];
+        b->k->rmsnorm(xn, x, L->attn_norm, H, c->rms_norm_eps);
+        break;
+    case ROWS_FFN_NORM:
+        for (int i = 0; i < H; i++) x[i] += tmp[i];
+        b->k->rmsnorm(xn, x, L->ffn_norm, H, c->rms_norm_eps);
+        break;
+    case ROWS_QK_ROPE_STORE: {
+        float *q = b->q + (size_t)t * c->n_heads * hd, *k = b->kk + (size_t)t * c->n_kv_heads * hd;
+        if (L->q_norm) {
+            for (int h = 0; h < c->n_heads; h++) b->k->rmsnorm(q + h * hd, q + h * hd, L->q_norm, hd, c->rms_norm_eps);
+            for (int h = 0; h < c->n_kv_heads; h++) b->k->rmsnorm(k + h * hd, k + h * hd, L->k_norm, hd, c->rms_norm_eps);
+        }
+        const float *cs = b->rcos + (size_t)t * (hd / 2), *sn = b->rsin + (size_t)t * (hd / 2);
+        rope_apply(q, c->n_heads, hd, cs, sn);
+        rope_apply(k, c->n_kv_heads, hd, cs, sn);
+        store_kv(b, t);
+        break;
+    }
+    case ROWS_SWIGLU: {
+        int I = c->intermediate_size;
+        b->k->swiglu(b->gate + (size_t)t * I, b->gate + (size_t)t * I, b->up + (size_t)t * I, I);
+        break;
+    }
+    }
+}
+
+static void rows_chunk(void *ctx, int chunk, int thread) {
+    (void)thread;
+    cpu_backend *b = ctx;
+    int t0 = chunk * b->rows_per_chunk, t1 = t0 + b->rows_per_chunk;
+    if (t1 > b->batch->n_tokens) t1 = b->batch->n_tokens;
+    for (int t = t0; t < t1; t++) rows_row(b, t);
+}
+
+static void rows_run(cpu_backend *b, rows_op op) {
+    int T = b->batch->n_tokens;
+    b->op = op;
+    int per = T / (4 * b->n_threads);
+    b->rows_per_chunk = per < 1 ? 1 : per;
+    if (T < 4) b->rows_per_chunk = T; /* not worth waking the workers */
+    tpool_run(b->pool, (T + b->rows_per_chunk - 1) / b->rows_per_chunk, rows_chunk, b);
+}
+
+/* ---- attention ------------------------------------------------------------------------ */
+
+static void attn_chunk(void *ctx, int chunk, int thread) {
+    (void)thread;
+    cpu_backend *b = ctx;
+    const model_config *c = &b->m->cfg;
+    const forge_batch *bt = b->batch;
+    int t = chunk / c->n_kv_heads, g = chunk % c->n_kv_heads;
+    int hd = c->head_dim, rep = c->n_heads / c->n_kv_heads, pos = bt->positions[t];
+    int first = 0;
+    if (b->m->layers[b->layer].sliding && c->sliding_window > 0 && pos - c->sliding_window + 1 > 0)
+        first = pos - c->sliding_window + 1; /* HF: key visible iff q_pos - k_pos < window */
+    attn_args a = {
+        .q = b->q + (size_t)t * c->n_heads * hd + (size_t)g * rep * hd,
+        .n_rep = rep,
+        .head_dim = hd,
+        .k_cache = b->kpool[b->layer],
+        .v_cache = b->vpool[b->layer],
+        .kv_dtype = b->p.kv_dtype,
+        .n_kv_heads = c->n_kv_heads,
+        .kv_head = g,
+        .blocks = bt->block_tables[bt->seq[t]],
+        .first = first,
+        .last = pos,
+        .scale = (float)(1.0 / sqrt((double)hd)),
+        .out = b->att + (size_t)t * c->n_heads * hd + (size_t)g * rep * hd,
+    };
+    b->k->attention(&a);
+}
+
+/* ---- the forward ---------------------------------------------------------------------- */
+
+static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logits, forge_error *err) {
+    (void)err;
+    cpu_backend *b = (cpu_backend *)be;
+    const forge_model *m = b->m;
+    const model_config *c = &m->cfg;
+    const int T = bt->n_tokens, H = c->hidden_size, hd = c->head_dim, I = c->intermediate_size;
+    const int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+    b->batch = bt;
+
+    size_t erow = (size_t)H * dtype_size(m->embed.dtype);
+    for (int t = 0; t < T; t++)
+        b->k->to_f32(b->x + (size_t)t * H, (const char *)m->embed.data + (size_t)bt->tokens[t] * erow, m->embed.dtype, H);
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < hd / 2; i++) {
+            double ang = (double)bt->positions[t] * m->rope_inv_freq[i];
+            b->rcos[(size_t)t * (hd / 2) + i] = (float)cos(ang);
+            b->rsin[(size_t)t * (hd / 2) + i] = (float)sin(ang);
+        }
+
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_weights *L = &m->layers[l];
+        b->layer = l;
+        rows_run(b, ROWS_ATTN_NORM);
+        mm_add(b, b->xn, H, T, &L->wq, b->q, qd);
+        mm_add(b, b->xn, H, T, &L->wk, b->kk, kvd);
+        mm_add(b, b->xn, H, T, &L->wv, b->vv, kvd);
+        mm_run(b);
+        rows_run(b, ROWS_QK_ROPE_STORE);
+        tpool_run(b->pool, T * c->n_kv_heads, attn_chunk, b);
+        mm_add(b, b->att, qd, T, &L->wo, b->tmp, H);
+        mm_run(b);
+        rows_run(b, ROWS_FFN_NORM);
+        mm_add(b, b->xn, H, T, &L->wgate, b->gate, I);
+        mm_add(b, b->xn, H, T, &L->wup, b->up, I);
+        mm_run(b);
+        rows_run(b, ROWS_SWIGLU);
+        mm_add(b, b->gate, I, T, &L->wdown, b->tmp, H);
+        mm_run(b);
+    }
+    int R = bt->n_logits;
+    if (R == 0) return FORGE_OK;
+    for (int r = 0; r < R; r++) {
+        int t = bt->logit_rows[r];
+        float *x = b->x + (size_t)t * H, *tmp = b->tmp + (size_t)t * H, *xf = b->xf + (size_t)r * H;
+        for (int i = 0; i < H; i++) xf[i] = x[i] + tmp[i];
+        b->k->rmsnorm(xf, xf, m->final_norm, H, c->rms_norm_eps);
+    }
+    mm_add(b, b->xf, H, R, &m->lm_head, logits, c->vocab_size);
+    mm_run(b);
+    return FORGE_OK;
+}
+
+static void cpu_destroy(backend *be) {
+    cpu_backend *b = (cpu_backend *)be;
+    if (!b) return;
+    tpool_free(b->pool);
+    if (b->kpool)
+        for (int l = 0; l < b->m->cfg.n_layers; l++) {
+            free(b->kpool[l]);
+            free(b->vpool[l]);
+        }
+    free(b->kpool);
+    free(b->vpool);
+    float *bufs[] = {b->x, b->xn, b->q, b->kk, b->vv, b->att, b->tmp, b->gate, b->up, b->rcos, b->rsin, b->xf, b->pack};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free(b);
+}
+
+static float *alloc_floats(size_t n, bool *ok) {
+    float *p = aligned_alloc(64, ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63);
+    if (!p) *ok = false;
+    return p;
+}
+
+backend *backend_cpu_create(const forge_model *m, const backend_params *p, forge_error *err) {
+    const model_config *c = &m->cfg;
+    cpu_backend *b = calloc(1, sizeof *b);
+    if (!b) {
+        err_set(err, FORGE_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    b->base.name = "cpu";
+    b->base.forward = cpu_forward;
+    b->base.destroy = cpu_destroy;
+    b->m = m;
+    b->p = *p;
+    b->k = kernels_get();
+    b->n_threads = p->n_threads > 0 ? p->n_threads : 1;
+    b->pool = tpool_create(b->n_threads);
+    if (!b->pool) {
+        free(b);
+        err_set(err, FORGE_E_NOMEM, "cannot start %d threads", p->n_threads);
+        return NULL;
+    }
+    b->block_elems = (size_t)c->n_kv_heads * FORGE_KV_BLOCK_TOKENS * c->head_dim;
+    size_t pool_bytes = (size_t)p->n_kv_blocks * b->block_elems * dtype_size(p->kv_dtype);
+    bool ok = true;
+    b->kpool = calloc((size_t)c->n_layers, sizeof *b->kpool);
+    b->vpool = calloc((size_t)c->n_layers, sizeof *b->vpool);
+    if (!b->kpool || !b->vpool) ok = false;
+    for (int l = 0; ok && l < c->n_layers; l++) {
+        /* calloc: untouched pages cost nothing until a block is used */
+        b->kpool[l] = calloc(1, pool_bytes);
+        b->vpool[l] = calloc(1, pool_bytes);
+        if (!b->kpool[l] || !b->vpool[l]) ok = false;
+    }
+    if (!ok) {
+        cpu_destroy(&b->base);
+        err_set(err, FORGE_E_NOMEM, "cannot allocate the KV cache (%d blocks, %.1f MB)", p->n_kv_blocks,
+                2.0 * c->n_layers * pool_bytes / 1e6);
+        return NULL;
+    }
+    size_t T = (size_t)p->max_batch_tokens, H = (size_t)c->hidden_size, hd = (size_t)c->head_dim;
+    size_t qd = (size_t)c->n_heads * hd, kvd = (size_t)c->n_kv_heads * hd, I = (size_t)c->intermediate_size;
+    b->x = alloc_floats(T * H, &ok);
+    b->xn = alloc_floats(T * H, &ok);
+    b->tmp = alloc_floats(T * H, &ok);
+    b->q = alloc_floats(T * qd, &ok);
+    b->att = alloc_floats(T * qd, &ok);
+    b->kk = alloc_floats(T * kvd, &ok);
+    b->vv = alloc_floats(T * kvd, &ok);
+    b->gate = alloc_floats(T * I, &ok);
+    b->up = alloc_floats(T * I, &ok);
+    b->rcos = alloc_floats(T * hd / 2, &ok);
+    b->rsin = alloc_floats(T * hd / 2, &ok);
+    b->xf = alloc_floats((size_t)p->max_logit_rows * H, &ok);
+    /* pack scratch: the widest panel of any weight */
+    size_t pf = mm_pack_floats(&m->layers[0].wq);
+    const mm_weight *ws[] = {&m->layers[0].wo, &m->layers[0].wgate, &m->layers[0].wdown, &m->lm_head};
+    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+        if (mm_pack_floats(ws[i]) > pf) pf = mm_pack_floats(ws[i]);
+    b->pack_floats = (pf + 15) & ~(size_t)15;
+    b->pack = alloc_floats(b->pack_floats * (size_t)b->n_threads, &ok);
+    if (!ok) {
+        cpu_destroy(&b->base);
+        err_set(err, FORGE_E_NOMEM, "cannot allocate scratch for %d batch tokens", p->max_batch_tokens);
+        return NULL;
+    }
+    return &b->base;
+}

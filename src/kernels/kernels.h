@@ -1,0 +1,91 @@
+/* kernels.h: math on plain arrays. Each kernel has a scalar reference (kernels_ref.c) and,
+ * where it pays, an AVX2/FMA/F16C variant (kernels_avx2.c), chosen at run time by
+ * kernels_get(). Tests compare every variant with the reference on random data.
+ *
+ * Batch invariance: every output element of matmul is reduced over K in one fixed order
+ * whatever M (rows) or the tile it lands in: 8 lanes, lane l accumulates k = 8i + l in
+ * increasing i with one FMA chain, the lanes are summed as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)),
+ * then the K % 8 tail is added in order, then the bias. Packing bf16/f16 weights to f32
+ * first is exact, so packed and direct paths give the same bits. Attention walks keys in
+ * KV-block tiles aligned to absolute positions, whatever the batch. */
+#ifndef FORGE_KERNELS_H
+#define FORGE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "forge.h"
+
+/* A weight matrix of `rows` x `cols` in row-major order (HF Linear: [out, in]). */
+typedef struct mm_weight {
+    const void *data;
+    forge_dtype dtype; /* F32, F16 or BF16 */
+    int rows, cols;
+    const float *bias; /* rows floats or NULL */
+} mm_weight;
+
+/* One tile of attention work: n_rep query heads that share one KV head, for one query. */
+typedef struct attn_args {
+    const float *q;      /* [n_rep][head_dim], RoPE applied */
+    int n_rep, head_dim;
+    const void *k_cache; /* this layer's K pool: [block][kv_head][FORGE_KV_BLOCK_TOKENS][head_dim] */
+    const void *v_cache;
+    forge_dtype kv_dtype; /* F32 or BF16 */
+    int n_kv_heads, kv_head;
+    const int32_t *blocks; /* the sequence's block table */
+    int first, last;       /* visible key positions [first, last] */
+    float scale;
+    float *out; /* [n_rep][head_dim] */
+} attn_args;
+
+typedef struct kernels {
+    const char *name;
+    /* y[i*ldy + j] = x[i*ldx : +cols] . w[j] (+ bias[j]) for i < m, j0 <= j < j1.
+     * pack: scratch of at least mm_pack_floats(w) floats (used for m >= 4 with 16-bit weights). */
+    void (*matmul)(const float *x, int ldx, int m, const mm_weight *w, int j0, int j1, float *y,
+                   int ldy, float *pack);
+    /* out[i] = x[i] / rms(x) * w[i] (HF: normalize in f32, then scale) */
+    void (*rmsnorm)(float *out, const float *x, const float *w, int n, float eps);
+    /* out[i] = silu(g[i]) * u[i] */
+    void (*swiglu)(float *out, const float *g, const float *u, int n);
+    /* out[0..n) = float(in[0..n)) for a row of dtype dt */
+    void (*to_f32)(float *out, const void *in, forge_dtype dt, int n);
+    /* out[0..n) = in rounded to dt (F32 copy or BF16 round-to-nearest-even) */
+    void (*from_f32)(void *out, forge_dtype dt, const float *in, int n);
+    /* causal attention of one query tile over the paged cache (online softmax) */
+    void (*attention)(const attn_args *a);
+    /* max of x[0..n) */
+    float (*max)(const float *x, int n);
+    /* sum of exp(x[i] - shift) */
+    float (*sum_exp)(const float *x, int n, float shift);
+} kernels;
+
+/* The variant for this CPU (cpu_get()); the reference when SIMD is off. */
+const kernels *kernels_get(void);
+const kernels *kernels_ref(void);
+/* The AVX2 variant, or NULL when this build or CPU has none. */
+const kernels *kernels_avx2(void);
+
+/* Floats of pack scratch matmul needs for w, and the panel width it packs. */
+size_t mm_pack_floats(const mm_weight *w);
+int mm_panel_rows(int cols);
+
+/* RoPE (HF rotate-half): x[i], x[i + d/2] rotated by (cos[i], sin[i]) for i < d/2,
+ * for n_heads heads of head_dim d laid out one after another. */
+void rope_apply(float *x, int n_heads, int head_dim, const float *cos, const float *sin);
+
+static inline float bf16_to_f32(uint16_t h) {
+    union { uint32_t u; float f; } v = {.u = (uint32_t)h << 16};
+    return v.f;
+}
+static inline uint16_t f32_to_bf16(float f) {
+    union { float f; uint32_t u; } v = {.f = f};
+    if ((v.u & 0x7fffffff) > 0x7f800000) return (uint16_t)((v.u >> 16) | 0x40); /* quiet NaN */
+    return (uint16_t)((v.u + 0x7fff + ((v.u >> 16) & 1)) >> 16);
+}
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+size_t dtype_size(forge_dtype dt);
+const char *dtype_name(forge_dtype dt);
+
+#endif

@@ -1,0 +1,325 @@
+/* kernels_avx2.c: AVX2 + FMA + F16C kernels (this file alone is compiled with those ISA
+ * flags; kernels_get() picks it only when cpu_get() reports them). Each kernel matches the
+ * scalar reference in kernels_ref.c within rounding; matmul keeps the canonical reduction
+ * order described in kernels.h in every tile shape. */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+/* ---- loads and reductions ------------------------------------------------------------- */
+
+static inline __attribute__((always_inline)) __m256 ld_w(const void *row, int k, forge_dtype dt) {
+    if (dt == FORGE_DTYPE_BF16) {
+        __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)row + k));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    if (dt == FORGE_DTYPE_F16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + k)));
+    return _mm256_loadu_ps((const float *)row + k);
+}
+
+static inline float ld_w1(const void *row, int k, forge_dtype dt) {
+    uint16_t h;
+    if (dt == FORGE_DTYPE_F32) {
+        float f;
+        memcpy(&f, (const char *)row + 4 * (size_t)k, 4);
+        return f;
+    }
+    memcpy(&h, (const char *)row + 2 * (size_t)k, 2);
+    return dt == FORGE_DTYPE_BF16 ? bf16_to_f32(h) : _cvtsh_ss(h);
+}
+
+/* ((a0+a1)+(a2+a3)) + ((a4+a5)+(a6+a7)) for a, b, c, d at once */
+static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+    __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);
+    __m256 abcd = _mm256_hadd_ps(ab, cd);
+    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+static inline float hsum1(__m256 a) {
+    __m256 h = _mm256_hadd_ps(a, a);
+    h = _mm256_hadd_ps(h, h);
+    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+}
+
+/* e^x for 8 lanes: range reduction by ln 2 and a degree-5 polynomial (Cephes' expf),
+ * about 1 ulp; inputs are clamped to [-88.38, 88.38]. */
+static inline __m256 exp8(__m256 x) {
+    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-88.3762626647949f);
+    x = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    /* 2^n: n in [-127, 128]; split in two factors so n = 128 and n = -127 stay finite/normal */
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i h1 = _mm256_srai_epi32(ni, 1), h2 = _mm256_sub_epi32(ni, h1);
+    __m256 p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h1, _mm256_set1_epi32(127)), 23));
+    __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h2, _mm256_set1_epi32(127)), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(y, p1), p2);
+}
+
+static inline float exp1(float x) {
+    float in[8] = {x}, out[8];
+    _mm256_storeu_ps(out, exp8(_mm256_loadu_ps(in)));
+    return out[0];
+}
+
+/* ---- matmul --------------------------------------------------------------------------- */
+
+/* One RM x RN tile: rows x[0..RM) against weight rows w[0..RN) (wstride bytes apart). */
+static inline __attribute__((always_inline)) void tile(const float *x, int ldx, const char *w,
+                                                       size_t wstride, int K, forge_dtype dt,
+                                                       int RM, int RN, float *y, int ldy,
+                                                       const float *bias) {
+    __m256 acc[4][4];
+    for (int r = 0; r < RM; r++)
+        for (int c = 0; c < RN; c++) acc[r][c] = _mm256_setzero_ps();
+    int K8 = K & ~7;
+    for (int k = 0; k < K8; k += 8) {
+        __m256 wv[4];
+        for (int c = 0; c < RN; c++) wv[c] = ld_w(w + c * wstride, k, dt);
+        for (int r = 0; r < RM; r++) {
+            __m256 xv = _mm256_loadu_ps(x + (size_t)r * ldx + k);
+            for (int c = 0; c < RN; c++) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < RM; r++) {
+        float s[4];
+        __m256 z = _mm256_setzero_ps();
+        _mm_storeu_ps(s, hsum4(acc[r][0], RN > 1 ? acc[r][1] : z, RN > 2 ? acc[r][2] : z,
+                               RN > 3 ? acc[r][3] : z));
+        for (int c = 0; c < RN; c++) {
+            float v = s[c];
+            for (int k = K8; k < K; k++) v = fmaf(x[(size_t)r * ldx + k], ld_w1(w + c * wstride, k, dt), v);
+            if (bias) v += bias[c];
+            y[(size_t)r * ldy + c] = v;
+        }
+    }
+}
+
+typedef void (*tile_fn)(const float *x, int ldx, const char *w, size_t wstride, int K, float *y,
+                        int ldy, const float *bias);
+
+#define DEF_TILE(DT, DTN, RM, RN)                                                            \
+    static void tile_##DTN##_##RM##x##RN(const float *x, int ldx, const char *w, size_t ws, int K, \
+                                         float *y, int ldy, const float *bias) {              \
+        tile(x, ldx, w, ws, K, DT, RM, RN, y, ldy, bias);                                     \
+    }
+#define DEF_TILES_RM(DT, DTN, RM)                                                            \
+    DEF_TILE(DT, DTN, RM, 1) DEF_TILE(DT, DTN, RM, 2) DEF_TILE(DT, DTN, RM, 3) DEF_TILE(DT, DTN, RM, 4)
+#define DEF_TILES(DT, DTN)                                                                   \
+    DEF_TILES_RM(DT, DTN, 1) DEF_TILES_RM(DT, DTN, 2) DEF_TILES_RM(DT, DTN, 3) DEF_TILES_RM(DT, DTN, 4)
+DEF_TILES(FORGE_DTYPE_F32, f32)
+DEF_TILES(FORGE_DTYPE_BF16, bf16)
+DEF_TILES(FORGE_DTYPE_F16, f16)
+
+#define ROW_TILES(DTN, RM) {tile_##DTN##_##RM##x1, tile_##DTN##_##RM##x2, tile_##DTN##_##RM##x3, tile_##DTN##_##RM##x4}
+#define DT_TILES(DTN) {ROW_TILES(DTN, 1), ROW_TILES(DTN, 2), ROW_TILES(DTN, 3), ROW_TILES(DTN, 4)}
+static const tile_fn g_tiles[3][4][4] = {DT_TILES(f32), DT_TILES(f16), DT_TILES(bf16)};
+
+/* Rows [0, m) of x against weight rows [j0, j1) of w (a panel or the whole matrix). */
+static void run_tiles(const float *x, int ldx, int m, const char *w, size_t wstride, forge_dtype dt,
+                      int K, int j0, int j1, float *y, int ldy, const float *bias) {
+    /* 4x3 tiles keep 12 accumulators + 3 weights + 1 input in the 16 YMM registers; with
+     * fewer rows, 4 weight rows per tile give the FMA chains enough independence. */
+    int rn = m >= 4 ? 3 : 4;
+    for (int i = 0; i < m; i += 4) {
+        int rm = m - i < 4 ? m - i : 4;
+        for (int j = j0; j < j1; j += rn) {
+            int cn = j1 - j < rn ? j1 - j : rn;
+            g_tiles[dt][rm - 1][cn - 1](x + (size_t)i * ldx, ldx, w + (size_t)(j - j0) * wstride, wstride, K,
+                                        y + (size_t)i * ldy + j, ldy, bias ? bias + j : NULL);
+        }
+    }
+}
+
+static void avx2_to_f32(float *out, const void *in, forge_dtype dt, int n);
+
+static void avx2_matmul(const float *x, int ldx, int m, const mm_weight *w, int j0, int j1, float *y,
+                        int ldy, float *pack) {
+    int K = w->cols;
+    size_t row_bytes = (size_t)K * dtype_size(w->dtype);
+    const char *base = (const char *)w->data;
+    if (w->dtype == FORGE_DTYPE_F32 || m < 4 || !pack) {
+        run_tiles(x, ldx, m, base + (size_t)j0 * row_bytes, row_bytes, w->dtype, K, j0, j1, y, ldy, w->bias);
+        return;
+    }
+    /* 16-bit weights with several rows: convert a panel to f32 once (exact), reuse it m times */
+    int np = mm_panel_rows(K);
+    for (int jp = j0; jp < j1; jp += np) {
+        int n = j1 - jp < np ? j1 - jp : np;
+        for (int j = 0; j < n; j++)
+            avx2_to_f32(pack + (size_t)j * K, base + (size_t)(jp + j) * row_bytes, w->dtype, K);
+        run_tiles(x, ldx, m, (const char *)pack, (size_t)K * 4, FORGE_DTYPE_F32, K, jp, jp + n, y, ldy,
+                  w->bias);
+    }
+}
+
+/* ---- element-wise --------------------------------------------------------------------- */
+
+static void avx2_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        acc = _mm256_fmadd_ps(v, v, acc);
+    }
+    double ss = hsum1(acc);
+    for (; i < n; i++) ss += (double)x[i] * x[i];
+    float inv = (float)(1.0 / sqrt(ss / n + eps));
+    __m256 vi = _mm256_set1_ps(inv);
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vi), _mm256_loadu_ps(w + i)));
+    for (; i < n; i++) out[i] = (x[i] * inv) * w[i];
+}
+
+static void avx2_swiglu(float *out, const float *g, const float *u, int n) {
+    const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 gv = _mm256_loadu_ps(g + i);
+        __m256 e = exp8(_mm256_xor_ps(gv, neg));
+        __m256 s = _mm256_div_ps(gv, _mm256_add_ps(one, e));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) out[i] = g[i] / (1.0f + exp1(-g[i])) * u[i];
+}
+
+static void avx2_to_f32(float *out, const void *in, forge_dtype dt, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, ld_w(in, i, dt));
+    for (; i < n; i++) out[i] = ld_w1(in, i, dt);
+}
+
+static void avx2_from_f32(void *out, forge_dtype dt, const float *in, int n) {
+    if (dt == FORGE_DTYPE_F32) {
+        memcpy(out, in, (size_t)n * 4);
+        return;
+    }
+    uint16_t *o = out;
+    int i = 0;
+    if (dt == FORGE_DTYPE_F16) {
+        for (; i + 8 <= n; i += 8)
+            _mm_storeu_si128((__m128i *)(o + i), _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT));
+        for (; i < n; i++) o[i] = f32_to_f16(in[i]);
+        return;
+    }
+    for (; i < n; i++) o[i] = f32_to_bf16(in[i]);
+}
+
+static float avx2_max(const float *x, int n) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    float t[8], r = -INFINITY;
+    _mm256_storeu_ps(t, m);
+    for (int l = 0; l < 8; l++) r = t[l] > r ? t[l] : r;
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+
+static float avx2_sum_exp(const float *x, int n, float shift) {
+    __m256 acc = _mm256_setzero_ps(), sh = _mm256_set1_ps(shift);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) acc = _mm256_add_ps(acc, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)));
+    float s = hsum1(acc);
+    for (; i < n; i++) s += exp1(x[i] - shift);
+    return s;
+}
+
+/* ---- attention ------------------------------------------------------------------------ */
+
+enum { MAX_REP = 16, MAX_HD = 256 };
+
+static inline float dot_hd(const float *q, const void *k, forge_dtype dt, int hd) {
+    __m256 acc = _mm256_setzero_ps();
+    int d = 0;
+    for (; d + 8 <= hd; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), ld_w(k, d, dt), acc);
+    float s = hsum1(acc);
+    for (; d < hd; d++) s = fmaf(q[d], ld_w1(k, d, dt), s);
+    return s;
+}
+
+/* Online softmax over the visible keys, one KV block (16 positions, aligned to absolute
+ * positions) at a time, so the result depends only on the cache and [first, last]. */
+static void avx2_attention(const attn_args *a) {
+    const int B = FORGE_KV_BLOCK_TOKENS, hd = a->head_dim, nr = a->n_rep;
+    const size_t esz = dtype_size(a->kv_dtype);
+    const size_t block_elems = (size_t)a->n_kv_heads * B * hd;
+    float m[MAX_REP], l[MAX_REP], s[MAX_REP][16];
+    _Alignas(32) float acc[MAX_REP][MAX_HD];
+    for (int r = 0; r < nr; r++) {
+        m[r] = -INFINITY;
+        l[r] = 0;
+        memset(acc[r], 0, (size_t)hd * sizeof(float));
+    }
+    for (int b = a->first / B; b <= a->last / B; b++) {
+        int p0 = b * B > a->first ? b * B : a->first;
+        int p1 = b * B + B - 1 < a->last ? b * B + B - 1 : a->last;
+        size_t base = (size_t)a->blocks[b] * block_elems + (size_t)a->kv_head * B * hd;
+        const char *kb = (const char *)a->k_cache + base * esz;
+        const char *vb = (const char *)a->v_cache + base * esz;
+        int nt = p1 - p0 + 1;
+        for (int t = 0; t < nt; t++) {
+            const char *k = kb + (size_t)((p0 - b * B) + t) * hd * esz;
+            for (int r = 0; r < nr; r++) s[r][t] = dot_hd(a->q + (size_t)r * hd, k, a->kv_dtype, hd) * a->scale;
+        }
+        for (int r = 0; r < nr; r++) {
+            float mb = s[r][0];
+            for (int t = 1; t < nt; t++) mb = s[r][t] > mb ? s[r][t] : mb;
+            float mn = mb > m[r] ? mb : m[r];
+            float corr = m[r] == -INFINITY ? 0.0f : exp1(m[r] - mn);
+            float p[16];
+            _Alignas(32) float tmp[16] = {0};
+            for (int t = 0; t < nt; t++) tmp[t] = s[r][t] - mn;
+            _mm256_storeu_ps(p, exp8(_mm256_loadu_ps(tmp)));
+            if (nt > 8) _mm256_storeu_ps(p + 8, exp8(_mm256_loadu_ps(tmp + 8)));
+            float ls = 0;
+            for (int t = 0; t < nt; t++) ls += p[t];
+            l[r] = l[r] * corr + ls;
+            m[r] = mn;
+            float *ar = acc[r];
+            __m256 vc = _mm256_set1_ps(corr);
+            int d = 0;
+            for (; d + 8 <= hd; d += 8) {
+                __m256 o = _mm256_mul_ps(_mm256_load_ps(ar + d), vc);
+                for (int t = 0; t < nt; t++)
+                    o = _mm256_fmadd_ps(_mm256_set1_ps(p[t]), ld_w(vb + (size_t)((p0 - b * B) + t) * hd * esz, d, a->kv_dtype), o);
+                _mm256_store_ps(ar + d, o);
+            }
+            for (; d < hd; d++) {
+                float o = ar[d] * corr;
+                for (int t = 0; t < nt; t++) o = fmaf(p[t], ld_w1(vb + (size_t)((p0 - b * B) + t) * hd * esz, d, a->kv_dtype), o);
+                ar[d] = o;
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        float inv = 1.0f / l[r];
+        for (int d = 0; d < hd; d++) a->out[(size_t)r * hd + d] = acc[r][d] * inv;
+    }
+}
+
+static const kernels g_avx2 = {
+    .name = "avx2",
+    .matmul = avx2_matmul,
+    .rmsnorm = avx2_rmsnorm,
+    .swiglu = avx2_swiglu,
+    .to_f32 = avx2_to_f32,
+    .from_f32 = avx2_from_f32,
+    .attention = avx2_attention,
+    .max = avx2_max,
+    .sum_exp = avx2_sum_exp,
+};
+
+const kernels *kernels_avx2(void) { return &g_avx2; }

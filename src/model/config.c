@@ -1,0 +1,272 @@
+#include "model/config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reads an optional integer field; a present field of another type is an error. */
+static forge_status get_int(const json_value *o, const char *key, int *out, int dflt, forge_error *err) {
+    const json_value *v = json_get(o, key);
+    if (!v || v->type == JSON_NULL) {
+        *out = dflt;
+        return FORGE_OK;
+    }
+    if (v->type == JSON_DOUBLE && v->u.d == floor(v->u.d) && fabs(v->u.d) < 2e9) {
+        *out = (int)v->u.d;
+        return FORGE_OK;
+    }
+    if (v->type != JSON_INT || v->u.i < -2000000000LL || v->u.i > 2000000000LL)
+        return err_set(err, FORGE_E_FORMAT, "field \"%s\" must be an integer, got %s", key,
+                       json_type_name(v->type));
+    *out = (int)v->u.i;
+    return FORGE_OK;
+}
+
+static forge_status get_num(const json_value *o, const char *key, double *out, double dflt, forge_error *err) {
+    const json_value *v = json_get(o, key);
+    if (!v || v->type == JSON_NULL) {
+        *out = dflt;
+        return FORGE_OK;
+    }
+    if (!json_is_number(v))
+        return err_set(err, FORGE_E_FORMAT, "field \"%s\" must be a number, got %s", key, json_type_name(v->type));
+    *out = json_number(v);
+    return FORGE_OK;
+}
+
+static forge_status get_bool(const json_value *o, const char *key, bool *out, bool dflt, forge_error *err) {
+    const json_value *v = json_get(o, key);
+    if (!v || v->type == JSON_NULL) {
+        *out = dflt;
+        return FORGE_OK;
+    }
+    if (v->type != JSON_BOOL)
+        return err_set(err, FORGE_E_FORMAT, "field \"%s\" must be true or false, got %s", key,
+                       json_type_name(v->type));
+    *out = v->u.b;
+    return FORGE_OK;
+}
+
+static forge_status parse_rope_scaling(model_config *c, const json_value *rs, forge_error *err) {
+    c->rope_type = ROPE_DEFAULT;
+    if (!rs || rs->type == JSON_NULL) return FORGE_OK;
+    if (rs->type != JSON_OBJECT)
+        return err_set(err, FORGE_E_FORMAT, "field \"rope_scaling\" must be an object or null");
+    const char *type = json_string(json_get(rs, "rope_type"));
+    if (!type) type = json_string(json_get(rs, "type"));
+    if (!type)
+        return err_set(err, FORGE_E_FORMAT, "rope_scaling has neither \"rope_type\" nor \"type\"");
+    if (!strcmp(type, "default")) return FORGE_OK;
+    forge_status st;
+    if ((st = get_num(rs, "factor", &c->rope_factor, 1.0, err))) return err_prefix(err, "rope_scaling");
+    if (!(c->rope_factor > 0)) return err_set(err, FORGE_E_FORMAT, "rope_scaling.factor must be positive");
+    if (!strcmp(type, "linear")) {
+        c->rope_type = ROPE_LINEAR;
+        return FORGE_OK;
+    }
+    if (!strcmp(type, "llama3")) {
+        c->rope_type = ROPE_LLAMA3;
+        if ((st = get_num(rs, "low_freq_factor", &c->rope_low_freq_factor, 1.0, err)) ||
+            (st = get_num(rs, "high_freq_factor", &c->rope_high_freq_factor, 4.0, err)) ||
+            (st = get_int(rs, "original_max_position_embeddings", &c->rope_original_max_pos, 8192, err)))
+            return err_prefix(err, "rope_scaling");
+        if (!(c->rope_high_freq_factor > c->rope_low_freq_factor) || c->rope_original_max_pos <= 0)
+            return err_set(err, FORGE_E_FORMAT,
+                           "rope_scaling (llama3): need high_freq_factor > low_freq_factor and a positive "
+                           "original_max_position_embeddings");
+        return FORGE_OK;
+    }
+    return err_set(err, FORGE_E_UNSUPPORTED,
+                   "rope_scaling type \"%s\" is not supported (supported: default, linear, llama3)", type);
+}
+
+static forge_status parse_eos(model_config *c, const json_value *v, forge_error *err) {
+    c->n_eos = 0;
+    if (!v || v->type == JSON_NULL) return FORGE_OK;
+    if (v->type == JSON_INT) {
+        c->eos_ids[c->n_eos++] = (int)v->u.i;
+        return FORGE_OK;
+    }
+    if (v->type != JSON_ARRAY) return err_set(err, FORGE_E_FORMAT, "field \"eos_token_id\" must be an integer or a list");
+    for (size_t i = 0; i < v->n && c->n_eos < CONFIG_MAX_EOS; i++) {
+        const json_value *e = json_at(v, i);
+        if (e->type != JSON_INT) return err_set(err, FORGE_E_FORMAT, "eos_token_id[%zu] must be an integer", i);
+        c->eos_ids[c->n_eos++] = (int)e->u.i;
+    }
+    return FORGE_OK;
+}
+
+forge_status config_parse(model_config *c, const json_value *root, forge_error *err) {
+    memset(c, 0, sizeof *c);
+    if (!json_is(root, JSON_OBJECT)) return err_set(err, FORGE_E_FORMAT, "config is not a JSON object");
+    const char *mt = json_string(json_get(root, "model_type"));
+    if (!mt) return err_set(err, FORGE_E_FORMAT, "field \"model_type\" is missing or not a string");
+    if (!strcmp(mt, "llama")) c->arch = ARCH_LLAMA;
+    else if (!strcmp(mt, "mistral")) c->arch = ARCH_MISTRAL;
+    else if (!strcmp(mt, "qwen2")) c->arch = ARCH_QWEN2;
+    else if (!strcmp(mt, "qwen3")) c->arch = ARCH_QWEN3;
+    else
+        return err_set(err, FORGE_E_UNSUPPORTED,
+                       "model_type \"%.64s\" is not supported (supported: llama, mistral, qwen2, qwen3)", mt);
+    snprintf(c->model_type, sizeof c->model_type, "%s", mt);
+
+    const char *act = json_string(json_get(root, "hidden_act"));
+    if (act && strcmp(act, "silu") != 0)
+        return err_set(err, FORGE_E_UNSUPPORTED, "hidden_act \"%.64s\" is not supported (only silu)", act);
+
+    forge_status st;
+    double eps, theta;
+    int dflt_maxpos = c->arch == ARCH_MISTRAL ? 4096 * 32 : c->arch == ARCH_LLAMA ? 2048 : 32768;
+    if ((st = get_int(root, "vocab_size", &c->vocab_size, 32000, err)) ||
+        (st = get_int(root, "hidden_size", &c->hidden_size, 0, err)) ||
+        (st = get_int(root, "intermediate_size", &c->intermediate_size, 0, err)) ||
+        (st = get_int(root, "num_hidden_layers", &c->n_layers, 0, err)) ||
+        (st = get_int(root, "num_attention_heads", &c->n_heads, 0, err)) ||
+        (st = get_int(root, "num_key_value_heads", &c->n_kv_heads, c->n_heads, err)) ||
+        (st = get_int(root, "max_position_embeddings", &c->max_position_embeddings, dflt_maxpos, err)) ||
+        (st = get_num(root, "rms_norm_eps", &eps, 1e-6, err)) ||
+        (st = get_num(root, "rope_theta", &theta, 10000.0, err)) ||
+        (st = get_bool(root, "tie_word_embeddings", &c->tie_word_embeddings, false, err)) ||
+        (st = get_int(root, "bos_token_id", &c->bos_token_id, -1, err)))
+        return st;
+    if (c->hidden_size <= 0 || c->intermediate_size <= 0 || c->n_layers <= 0 || c->n_heads <= 0 ||
+        c->vocab_size <= 0 || c->n_kv_heads <= 0 || c->max_position_embeddings <= 0)
+        return err_set(err, FORGE_E_FORMAT,
+                       "hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, "
+                       "num_key_value_heads, vocab_size and max_position_embeddings must all be positive");
+    if (c->hidden_size > 65536 || c->intermediate_size > 262144 || c->n_layers > 1024 ||
+        c->vocab_size > 4000000 || c->n_heads > 1024)
+        return err_set(err, FORGE_E_RANGE, "model dimensions are implausibly large");
+    c->rms_norm_eps = (float)eps;
+    c->rope_theta = theta;
+    if (!(theta > 0)) return err_set(err, FORGE_E_FORMAT, "field \"rope_theta\" must be positive");
+
+    /* head_dim: explicit, else hidden / heads; Qwen3's config class defaults it to 128 */
+    int dflt_hd = c->arch == ARCH_QWEN3 ? 128 : c->hidden_size / c->n_heads;
+    if ((st = get_int(root, "head_dim", &c->head_dim, dflt_hd, err))) return st;
+    if (c->head_dim <= 0 || c->head_dim % 2 || c->head_dim > CONFIG_MAX_HEAD_DIM)
+        return err_set(err, FORGE_E_UNSUPPORTED, "head_dim %d is not supported (even, at most %d)", c->head_dim,
+                       CONFIG_MAX_HEAD_DIM);
+    if (c->n_heads % c->n_kv_heads)
+        return err_set(err, FORGE_E_FORMAT, "num_attention_heads (%d) is not a multiple of num_key_value_heads (%d)",
+                       c->n_heads, c->n_kv_heads);
+    if (c->n_heads / c->n_kv_heads > CONFIG_MAX_GQA)
+        return err_set(err, FORGE_E_UNSUPPORTED, "more than %d query heads per KV head", CONFIG_MAX_GQA);
+
+    /* dtype: "torch_dtype" (older) or "dtype" (newer transformers) */
+    const char *dt = json_string(json_get(root, "torch_dtype"));
+    if (!dt) dt = json_string(json_get(root, "dtype"));
+    c->torch_dtype = FORGE_DTYPE_F32;
+    if (dt) {
+        if (!strcmp(dt, "bfloat16")) c->torch_dtype = FORGE_DTYPE_BF16;
+        else if (!strcmp(dt, "float16")) c->torch_dtype = FORGE_DTYPE_F16;
+        else if (!strcmp(dt, "float32")) c->torch_dtype = FORGE_DTYPE_F32;
+        else return err_set(err, FORGE_E_UNSUPPORTED, "torch_dtype \"%.32s\" is not supported", dt);
+    }
+
+    if ((st = parse_rope_scaling(c, json_get(root, "rope_scaling"), err))) return st;
+    if ((st = parse_eos(c, json_get(root, "eos_token_id"), err))) return st;
+
+    /* biases and norms per family */
+    bool attn_bias;
+    if ((st = get_bool(root, "attention_bias", &attn_bias, false, err)) ||
+        (st = get_bool(root, "mlp_bias", &c->mlp_bias, false, err)))
+        return st;
+    if (c->arch == ARCH_QWEN2) {
+        c->q_bias = c->k_bias = c->v_bias = true; /* Qwen2's attention always has q/k/v biases */
+        c->mlp_bias = false;
+    } else if (c->arch == ARCH_MISTRAL) {
+        c->mlp_bias = false;
+    } else {
+        c->q_bias = c->k_bias = c->v_bias = c->o_bias = attn_bias;
+        if (c->arch == ARCH_QWEN3) c->mlp_bias = false;
+    }
+    c->qk_norm = c->arch == ARCH_QWEN3;
+
+    /* sliding window */
+    c->layer_sliding = calloc((size_t)c->n_layers, sizeof *c->layer_sliding);
+    if (!c->layer_sliding) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    int window = 0;
+    if (c->arch == ARCH_MISTRAL) {
+        const json_value *sw = json_get(root, "sliding_window");
+        if (!sw) window = 4096; /* MistralConfig's default */
+        else if ((st = get_int(root, "sliding_window", &window, 0, err))) return st;
+        for (int i = 0; i < c->n_layers; i++) c->layer_sliding[i] = window > 0;
+    } else if (c->arch == ARCH_QWEN2 || c->arch == ARCH_QWEN3) {
+        bool use;
+        int mwl;
+        if ((st = get_bool(root, "use_sliding_window", &use, false, err)) ||
+            (st = get_int(root, "max_window_layers", &mwl, 28, err)))
+            return st;
+        if (use && (st = get_int(root, "sliding_window", &window, 4096, err))) return st;
+        if (!use) window = 0;
+        const json_value *lt = json_get(root, "layer_types");
+        if (window > 0 && json_is(lt, JSON_ARRAY)) {
+            if (lt->n != (size_t)c->n_layers)
+                return err_set(err, FORGE_E_FORMAT, "layer_types has %zu entries for %d layers", lt->n, c->n_layers);
+            for (int i = 0; i < c->n_layers; i++) {
+                const char *t = json_string(json_at(lt, (size_t)i));
+                if (!t) return err_set(err, FORGE_E_FORMAT, "layer_types[%d] is not a string", i);
+                if (!strcmp(t, "sliding_attention")) c->layer_sliding[i] = true;
+                else if (strcmp(t, "full_attention"))
+                    return err_set(err, FORGE_E_UNSUPPORTED, "layer_types[%d] \"%.32s\" is not supported", i, t);
+            }
+        } else {
+            for (int i = 0; i < c->n_layers; i++) c->layer_sliding[i] = window > 0 && i >= mwl;
+        }
+    } else {
+        const json_value *lt = json_get(root, "layer_types");
+        if (json_is(lt, JSON_ARRAY))
+            for (size_t i = 0; i < lt->n; i++) {
+                const char *t = json_string(json_at(lt, i));
+                if (t && strcmp(t, "full_attention"))
+                    return err_set(err, FORGE_E_UNSUPPORTED, "layer_types[%zu] \"%.32s\" is not supported for llama", i, t);
+            }
+    }
+    if (window < 0) return err_set(err, FORGE_E_FORMAT, "field \"sliding_window\" must not be negative");
+    c->sliding_window = window;
+    return FORGE_OK;
+}
+
+forge_status config_load(model_config *c, const char *path, forge_error *err) {
+    memset(c, 0, sizeof *c);
+    json_doc *d = json_parse_file(path, 16u << 20, err);
+    if (!d) return err ? err->code : FORGE_E_FORMAT;
+    forge_status st = config_parse(c, json_root(d), err);
+    json_free(d);
+    if (st) {
+        config_free(c);
+        err_prefix(err, "%s", path);
+    }
+    return st;
+}
+
+void config_free(model_config *c) {
+    free(c->layer_sliding);
+    c->layer_sliding = NULL;
+}
+
+void config_rope_inv_freq(const model_config *c, double *inv) {
+    int half = c->head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        /* HF: 1 / base^(arange(0, dim, 2) / dim) */
+        double f = 1.0 / pow(c->rope_theta, (double)(2 * i) / c->head_dim);
+        if (c->rope_type == ROPE_LINEAR) {
+            f /= c->rope_factor;
+        } else if (c->rope_type == ROPE_LLAMA3) {
+            /* transformers' _compute_llama3_parameters */
+            double low_wl = c->rope_original_max_pos / c->rope_low_freq_factor;
+            double high_wl = c->rope_original_max_pos / c->rope_high_freq_factor;
+            double wl = 2 * M_PI / f;
+            if (wl > low_wl) {
+                f = f / c->rope_factor;
+            } else if (wl >= high_wl) {
+                double smooth = (c->rope_original_max_pos / wl - c->rope_low_freq_factor) /
+                                (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                f = (1 - smooth) * f / c->rope_factor + smooth * f;
+            }
+        }
+        inv[i] = f;
+    }
+}

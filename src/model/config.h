@@ -1,0 +1,48 @@
+/* config.h: config.json of the LLaMA family (llama, mistral, qwen2, qwen3) into one
+ * description, with HF's defaults per model_type. */
+#ifndef FORGE_MODEL_CONFIG_H
+#define FORGE_MODEL_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/json.h"
+#include "forge.h"
+
+typedef enum { ARCH_LLAMA, ARCH_MISTRAL, ARCH_QWEN2, ARCH_QWEN3 } model_arch;
+typedef enum { ROPE_DEFAULT, ROPE_LINEAR, ROPE_LLAMA3 } rope_kind;
+
+enum { CONFIG_MAX_EOS = 8, CONFIG_MAX_HEAD_DIM = 256, CONFIG_MAX_GQA = 32 };
+
+typedef struct model_config {
+    model_arch arch;
+    char model_type[16];
+    int vocab_size, hidden_size, intermediate_size, n_layers, n_heads, n_kv_heads, head_dim;
+    int max_position_embeddings;
+    float rms_norm_eps;
+    double rope_theta;
+    rope_kind rope_type;
+    double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int rope_original_max_pos;
+    bool q_bias, k_bias, v_bias, o_bias; /* qwen2: q,k,v; llama/qwen3 attention_bias: all four */
+    bool mlp_bias;
+    bool qk_norm; /* qwen3 */
+    bool tie_word_embeddings;
+    forge_dtype torch_dtype;
+    int sliding_window;     /* 0: none */
+    bool *layer_sliding;    /* [n_layers]: this layer uses the window */
+    int bos_token_id;       /* -1: none */
+    int n_eos;
+    int32_t eos_ids[CONFIG_MAX_EOS];
+} model_config;
+
+/* Parses a config.json document; errors name the field. */
+forge_status config_parse(model_config *c, const json_value *root, forge_error *err);
+/* Reads and parses `path`; errors are prefixed with the path. */
+forge_status config_load(model_config *c, const char *path, forge_error *err);
+void config_free(model_config *c);
+
+/* RoPE inverse frequencies (head_dim / 2 of them) with the config's scaling applied. */
+void config_rope_inv_freq(const model_config *c, double *inv_freq);
+
+#endif

@@ -1,0 +1,254 @@
+/* model.c: forge_model_open: config.json + safetensors -> bound weights. */
+#include "model/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/threadpool.h"
+
+static void *own(forge_model *m, size_t bytes) {
+    if (m->n_owned == m->cap_owned) {
+        int cap = m->cap_owned ? m->cap_owned * 2 : 64;
+        void **p = realloc(m->owned, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        m->owned = p;
+        m->cap_owned = cap;
+    }
+    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (p) m->owned[m->n_owned++] = p;
+    return p;
+}
+
+static void shape_str(char *out, size_t n, const int64_t *shape, int ndim) {
+    size_t at = 0;
+    at += (size_t)snprintf(out + at, n - at, "[");
+    for (int i = 0; i < ndim && at < n; i++)
+        at += (size_t)snprintf(out + at, n - at, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (at < n) snprintf(out + at, n - at, "]");
+}
+
+/* Finds a tensor and checks its dtype and shape against what the config implies. */
+static forge_status find_checked(forge_model *m, const char *name, int rows, int cols, bool required,
+                                 const st_tensor **out, forge_error *err) {
+    *out = NULL;
+    const st_tensor *t = st_find(&m->st, name);
+    if (!t) {
+        if (!required) return FORGE_OK;
+        return err_set(err, FORGE_E_FORMAT, "tensor \"%s\" is missing (config.json model_type %s implies it)", name,
+                       m->cfg.model_type);
+    }
+    if (t->dtype < 0)
+        return err_set(err, FORGE_E_UNSUPPORTED, "tensor \"%s\" has dtype %s (supported: F32, F16, BF16)", name,
+                       t->dtype_name);
+    int64_t want[2] = {rows, cols};
+    int want_dims = cols > 0 ? 2 : 1;
+    bool ok = t->ndim == want_dims && t->shape[0] == rows && (want_dims == 1 || t->shape[1] == cols);
+    if (!ok) {
+        char got_s[96], want_s[64];
+        shape_str(got_s, sizeof got_s, t->shape, t->ndim);
+        shape_str(want_s, sizeof want_s, want, want_dims);
+        return err_set(err, FORGE_E_FORMAT, "tensor \"%s\" has shape %s, but config.json implies %s", name, got_s, want_s);
+    }
+    *out = t;
+    return FORGE_OK;
+}
+
+/* A vector (norm weight or bias) as f32, owned by the model. */
+static forge_status bind_vec(forge_model *m, const char *name, int n, bool required, const float **out,
+                             forge_error *err) {
+    const st_tensor *t;
+    forge_status st = find_checked(m, name, n, 0, required, &t, err);
+    *out = NULL;
+    if (st || !t) return st;
+    float *v = own(m, (size_t)n * sizeof(float));
+    if (!v) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    kernels_ref()->to_f32(v, t->data, (forge_dtype)t->dtype, n);
+    *out = v;
+    return FORGE_OK;
+}
+
+/* A matrix used in place from the mapping (copied only when misaligned for its dtype). */
+static forge_status bind_mat(forge_model *m, const char *name, int rows, int cols, mm_weight *w,
+                             forge_error *err) {
+    const st_tensor *t;
+    forge_status st = find_checked(m, name, rows, cols, true, &t, err);
+    if (st) return st;
+    memset(w, 0, sizeof *w);
+    w->dtype = (forge_dtype)t->dtype;
+    w->rows = rows;
+    w->cols = cols;
+    size_t esz = dtype_size(w->dtype);
+    if ((uintptr_t)t->data % esz == 0) {
+        w->data = t->data;
+    } else {
+        void *copy = own(m, t->nbytes);
+        if (!copy) return err_set(err, FORGE_E_NOMEM, "out of memory copying tensor \"%s\"", name);
+        memcpy(copy, t->data, t->nbytes);
+        w->data = copy;
+    }
+    m->info.weight_bytes += t->nbytes;
+    return FORGE_OK;
+}
+
+static forge_status bind_linear(forge_model *m, const char *prefix, const char *proj, int rows, int cols,
+                                bool bias, mm_weight *w, forge_error *err) {
+    char name[256];
+    snprintf(name, sizeof name, "%s.%s.weight", prefix, proj);
+    forge_status st = bind_mat(m, name, rows, cols, w, err);
+    if (st || !bias) return st;
+    snprintf(name, sizeof name, "%s.%s.bias", prefix, proj);
+    return bind_vec(m, name, rows, true, &w->bias, err);
+}
+
+forge_status model_bind(forge_model *m, forge_error *err) {
+    const model_config *c = &m->cfg;
+    int H = c->hidden_size, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+    forge_status st;
+    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+    if (!m->layers) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    if ((st = bind_mat(m, "model.embed_tokens.weight", c->vocab_size, H, &m->embed, err))) return st;
+    for (int l = 0; l < c->n_layers; l++) {
+        layer_weights *L = &m->layers[l];
+        char p[128], n[192];
+        snprintf(p, sizeof p, "model.layers.%d.self_attn", l);
+        if ((st = bind_linear(m, p, "q_proj", qd, H, c->q_bias, &L->wq, err)) ||
+            (st = bind_linear(m, p, "k_proj", kvd, H, c->k_bias, &L->wk, err)) ||
+            (st = bind_linear(m, p, "v_proj", kvd, H, c->v_bias, &L->wv, err)) ||
+            (st = bind_linear(m, p, "o_proj", H, qd, c->o_bias, &L->wo, err)))
+            return st;
+        if (c->qk_norm) {
+            snprintf(n, sizeof n, "%s.q_norm.weight", p);
+            if ((st = bind_vec(m, n, hd, true, &L->q_norm, err))) return st;
+            snprintf(n, sizeof n, "%s.k_norm.weight", p);
+            if ((st = bind_vec(m, n, hd, true, &L->k_norm, err))) return st;
+        }
+        snprintf(p, sizeof p, "model.layers.%d.mlp", l);
+        if ((st = bind_linear(m, p, "gate_proj", c->intermediate_size, H, c->mlp_bias, &L->wgate, err)) ||
+            (st = bind_linear(m, p, "up_proj", c->intermediate_size, H, c->mlp_bias, &L->wup, err)) ||
+            (st = bind_linear(m, p, "down_proj", H, c->intermediate_size, c->mlp_bias, &L->wdown, err)))
+            return st;
+        snprintf(n, sizeof n, "model.layers.%d.input_layernorm.weight", l);
+        if ((st = bind_vec(m, n, H, true, &L->attn_norm, err))) return st;
+        snprintf(n, sizeof n, "model.layers.%d.post_attention_layernorm.weight", l);
+        if ((st = bind_vec(m, n, H, true, &L->ffn_norm, err))) return st;
+        L->sliding = c->layer_sliding[l];
+    }
+    if ((st = bind_vec(m, "model.norm.weight", H, true, &m->final_norm, err))) return st;
+    if (c->tie_word_embeddings) {
+        m->lm_head = m->embed;
+    } else {
+        if ((st = bind_mat(m, "lm_head.weight", c->vocab_size, H, &m->lm_head, err))) return st;
+    }
+    m->rope_inv_freq = own(m, (size_t)(hd / 2) * sizeof(double));
+    if (!m->rope_inv_freq) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    config_rope_inv_freq(c, m->rope_inv_freq);
+    return FORGE_OK;
+}
+
+/* Bytes of memory the system can still give us (MemAvailable), or 0 if unknown. */
+static size_t mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
+    fclose(f);
+    return kb * 1024;
+}
+
+forge_model *forge_model_open(const char *dir, const forge_model_params *params, forge_error *err) {
+    forge_model_params dflt = {0};
+    if (!params) params = &dflt;
+    if (!dir || !*dir) {
+        err_set(err, FORGE_E_INVALID, "no model folder given");
+        return NULL;
+    }
+    if (!path_is_dir(dir)) {
+        err_set(err, FORGE_E_NOT_FOUND, "%s: not a folder", dir);
+        return NULL;
+    }
+    forge_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->dir = strdup(dir))) {
+        free(m);
+        err_set(err, FORGE_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    char path[4096];
+    forge_status st;
+    if (path_join(path, sizeof path, dir, "config.json")) {
+        st = err_set(err, FORGE_E_INVALID, "model path is too long");
+        goto fail;
+    }
+    if ((st = config_load(&m->cfg, path, err))) goto fail;
+    if ((st = st_open_dir(&m->st, dir, err))) goto fail;
+    if ((st = model_bind(m, err))) {
+        err_prefix(err, "%s", dir);
+        goto fail;
+    }
+
+    const model_config *c = &m->cfg;
+    forge_model_info *in = &m->info;
+    in->model_type = c->model_type;
+    in->vocab_size = c->vocab_size;
+    in->hidden_size = c->hidden_size;
+    in->intermediate_size = c->intermediate_size;
+    in->n_layers = c->n_layers;
+    in->n_heads = c->n_heads;
+    in->n_kv_heads = c->n_kv_heads;
+    in->head_dim = c->head_dim;
+    in->max_position_embeddings = c->max_position_embeddings;
+    in->dtype = m->layers[0].wq.dtype;
+    in->bos_token_id = c->bos_token_id;
+    in->n_eos_ids = c->n_eos;
+    in->eos_ids = c->eos_ids;
+    in->n_threads = params->n_threads > 0 ? params->n_threads : cpu_default_threads();
+
+    /* context: min(max_position_embeddings, --max-model-len, what memory allows for KV) */
+    int ctx = c->max_position_embeddings;
+    if (params->max_model_len < 0) {
+        st = err_set(err, FORGE_E_INVALID, "max_model_len must not be negative");
+        goto fail;
+    }
+    if (params->max_model_len > 0) {
+        if (params->max_model_len > ctx) {
+            st = err_set(err, FORGE_E_RANGE, "max_model_len %d exceeds the model's max_position_embeddings %d",
+                         params->max_model_len, ctx);
+            goto fail;
+        }
+        ctx = params->max_model_len;
+    } else {
+        size_t kv_tok = (size_t)c->n_layers * 2 * (size_t)c->n_kv_heads * (size_t)c->head_dim *
+                        (in->dtype == FORGE_DTYPE_F32 ? 4 : 2);
+        size_t avail = mem_available();
+        if (avail > 0 && kv_tok > 0) {
+            size_t fit = avail / 2 / kv_tok;
+            if (fit < (size_t)ctx) {
+                ctx = fit < FORGE_KV_BLOCK_TOKENS ? FORGE_KV_BLOCK_TOKENS : (int)fit;
+                log_info("context limited to %d tokens by available memory", ctx);
+            }
+        }
+    }
+    in->context_len = ctx;
+    return m;
+fail:
+    (void)st;
+    forge_model_close(m);
+    return NULL;
+}
+
+void forge_model_close(forge_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    st_close(&m->st);
+    config_free(&m->cfg);
+    free(m->dir);
+    free(m);
+}
+
+const forge_model_info *forge_model_get_info(const forge_model *m) { return &m->info; }

@@ -1,0 +1,35 @@
+/* model.h: an open model: its config, its safetensors mapping, and the weights bound to
+ * one transformer description for the whole LLaMA family. */
+#ifndef FORGE_MODEL_MODEL_H
+#define FORGE_MODEL_MODEL_H
+
+#include "kernels/kernels.h"
+#include "model/config.h"
+#include "model/safetensors.h"
+
+typedef struct layer_weights {
+    const float *attn_norm, *ffn_norm; /* [hidden] */
+    const float *q_norm, *k_norm;      /* [head_dim] (qwen3) or NULL */
+    mm_weight wq, wk, wv, wo, wgate, wup, wdown;
+    bool sliding;
+} layer_weights;
+
+struct forge_model {
+    model_config cfg;
+    st_set st;
+    layer_weights *layers;
+    mm_weight embed;   /* [vocab, hidden] */
+    mm_weight lm_head; /* [vocab, hidden]; the embedding when tied */
+    const float *final_norm;
+    double *rope_inv_freq; /* [head_dim / 2] */
+    void **owned;          /* converted copies (norms, biases, realigned weights) */
+    int n_owned, cap_owned;
+    forge_model_info info;
+    char *dir;
+};
+
+/* Binds the weights of st to the config's transformer; errors name the tensor. Used by
+ * forge_model_open and by tests that build a set in memory. */
+forge_status model_bind(forge_model *m, forge_error *err);
+
+#endif
