@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "base/error.h"
 #include "kernels/kernels.h"
 
 /* ---- loads and reductions ------------------------------------------------------------- */
@@ -239,7 +240,7 @@ static float avx2_sum_exp(const float *x, int n, float shift) {
 
 /* ---- attention ------------------------------------------------------------------------ */
 
-enum { MAX_REP = 16, MAX_HD = 256 };
+enum { MAX_REP = 32, MAX_HD = 256 }; /* CONFIG_MAX_GQA, CONFIG_MAX_HEAD_DIM */
 
 static inline float dot_hd(const float *q, const void *k, forge_dtype dt, int hd) {
     __m256 acc = _mm256_setzero_ps();
@@ -254,6 +255,7 @@ static inline float dot_hd(const float *q, const void *k, forge_dtype dt, int hd
  * positions) at a time, so the result depends only on the cache and [first, last]. */
 static void avx2_attention(const attn_args *a) {
     const int B = FORGE_KV_BLOCK_TOKENS, hd = a->head_dim, nr = a->n_rep;
+    FORGE_ASSERT(nr <= MAX_REP && hd <= MAX_HD && a->first <= a->last);
     const size_t esz = dtype_size(a->kv_dtype);
     const size_t block_elems = (size_t)a->n_kv_heads * B * hd;
     float m[MAX_REP], l[MAX_REP], s[MAX_REP][16];

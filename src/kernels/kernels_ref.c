@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/cpu.h"
+#include "base/error.h"
 #include "kernels/kernels.h"
 
 size_t dtype_size(forge_dtype dt) { return dt == FORGE_DTYPE_F32 ? 4 : 2; }
@@ -147,7 +148,7 @@ static void ref_attention(const attn_args *a) {
     const int B = FORGE_KV_BLOCK_TOKENS, hd = a->head_dim;
     size_t esz = dtype_size(a->kv_dtype);
     size_t block_elems = (size_t)a->n_kv_heads * B * hd;
-    int n = a->last - a->first + 1;
+    FORGE_ASSERT(hd <= 512 && a->first <= a->last);
     for (int r = 0; r < a->n_rep; r++) {
         const float *q = a->q + (size_t)r * hd;
         float *o = a->out + (size_t)r * hd;
@@ -173,7 +174,6 @@ static void ref_attention(const attn_args *a) {
             sum += e;
             for (int d = 0; d < hd; d++) acc[d] += e * load_w(v, a->kv_dtype, d);
         }
-        (void)n;
         for (int d = 0; d < hd; d++) o[d] = (float)(acc[d] / sum);
     }
 }

@@ -103,9 +103,9 @@ TEST(strbuf_and_maps) {
 
     strmap m;
     CHECK(strmap_init(&m, 4));
-    static char keys[5000][8];
+    static char keys[5000][16];
     for (int i = 0; i < 5000; i++) {
-        snprintf(keys[i], 8, "k%d", i);
+        snprintf(keys[i], 16, "k%d", i);
         CHECK(strmap_put(&m, keys[i], strlen(keys[i]), i));
     }
     int bad = 0;

@@ -1,0 +1,147 @@
+/* Batch invariance of the whole forward: a sequence's logits are bit-identical computed
+ * alone, inside a batch of 64 mixed sequences (prefills and decodes), with its prompt split
+ * into uneven chunks, and with 1, 2 or 3 threads; for f32 and bf16 KV caches. */
+#include "forge.h"
+#include "test.h"
+
+#define DIR "tests/fixtures/stories260K"
+enum { LEN = 40, NSEQ = 64, BLK = 16, SEQ_BLOCKS = 4, VOCAB = 512 };
+
+static forge_model *g_model;
+static int32_t g_prompt[NSEQ][LEN];
+
+/* Runs sequence 0's prompt through ctx in chunks of the given sizes; stores the logits of
+ * every position in out[LEN][VOCAB]. Blocks of sequence s are s*SEQ_BLOCKS.. */
+static void run_alone(forge_context *ctx, const int *chunks, float *out) {
+    int32_t table[SEQ_BLOCKS];
+    for (int i = 0; i < SEQ_BLOCKS; i++) table[i] = i;
+    const int32_t *tables[1] = {table};
+    int32_t nb[1] = {SEQ_BLOCKS}, toks[LEN], pos[LEN], seq[LEN] = {0}, rows[LEN];
+    forge_error err;
+    for (int at = 0, c = 0; at < LEN; c++) {
+        int n = chunks[c] < LEN - at ? chunks[c] : LEN - at;
+        for (int i = 0; i < n; i++) {
+            toks[i] = g_prompt[0][at + i];
+            pos[i] = at + i;
+            rows[i] = i;
+        }
+        forge_batch b = {.n_tokens = n, .tokens = toks, .positions = pos, .seq = seq, .n_seqs = 1,
+                         .block_tables = tables, .n_blocks = nb, .n_logits = n, .logit_rows = rows};
+        CHECKF(forge_context_decode(ctx, &b, &err) == FORGE_OK, "%s", err.msg);
+        for (int i = 0; i < n; i++) memcpy(out + (size_t)(at + i) * VOCAB, forge_context_logits(ctx, i), VOCAB * 4);
+        at += n;
+    }
+}
+
+/* Sequence 0 advances one chunk per step among 63 others: some prefill chunks of random
+ * length, some decoding one token, in shuffled row order. */
+static void run_mixed(forge_context *ctx, float *out) {
+    static int32_t tables[NSEQ][SEQ_BLOCKS];
+    const int32_t *tp[NSEQ];
+    int32_t nb[NSEQ], progress[NSEQ] = {0};
+    for (int s = 0; s < NSEQ; s++) {
+        for (int i = 0; i < SEQ_BLOCKS; i++) tables[s][i] = s * SEQ_BLOCKS + i;
+        tp[s] = tables[s];
+        nb[s] = SEQ_BLOCKS;
+    }
+    static int32_t toks[NSEQ * LEN], pos[NSEQ * LEN], seq[NSEQ * LEN], rows[NSEQ * LEN];
+    forge_error err;
+    while (progress[0] < LEN) {
+        int n = 0;
+        for (int s = 0; s < NSEQ; s++) {
+            int want = s == 0 ? 3 + (int)(t_rand64() % 9) : (s % 3 == 0 ? 1 : (int)(t_rand64() % 6));
+            for (int i = 0; i < want && progress[s] < LEN; i++, n++) {
+                toks[n] = g_prompt[s][progress[s]];
+                pos[n] = progress[s]++;
+                seq[n] = s;
+            }
+        }
+        /* shuffle rows: the order of rows in a batch must not matter either */
+        for (int i = n - 1; i > 0; i--) {
+            int j = (int)(t_rand64() % (uint64_t)(i + 1));
+            int32_t a = toks[i], b = pos[i], c = seq[i];
+            toks[i] = toks[j], pos[i] = pos[j], seq[i] = seq[j];
+            toks[j] = a, pos[j] = b, seq[j] = c;
+        }
+        int nr = 0;
+        for (int i = 0; i < n; i++)
+            if (seq[i] == 0) rows[nr++] = i;
+        forge_batch b = {.n_tokens = n, .tokens = toks, .positions = pos, .seq = seq, .n_seqs = NSEQ,
+                         .block_tables = tp, .n_blocks = nb, .n_logits = nr, .logit_rows = rows};
+        CHECKF(forge_context_decode(ctx, &b, &err) == FORGE_OK, "%s", err.msg);
+        for (int r = 0; r < nr; r++)
+            memcpy(out + (size_t)pos[rows[r]] * VOCAB, forge_context_logits(ctx, r), VOCAB * 4);
+    }
+}
+
+static void check_kv(forge_dtype kv) {
+    static float ref[LEN * VOCAB], got[LEN * VOCAB];
+    forge_error err;
+    forge_context_params p = {.n_kv_blocks = NSEQ * SEQ_BLOCKS, .max_batch_tokens = NSEQ * LEN,
+                              .max_logit_rows = LEN, .kv_dtype = kv, .n_threads = 2};
+    forge_context *ctx = forge_context_create(g_model, &p, &err);
+    CHECKF(ctx, "%s", err.msg);
+    if (!ctx) return;
+    const int whole[] = {LEN}, uneven[] = {7, 1, 13, 2, 17}, ones[LEN] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                                        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                                        1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    run_alone(ctx, whole, ref);
+    run_alone(ctx, uneven, got);
+    CHECKF(!memcmp(ref, got, sizeof ref), "kv %d: chunked prompt differs", kv);
+    run_alone(ctx, ones, got);
+    CHECKF(!memcmp(ref, got, sizeof ref), "kv %d: token-by-token differs", kv);
+    memset(got, 0, sizeof got);
+    run_mixed(ctx, got);
+    CHECKF(!memcmp(ref, got, sizeof ref), "kv %d: inside a batch of 64 differs", kv);
+    forge_context_free(ctx);
+    for (int nt = 1; nt <= 3; nt += 2) {
+        p.n_threads = nt;
+        ctx = forge_context_create(g_model, &p, &err);
+        run_alone(ctx, uneven, got);
+        CHECKF(!memcmp(ref, got, sizeof ref), "kv %d: %d threads differ from 2", kv, nt);
+        forge_context_free(ctx);
+    }
+}
+
+TEST(invariance_f32_kv) { check_kv(FORGE_DTYPE_F32); }
+TEST(invariance_bf16_kv) { check_kv(FORGE_DTYPE_BF16); }
+
+TEST(bad_batches_are_refused) {
+    forge_error err;
+    forge_context *ctx = forge_context_create(g_model, &(forge_context_params){.n_kv_blocks = 4, .max_batch_tokens = 8, .max_logit_rows = 2}, &err);
+    int32_t table[2] = {0, 1}, bad_table[1] = {9};
+    const int32_t *tp[1] = {table}, *btp[1] = {bad_table};
+    int32_t nb[1] = {2}, nb1[1] = {1}, tok[2] = {5, 600}, pos[2] = {0, 40}, seq[2] = {0, 0}, row[1] = {3};
+    struct { forge_batch b; const char *want; } cases[] = {
+        {{.n_tokens = 0}, "empty"},
+        {{.n_tokens = 9, .tokens = tok}, "exceeds"},
+        {{.n_tokens = 2, .tokens = tok, .positions = (int32_t[]){0, 1}, .seq = seq, .n_seqs = 1, .block_tables = tp, .n_blocks = nb}, "vocabulary"},
+        {{.n_tokens = 1, .tokens = tok, .positions = pos + 1, .seq = seq, .n_seqs = 1, .block_tables = tp, .n_blocks = nb}, "block table"},
+        {{.n_tokens = 1, .tokens = tok, .positions = pos, .seq = seq, .n_seqs = 1, .block_tables = btp, .n_blocks = nb1}, "outside the pool"},
+        {{.n_tokens = 1, .tokens = tok, .positions = pos, .seq = (int32_t[]){1}, .n_seqs = 1, .block_tables = tp, .n_blocks = nb}, "sequence"},
+        {{.n_tokens = 1, .tokens = tok, .positions = (int32_t[]){-1}, .seq = seq, .n_seqs = 1, .block_tables = tp, .n_blocks = nb}, "position"},
+        {{.n_tokens = 1, .tokens = tok, .positions = pos, .seq = seq, .n_seqs = 1, .block_tables = tp, .n_blocks = nb, .n_logits = 1, .logit_rows = row}, "logit row"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        forge_status st = forge_context_decode(ctx, &cases[i].b, &err);
+        CHECKF(st != FORGE_OK && strstr(err.msg, cases[i].want), "case %zu: %s", i, err.msg);
+    }
+    CHECK(forge_context_logits(ctx, 0) == NULL);
+    forge_context_free(ctx);
+}
+
+int main(void) {
+    forge_error err;
+    g_model = forge_model_open(DIR, NULL, &err);
+    if (!g_model) {
+        printf("cannot open %s: %s\n", DIR, err.msg);
+        return 1;
+    }
+    for (int s = 0; s < NSEQ; s++)
+        for (int i = 0; i < LEN; i++) g_prompt[s][i] = (int32_t)(3 + t_rand64() % (VOCAB - 3));
+    RUN(invariance_f32_kv);
+    RUN(invariance_bf16_kv);
+    RUN(bad_batches_are_refused);
+    forge_model_close(g_model);
+    return t_summary();
+}

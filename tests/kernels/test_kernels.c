@@ -1,0 +1,219 @@
+/* Kernels: every SIMD variant against the scalar reference on random data, and the batch
+ * invariance of matmul (a row's result does not depend on the rows or columns computed
+ * beside it). */
+#include <stdint.h>
+
+#include "base/cpu.h"
+#include "kernels/kernels.h"
+#include "test.h"
+
+static const kernels *simd(void) { return kernels_avx2() && cpu_detect().avx2 ? kernels_avx2() : NULL; }
+
+static void fill(float *x, size_t n, float scale) {
+    for (size_t i = 0; i < n; i++) x[i] = t_randf() * scale;
+}
+
+/* random weights stored as dt */
+static void *make_weights(forge_dtype dt, int rows, int cols, float *as_f32) {
+    size_t n = (size_t)rows * cols;
+    void *w = malloc(n * dtype_size(dt));
+    for (size_t i = 0; i < n; i++) {
+        float f = t_randf() * 0.5f;
+        if (dt == FORGE_DTYPE_F32) ((float *)w)[i] = f;
+        else if (dt == FORGE_DTYPE_BF16) ((uint16_t *)w)[i] = f32_to_bf16(f);
+        else ((uint16_t *)w)[i] = f32_to_f16(f);
+    }
+    kernels_ref()->to_f32(as_f32, w, dt, (int)n);
+    return w;
+}
+
+TEST(matmul_simd_matches_reference) {
+    const kernels *k = simd();
+    if (!k) return; /* no SIMD on this machine: nothing to compare */
+    const forge_dtype dts[] = {FORGE_DTYPE_F32, FORGE_DTYPE_BF16, FORGE_DTYPE_F16};
+    const int Ks[] = {8, 13, 64, 172, 576};
+    const int Ms[] = {1, 2, 3, 4, 5, 7, 9, 17, 33};
+    for (size_t di = 0; di < 3; di++)
+        for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)
+            for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++) {
+                int K = Ks[ki], M = Ms[mi], N = 37;
+                float *wf = malloc((size_t)N * K * 4), *x = malloc((size_t)M * K * 4), bias[37];
+                void *w = make_weights(dts[di], N, K, wf);
+                fill(x, (size_t)M * K, 1.0f);
+                fill(bias, 37, 1.0f);
+                mm_weight mw = {.data = w, .dtype = dts[di], .rows = N, .cols = K, .bias = mi % 2 ? bias : NULL};
+                float *y0 = malloc((size_t)M * N * 4), *y1 = malloc((size_t)M * N * 4);
+                float *pack = malloc(mm_pack_floats(&mw) * 4);
+                kernels_ref()->matmul(x, K, M, &mw, 0, N, y0, N, pack);
+                k->matmul(x, K, M, &mw, 0, N, y1, N, pack);
+                double worst = 0;
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        double mag = 1e-3; /* sum of |x w| bounds the rounding error */
+                        for (int kk = 0; kk < K; kk++) mag += fabs((double)x[i * K + kk] * wf[j * K + kk]);
+                        double e = fabs((double)y0[i * N + j] - y1[i * N + j]) / mag;
+                        if (e > worst) worst = e;
+                    }
+                CHECKF(worst < 1e-6, "dtype %s K=%d M=%d: relative error %g", dtype_name(dts[di]), K, M, worst);
+                free(wf), free(x), free(w), free(y0), free(y1), free(pack);
+            }
+}
+
+static void check_invariance(const kernels *k, forge_dtype dt) {
+    int K = 200, N = 45, M = 21;
+    float *wf = malloc((size_t)N * K * 4), *x = malloc((size_t)M * K * 4);
+    void *w = make_weights(dt, N, K, wf);
+    fill(x, (size_t)M * K, 2.0f);
+    mm_weight mw = {.data = w, .dtype = dt, .rows = N, .cols = K};
+    float *full = malloc((size_t)M * N * 4), *part = malloc((size_t)M * N * 4), *pack = malloc(mm_pack_floats(&mw) * 4);
+    k->matmul(x, K, M, &mw, 0, N, full, N, pack);
+    int diff = 0;
+    /* every row alone, and rows in uneven groups, with uneven column ranges */
+    for (int i = 0; i < M; i++) {
+        k->matmul(x + (size_t)i * K, K, 1, &mw, 0, N, part + (size_t)i * N, N, pack);
+        diff += memcmp(part + (size_t)i * N, full + (size_t)i * N, (size_t)N * 4) != 0;
+    }
+    memset(part, 0, (size_t)M * N * 4);
+    for (int i0 = 0, step = 1; i0 < M; i0 += step, step = step % 6 + 1) {
+        int m = M - i0 < step ? M - i0 : step;
+        for (int j0 = 0, cs = 5; j0 < N; j0 += cs, cs = cs % 13 + 2) {
+            int j1 = j0 + cs > N ? N : j0 + cs;
+            k->matmul(x + (size_t)i0 * K, K, m, &mw, j0, j1, part + (size_t)i0 * N, N, pack);
+        }
+    }
+    diff += memcmp(part, full, (size_t)M * N * 4) != 0;
+    CHECKF(diff == 0, "%s %s: results depend on the batch shape", k->name, dtype_name(dt));
+    free(wf), free(x), free(w), free(full), free(part), free(pack);
+}
+
+TEST(matmul_batch_invariance) {
+    const forge_dtype dts[] = {FORGE_DTYPE_F32, FORGE_DTYPE_BF16, FORGE_DTYPE_F16};
+    for (int d = 0; d < 3; d++) {
+        check_invariance(kernels_ref(), dts[d]);
+        if (simd()) check_invariance(simd(), dts[d]);
+    }
+}
+
+TEST(conversions) {
+    /* every f16 value: the reference decoder equals F16C's */
+    const kernels *k = simd();
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        uint16_t v = (uint16_t)h;
+        float a = f16_to_f32(v), b;
+        if (k) k->to_f32(&b, &v, FORGE_DTYPE_F16, 1);
+        else b = a;
+        if (memcmp(&a, &b, 4) && !(a != a && b != b)) bad++;
+        /* round trip */
+        if (a == a && f32_to_f16(a) != v && !(v == 0x8000 || v == 0)) bad++;
+    }
+    CHECKF(bad == 0, "%d f16 values convert differently", bad);
+    /* bf16 rounding: to nearest, ties to even */
+    CHECK(f32_to_bf16(1.0f) == 0x3f80);
+    union { uint32_t u; float f; } t = {.u = 0x3f808000}; /* exactly halfway, even below */
+    CHECK(f32_to_bf16(t.f) == 0x3f80);
+    t.u = 0x3f818000; /* halfway, odd below: rounds up */
+    CHECK(f32_to_bf16(t.f) == 0x3f82);
+    t.u = 0x3f808001;
+    CHECK(f32_to_bf16(t.f) == 0x3f81);
+    CHECK(f32_to_f16(65504.0f) == 0x7bff && f32_to_f16(1e6f) == 0x7c00 && f32_to_f16(5.96e-8f) == 0x0001);
+    if (k) {
+        float in[37];
+        uint16_t a[37], b[37];
+        fill(in, 37, 100.0f);
+        kernels_ref()->from_f32(a, FORGE_DTYPE_BF16, in, 37);
+        k->from_f32(b, FORGE_DTYPE_BF16, in, 37);
+        CHECK(!memcmp(a, b, sizeof a));
+        kernels_ref()->from_f32(a, FORGE_DTYPE_F16, in, 37);
+        k->from_f32(b, FORGE_DTYPE_F16, in, 37);
+        CHECK(!memcmp(a, b, sizeof a));
+    }
+}
+
+TEST(elementwise_simd_matches_reference) {
+    const kernels *k = simd();
+    if (!k) return;
+    for (int n = 1; n < 100; n += 7) {
+        float x[100], w[100], a[100], b[100], u[100];
+        fill(x, (size_t)n, 3.0f);
+        fill(w, (size_t)n, 1.0f);
+        fill(u, (size_t)n, 1.0f);
+        kernels_ref()->rmsnorm(a, x, w, n, 1e-5f);
+        k->rmsnorm(b, x, w, n, 1e-5f);
+        for (int i = 0; i < n; i++) CHECKF(fabsf(a[i] - b[i]) <= 1e-5f * (fabsf(a[i]) + 1e-3f), "rmsnorm n=%d i=%d", n, i);
+        for (int i = 0; i < n; i++) x[i] *= 10; /* silu over [-30, 30] */
+        kernels_ref()->swiglu(a, x, u, n);
+        k->swiglu(b, x, u, n);
+        for (int i = 0; i < n; i++) CHECKF(fabsf(a[i] - b[i]) <= 2e-6f * (fabsf(a[i]) + 1e-6f), "swiglu n=%d i=%d: %g vs %g", n, i, a[i], b[i]);
+        CHECK(kernels_ref()->max(x, n) == k->max(x, n));
+        float m = k->max(x, n);
+        float s0 = kernels_ref()->sum_exp(x, n, m), s1 = k->sum_exp(x, n, m);
+        CHECKF(fabsf(s0 - s1) <= 1e-5f * s0, "sum_exp n=%d: %g vs %g", n, s0, s1);
+    }
+    /* exp over its whole range */
+    float xs[8] = {-100.f, -87.f, -10.5f, -1e-3f, 0.f, 1.f, 30.f, 88.f}, ones[8];
+    for (int i = 0; i < 8; i++) ones[i] = 1;
+    for (int i = 0; i < 8; i++) {
+        float e0 = kernels_ref()->sum_exp(xs + i, 1, 0), e1 = k->sum_exp(xs + i, 1, 0);
+        CHECKF(fabsf(e0 - e1) <= 3e-7f * e0 || (xs[i] < -87.5f && e1 < 1e-37f), "exp(%g): %g vs %g", xs[i], e0, e1);
+    }
+    (void)ones;
+}
+
+static void check_attention(forge_dtype kvdt, int hd, int rep, int n_kv, int first, int last) {
+    const int B = FORGE_KV_BLOCK_TOKENS, n_blocks = last / B + 1, pool_blocks = n_blocks + 3;
+    size_t block_elems = (size_t)n_kv * B * hd, esz = dtype_size(kvdt);
+    float *kf = malloc(pool_blocks * block_elems * 4), *vf = malloc(pool_blocks * block_elems * 4);
+    fill(kf, pool_blocks * block_elems, 2.0f);
+    fill(vf, pool_blocks * block_elems, 1.0f);
+    void *kc = malloc(pool_blocks * block_elems * esz), *vc = malloc(pool_blocks * block_elems * esz);
+    kernels_ref()->from_f32(kc, kvdt, kf, (int)(pool_blocks * block_elems));
+    kernels_ref()->from_f32(vc, kvdt, vf, (int)(pool_blocks * block_elems));
+    int32_t table[64];
+    for (int i = 0; i < n_blocks; i++) table[i] = (i * 7 + 2) % pool_blocks; /* scattered blocks */
+    float q[32 * 128], o0[32 * 128], o1[32 * 128];
+    fill(q, (size_t)rep * hd, 1.0f);
+    for (int g = 0; g < n_kv; g++) {
+        attn_args a = {.q = q, .n_rep = rep, .head_dim = hd, .k_cache = kc, .v_cache = vc, .kv_dtype = kvdt,
+                       .n_kv_heads = n_kv, .kv_head = g, .blocks = table, .first = first, .last = last,
+                       .scale = 1.0f / sqrtf((float)hd), .out = o0};
+        kernels_ref()->attention(&a);
+        a.out = o1;
+        simd()->attention(&a);
+        double worst = 0;
+        for (int i = 0; i < rep * hd; i++) {
+            double e = fabs((double)o0[i] - o1[i]);
+            if (e > worst) worst = e;
+        }
+        CHECKF(worst < 2e-5, "attention %s hd=%d rep=%d [%d,%d]: max diff %g", dtype_name(kvdt), hd, rep, first, last, worst);
+    }
+    free(kf), free(vf), free(kc), free(vc);
+}
+
+TEST(attention_simd_matches_reference) {
+    if (!simd()) return;
+    check_attention(FORGE_DTYPE_F32, 64, 3, 3, 0, 0);
+    check_attention(FORGE_DTYPE_F32, 64, 3, 3, 0, 100);
+    check_attention(FORGE_DTYPE_F32, 8, 2, 4, 5, 37);   /* window start mid-block */
+    check_attention(FORGE_DTYPE_BF16, 128, 8, 2, 0, 300);
+    check_attention(FORGE_DTYPE_BF16, 12, 1, 1, 17, 17); /* head_dim not a multiple of 8 */
+    check_attention(FORGE_DTYPE_F32, 16, 32, 1, 250, 511);
+}
+
+TEST(rope_rotates_halves) {
+    /* rotate-half: (a, b) -> (a cos - b sin, b cos + a sin) pairs i and i + d/2 */
+    float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, c[4] = {1, 0, 0.5f, -1}, s[4] = {0, 1, 0.5f, 0};
+    rope_apply(x, 1, 8, c, s);
+    float want[8] = {1, 2 * 0 - 6 * 1, 3 * 0.5f - 7 * 0.5f, -4, 5, 6 * 0 + 2 * 1, 7 * 0.5f + 3 * 0.5f, -8};
+    for (int i = 0; i < 8; i++) CHECKF(x[i] == want[i], "x[%d] = %g, want %g", i, x[i], want[i]);
+}
+
+int main(void) {
+    RUN(matmul_simd_matches_reference);
+    RUN(matmul_batch_invariance);
+    RUN(conversions);
+    RUN(elementwise_simd_matches_reference);
+    RUN(attention_simd_matches_reference);
+    RUN(rope_rotates_halves);
+    return t_summary();
+}
