@@ -133,6 +133,14 @@ forge_status forge_context_decode(forge_context *ctx, const forge_batch *batch, 
 /* Logits (vocab_size floats) of output row i of the last successful decode. */
 const float *forge_context_logits(const forge_context *ctx, int i);
 
+/* Machine measurements for benchmarks' rooflines, using n_threads threads (0: default).
+ * Read bandwidth in bytes/s over a buffer much larger than the caches; peak f32 FMA rate
+ * in FLOP/s (2 per fused multiply-add) of the best kernel this CPU has. */
+double forge_measure_read_bandwidth(int n_threads);
+double forge_measure_fma_peak(int n_threads);
+/* Name of the kernel variant in use ("avx2", "scalar"). */
+const char *forge_kernels_name(void);
+
 /* ---------------------------------------------------------------------------------------
  * Tokenizer (tokenizer issue)
  * ------------------------------------------------------------------------------------- */
@@ -144,6 +152,35 @@ const float *forge_context_logits(const forge_context *ctx, int i);
 /* ---------------------------------------------------------------------------------------
  * Sampling and generation (generate issue)
  * ------------------------------------------------------------------------------------- */
+
+typedef struct forge_logit_bias {
+    int32_t token;
+    float bias; /* added to the raw logit; -100..100 as OpenAI */
+} forge_logit_bias;
+
+/* Logits processors, then samplers, in this order: logit_bias, repetition penalty (HF: over
+ * prompt and generated ids, positive logits divided, negative multiplied), presence and
+ * frequency penalties (OpenAI/vLLM: logit - count * freq - [count > 0] * pres, over the
+ * generated ids), temperature, top-k, top-p, min-p. Temperature 0 is greedy. */
+typedef struct forge_sampling_params {
+    float temperature;        /* >= 0; 0: greedy (argmax, lowest id on ties) */
+    float top_p;              /* (0, 1]; 1: off */
+    int top_k;                /* <= 0: off */
+    float min_p;              /* [0, 1]; 0: off */
+    float repetition_penalty; /* > 0; 1: off */
+    float presence_penalty;   /* [-2, 2]; 0: off */
+    float frequency_penalty;  /* [-2, 2]; 0: off */
+    bool has_seed;            /* false: a seed is drawn from the system */
+    uint64_t seed;
+    const forge_logit_bias *logit_bias;
+    int n_logit_bias;
+    int top_logprobs; /* report the N (0..20) most likely tokens' raw logprobs */
+} forge_sampling_params;
+
+/* temperature 1, top_p 1, top_k off, min_p 0, penalties off, no seed, no bias. */
+void forge_sampling_params_default(forge_sampling_params *p);
+/* Checks ranges (naming the field); vocab_size bounds logit_bias token ids. */
+forge_status forge_sampling_params_check(const forge_sampling_params *p, int vocab_size, forge_error *err);
 
 /* ---------------------------------------------------------------------------------------
  * Engine: requests, continuous batching (engine issue)

@@ -1,11 +1,231 @@
-/* forge bench: not built yet; its issue replaces this file. */
+/* forge bench: model-ready time, decode speed at batch 1 (at two context lengths),
+ * prefill speed, and batched decode speed, each next to this machine's roofline:
+ * decode is bounded by read bandwidth / (weight bytes + KV bytes read per token),
+ * prefill by the f32 FMA peak / FLOPs per token. Token ids are random: speed does not
+ * depend on them. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
+#include "cli/args.h"
 #include "cli/commands.h"
+#include "forge.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct {
+    forge_context *ctx;
+    const forge_model_info *in;
+    int n_seqs, blocks_per_seq;
+    int32_t *tables; /* n_seqs x blocks_per_seq */
+    const int32_t **tp;
+    int32_t *nb;
+    int32_t *tok, *pos, *seq, *rows;
+    int max_batch;
+    unsigned rng;
+} bench;
+
+static int32_t rand_tok(bench *b) {
+    b->rng = b->rng * 1103515245u + 12345u;
+    return (int32_t)((b->rng >> 8) % (unsigned)b->in->vocab_size);
+}
+
+/* Runs one forward: `per_seq` tokens for each of the first n sequences starting at
+ * position start; logits for each sequence's last token. */
+static int step(bench *b, int n, int start, int per_seq) {
+    int k = 0;
+    for (int s = 0; s < n; s++) {
+        for (int i = 0; i < per_seq; i++, k++) {
+            b->tok[k] = rand_tok(b);
+            b->pos[k] = start + i;
+            b->seq[k] = s;
+        }
+        b->rows[s] = k - 1;
+    }
+    forge_batch bt = {.n_tokens = k, .tokens = b->tok, .positions = b->pos, .seq = b->seq, .n_seqs = b->n_seqs,
+                      .block_tables = b->tp, .n_blocks = b->nb, .n_logits = n, .logit_rows = b->rows};
+    forge_error err;
+    if (forge_context_decode(b->ctx, &bt, &err) != FORGE_OK) {
+        fprintf(stderr, "forge bench: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Prefills sequences [0, n) to length len, in chunks that fit the batch. */
+static int prefill(bench *b, int n, int len) {
+    for (int s = 0; s < n; s++) {
+        for (int at = 0; at < len;) {
+            int c = len - at < b->max_batch ? len - at : b->max_batch;
+            int k = 0;
+            for (int i = 0; i < c; i++, k++) {
+                b->tok[k] = rand_tok(b);
+                b->pos[k] = at + i;
+                b->seq[k] = s;
+            }
+            b->rows[0] = k - 1;
+            forge_batch bt = {.n_tokens = k, .tokens = b->tok, .positions = b->pos, .seq = b->seq, .n_seqs = b->n_seqs,
+                              .block_tables = b->tp, .n_blocks = b->nb, .n_logits = 1, .logit_rows = b->rows};
+            forge_error err;
+            if (forge_context_decode(b->ctx, &bt, &err) != FORGE_OK) {
+                fprintf(stderr, "forge bench: %s\n", err.msg);
+                return -1;
+            }
+            at += c;
+        }
+    }
+    return 0;
+}
+
+/* decode steps of n sequences at context ctx_len; returns tokens/s */
+static double time_decode(bench *b, int n, int ctx_len, int steps) {
+    if (prefill(b, n, ctx_len)) return -1;
+    if (step(b, n, ctx_len, 1)) return -1; /* warm-up */
+    double t0 = now();
+    for (int i = 1; i <= steps; i++)
+        if (step(b, n, ctx_len + i, 1)) return -1;
+    return (double)n * steps / (now() - t0);
+}
+
+static void parse_list(const char *s, int *out, int *n, int max) {
+    *n = 0;
+    while (s && *s && *n < max) {
+        out[(*n)++] = atoi(s);
+        s = strchr(s, ',');
+        if (s) s++;
+    }
+}
 
 int cmd_bench(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "forge bench: not implemented yet\n");
-    return 2;
+    const char *model = getenv("FORGE_MODEL"), *ctxs = "128,1024", *batches = "16,64", *kvs = "auto";
+    long threads = 0, prompt = 512, steps = 32, help = 0;
+    cli_opt opts[] = {
+        {"model", OPT_STR, &model, "DIR: model folder (default $FORGE_MODEL)"},
+        {"threads", OPT_INT, &threads, "N: threads (default: the cores this process may use)"},
+        {"prompt", OPT_INT, &prompt, "N: prefill length to time (default 512)"},
+        {"steps", OPT_INT, &steps, "N: decode steps per measurement (default 32)"},
+        {"contexts", OPT_STR, &ctxs, "LIST: contexts for batch-1 decode (default 128,1024)"},
+        {"batches", OPT_STR, &batches, "LIST: sequence counts for batched decode (default 16,64)"},
+        {"kv-dtype", OPT_STR, &kvs, "auto|f32|bf16: KV cache type"},
+        {"help", OPT_FLAG, &help, "this help"},
+    };
+    int nopt = sizeof opts / sizeof opts[0];
+    if (cli_parse("bench", argc, argv, opts, nopt, NULL, 0) < 0) return 2;
+    if (help || !model) {
+        cli_usage("bench", "--model DIR [options]", opts, nopt);
+        return help ? 0 : 2;
+    }
+    if (prompt < 1 || steps < 1 || threads < 0) {
+        fprintf(stderr, "forge bench: --prompt and --steps must be positive\n");
+        return 2;
+    }
+    forge_dtype kvd = !strcmp(kvs, "f32") ? FORGE_DTYPE_F32 : !strcmp(kvs, "bf16") ? FORGE_DTYPE_BF16 : FORGE_DTYPE_AUTO;
+    int ctx_list[8], n_ctx, bat_list[8], n_bat;
+    parse_list(ctxs, ctx_list, &n_ctx, 8);
+    parse_list(batches, bat_list, &n_bat, 8);
+
+    forge_error err;
+    double t0 = now();
+    forge_model *m = forge_model_open(model, &(forge_model_params){.n_threads = (int)threads}, &err);
+    if (!m) {
+        fprintf(stderr, "forge bench: %s\n", err.msg);
+        return 1;
+    }
+    const forge_model_info *in = forge_model_get_info(m);
+    int max_ctx = (int)prompt;
+    for (int i = 0; i < n_ctx; i++) max_ctx = ctx_list[i] > max_ctx ? ctx_list[i] : max_ctx;
+    int max_seqs = 1;
+    for (int i = 0; i < n_bat; i++) max_seqs = bat_list[i] > max_seqs ? bat_list[i] : max_seqs;
+    int blocks_per_seq = (max_ctx + (int)steps + 2) / FORGE_KV_BLOCK_TOKENS + 1;
+    int max_batch = (int)prompt > max_seqs ? (int)prompt : max_seqs;
+    forge_context *ctx = forge_context_create(m, &(forge_context_params){
+        .n_kv_blocks = blocks_per_seq * max_seqs, .max_batch_tokens = max_batch, .max_logit_rows = max_seqs,
+        .kv_dtype = kvd, .n_threads = (int)threads}, &err);
+    if (!ctx) {
+        fprintf(stderr, "forge bench: %s\n", err.msg);
+        forge_model_close(m);
+        return 1;
+    }
+    double ready = now() - t0;
+
+    bench b = {.ctx = ctx, .in = in, .n_seqs = max_seqs, .blocks_per_seq = blocks_per_seq, .max_batch = max_batch, .rng = 7};
+    b.tables = malloc(sizeof(int32_t) * (size_t)blocks_per_seq * max_seqs);
+    b.tp = malloc(sizeof *b.tp * (size_t)max_seqs);
+    b.nb = malloc(sizeof(int32_t) * (size_t)max_seqs);
+    b.tok = malloc(sizeof(int32_t) * (size_t)max_batch);
+    b.pos = malloc(sizeof(int32_t) * (size_t)max_batch);
+    b.seq = malloc(sizeof(int32_t) * (size_t)max_batch);
+    b.rows = malloc(sizeof(int32_t) * (size_t)max_batch);
+    for (int s = 0; s < max_seqs; s++) {
+        for (int i = 0; i < blocks_per_seq; i++) b.tables[s * blocks_per_seq + i] = s * blocks_per_seq + i;
+        b.tp[s] = b.tables + (size_t)s * blocks_per_seq;
+        b.nb[s] = blocks_per_seq;
+    }
+
+    int nt = in->n_threads;
+    double bw = forge_measure_read_bandwidth(nt), peak = forge_measure_fma_peak(nt);
+    size_t kv_el = kvd == FORGE_DTYPE_F32 || (kvd == FORGE_DTYPE_AUTO && in->dtype == FORGE_DTYPE_F32) ? 4 : 2;
+    double kv_per_pos = (double)in->n_layers * 2 * in->n_kv_heads * in->head_dim * kv_el;
+    /* matmul FLOPs per token (lm_head only for rows with logits) */
+    double H = in->hidden_size, qd = (double)in->n_heads * in->head_dim, kvd_ = (double)in->n_kv_heads * in->head_dim;
+    double mm_flops = 2.0 * in->n_layers * (H * qd * 2 + H * kvd_ * 2 + 3.0 * H * in->intermediate_size);
+    double lm_flops = 2.0 * H * in->vocab_size;
+
+    printf("model      %s (%s, %d layers, hidden %d, vocab %d), %.1f MB of weights\n", model, in->model_type,
+           in->n_layers, in->hidden_size, in->vocab_size, in->weight_bytes / 1e6);
+    printf("machine    %d threads, kernels %s, read bandwidth %.1f GB/s, f32 FMA peak %.1f GFLOP/s\n", nt,
+           forge_kernels_name(), bw / 1e9, peak / 1e9);
+    printf("ready      %.3f s (model open + context)\n", ready);
+    printf("%-28s %12s %12s %8s\n", "test", "tok/s", "roofline", "ratio");
+
+    for (int i = 0; i < n_ctx; i++) {
+        double r = time_decode(&b, 1, ctx_list[i], (int)steps);
+        if (r < 0) goto done;
+        double bytes = (double)in->weight_bytes + kv_per_pos * (ctx_list[i] + steps / 2.0);
+        char name[64];
+        snprintf(name, sizeof name, "decode batch 1, ctx %d", ctx_list[i]);
+        printf("%-28s %12.1f %12.1f %7.0f%%\n", name, r, bw / bytes, 100 * r / (bw / bytes));
+        fflush(stdout);
+    }
+    {
+        if (step(&b, 1, 0, (int)prompt)) goto done; /* warm-up */
+        double best = 1e30;
+        for (int rep = 0; rep < 3; rep++) {
+            double t1 = now();
+            if (step(&b, 1, 0, (int)prompt)) goto done;
+            double dt = now() - t1;
+            best = dt < best ? dt : best;
+        }
+        double r = prompt / best;
+        double attn = 2.0 * 2 * in->n_layers * qd * (prompt / 2.0); /* QK and PV at mean context */
+        double roof = peak / (mm_flops + attn + lm_flops / prompt);
+        char name[64];
+        snprintf(name, sizeof name, "prefill %ld", prompt);
+        printf("%-28s %12.1f %12.1f %7.0f%%\n", name, r, roof, 100 * r / roof);
+        fflush(stdout);
+    }
+    for (int i = 0; i < n_bat; i++) {
+        int n = bat_list[i], c = 128;
+        double r = time_decode(&b, n, c, (int)steps);
+        if (r < 0) goto done;
+        /* bound: weights once per step + each sequence's KV, or FLOPs, whichever is slower */
+        double t_mem = ((double)in->weight_bytes + n * kv_per_pos * (c + steps / 2.0)) / bw;
+        double t_fma = n * (mm_flops + lm_flops + 4.0 * in->n_layers * qd * c) / peak;
+        double roof = n / (t_mem > t_fma ? t_mem : t_fma);
+        char name[64];
+        snprintf(name, sizeof name, "decode batch %d, ctx %d", n, c);
+        printf("%-28s %12.1f %12.1f %7.0f%%\n", name, r, roof, 100 * r / roof);
+        fflush(stdout);
+    }
+done:
+    free(b.tables), free(b.tp), free(b.nb), free(b.tok), free(b.pos), free(b.seq), free(b.rows);
+    forge_context_free(ctx);
+    forge_model_close(m);
+    return 0;
 }

@@ -58,6 +58,10 @@ typedef struct kernels {
     float (*max)(const float *x, int n);
     /* sum of exp(x[i] - shift) */
     float (*sum_exp)(const float *x, int n, float shift);
+    /* out[i] = exp(x[i] - shift) */
+    void (*exp_shift)(float *out, const float *x, int n, float shift);
+    /* runs a register-resident FMA loop; returns the FLOPs done (peak measurement) */
+    double (*fma_loop)(long iters);
 } kernels;
 
 /* The variant for this CPU (cpu_get()); the reference when SIMD is off. */

@@ -238,6 +238,13 @@ static float avx2_sum_exp(const float *x, int n, float shift) {
     return s;
 }
 
+static void avx2_exp_shift(float *out, const float *x, int n, float shift) {
+    __m256 sh = _mm256_set1_ps(shift);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)));
+    for (; i < n; i++) out[i] = exp1(x[i] - shift);
+}
+
 /* ---- attention ------------------------------------------------------------------------ */
 
 enum { MAX_REP = 32, MAX_HD = 256 }; /* CONFIG_MAX_GQA, CONFIG_MAX_HEAD_DIM */
@@ -312,6 +319,19 @@ static void avx2_attention(const attn_args *a) {
     }
 }
 
+/* 10 independent FMA chains of 8 lanes: enough to cover the FMA latency on 2 ports */
+static double avx2_fma_loop(long iters) {
+    __m256 a[10], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 10; i++) a[i] = _mm256_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 10; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
+    __m256 s = a[0];
+    for (int i = 1; i < 10; i++) s = _mm256_add_ps(s, a[i]);
+    volatile float sink = hsum1(s);
+    (void)sink;
+    return (double)iters * 10 * 8 * 2;
+}
+
 static const kernels g_avx2 = {
     .name = "avx2",
     .matmul = avx2_matmul,
@@ -322,6 +342,8 @@ static const kernels g_avx2 = {
     .attention = avx2_attention,
     .max = avx2_max,
     .sum_exp = avx2_sum_exp,
+    .exp_shift = avx2_exp_shift,
+    .fma_loop = avx2_fma_loop,
 };
 
 const kernels *kernels_avx2(void) { return &g_avx2; }

@@ -191,6 +191,10 @@ static float ref_sum_exp(const float *x, int n, float shift) {
     return (float)s;
 }
 
+static void ref_exp_shift(float *out, const float *x, int n, float shift) {
+    for (int i = 0; i < n; i++) out[i] = expf(x[i] - shift);
+}
+
 void rope_apply(float *x, int n_heads, int head_dim, const float *cos, const float *sin) {
     int half = head_dim / 2;
     for (int h = 0; h < n_heads; h++) {
@@ -203,6 +207,15 @@ void rope_apply(float *x, int n_heads, int head_dim, const float *cos, const flo
     }
 }
 
+static double ref_fma_loop(long iters) {
+    float a[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 8; i++) a[i] = a[i] * 0.999999f + 1e-7f;
+    volatile float sink = a[0] + a[7];
+    (void)sink;
+    return (double)iters * 8 * 2;
+}
+
 static const kernels g_ref = {
     .name = "scalar",
     .matmul = ref_matmul,
@@ -213,6 +226,8 @@ static const kernels g_ref = {
     .attention = ref_attention,
     .max = ref_max,
     .sum_exp = ref_sum_exp,
+    .exp_shift = ref_exp_shift,
+    .fma_loop = ref_fma_loop,
 };
 
 const kernels *kernels_ref(void) { return &g_ref; }

@@ -149,6 +149,9 @@ TEST(elementwise_simd_matches_reference) {
         float m = k->max(x, n);
         float s0 = kernels_ref()->sum_exp(x, n, m), s1 = k->sum_exp(x, n, m);
         CHECKF(fabsf(s0 - s1) <= 1e-5f * s0, "sum_exp n=%d: %g vs %g", n, s0, s1);
+        kernels_ref()->exp_shift(a, x, n, m);
+        k->exp_shift(b, x, n, m);
+        for (int i = 0; i < n; i++) CHECKF(fabsf(a[i] - b[i]) <= 3e-7f * a[i] + 1e-38f, "exp_shift n=%d i=%d", n, i);
     }
     /* exp over its whole range */
     float xs[8] = {-100.f, -87.f, -10.5f, -1e-3f, 0.f, 1.f, 30.f, 88.f}, ones[8];
