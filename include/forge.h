@@ -182,9 +182,127 @@ void forge_sampling_params_default(forge_sampling_params *p);
 /* Checks ranges (naming the field); vocab_size bounds logit_bias token ids. */
 forge_status forge_sampling_params_check(const forge_sampling_params *p, int vocab_size, forge_error *err);
 
+/* Defaults from the model folder's generation_config.json (absent fields keep
+ * forge_sampling_params_default's values), and the EOS ids it lists. */
+typedef struct forge_generation_config {
+    forge_sampling_params sampling;
+    bool has_temperature, has_top_p, has_top_k, has_min_p, has_repetition_penalty;
+    int n_eos_ids;
+    int32_t eos_ids[8];
+} forge_generation_config;
+
+/* Reads dir/generation_config.json; a missing file gives the defaults. */
+forge_status forge_generation_config_load(const char *dir, forge_generation_config *out, forge_error *err);
+
 /* ---------------------------------------------------------------------------------------
  * Engine: requests, continuous batching (engine issue)
+ *
+ * One engine runs one model for many requests. Each step runs every active sequence in
+ * one batched forward; requests join and leave between steps. submit/cancel/stats are
+ * thread-safe; events are delivered on the engine's thread through the request's callback.
  * ------------------------------------------------------------------------------------- */
+
+typedef struct forge_engine forge_engine;
+typedef struct forge_request forge_request;
+typedef struct forge_tokenizer forge_tokenizer;
+
+typedef struct forge_engine_params {
+    int max_seqs;           /* sequences running at once; 0: 64 */
+    int max_batched_tokens; /* token budget of one step; 0: 512 */
+    int max_waiting;        /* requests queued before submit answers FORGE_E_BUSY; 0: 1024 */
+    size_t kv_cache_mb;     /* KV pool size; 0: a quarter of free memory, capped at max_seqs full contexts */
+    int n_kv_blocks;        /* exact pool size in blocks (tests); overrides kv_cache_mb */
+    forge_dtype kv_dtype;   /* F32, BF16 or AUTO */
+    int n_threads;          /* 0: the model's */
+    bool no_prefix_caching;
+    bool manual_step;       /* no engine thread: the caller drives forge_engine_step (tests) */
+} forge_engine_params;
+
+typedef enum forge_finish_reason {
+    FORGE_FINISH_NONE = 0,
+    FORGE_FINISH_STOP,      /* EOS, a stop token or a stop string */
+    FORGE_FINISH_LENGTH,    /* max_tokens or the context */
+    FORGE_FINISH_CANCELLED, /* forge_request_cancel */
+    FORGE_FINISH_ERROR,
+} forge_finish_reason;
+
+typedef struct forge_request_params {
+    const char *prompt; /* UTF-8 text (tokenized with add_special_tokens), or NULL ... */
+    size_t prompt_len;
+    const int32_t *prompt_ids; /* ... token ids */
+    int n_prompt_ids;
+    bool add_special_tokens;   /* for text prompts (HF encode's flag) */
+    forge_sampling_params sampling;
+    const char *const *stop; /* stop strings, never part of the output */
+    int n_stop;
+    const int32_t *stop_token_ids;
+    int n_stop_token_ids;
+    int n;           /* choices; 0 or 1: one */
+    int max_tokens;  /* < 0: until the context ends */
+    int min_tokens;  /* EOS and stop tokens are suppressed before this many */
+    bool ignore_eos;
+    bool logprobs;       /* report each token's raw logprob (and sampling.top_logprobs) */
+    bool prompt_logprobs;
+    bool keep_special_tokens; /* text includes special tokens (skip_special_tokens=false) */
+} forge_request_params;
+
+typedef struct forge_event {
+    int choice;
+    /* text completed by this event (whole UTF-8 characters, stop strings held back) */
+    const char *text;
+    size_t text_len;
+    int32_t token; /* the token sampled, -1 when none (a final flush, a cancellation) */
+    float logprob;
+    int n_top;
+    const int32_t *top_ids;
+    const float *top_logprobs;
+    /* prompt logprobs: delivered once, before the first token (n_prompt_logprobs entries,
+     * the first is NaN as it has no context) */
+    int n_prompt_logprobs;
+    const float *prompt_logprobs;
+    forge_finish_reason finish; /* set on the choice's last event */
+    int stop_index;             /* with FINISH_STOP: the stop string index, or -1 */
+    /* on the last event: */
+    int prompt_tokens, completion_tokens, cached_tokens;
+    double ttft_ms, total_ms;
+    const char *error;
+} forge_event;
+
+typedef void (*forge_event_cb)(const forge_event *ev, void *user);
+
+typedef struct forge_engine_stats {
+    int running, waiting;
+    int kv_blocks_total, kv_blocks_used, kv_blocks_cached;
+    long long prefix_queries, prefix_hits; /* prompt tokens looked up / found in the cache */
+    long long preemptions, steps, prompt_tokens, generated_tokens, requests_done;
+    double step_seconds, forward_seconds; /* totals: overhead = step - forward */
+} forge_engine_stats;
+
+/* Creates an engine for model (and tokenizer, which may be NULL for id-only use); both
+ * must outlive it. Fails if the KV pool cannot hold one full-length sequence. */
+forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok, const forge_engine_params *p,
+                                  forge_error *err);
+/* Cancels what is left, stops the engine thread and frees the engine. */
+void forge_engine_free(forge_engine *e);
+/* Queues a request; cb receives its events on the engine thread. The handle stays valid
+ * until forge_request_release. Errors: FORGE_E_RANGE (prompt longer than the context),
+ * FORGE_E_BUSY (queue full), FORGE_E_INVALID (bad parameters, named). */
+forge_request *forge_engine_submit(forge_engine *e, const forge_request_params *p, forge_event_cb cb, void *user,
+                                   forge_error *err);
+/* Asks the engine to stop the request; its KV blocks are freed at the next step. */
+void forge_request_cancel(forge_request *r);
+/* Blocks until every choice of the request has finished. */
+void forge_request_wait(forge_request *r);
+/* The seed of choice 0 (drawn when none was given). */
+uint64_t forge_request_seed(const forge_request *r);
+/* Drops the caller's handle. */
+void forge_request_release(forge_request *r);
+void forge_engine_get_stats(forge_engine *e, forge_engine_stats *out);
+/* The effective context length and the default generation settings. */
+int forge_engine_context_len(const forge_engine *e);
+/* With manual_step: runs one scheduler step; returns the number of tokens it computed
+ * (0 when idle), or a negative forge_status. */
+int forge_engine_step(forge_engine *e);
 
 /* ---------------------------------------------------------------------------------------
  * Hub: model ids and the HF cache (hub issue)
