@@ -145,6 +145,95 @@ const char *forge_kernels_name(void);
  * Tokenizer (tokenizer issue)
  * ------------------------------------------------------------------------------------- */
 
+/* A tokenizer loaded from HF's tokenizer.json (+ tokenizer_config.json): ids and text equal
+ * to HF tokenizers'. Open once, share between threads: encode, decode and the lookups are
+ * thread-safe; a forge_detok belongs to one request (one thread at a time). */
+typedef struct forge_tokenizer forge_tokenizer;
+
+/* A caller-owned growable id buffer: encode appends to it (reallocating as needed), so a
+ * buffer reused across calls stops allocating once warm. Zero-initialize; free with
+ * forge_tokens_free. */
+typedef struct forge_tokens {
+    int32_t *ids;
+    size_t n, cap;
+} forge_tokens;
+
+typedef struct forge_tokenizer_info {
+    int32_t vocab_size;      /* 1 + the largest id (model vocab and added tokens) */
+    int32_t bos_id, eos_id;  /* from tokenizer_config's bos_token / eos_token; -1 when none */
+    const char *bos_token;   /* NULL when none */
+    const char *eos_token;   /* NULL when none */
+    bool add_bos;            /* encode with FORGE_ENCODE_ADD_SPECIAL puts bos_id first */
+    bool add_eos;            /* ... and eos_id last */
+    bool clean_up_tokenization_spaces; /* tokenizer_config's value (transformers' decode) */
+    const char *tokenizer_class;       /* tokenizer_config's tokenizer_class, "" when absent */
+} forge_tokenizer_info;
+
+enum {
+    FORGE_ENCODE_ADD_SPECIAL = 1,   /* HF add_special_tokens: the post-processor's BOS/EOS */
+    FORGE_ENCODE_SPLIT_SPECIAL = 2, /* HF split_special_tokens: special-token text is text */
+};
+enum {
+    FORGE_DECODE_SKIP_SPECIAL = 1,   /* HF skip_special_tokens (non-special added tokens stay) */
+    FORGE_DECODE_CLEAN_UP_SPACES = 2, /* transformers' clean_up_tokenization (" ." -> ".", ...) */
+};
+
+/* Opens dir/tokenizer.json and, when present, dir/tokenizer_config.json. */
+forge_tokenizer *forge_tokenizer_open(const char *dir, forge_error *err);
+/* The same from documents in memory; config may be NULL. The texts are not kept. */
+forge_tokenizer *forge_tokenizer_load(const char *json, size_t len, const char *config,
+                                      size_t config_len, forge_error *err);
+/* Releases the tokenizer; detokenizers made from it must be freed first. NULL is allowed. */
+void forge_tokenizer_close(forge_tokenizer *tok);
+/* Vocabulary size, BOS/EOS and config facts; lives as long as the tokenizer. */
+const forge_tokenizer_info *forge_tokenizer_get_info(const forge_tokenizer *tok);
+
+/* Encodes UTF-8 text[0..len) (invalid bytes become U+FFFD first), appending the ids to out
+ * as HF's encode(text, add_special_tokens=flags&ADD_SPECIAL) does. */
+forge_status forge_tokenizer_encode(const forge_tokenizer *tok, const char *text, size_t len,
+                                    unsigned flags, forge_tokens *out, forge_error *err);
+/* Frees the buffer's ids and zeroes it. */
+void forge_tokens_free(forge_tokens *t);
+/* Decodes ids as HF's decode(ids, skip_special_tokens) into a malloc'd NUL-terminated UTF-8
+ * string owned by the caller (*len gets its length when len is not NULL). Unknown ids are
+ * skipped, as HF does. NULL on allocation failure. */
+char *forge_tokenizer_decode(const forge_tokenizer *tok, const int32_t *ids, size_t n,
+                             unsigned flags, size_t *len, forge_error *err);
+
+/* The token string of an id as HF's convert_ids_to_tokens gives it ("Ġhello", "▁the",
+ * "<0x0A>", "<|im_end|>"), NUL-terminated, or NULL for an unknown id. */
+const char *forge_tokenizer_id_to_token(const forge_tokenizer *tok, int32_t id, size_t *len);
+/* The id of a token string (added tokens first, then the model vocab), -1 when absent. */
+int32_t forge_tokenizer_token_to_id(const forge_tokenizer *tok, const char *s, size_t len);
+/* True for special added tokens (those skip_special_tokens removes). */
+bool forge_tokenizer_is_special(const forge_tokenizer *tok, int32_t id);
+/* The raw bytes one token stands for in the middle of a text (for logprobs: byte-level
+ * chars mapped back, "▁" as a space, "<0xXX>" as its byte), written to buf (at most cap
+ * bytes, never NUL-terminated). Returns the full byte count, or -1 for an unknown id. */
+int forge_tokenizer_token_bytes(const forge_tokenizer *tok, int32_t id, char *buf, size_t cap);
+
+/* Streaming detokenizer: fed one id at a time, it returns only whole UTF-8 characters and
+ * its outputs concatenated equal forge_tokenizer_decode of all ids fed (with the same
+ * flags). After priming with a prompt's ids, the output is decode(prompt + generated)
+ * minus decode(prompt) (exact whenever decode(prompt) is a prefix of the former). It does
+ * not allocate per token once its buffers have grown. */
+typedef struct forge_detok forge_detok;
+
+/* Creates a detokenizer; flags: FORGE_DECODE_SKIP_SPECIAL. */
+forge_detok *forge_detok_create(const forge_tokenizer *tok, unsigned flags, forge_error *err);
+void forge_detok_free(forge_detok *d);
+/* Starts a new request with the same tokenizer, keeping the buffers. */
+void forge_detok_reset(forge_detok *d, unsigned flags);
+/* Feeds prompt ids whose text is not wanted (the state they leave is kept). */
+forge_status forge_detok_prime(forge_detok *d, const int32_t *ids, size_t n, forge_error *err);
+/* Feeds one id; text and len get the newly completed text (possibly empty), valid until the
+ * next call on d. */
+forge_status forge_detok_push(forge_detok *d, int32_t id, const char **text, size_t *len,
+                              forge_error *err);
+/* Ends the request: flushes held bytes (U+FFFD for incomplete sequences). */
+forge_status forge_detok_finish(forge_detok *d, const char **text, size_t *len,
+                                forge_error *err);
+
 /* ---------------------------------------------------------------------------------------
  * Chat templates (template issue)
  * ------------------------------------------------------------------------------------- */

@@ -1,0 +1,501 @@
+/* tok_bpe.c: the BPE model: vocab and merges from tokenizer.json, and word encoding by
+ * merge rank with a binary heap over a linked list of symbols (HF's Word::merge_all, same
+ * tie-breaks: lowest rank, then leftmost), so long words cost O(n log n), never O(n^2).
+ *
+ * Byte-level models (a ByteLevel pre-tokenizer) see raw bytes here: vocab keys are
+ * converted from GPT-2's byte alphabet to bytes once at load, so encoding never builds
+ * the "Ġ"-strings. SentencePiece-style models see UTF-8 text with "▁" and fall back to
+ * <0xXX> byte tokens for characters outside the vocab. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/tok_internal.h"
+
+typedef struct bpe_sym {
+    int32_t id;
+    int32_t prev, next;
+    int32_t alive;
+} bpe_sym;
+
+typedef struct cache_slot {
+    uint64_t hash;
+    uint32_t key_off, key_len; /* key_len 0: empty */
+    uint32_t ids_off, n_ids;
+} cache_slot;
+
+#define CACHE_SLOTS 16384
+#define CACHE_MAX_WORD 128
+
+/* ---------------------------------------------------------------------------------------
+ * Loading
+ * ------------------------------------------------------------------------------------- */
+
+/* Converts a byte-level token string to raw bytes (out has room for n bytes); false when a
+ * character is outside the byte alphabet. */
+static bool bl_to_raw(const char *s, size_t n, char *out, size_t *out_n) {
+    size_t i = 0, o = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) {
+            if (c < '!' || c > '~') return false;
+            out[o++] = (char)c;
+            i++;
+            continue;
+        }
+        if (utf8_lossy_unit((const unsigned char *)s + i, n - i) <= 0) return false;
+        int b = bl_char_byte(utf8_next(s, &i));
+        if (b < 0) return false;
+        out[o++] = (char)b;
+    }
+    *out_n = o;
+    return true;
+}
+
+static char *dup_opt(const json_value *v, size_t *len) {
+    if (!json_is(v, JSON_STRING) || v->n == 0) return NULL;
+    char *s = malloc(v->n + 1);
+    if (s) memcpy(s, v->u.s, v->n + 1);
+    *len = v->n;
+    return s;
+}
+
+/* The model id of a merge part; -2 when it exists but cannot occur (unmappable chars). */
+static int32_t part_id(const tok_bpe *b, bool byte_level, const char *s, size_t n, char *tmp) {
+    if (!byte_level) return strmap_get(&b->vocab, s, n);
+    size_t rn;
+    if (bl_to_raw(s, n, tmp, &rn)) return strmap_get(&b->vocab, tmp, rn);
+    return strmap_get(&b->extra, s, n) >= 0 ? -2 : -1;
+}
+
+forge_status bpe_load(forge_tokenizer *t, const json_value *model, forge_error *err) {
+    tok_bpe *b = &t->bpe;
+    const char *type = json_string(json_get(model, "type"));
+    if (type && strcmp(type, "BPE"))
+        return err_set(err, FORGE_E_UNSUPPORTED, "model.type: \"%s\" is not supported (only BPE)", type);
+    const json_value *vocab = json_get(model, "vocab"), *merges = json_get(model, "merges");
+    if (!json_is(vocab, JSON_OBJECT)) return err_set(err, FORGE_E_FORMAT, "model.vocab: expected an object");
+    if (!json_is(merges, JSON_ARRAY)) return err_set(err, FORGE_E_FORMAT, "model.merges: expected an array");
+    const json_value *dropout = json_get(model, "dropout");
+    if (json_is_number(dropout) && json_number(dropout) != 0.0)
+        return err_set(err, FORGE_E_UNSUPPORTED, "model.dropout: BPE dropout is not supported");
+    const json_value *v;
+    b->byte_fallback = json_is(v = json_get(model, "byte_fallback"), JSON_BOOL) && v->u.b;
+    b->fuse_unk = json_is(v = json_get(model, "fuse_unk"), JSON_BOOL) && v->u.b;
+    b->ignore_merges = json_is(v = json_get(model, "ignore_merges"), JSON_BOOL) && v->u.b;
+    b->prefix = dup_opt(json_get(model, "continuing_subword_prefix"), &b->prefix_len);
+    b->suffix = dup_opt(json_get(model, "end_of_word_suffix"), &b->suffix_len);
+    if (t->byte_level && (b->prefix || b->suffix))
+        return err_set(err, FORGE_E_UNSUPPORTED,
+                       "model: continuing_subword_prefix / end_of_word_suffix with ByteLevel");
+    b->unk_id = -1;
+    for (int i = 0; i < 256; i++) b->byte_id[i] = -1;
+
+    /* vocab: keys copied into one pool (raw bytes for byte-level models) */
+    size_t pool = 0;
+    for (size_t i = 0; i < vocab->n; i++) pool += vocab->u.members[i].key_len + 1;
+    b->keys = malloc(pool ? pool : 1);
+    if (!b->keys || !strmap_init(&b->vocab, vocab->n) || !strmap_init(&b->extra, 16))
+        return err_set(err, FORGE_E_NOMEM, "out of memory");
+    size_t o = 0;
+    for (size_t i = 0; i < vocab->n; i++) {
+        const json_member *m = &vocab->u.members[i];
+        if (!json_is(m->value, JSON_INT) || m->value->u.i < 0 || m->value->u.i >= t->n_ids)
+            return err_set(err, FORGE_E_FORMAT, "model.vocab[\"%.60s\"]: expected an id in [0, %d)",
+                           m->key, t->n_ids);
+        int32_t id = (int32_t)m->value->u.i;
+        char *k = b->keys + o;
+        size_t kn = m->key_len;
+        bool ok = true;
+        if (t->byte_level && !bl_to_raw(m->key, m->key_len, k, &kn)) {
+            memcpy(k, m->key, m->key_len);
+            kn = m->key_len;
+            ok = strmap_put(&b->extra, k, kn, id);
+        } else {
+            if (!t->byte_level) memcpy(k, m->key, kn);
+            ok = strmap_put(&b->vocab, k, kn, id);
+            if (t->byte_level && kn == 1) b->byte_id[(unsigned char)k[0]] = id;
+        }
+        if (!ok) return err_set(err, FORGE_E_NOMEM, "out of memory");
+        o += kn + 1;
+    }
+    if (!t->byte_level) {
+        for (int i = 0; i < 256; i++) {
+            char code[8];
+            snprintf(code, sizeof code, "<0x%02X>", i);
+            b->byte_id[i] = strmap_get(&b->vocab, code, 6);
+        }
+    }
+    const char *unk = json_string(json_get(model, "unk_token"));
+    if (unk) {
+        b->unk_id = bpe_token_to_id(t, unk, strlen(unk));
+        if (b->unk_id < 0) b->unk_id = -2; /* HF errors when an unknown char meets it */
+    }
+
+    /* merges: (left, right) -> rank; rank -> merged id */
+    b->n_merges = (int32_t)merges->n;
+    b->merge_new = malloc((merges->n ? merges->n : 1) * sizeof *b->merge_new);
+    if (!b->merge_new || !u64map_init(&b->merges, merges->n))
+        return err_set(err, FORGE_E_NOMEM, "out of memory");
+    size_t tmp_cap = 256;
+    char *tmp = malloc(tmp_cap * 3);
+    if (!tmp) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    forge_status st = FORGE_OK;
+    for (size_t r = 0; r < merges->n; r++) {
+        const json_value *m = merges->u.items[r];
+        const char *a, *c;
+        size_t an, cn;
+        if (json_is(m, JSON_STRING)) {
+            const char *sp = memchr(m->u.s, ' ', m->n);
+            if (!sp) {
+                st = err_set(err, FORGE_E_FORMAT, "model.merges[%zu]: \"%.60s\" is not \"a b\"", r, m->u.s);
+                break;
+            }
+            a = m->u.s;
+            an = (size_t)(sp - a);
+            c = sp + 1;
+            cn = m->n - an - 1;
+        } else if (json_is(m, JSON_ARRAY) && m->n == 2 && json_is(m->u.items[0], JSON_STRING) &&
+                   json_is(m->u.items[1], JSON_STRING)) {
+            a = m->u.items[0]->u.s;
+            an = m->u.items[0]->n;
+            c = m->u.items[1]->u.s;
+            cn = m->u.items[1]->n;
+        } else {
+            st = err_set(err, FORGE_E_FORMAT, "model.merges[%zu]: expected \"a b\" or [\"a\", \"b\"]", r);
+            break;
+        }
+        if (an + cn > tmp_cap) {
+            free(tmp);
+            tmp_cap = an + cn;
+            tmp = malloc(tmp_cap * 3);
+            if (!tmp) return err_set(err, FORGE_E_NOMEM, "out of memory");
+        }
+        int32_t ia = part_id(b, t->byte_level, a, an, tmp);
+        int32_t ib = part_id(b, t->byte_level, c, cn, tmp);
+        if (ia == -1 || ib == -1) {
+            st = err_set(err, FORGE_E_FORMAT, "model.merges[%zu]: \"%.40s\" is not in the vocab", r,
+                         ia == -1 ? a : c);
+            break;
+        }
+        /* the merged token: a + b, less b's continuing_subword_prefix */
+        const char *c2 = c;
+        size_t cn2 = cn;
+        if (b->prefix && cn >= b->prefix_len && !memcmp(c, b->prefix, b->prefix_len)) {
+            c2 += b->prefix_len;
+            cn2 -= b->prefix_len;
+        }
+        memcpy(tmp + tmp_cap, a, an);
+        memcpy(tmp + tmp_cap + an, c2, cn2);
+        int32_t in = part_id(b, t->byte_level, tmp + tmp_cap, an + cn2, tmp + 2 * tmp_cap);
+        if (in == -1) {
+            st = err_set(err, FORGE_E_FORMAT, "model.merges[%zu]: the merged token \"%.*s\" is not in the vocab",
+                         r, (int)(an + cn2 > 60 ? 60 : an + cn2), tmp + tmp_cap);
+            break;
+        }
+        b->merge_new[r] = in;
+        if (ia < 0 || ib < 0) continue; /* parts that never occur in byte-level words */
+        if (!u64map_put(&b->merges, (uint64_t)ia << 32 | (uint32_t)ib, (int32_t)r)) {
+            st = err_set(err, FORGE_E_NOMEM, "out of memory");
+            break;
+        }
+    }
+    free(tmp);
+    return st;
+}
+
+void bpe_free(tok_bpe *b) {
+    strmap_free(&b->vocab);
+    strmap_free(&b->extra);
+    u64map_free(&b->merges);
+    free(b->keys);
+    free(b->merge_new);
+    free(b->prefix);
+    free(b->suffix);
+}
+
+int32_t bpe_token_to_id(const forge_tokenizer *t, const char *s, size_t n) {
+    const tok_bpe *b = &t->bpe;
+    if (!t->byte_level) return strmap_get(&b->vocab, s, n);
+    char buf[256];
+    char *raw = n <= sizeof buf ? buf : malloc(n);
+    if (!raw) return -1;
+    size_t rn;
+    int32_t id = bl_to_raw(s, n, raw, &rn) ? strmap_get(&b->vocab, raw, rn) : strmap_get(&b->extra, s, n);
+    if (raw != buf) free(raw);
+    return id;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Encoding
+ * ------------------------------------------------------------------------------------- */
+
+static bool ids_push(forge_tokens *out, int32_t id) {
+    if (out->n == out->cap) {
+        size_t nc = out->cap ? out->cap * 2 : 256;
+        int32_t *p = realloc(out->ids, nc * sizeof *p);
+        if (!p) return false;
+        out->ids = p;
+        out->cap = nc;
+    }
+    out->ids[out->n++] = id;
+    return true;
+}
+
+static bool sym_push(tok_scratch *sc, size_t *n, int32_t id) {
+    if (*n == sc->syms_cap) {
+        size_t nc = sc->syms_cap ? sc->syms_cap * 2 : 256;
+        bpe_sym *p = realloc(sc->syms, nc * sizeof *p);
+        if (!p) return false;
+        sc->syms = p;
+        sc->syms_cap = nc;
+    }
+    sc->syms[*n] = (bpe_sym){id, (int32_t)*n - 1, (int32_t)*n + 1, 1};
+    (*n)++;
+    return true;
+}
+
+/* min-heap of (rank << 32 | position) */
+static void heap_up(uint64_t *h, size_t i) {
+    uint64_t x = h[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (h[p] <= x) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = x;
+}
+
+static void heap_down(uint64_t *h, size_t n, size_t i) {
+    uint64_t x = h[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && h[c + 1] < h[c]) c++;
+        if (h[c] >= x) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+static int32_t merge_rank(const tok_bpe *b, int32_t l, int32_t r) {
+    return u64map_get(&b->merges, (uint64_t)l << 32 | (uint32_t)r);
+}
+
+/* HF Word::merge_all over sc->syms[0..n). Returns false on allocation failure. */
+static bool merge_all(const tok_bpe *b, tok_scratch *sc, size_t n) {
+    if (n < 2) return true;
+    if (sc->heap_cap < 2 * n) {
+        free(sc->heap);
+        sc->heap_cap = 2 * n;
+        sc->heap = malloc(sc->heap_cap * sizeof *sc->heap);
+        if (!sc->heap) {
+            sc->heap_cap = 0;
+            return false;
+        }
+    }
+    bpe_sym *s = sc->syms;
+    uint64_t *h = sc->heap;
+    size_t hn = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        int32_t r = merge_rank(b, s[i].id, s[i + 1].id);
+        if (r >= 0) h[hn++] = (uint64_t)r << 32 | i;
+    }
+    for (size_t i = hn / 2; i-- > 0;) heap_down(h, hn, i);
+    while (hn) {
+        uint64_t top = h[0];
+        h[0] = h[--hn];
+        if (hn) heap_down(h, hn, 0);
+        int32_t rank = (int32_t)(top >> 32);
+        size_t pos = (uint32_t)top;
+        if (!s[pos].alive || s[pos].next >= (int32_t)n) continue;
+        size_t nx = (size_t)s[pos].next;
+        int32_t cur = merge_rank(b, s[pos].id, s[nx].id);
+        if (cur < 0 || b->merge_new[cur] != b->merge_new[rank]) continue; /* stale entry */
+        s[pos].id = b->merge_new[rank];
+        s[nx].alive = 0;
+        s[pos].next = s[nx].next;
+        if (s[nx].next < (int32_t)n) s[s[nx].next].prev = (int32_t)pos;
+        /* room: each merge pushes at most two entries and pops one */
+        if (hn + 2 > sc->heap_cap) {
+            size_t nc = sc->heap_cap * 2;
+            uint64_t *p = realloc(sc->heap, nc * sizeof *p);
+            if (!p) return false;
+            sc->heap = h = p;
+            sc->heap_cap = nc;
+        }
+        if (s[pos].prev >= 0) {
+            size_t pv = (size_t)s[pos].prev;
+            int32_t r = merge_rank(b, s[pv].id, s[pos].id);
+            if (r >= 0) {
+                h[hn] = (uint64_t)r << 32 | pv;
+                heap_up(h, hn++);
+            }
+        }
+        if (s[pos].next < (int32_t)n) {
+            int32_t r = merge_rank(b, s[pos].id, s[s[pos].next].id);
+            if (r >= 0) {
+                h[hn] = (uint64_t)r << 32 | pos;
+                heap_up(h, hn++);
+            }
+        }
+    }
+    return true;
+}
+
+/* Initial symbols of a SentencePiece-style word: one per character, byte fallback, unk. */
+static forge_status sp_symbols(const forge_tokenizer *t, tok_scratch *sc, const char *w, size_t n,
+                               size_t *ns, forge_error *err) {
+    const tok_bpe *b = &t->bpe;
+    size_t i = 0, k = 0;
+    int32_t unk = -1; /* pending unk symbol (fuse_unk grows it) */
+    char buf[64];
+    while (i < n) {
+        size_t c0 = i;
+        utf8_next(w, &i);
+        const char *s = w + c0;
+        size_t sn = i - c0;
+        if ((b->prefix && c0 > 0) || (b->suffix && i == n)) {
+            size_t o = 0;
+            if (b->prefix && c0 > 0 && b->prefix_len < 32) memcpy(buf, b->prefix, o = b->prefix_len);
+            memcpy(buf + o, s, sn);
+            o += sn;
+            if (b->suffix && i == n && b->suffix_len < 24) memcpy(buf + o, b->suffix, b->suffix_len), o += b->suffix_len;
+            s = buf;
+            sn = o;
+        }
+        int32_t id = strmap_get(&b->vocab, s, sn);
+        if (id >= 0) {
+            if (unk >= 0 && !sym_push(sc, &k, unk)) goto oom;
+            unk = -1;
+            if (!sym_push(sc, &k, id)) goto oom;
+            continue;
+        }
+        if (b->byte_fallback) {
+            bool all = true;
+            for (size_t j = 0; j < sn; j++) all = all && b->byte_id[(unsigned char)s[j]] >= 0;
+            if (all) { /* as HF: a pending unk is not flushed before these */
+                for (size_t j = 0; j < sn; j++)
+                    if (!sym_push(sc, &k, b->byte_id[(unsigned char)s[j]])) goto oom;
+                continue;
+            }
+        }
+        if (b->unk_id == -1) continue; /* no unk_token: HF drops the character */
+        if (b->unk_id == -2)
+            return err_set(err, FORGE_E_FORMAT, "model.unk_token: not in the vocab");
+        if (unk >= 0 && !b->fuse_unk && !sym_push(sc, &k, unk)) goto oom;
+        unk = b->unk_id;
+    }
+    if (unk >= 0 && !sym_push(sc, &k, unk)) goto oom;
+    *ns = k;
+    return FORGE_OK;
+oom:
+    return err_set(err, FORGE_E_NOMEM, "out of memory");
+}
+
+static uint64_t word_hash(const char *s, size_t n) { return hash_bytes(s, n, 0x7A11); }
+
+static void cache_clear(tok_scratch *sc) {
+    memset(sc->cache, 0, sc->cache_cap * sizeof *sc->cache);
+    sc->cache_count = 0;
+    sb_reset(&sc->cache_keys);
+    sc->cache_ids_len = 0;
+}
+
+forge_status bpe_encode(const forge_tokenizer *t, tok_scratch *sc, const char *s, size_t n,
+                        forge_tokens *out, forge_error *err) {
+    const tok_bpe *b = &t->bpe;
+    if (n == 0) return FORGE_OK;
+    if (b->ignore_merges) {
+        int32_t id = strmap_get(&b->vocab, s, n);
+        if (id >= 0) return ids_push(out, id) ? FORGE_OK : err_set(err, FORGE_E_NOMEM, "out of memory");
+    }
+    /* the word cache */
+    uint64_t h = 0;
+    cache_slot *slot = NULL;
+    if (n <= CACHE_MAX_WORD) {
+        if (!sc->cache) {
+            sc->cache = calloc(CACHE_SLOTS, sizeof *sc->cache);
+            if (!sc->cache) return err_set(err, FORGE_E_NOMEM, "out of memory");
+            sc->cache_cap = CACHE_SLOTS;
+        }
+        h = word_hash(s, n);
+        size_t j = h & (sc->cache_cap - 1);
+        for (;;) {
+            cache_slot *c = &sc->cache[j];
+            if (!c->key_len) {
+                slot = c;
+                break;
+            }
+            if (c->hash == h && c->key_len == n && !memcmp(sc->cache_keys.data + c->key_off, s, n)) {
+                for (uint32_t i = 0; i < c->n_ids; i++)
+                    if (!ids_push(out, sc->cache_ids[c->ids_off + i])) return err_set(err, FORGE_E_NOMEM, "out of memory");
+                return FORGE_OK;
+            }
+            j = (j + 1) & (sc->cache_cap - 1);
+        }
+    }
+    size_t ns = 0;
+    if (t->byte_level) {
+        int32_t unk = -1;
+        for (size_t i = 0; i < n; i++) {
+            int32_t id = b->byte_id[(unsigned char)s[i]];
+            if (id >= 0) {
+                if (unk >= 0 && !sym_push(sc, &ns, unk)) goto oom;
+                unk = -1;
+                if (!sym_push(sc, &ns, id)) goto oom;
+            } else if (b->unk_id == -2) {
+                return err_set(err, FORGE_E_FORMAT, "model.unk_token: not in the vocab");
+            } else if (b->unk_id >= 0) {
+                if (unk >= 0 && !b->fuse_unk && !sym_push(sc, &ns, unk)) goto oom;
+                unk = b->unk_id;
+            }
+        }
+        if (unk >= 0 && !sym_push(sc, &ns, unk)) goto oom;
+    } else {
+        forge_status st = sp_symbols(t, sc, s, n, &ns, err);
+        if (st) return st;
+    }
+    if (!merge_all(b, sc, ns)) goto oom;
+    size_t first = out->n;
+    for (int32_t i = 0; ns && i < (int32_t)ns; i = sc->syms[i].next)
+        if (!ids_push(out, sc->syms[i].id)) goto oom;
+    if (slot) {
+        if (sc->cache_count * 2 >= sc->cache_cap) {
+            cache_clear(sc);
+            return FORGE_OK; /* the slot is gone; the next call fills the cache again */
+        }
+        size_t k = out->n - first;
+        if (sc->cache_ids_len + k > sc->cache_ids_cap) {
+            size_t nc = sc->cache_ids_cap ? sc->cache_ids_cap * 2 : 4096;
+            while (nc < sc->cache_ids_len + k) nc *= 2;
+            int32_t *p = realloc(sc->cache_ids, nc * sizeof *p);
+            if (!p) return FORGE_OK; /* caching is optional */
+            sc->cache_ids = p;
+            sc->cache_ids_cap = nc;
+        }
+        size_t koff = sc->cache_keys.len;
+        sb_append(&sc->cache_keys, s, n);
+        if (sb_failed(&sc->cache_keys)) {
+            sb_free(&sc->cache_keys);
+            cache_clear(sc);
+            return FORGE_OK;
+        }
+        memcpy(sc->cache_ids + sc->cache_ids_len, out->ids + first, k * sizeof(int32_t));
+        *slot = (cache_slot){h, (uint32_t)koff, (uint32_t)n, (uint32_t)sc->cache_ids_len, (uint32_t)k};
+        sc->cache_ids_len += k;
+        sc->cache_count++;
+    }
+    return FORGE_OK;
+oom:
+    return err_set(err, FORGE_E_NOMEM, "out of memory");
+}
+
+void bpe_scratch_free(tok_scratch *sc) {
+    free(sc->syms);
+    free(sc->heap);
+    free(sc->cache);
+    sb_free(&sc->cache_keys);
+    free(sc->cache_ids);
+}
