@@ -46,9 +46,10 @@ static inline float hsum1(__m256 a) {
 }
 
 /* e^x for 8 lanes: range reduction by ln 2 and a degree-5 polynomial (Cephes' expf),
- * about 1 ulp; inputs are clamped to [-88.38, 88.38]. */
+ * about 1 ulp; inputs above 88.38 are clamped, below -88.38 (and -inf) give 0. */
 static inline __m256 exp8(__m256 x) {
     const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-88.3762626647949f);
+    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ); /* e^x underflows: 0, as for -inf */
     x = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -66,7 +67,7 @@ static inline __m256 exp8(__m256 x) {
     __m256i h1 = _mm256_srai_epi32(ni, 1), h2 = _mm256_sub_epi32(ni, h1);
     __m256 p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h1, _mm256_set1_epi32(127)), 23));
     __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h2, _mm256_set1_epi32(127)), 23));
-    return _mm256_mul_ps(_mm256_mul_ps(y, p1), p2);
+    return _mm256_andnot_ps(under, _mm256_mul_ps(_mm256_mul_ps(y, p1), p2));
 }
 
 static inline float exp1(float x) {

@@ -116,6 +116,9 @@ struct sampler {
     seen_token *seen; /* open addressing, capacity a power of two */
     size_t seen_cap, seen_n, seen_max;
     int32_t *seen_list; /* slots in insertion order, for a fixed penalty order */
+    int min_new, n_accepted;
+    const int32_t *banned;
+    int n_banned;
 };
 
 struct sampler_ws {
@@ -190,7 +193,14 @@ void sampler_free(sampler *s) {
 
 uint64_t sampler_seed(const sampler *s) { return s->seed; }
 
+void sampler_set_min_tokens(sampler *s, int min_new, const int32_t *banned, int n_banned) {
+    s->min_new = min_new;
+    s->banned = banned;
+    s->n_banned = n_banned;
+}
+
 void sampler_accept(sampler *s, int32_t token) {
+    s->n_accepted++;
     if (token >= 0 && token < s->vocab) seen_add(s, token, false);
 }
 
@@ -229,6 +239,9 @@ void sampler_process(const sampler *s, const float *logits, float *out) {
         if (e->count > 0) l -= (float)e->count * p->frequency_penalty + p->presence_penalty;
         out[e->token] = l;
     }
+    if (s->n_accepted < s->min_new)
+        for (int i = 0; i < s->n_banned; i++)
+            if (s->banned[i] >= 0 && s->banned[i] < s->vocab) out[s->banned[i]] = -INFINITY;
     if (p->temperature > 0 && p->temperature != 1.0f) {
         float t = p->temperature; /* HF divides (not multiplies by the inverse): same bits */
         for (int i = 0; i < s->vocab; i++) out[i] /= t;

@@ -32,6 +32,9 @@ void sampler_ws_free(sampler_ws *ws);
 /* Chooses the next token from raw logits (not modified). want_logprobs: fill logprob and the
  * top-N raw logprobs. Then call sampler_accept with the token actually used. */
 int32_t sampler_sample(sampler *s, sampler_ws *ws, const float *logits, bool want_logprobs, sample_result *out);
+/* Until min_new tokens have been accepted, the banned ids (EOS, stop tokens) get -inf.
+ * The array must outlive the sampler. */
+void sampler_set_min_tokens(sampler *s, int min_new, const int32_t *banned, int n_banned);
 /* Records a generated token for the penalties. */
 void sampler_accept(sampler *s, int32_t token);
 /* Applies logit bias, penalties and temperature to logits into out (tests compare this with

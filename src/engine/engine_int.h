@@ -1,0 +1,111 @@
+/* engine_int.h: the engine's internal state, shared by engine.c (API, thread, request
+ * lifecycle) and sched.c (the step: scheduling, the batched forward, sampling, events). */
+#ifndef FORGE_ENGINE_INT_H
+#define FORGE_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "base/strbuf.h"
+#include "engine/kv_blocks.h"
+#include "forge.h"
+#include "sampling/sampler.h"
+#include "sampling/stop.h"
+
+typedef enum { SEQ_WAITING, SEQ_RUNNING, SEQ_FINISHED } seq_state;
+
+/* One choice of a request: its own tokens, KV blocks, sampler, detokenizer, stop matcher. */
+typedef struct seq {
+    struct forge_request *req;
+    int index;
+    seq_state state;
+    int32_t *tokens; /* prompt, then generated */
+    int n_tokens, cap_tokens, n_prompt;
+    int n_computed;     /* tokens whose K/V are in the cache */
+    int32_t *blocks;    /* block table */
+    int n_blocks, cap_blocks;
+    int n_committed;    /* leading full blocks registered in the prefix cache */
+    int n_cached;       /* prompt tokens served by the prefix cache (first admission) */
+    bool admitted_once;
+    bool hold;          /* an n > 1 child waiting for choice 0's prefill (to share its blocks) */
+    int n_generated;
+    sampler *smp;
+    forge_detok *detok;
+    stop_matcher *stop;
+    strbuf text;        /* text released in the current event */
+    forge_finish_reason finish;
+    int stop_index;
+    double t_first, t_done;
+    float *prompt_lp; /* prompt logprobs being gathered (n_prompt floats) */
+    bool prompt_lp_sent;
+} seq;
+
+struct forge_request {
+    forge_engine *e;
+    atomic_int refs;
+    atomic_bool cancel;
+    forge_event_cb cb;
+    void *user;
+    /* copies of what the caller passed */
+    char **stop;
+    int n_stop;
+    int32_t *stop_ids;
+    int n_stop_ids;
+    int max_tokens, min_tokens;
+    bool ignore_eos, logprobs, prompt_logprobs;
+    int top_logprobs;
+    seq *seqs;
+    int n_seqs, n_finished;
+    double t_arrival;
+    uint64_t seed0;
+    struct forge_request *next_incoming;
+    pthread_mutex_t lock;
+    pthread_cond_t done_cond;
+    bool done;
+};
+
+struct forge_engine {
+    forge_model *model;
+    const forge_tokenizer *tok;
+    forge_context *ctx;
+    forge_engine_params p;
+    int context_len, vocab;
+    int32_t eos_ids[24];
+    int n_eos;
+    kv_blocks *kv;
+    sampler_ws *ws;
+    /* queues (engine thread only): running in admission order; waiting FIFO with
+     * preempted sequences put back at the front */
+    seq **running;
+    int n_running;
+    seq **waiting;
+    int n_waiting, cap_waiting;
+    /* batch scratch, sized once */
+    int32_t *b_tokens, *b_pos, *b_seq, *b_rows, *b_nblocks;
+    const int32_t **b_tables;
+    seq **b_seqs;       /* batch sequence index -> seq */
+    int *b_count;       /* tokens scheduled per batch sequence */
+    int *b_logit_base;  /* first logit row of each batch sequence, -1 if none */
+    int max_logit_rows;
+    /* submissions from other threads */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    forge_request *incoming_head, *incoming_tail;
+    atomic_int n_pending; /* sequences submitted and never admitted yet, for max_waiting */
+    bool stopping;
+    pthread_t thread;
+    bool has_thread;
+    /* stats (written by the engine thread under lock) */
+    forge_engine_stats stats;
+};
+
+/* engine.c: the request's last sequence has finished: wake waiters, drop the engine's
+ * reference (the request may be freed on return). */
+void engine_request_finished(forge_request *r);
+
+/* sched.c */
+int sched_step(forge_engine *e);
+void seq_finish(forge_engine *e, seq *s, forge_finish_reason why, const char *error);
+double engine_now_ms(void);
+
+#endif
