@@ -180,9 +180,11 @@ static char *clean_token(const char *s) {
 
 char *hub_token_lookup(const char *override) {
     if (override) return clean_token(override);
+    /* get_token(): the environment `or` the file, so a blank HF_TOKEN falls through. */
     const char *v = getenv("HF_TOKEN");
     if (!v || !*v) v = getenv("HUGGING_FACE_HUB_TOKEN");
-    if (v && *v) return clean_token(v);
+    char *t = v && *v ? clean_token(v) : NULL;
+    if (t) return t;
     char path[HUB_PATH_MAX], home[HUB_PATH_MAX];
     const char *tp = env_nonempty("HF_TOKEN_PATH");
     if (tp) {

@@ -10,7 +10,8 @@
 # hub_start isolates the test from the user's environment: HF_HOME, HF_HUB_CACHE (a fresh
 # $T_TMP/cache), HF_ENDPOINT (the stand-in), and no HF_TOKEN / token file / offline flag.
 # Default repos (commit hashes from `hub_commit REPO [REV]`):
-#   forge-test/stories260K           tests/fixtures/stories260K (single model.safetensors)
+#   forge-test/stories260K           tests/fixtures/stories260K (single model.safetensors);
+#                                    revision "v1": the same with another generation_config.json
 #   forge-test/stories260K-sharded   index + 2 shards, and decoys consolidated.safetensors and
 #                                    pytorch_model.bin that must never be fetched
 #   forge-test/gated                 gated: token "hf_reader" has access, "hf_other" has not
@@ -32,10 +33,14 @@ hub_default_config() { # writes the default config to $HUB_DIR/config.json
     mkdir -p "$HUB_DIR/repos/noweights"
     cp "$fx/config.json" "$HUB_DIR/repos/noweights/"
     head -c 2048 "$fx/model.safetensors" >"$HUB_DIR/repos/noweights/pytorch_model.bin"
+    mkdir -p "$HUB_DIR/repos/v1"
+    cp "$fx"/*.json "$fx/model.safetensors" "$HUB_DIR/repos/v1/"
+    rm -f "$HUB_DIR/repos/v1/expected-greedy.json"
+    printf '{"bos_token_id": 1, "eos_token_id": 2, "temperature": 0.7}\n' >"$HUB_DIR/repos/v1/generation_config.json"
   fi
   cat >"$HUB_DIR/config.json" <<JSON
 {"repos": [
-  {"id": "forge-test/stories260K", "revisions": {"main": "$fx"}},
+  {"id": "forge-test/stories260K", "revisions": {"main": "$fx", "v1": "$HUB_DIR/repos/v1"}},
   {"id": "forge-test/stories260K-sharded", "revisions": {"main": "$HUB_DIR/repos/sharded"}},
   {"id": "forge-test/gated", "gated": true, "revisions": {"main": "$fx"}},
   {"id": "forge-test/private", "private": true, "revisions": {"main": "$fx"}},

@@ -101,7 +101,8 @@ class Fault:
     """One injected failure. kind: "status" (answer `status` with Retry-After `retry_after`),
     "cut" (send `at` body bytes then close the connection), "corrupt" (flip the byte at file
     offset `at`), "stall" (send `at` bytes then stop sending until the client gives up),
-    "hold" (send `at` bytes, wait for /_admin/release, send the rest). It applies to
+    "hold" (send `at` bytes, wait for /_admin/release, send the rest). A "status" fault also
+    sends the `headers` given (e.g. X-Error-Code). It applies to
     requests on `server` ("hub", "cdn" or "any") with `method` (or any) whose path contains
     `match`, `times` times. `at` defaults to half the body."""
 
@@ -114,6 +115,7 @@ class Fault:
         self.at = d.get("at")
         self.status = int(d.get("status", 503))
         self.retry_after = d.get("retry_after")
+        self.headers = d.get("headers", {})
 
     def applies(self, server, method, path):
         return (self.times > 0 and self.server in ("any", server)
@@ -300,6 +302,7 @@ class Handler(BaseHTTPRequestHandler):
             h = {}
             if fault.retry_after is not None:
                 h["Retry-After"] = str(fault.retry_after)
+            h.update(fault.headers)
             return self.send_simple(fault.status, "injected error %d" % fault.status, h)
         if self.server_role == "cdn":
             return self.cdn(fault)
