@@ -51,23 +51,36 @@ static int term_width(void) {
 
 /* Draws the bar; the caller holds mu. */
 static void draw(hub_progress *p, double now) {
-    char done[32], total[32], rate[32], eta[32] = "", line[512];
+    char done[32], total[32], rate[32], eta[32] = "--:--", line[512];
     double el = now - p->t0, r = el > 0 ? (double)p->done / el : 0;
     hub_format_bytes((double)p->done, done, sizeof done);
     hub_format_bytes((double)p->total, total, sizeof total);
     hub_format_bytes(r, rate, sizeof rate);
     if (r > 0 && p->total > p->done) {
         long s = (long)((double)(p->total - p->done) / r + 0.5);
-        snprintf(eta, sizeof eta, "  ETA %ld:%02ld", s / 60, s % 60);
+        snprintf(eta, sizeof eta, "%ld:%02ld", s / 60, s % 60);
+    } else if (p->total <= p->done) {
+        snprintf(eta, sizeof eta, "0:00");
     }
     int pct = p->total > 0 ? (int)(100.0 * (double)p->done / (double)p->total) : 100;
     if (pct > 100) pct = 100;
-    char bar[64];
-    int w = 24, fill = pct * w / 100;
-    for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
-    bar[w] = 0;
-    int n = snprintf(line, sizeof line, "%s  %3d%% [%s] %s / %s  %s/s%s", p->label, pct, bar, done, total, rate, eta);
-    int width = term_width() - 1;
+    /* "label  42% [#####.....] 1.2 MB / 3.4 MB  2.0 MB/s  ETA 0:01", the bar and then the
+     * label shortened to fit the terminal. */
+    char stats[160];
+    int ns = snprintf(stats, sizeof stats, "] %7s / %-7s %7s/s  ETA %s", done, total, rate, eta);
+    int width = term_width() - 1, label_len = (int)strlen(p->label);
+    int bar_w = width - label_len - 8 - ns;
+    if (bar_w > 30) bar_w = 30;
+    if (bar_w < 10) bar_w = 10;
+    int room = width - bar_w - 8 - ns; /* for the label */
+    if (room < 0) room = 0;
+    char bar[32];
+    int fill = pct * bar_w / 100;
+    for (int i = 0; i < bar_w; i++) bar[i] = i < fill ? '#' : '.';
+    bar[bar_w] = 0;
+    int n = label_len <= room ? snprintf(line, sizeof line, "%s  %3d%% [%s%s", p->label, pct, bar, stats)
+                              : snprintf(line, sizeof line, "...%s  %3d%% [%s%s", p->label + label_len - (room > 3 ? room - 3 : 0),
+                                         pct, bar, stats);
     if (n > width) n = width;
     fprintf(stderr, "\r%.*s\033[K", n, line);
     fflush(stderr);

@@ -7,7 +7,8 @@ DST gets SRC's files except model.safetensors, which is split into model-00001-o
 model-00002-of-00002.safetensors (valid safetensors files: the tensors in order, split where
 the bytes reach half) with model.safetensors.index.json naming them, plus two decoys that a
 downloader must NOT fetch: consolidated.safetensors (a copy of the single file, as Mistral repos
-ship) and pytorch_model.bin (random bytes)."""
+ship) and pytorch_model.bin (arbitrary bytes)."""
+import hashlib
 import json
 import os
 import shutil
@@ -65,8 +66,8 @@ def main():
     with open(os.path.join(dst, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
     shutil.copyfile(os.path.join(src, "model.safetensors"), os.path.join(dst, "consolidated.safetensors"))
-    with open(os.path.join(dst, "pytorch_model.bin"), "wb") as f:
-        f.write(os.urandom(4096))
+    with open(os.path.join(dst, "pytorch_model.bin"), "wb") as f:  # arbitrary but fixed bytes
+        f.write(b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(128)))
 
 
 if __name__ == "__main__":
