@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/timing.h"
 #include "forge.h"
 #include "hub/progress.h"
 
@@ -22,6 +23,10 @@ struct hub_http {
     const hub_request *req;
     hub_response *resp;
     bool sink_aborted;
+    bool stalled;           /* the stall limit fired */
+    double stall_limit;     /* seconds without a body byte before giving up */
+    curl_off_t last_dlnow;  /* body bytes at the last change */
+    double last_change;     /* when they last changed */
     char location_raw[2048];
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -228,10 +233,22 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
     return n;
 }
 
+/* The read timeout. libcurl's LOW_SPEED_TIME averages the speed over a window of several
+ * seconds, so after a burst it notices a stall late; this counts the time since the last
+ * body byte instead (libcurl calls it at least once a second even when idle). */
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
-    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    (void)dltotal, (void)ultotal, (void)ulnow;
     hub_http *h = ud;
-    return h->conf->cancel && atomic_load(h->conf->cancel) ? 1 : 0;
+    if (h->conf->cancel && atomic_load(h->conf->cancel)) return 1;
+    double now = time_sec();
+    if (dlnow != h->last_dlnow) {
+        h->last_dlnow = dlnow;
+        h->last_change = now;
+    } else if (now - h->last_change > h->stall_limit) {
+        h->stalled = true;
+        return 1;
+    }
+    return 0;
 }
 
 static hub_net classify(CURLcode rc) {
@@ -291,10 +308,10 @@ void hub_http_once(hub_http *h, const hub_request *req, hub_response *resp) {
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->conf->meta_timeout_s);
-        /* A read timeout: give up when less than 1 byte/s arrives for that long. */
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
-                         req->download ? h->conf->download_timeout_s : h->conf->meta_timeout_s);
+        h->stalled = false;
+        h->stall_limit = (double)(req->download ? h->conf->download_timeout_s : h->conf->meta_timeout_s);
+        h->last_dlnow = 0;
+        h->last_change = time_sec();
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -308,10 +325,16 @@ void hub_http_once(hub_http *h, const hub_request *req, hub_response *resp) {
         CURLcode rc = curl_easy_perform(c);
         curl_slist_free_all(hdrs);
         if (rc != CURLE_OK) {
-            resp->net = h->sink_aborted ? HUB_NET_FATAL : classify(rc);
-            snprintf(resp->net_error, sizeof resp->net_error, "%s",
-                     h->sink_aborted ? "the download was stopped" : h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
-            if (resp->net == HUB_NET_CANCELLED) snprintf(resp->net_error, sizeof resp->net_error, "cancelled");
+            resp->net = h->sink_aborted ? HUB_NET_FATAL : h->stalled ? HUB_NET_TRANSIENT : classify(rc);
+            if (h->stalled)
+                snprintf(resp->net_error, sizeof resp->net_error, "timed out: no data for %.0f s", h->stall_limit);
+            else if (resp->net == HUB_NET_CANCELLED)
+                snprintf(resp->net_error, sizeof resp->net_error, "cancelled");
+            else if (rc == CURLE_OPERATION_TIMEDOUT)
+                snprintf(resp->net_error, sizeof resp->net_error, "timed out: %.200s", h->errbuf);
+            else
+                snprintf(resp->net_error, sizeof resp->net_error, "%s",
+                         h->sink_aborted ? "the download was stopped" : h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
             return;
         }
         resp->net = HUB_NET_OK;

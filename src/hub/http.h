@@ -16,8 +16,9 @@
 typedef struct hub_conf {
     char endpoint[1024];     /* e.g. "https://huggingface.co", no trailing "/" */
     const char *token;       /* NULL: none; sent as "Authorization: Bearer" to the endpoint's origin only */
-    long meta_timeout_s;     /* connect + stall limit of metadata requests ($HF_HUB_ETAG_TIMEOUT, 10) */
-    long download_timeout_s; /* stall limit of downloads ($HF_HUB_DOWNLOAD_TIMEOUT, 10) */
+    long meta_timeout_s;     /* connect limit, and the read limit of metadata requests: seconds
+                                without a byte ($HF_HUB_ETAG_TIMEOUT, 10) */
+    long download_timeout_s; /* the read limit of downloads ($HF_HUB_DOWNLOAD_TIMEOUT, 10) */
     int max_retries;         /* retries after the first try ($FORGE_HUB_RETRIES, 5) */
     atomic_int *cancel;      /* when not NULL and set, transfers in flight stop */
     struct hub_progress *progress; /* when not NULL, retry warnings are printed through it */

@@ -67,7 +67,7 @@ static void draw(hub_progress *p, double now) {
     /* "label  42% [#####.....] 1.2 MB / 3.4 MB  2.0 MB/s  ETA 0:01", the bar and then the
      * label shortened to fit the terminal. */
     char stats[160];
-    int ns = snprintf(stats, sizeof stats, "] %7s / %-7s %7s/s  ETA %s", done, total, rate, eta);
+    int ns = snprintf(stats, sizeof stats, "] %7s / %-7s %7s/s  ETA %5s", done, total, rate, eta);
     int width = term_width() - 1, label_len = (int)strlen(p->label);
     int bar_w = width - label_len - 8 - ns;
     if (bar_w > 30) bar_w = 30;
