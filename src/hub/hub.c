@@ -223,6 +223,7 @@ static forge_status download_listed(const hub_fetch_ctx *ctx, const hub_id *id, 
     /* Record what the revision lacks, as huggingface_hub does when a HEAD answers
      * EntryNotFound, so that offline users (Forge, transformers) need not ask again. */
     if (!listing_find(l, "tokenizer.json")) hub_mark_no_exist(ctx->storage, ctx->commit, "tokenizer.json");
+    if (!single) hub_mark_no_exist(ctx->storage, ctx->commit, "model.safetensors"); /* transformers asks first */
     for (int i = 0; i < hub_n_optional_files; i++)
         if (!listing_find(l, hub_optional_files[i]))
             hub_mark_no_exist(ctx->storage, ctx->commit, hub_optional_files[i]);
