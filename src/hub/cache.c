@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/json.h"
+#include "base/mfile.h"
 
 const char *const hub_optional_files[] = {
     "generation_config.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
@@ -350,47 +351,63 @@ void hub_free_strings(char **s, int n) {
     free(s);
 }
 
-forge_status hub_index_shards(const char *path, char ***shards, int *n, forge_error *err) {
+forge_status hub_index_shards_parse(const char *text, size_t len, const char *what, char ***shards, int *n,
+                                   forge_error *err) {
     *shards = NULL;
     *n = 0;
-    json_doc *doc = json_parse_file(path, 64u << 20, err);
-    if (!doc) return err ? err->code : FORGE_E_FORMAT;
+    json_doc *doc = json_parse(text, len, err);
+    if (!doc) return err_prefix(err, "%s", what);
     const json_value *wm = json_get(json_root(doc), "weight_map");
     forge_status st = FORGE_OK;
-    if (!json_is(wm, JSON_OBJECT) || wm->n == 0) {
-        st = err_set(err, FORGE_E_FORMAT, "%s: no \"weight_map\" object", path);
-        goto done;
-    }
-    char **out = calloc(wm->n, sizeof *out);
-    if (!out) {
-        st = err_set(err, FORGE_E_NOMEM, "%s: out of memory", path);
-        goto done;
-    }
+    char **out = NULL;
     int k = 0;
+    if (!json_is(wm, JSON_OBJECT) || wm->n == 0) {
+        st = err_set(err, FORGE_E_FORMAT, "%s: no \"weight_map\" object", what);
+        goto done;
+    }
+    if (!(out = calloc(wm->n, sizeof *out))) {
+        st = err_set(err, FORGE_E_NOMEM, "%s: out of memory", what);
+        goto done;
+    }
     for (size_t i = 0; i < wm->n; i++) {
-        const char *name = json_string(wm->u.members[i].value);
-        size_t len = name ? strlen(name) : 0;
-        if (!name || len != wm->u.members[i].value->n || !hub_safe_relpath(name) || len < 12 ||
-            strcmp(name + len - 12, ".safetensors") != 0) {
-            st = err_set(err, FORGE_E_FORMAT, "%s: weight_map[\"%s\"] is not a safetensors file name", path,
+        const json_value *v = wm->u.members[i].value;
+        const char *name = json_string(v);
+        size_t len_name = name ? strlen(name) : 0;
+        if (!name || len_name != v->n || !hub_safe_relpath(name) || len_name < 12 ||
+            strcmp(name + len_name - 12, ".safetensors") != 0) {
+            st = err_set(err, FORGE_E_FORMAT, "%s: weight_map[\"%s\"] is not a safetensors file name", what,
                          wm->u.members[i].key);
-            hub_free_strings(out, k);
             goto done;
         }
         bool seen = false;
         for (int j = 0; j < k && !seen; j++) seen = !strcmp(out[j], name);
         if (seen) continue;
         if (!(out[k] = strdup(name))) {
-            st = err_set(err, FORGE_E_NOMEM, "%s: out of memory", path);
-            hub_free_strings(out, k);
+            st = err_set(err, FORGE_E_NOMEM, "%s: out of memory", what);
             goto done;
         }
         k++;
     }
-    *shards = out;
-    *n = k;
 done:
     json_free(doc);
+    if (st != FORGE_OK) {
+        hub_free_strings(out, k);
+        return st;
+    }
+    *shards = out;
+    *n = k;
+    return FORGE_OK;
+}
+
+forge_status hub_index_shards(const char *path, char ***shards, int *n, forge_error *err) {
+    char *text = NULL;
+    size_t len = 0;
+    *shards = NULL;
+    *n = 0;
+    forge_status st = file_read_all(path, 64u << 20, &text, &len, err);
+    if (st != FORGE_OK) return st;
+    st = hub_index_shards_parse(text, len, path, shards, n, err);
+    free(text);
     return st;
 }
 

@@ -85,6 +85,9 @@ extern const int hub_n_optional_files;
  * first-seen order, as one malloc'd array of malloc'd strings (*n entries). Each name is
  * checked to be a safe relative path ending in ".safetensors". */
 forge_status hub_index_shards(const char *path, char ***shards, int *n, forge_error *err);
+/* The same from the text of an index; `what` names it in errors. */
+forge_status hub_index_shards_parse(const char *text, size_t len, const char *what, char ***shards, int *n,
+                                   forge_error *err);
 void hub_free_strings(char **s, int n);
 
 /* Takes the exclusive flock on a lock file, creating it (and its folder) if needed. When

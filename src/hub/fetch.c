@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/json.h"
 #include "hub/cache.h"
 #include "hub/hash.h"
 
@@ -21,6 +22,45 @@ static bool is_hex(const char *s, size_t n) {
 static bool is_regular(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* ---- the file list ---------------------------------------------------------------------- */
+
+void hub_listing_free(hub_listing *l) {
+    json_free(l->doc);
+    free(l->files);
+    memset(l, 0, sizeof *l);
+}
+
+const hub_file *hub_listing_find(const hub_listing *l, const char *name) {
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->files[i].name, name)) return &l->files[i];
+    return NULL;
+}
+
+forge_status hub_listing_parse(const char *text, size_t len, const char *what, hub_listing *l, forge_error *err) {
+    memset(l, 0, sizeof *l);
+    l->doc = json_parse(text, len, err);
+    if (!l->doc) return err_prefix(err, "%s", what);
+    const json_value *root = json_root(l->doc), *sha = json_get(root, "sha"), *sib = json_get(root, "siblings");
+    if (!json_is(sha, JSON_STRING) || !hub_is_commit(json_string(sha)))
+        return err_set(err, FORGE_E_FORMAT, "%s: no commit hash (\"sha\")", what);
+    memcpy(l->commit, json_string(sha), 41);
+    if (!json_is(sib, JSON_ARRAY)) return err_set(err, FORGE_E_FORMAT, "%s: no \"siblings\" list", what);
+    l->files = calloc(sib->n ? sib->n : 1, sizeof *l->files);
+    if (!l->files) return err_set(err, FORGE_E_NOMEM, "%s: out of memory", what);
+    for (size_t i = 0; i < sib->n; i++) {
+        const json_value *s = json_at(sib, i), *name = json_get(s, "rfilename");
+        /* never a path outside the snapshot, nor one with a NUL inside */
+        if (!json_is(name, JSON_STRING) || strlen(name->u.s) != name->n || !hub_safe_relpath(name->u.s)) continue;
+        hub_file *f = &l->files[l->n++];
+        f->name = name->u.s;
+        const json_value *size = json_get(s, "size");
+        f->size = json_is(size, JSON_INT) && size->u.i >= 0 ? size->u.i : -1;
+        f->blob_id = json_string(json_get(s, "blobId"));
+        f->lfs_sha256 = json_string(json_get(json_get(s, "lfs"), "sha256"));
+    }
+    return FORGE_OK;
 }
 
 /* ---- one blob's download ---------------------------------------------------------------- */

@@ -18,6 +18,21 @@ typedef struct hub_file {
     const char *blob_id;    /* git blob id (of the LFS pointer for LFS files); NULL: unknown */
 } hub_file;
 
+/* A revision's file list: the answer of GET /api/models/{repo}/revision/{rev}?blobs=true. */
+typedef struct hub_listing {
+    struct json_doc *doc; /* owns the strings below */
+    char commit[41];
+    hub_file *files;
+    int n;
+} hub_listing;
+
+/* Parses the file list (`what` names it in errors). Entries whose name is not a safe
+ * relative path are dropped. Free with hub_listing_free, also after a failure. */
+forge_status hub_listing_parse(const char *text, size_t len, const char *what, hub_listing *l, forge_error *err);
+void hub_listing_free(hub_listing *l);
+/* The entry named name, or NULL. */
+const hub_file *hub_listing_find(const hub_listing *l, const char *name);
+
 typedef struct hub_fetch_ctx {
     const hub_conf *conf;
     const char *repo;     /* "org/name" */

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/json.h"
 #include "forge.h"
 #include "hub/cache.h"
 #include "hub/fetch.h"
@@ -40,53 +39,6 @@ static forge_status put_path(char *out, size_t n, const char *path, forge_error 
     if (!out || strlen(path) >= n)
         return err_set(err, FORGE_E_RANGE, "the %zu-byte buffer cannot hold the path %s", n, path);
     memcpy(out, path, strlen(path) + 1);
-    return FORGE_OK;
-}
-
-/* ---- the revision's file list ----------------------------------------------------------- */
-
-typedef struct listing {
-    json_doc *doc;
-    char commit[41];
-    hub_file *files;
-    int n;
-} listing;
-
-static void listing_free(listing *l) {
-    json_free(l->doc);
-    free(l->files);
-    memset(l, 0, sizeof *l);
-}
-
-static const hub_file *listing_find(const listing *l, const char *name) {
-    for (int i = 0; i < l->n; i++)
-        if (!strcmp(l->files[i].name, name)) return &l->files[i];
-    return NULL;
-}
-
-/* Parses the answer of GET /api/models/{repo}/revision/{rev}?blobs=true. */
-static forge_status listing_parse(const strbuf *body, const char *what, listing *l, forge_error *err) {
-    memset(l, 0, sizeof *l);
-    l->doc = json_parse(sb_str(body), body->len, err);
-    if (!l->doc) return err_prefix(err, "%s", what);
-    const json_value *root = json_root(l->doc), *sha = json_get(root, "sha"), *sib = json_get(root, "siblings");
-    if (!json_is(sha, JSON_STRING) || !hub_is_commit(json_string(sha)))
-        return err_set(err, FORGE_E_FORMAT, "%s: no commit hash (\"sha\")", what);
-    memcpy(l->commit, json_string(sha), 41);
-    if (!json_is(sib, JSON_ARRAY)) return err_set(err, FORGE_E_FORMAT, "%s: no \"siblings\" list", what);
-    l->files = calloc(sib->n ? sib->n : 1, sizeof *l->files);
-    if (!l->files) return err_set(err, FORGE_E_NOMEM, "%s: out of memory", what);
-    for (size_t i = 0; i < sib->n; i++) {
-        const json_value *s = json_at(sib, i);
-        const char *name = json_string(json_get(s, "rfilename"));
-        if (!name || !hub_safe_relpath(name)) continue; /* never a path outside the snapshot */
-        hub_file *f = &l->files[l->n++];
-        f->name = name;
-        const json_value *size = json_get(s, "size");
-        f->size = json_is(size, JSON_INT) ? size->u.i : -1;
-        f->blob_id = json_string(json_get(s, "blobId"));
-        f->lfs_sha256 = json_string(json_get(json_get(s, "lfs"), "sha256"));
-    }
     return FORGE_OK;
 }
 
@@ -179,9 +131,9 @@ static forge_status cached_snapshot(const char *storage, const hub_id *id, char 
 static const char INDEX_NAME[] = "model.safetensors.index.json";
 
 /* Adds a job for name unless the snapshot already has it. */
-static void plan(const hub_fetch_ctx *ctx, const listing *l, const char *name, const hub_file **jobs, int *n,
+static void plan(const hub_fetch_ctx *ctx, const hub_listing *l, const char *name, const hub_file **jobs, int *n,
                  int64_t *bytes) {
-    const hub_file *f = listing_find(l, name);
+    const hub_file *f = hub_listing_find(l, name);
     if (!f || hub_snapshot_has(ctx->storage, ctx->commit, name)) return;
     for (int i = 0; i < *n; i++)
         if (jobs[i] == f) return;
@@ -189,7 +141,7 @@ static void plan(const hub_fetch_ctx *ctx, const listing *l, const char *name, c
     if (f->size > 0) *bytes += f->size;
 }
 
-static forge_status list_names(const listing *l, char *out, size_t n) {
+static forge_status list_names(const hub_listing *l, char *out, size_t n) {
     size_t k = 0;
     out[0] = 0;
     for (int i = 0; i < l->n && k + 1 < n; i++) {
@@ -201,16 +153,16 @@ static forge_status list_names(const listing *l, char *out, size_t n) {
 }
 
 /* With the listing in hand: choose, fetch, link, and write the ref last. */
-static forge_status download_listed(const hub_fetch_ctx *ctx, const hub_id *id, const listing *l, const char *root,
+static forge_status download_listed(const hub_fetch_ctx *ctx, const hub_id *id, const hub_listing *l, const char *root,
                                     forge_error *err) {
     forge_status st;
-    if (!listing_find(l, "config.json"))
+    if (!hub_listing_find(l, "config.json"))
         return err_set(err, FORGE_E_UNSUPPORTED,
                        "%s@%s has no config.json: Forge runs models in the transformers layout (config.json + "
                        "safetensors)",
                        id->repo, id->revision);
-    bool single = listing_find(l, "model.safetensors") != NULL;
-    if (!single && !listing_find(l, INDEX_NAME)) {
+    bool single = hub_listing_find(l, "model.safetensors") != NULL;
+    if (!single && !hub_listing_find(l, INDEX_NAME)) {
         char names[600];
         list_names(l, names, sizeof names);
         return err_set(err, FORGE_E_UNSUPPORTED,
@@ -222,10 +174,10 @@ static forge_status download_listed(const hub_fetch_ctx *ctx, const hub_id *id, 
     write_cachedir_tag(root);
     /* Record what the revision lacks, as huggingface_hub does when a HEAD answers
      * EntryNotFound, so that offline users (Forge, transformers) need not ask again. */
-    if (!listing_find(l, "tokenizer.json")) hub_mark_no_exist(ctx->storage, ctx->commit, "tokenizer.json");
+    if (!hub_listing_find(l, "tokenizer.json")) hub_mark_no_exist(ctx->storage, ctx->commit, "tokenizer.json");
     if (!single) hub_mark_no_exist(ctx->storage, ctx->commit, "model.safetensors"); /* transformers asks first */
     for (int i = 0; i < hub_n_optional_files; i++)
-        if (!listing_find(l, hub_optional_files[i]))
+        if (!hub_listing_find(l, hub_optional_files[i]))
             hub_mark_no_exist(ctx->storage, ctx->commit, hub_optional_files[i]);
 
     const hub_file **jobs = calloc((size_t)l->n + 1, sizeof *jobs);
@@ -257,7 +209,7 @@ static forge_status download_listed(const hub_fetch_ctx *ctx, const hub_id *id, 
         int nsj = 0;
         int64_t sbytes = 0;
         for (int i = 0; i < ns && sj; i++) {
-            if (!listing_find(l, shards[i])) {
+            if (!hub_listing_find(l, shards[i])) {
                 st = err_set(err, FORGE_E_FORMAT, "%s of %s@%s names the shard %s, which the repo does not have",
                              INDEX_NAME, id->repo, id->revision, shards[i]);
                 break;
@@ -327,10 +279,14 @@ forge_status forge_hub_download(const char *id_str, const forge_hub_params *para
     conf.cancel = &cancel;
     hub_progress *progress = hub_progress_create(p->progress);
     conf.progress = progress;
-    hub_http *http = progress ? hub_http_create(&conf, err) : NULL;
-    listing l = {0};
-    if (!http) {
-        st = err && err->code ? err->code : err_set(err, FORGE_E_NOMEM, "out of memory");
+    hub_http *http = NULL;
+    hub_listing l = {0};
+    if (!progress) {
+        st = err_set(err, FORGE_E_NOMEM, "out of memory");
+        goto done;
+    }
+    if (!(http = hub_http_create(&conf, err))) {
+        st = err ? err->code : FORGE_E_NETWORK;
         goto done;
     }
     char qrev[800], url[HUB_PATH_MAX];
@@ -372,7 +328,7 @@ forge_status forge_hub_download(const char *id_str, const forge_hub_params *para
     }
     char what[1700];
     snprintf(what, sizeof what, "the file list of %s@%s from %s", id.repo, id.revision, conf.endpoint);
-    st = listing_parse(&r.body, what, &l, err);
+    st = hub_listing_parse(sb_str(&r.body), r.body.len, what, &l, err);
     hub_response_free(&r);
     if (st != FORGE_OK) goto done;
     hub_fetch_ctx ctx = {.conf = &conf, .repo = id.repo, .revision = id.revision, .commit = l.commit,
@@ -385,7 +341,7 @@ forge_status forge_hub_download(const char *id_str, const forge_hub_params *para
             st = put_path(path, path_size, snap, err);
     }
 done:
-    listing_free(&l);
+    hub_listing_free(&l);
     hub_http_free(http);
     hub_progress_free(progress);
     free(token);
