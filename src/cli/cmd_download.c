@@ -11,10 +11,14 @@ int cmd_download(int argc, char **argv) {
     const char *token = NULL, *endpoint = NULL, *cache_dir = NULL;
     int offline = 0, quiet = 0, help = 0;
     const cli_opt opts[] = {
-        {"token", OPT_STR, &token, "TOKEN: Hub token (default $HF_TOKEN, else the token file; \"\" sends none)"},
-        {"endpoint", OPT_STR, &endpoint, "URL: Hub endpoint (default $HF_ENDPOINT, else https://huggingface.co)"},
-        {"cache-dir", OPT_STR, &cache_dir, "DIR: cache root (default $HF_HUB_CACHE, else $HF_HOME/hub, ...)"},
-        {"offline", OPT_FLAG, &offline, "use the cache only, make no request (as HF_HUB_OFFLINE=1)"},
+        {"token", OPT_STR, &token,
+         "TOKEN: Hub token (default $HF_TOKEN, else the token file; \"\" sends none)"},
+        {"endpoint", OPT_STR, &endpoint,
+         "URL: Hub endpoint (default $HF_ENDPOINT, else https://huggingface.co)"},
+        {"cache-dir", OPT_STR, &cache_dir,
+         "DIR: cache root (default $HF_HUB_CACHE, else $HF_HOME/hub, ...)"},
+        {"offline", OPT_FLAG, &offline,
+         "use the cache only, make no request (as HF_HUB_OFFLINE=1)"},
         {"quiet", OPT_FLAG, &quiet, "no progress output"},
         {"help", OPT_FLAG, &help, "this help"},
     };
@@ -25,12 +29,15 @@ int cmd_download(int argc, char **argv) {
     if (help || npos != 1) {
         cli_usage("download", "[options] ORG/NAME[@REVISION]", opts, n_opts);
         if (help)
-            fprintf(stderr, "\nDownloads what inference needs (config, tokenizer, safetensors) into the HF cache\n"
-                            "and prints the snapshot folder on stdout.\n");
+            fprintf(stderr, "\nDownloads what inference needs (config, tokenizer, safetensors)"
+                            " into the HF cache\nand prints the snapshot folder on stdout.\n");
         return help ? 0 : 2;
     }
-    forge_hub_params params = {.endpoint = endpoint, .token = token, .cache_dir = cache_dir,
-                               .offline = offline != 0, .progress = !quiet};
+    forge_hub_params params = {.endpoint = endpoint,
+                               .token = token,
+                               .cache_dir = cache_dir,
+                               .offline = offline != 0,
+                               .progress = !quiet};
     char path[4096];
     forge_error err = {0};
     if (forge_hub_download(pos[0], &params, path, sizeof path, &err) != FORGE_OK) {

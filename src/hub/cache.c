@@ -16,7 +16,10 @@
 #include "base/mfile.h"
 
 const char *const hub_optional_files[] = {
-    "generation_config.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+    "generation_config.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
 };
 const int hub_n_optional_files = (int)(sizeof hub_optional_files / sizeof hub_optional_files[0]);
 
@@ -28,7 +31,8 @@ static bool repo_part_ok(const char *s, size_t n) {
     if (n == 0) return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+        bool word =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
         if (!word && c != '-' && c != '.') return false;
         if ((i == 0 || i == n - 1) && !word) return false;
     }
@@ -52,7 +56,8 @@ bool hub_safe_relpath(const char *s) {
         if (*p == '/' || *p == 0) {
             size_t len = (size_t)(p - seg);
             if (len == 0) return false;
-            if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.')) return false;
+            if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+                return false;
             if (*p == 0) return true;
             seg = p + 1;
         } else if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '\\') {
@@ -65,8 +70,8 @@ bool hub_safe_etag(const char *s) {
     if (!s || !*s || *s == '.' || strlen(s) > 200) return false;
     for (const char *p = s; *p; p++) {
         char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '-' || c == '.'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
             return false;
     }
     return true;
@@ -88,18 +93,21 @@ bool hub_id_like(const char *s) {
 
 forge_status hub_id_parse(const char *s, hub_id *id, forge_error *err) {
     memset(id, 0, sizeof *id);
-    if (!s || !*s) return err_set(err, FORGE_E_INVALID, "empty model id (expected org/name[@revision])");
+    if (!s || !*s)
+        return err_set(err, FORGE_E_INVALID, "empty model id (expected org/name[@revision])");
     const char *at = strchr(s, '@');
     size_t n = at ? (size_t)(at - s) : strlen(s);
     if (!repo_ok(s, n))
-        return err_set(err, FORGE_E_INVALID,
-                       "'%.*s' is not a Hub model id: expected org/name (letters, digits, '-', '_', '.'; "
-                       "at most %d characters, no '--' or '..')",
-                       (int)n, s, HUB_REPO_MAX);
+        return err_set(
+            err, FORGE_E_INVALID,
+            "'%.*s' is not a Hub model id: expected org/name (letters, digits, '-', '_', '.'; "
+            "at most %d characters, no '--' or '..')",
+            (int)n, s, HUB_REPO_MAX);
     memcpy(id->repo, s, n);
     const char *rev = at ? at + 1 : "main";
     if (!hub_safe_relpath(rev) || strlen(rev) >= sizeof id->revision)
-        return err_set(err, FORGE_E_INVALID, "'%s' is not a valid revision (branch, tag or commit hash)", rev);
+        return err_set(err, FORGE_E_INVALID,
+                       "'%s' is not a valid revision (branch, tag or commit hash)", rev);
     strcpy(id->revision, rev);
     return FORGE_OK;
 }
@@ -109,7 +117,8 @@ forge_status hub_id_parse(const char *s, hub_id *id, forge_error *err) {
 bool hub_env_true(const char *name) {
     const char *v = getenv(name);
     if (!v) return false;
-    return !strcasecmp(v, "1") || !strcasecmp(v, "on") || !strcasecmp(v, "yes") || !strcasecmp(v, "true");
+    return !strcasecmp(v, "1") || !strcasecmp(v, "on") || !strcasecmp(v, "yes") ||
+           !strcasecmp(v, "true");
 }
 
 static const char *env_nonempty(const char *name) {
@@ -127,7 +136,8 @@ static forge_status expand_user(const char *path, char *out, size_t n, forge_err
             char buf[1024];
             if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res) home = res->pw_dir;
         }
-        if (!home) return err_set(err, FORGE_E_INVALID, "cannot expand '%s': no home directory", path);
+        if (!home)
+            return err_set(err, FORGE_E_INVALID, "cannot expand '%s': no home directory", path);
         w = snprintf(out, n, "%s%s", home, path + 1);
     } else {
         w = snprintf(out, n, "%s", path);
@@ -154,7 +164,8 @@ forge_status hub_cache_root(const char *override, char *out, size_t n, forge_err
     forge_status st = hub_home_dir(home, sizeof home, err);
     if (st != FORGE_OK) return st;
     int w = snprintf(out, n, "%s/hub", home);
-    if (w < 0 || (size_t)w >= n) return err_set(err, FORGE_E_RANGE, "cache path too long: %s/hub", home);
+    if (w < 0 || (size_t)w >= n)
+        return err_set(err, FORGE_E_RANGE, "cache path too long: %s/hub", home);
     return FORGE_OK;
 }
 
@@ -169,7 +180,8 @@ static char *clean_token(const char *s) {
     t[k] = 0;
     size_t a = 0;
     while (t[a] == ' ' || t[a] == '\t' || t[a] == '\v' || t[a] == '\f') a++;
-    while (k > a && (t[k - 1] == ' ' || t[k - 1] == '\t' || t[k - 1] == '\v' || t[k - 1] == '\f')) k--;
+    while (k > a && (t[k - 1] == ' ' || t[k - 1] == '\t' || t[k - 1] == '\v' || t[k - 1] == '\f'))
+        k--;
     memmove(t, t + a, k - a);
     t[k - a] = 0;
     if (!t[0]) {
@@ -191,7 +203,8 @@ char *hub_token_lookup(const char *override) {
     if (tp) {
         if (expand_user(tp, path, sizeof path, NULL) != FORGE_OK) return NULL;
     } else {
-        if (hub_home_dir(home, sizeof home, NULL) != FORGE_OK || hub_pathf(path, "%s/token", home) != 0)
+        if (hub_home_dir(home, sizeof home, NULL) != FORGE_OK ||
+            hub_pathf(path, "%s/token", home) != 0)
             return NULL;
     }
     FILE *f = fopen(path, "rb");
@@ -242,7 +255,8 @@ forge_status hub_mkdirs(const char *dir, forge_error *err) {
 /* mkdir -p of the folder holding path. */
 static forge_status mkdirs_parent(const char *path, forge_error *err) {
     char d[HUB_PATH_MAX];
-    if (hub_pathf(d, "%s", path) != 0) return err_set(err, FORGE_E_RANGE, "path too long: %s", path);
+    if (hub_pathf(d, "%s", path) != 0)
+        return err_set(err, FORGE_E_RANGE, "path too long: %s", path);
     char *slash = strrchr(d, '/');
     if (!slash || slash == d) return FORGE_OK;
     *slash = 0;
@@ -256,7 +270,8 @@ static void tmp_suffix(char *out, size_t n) {
     snprintf(out, n, ".%ld.%lu.tmp", (long)getpid(), c);
 }
 
-forge_status hub_read_ref(const char *storage, const char *revision, char commit[41], forge_error *err) {
+forge_status hub_read_ref(const char *storage, const char *revision, char commit[41],
+                          forge_error *err) {
     char path[HUB_PATH_MAX];
     commit[0] = 0;
     if (hub_pathf(path, "%s/refs/%s", storage, revision) != 0)
@@ -267,7 +282,8 @@ forge_status hub_read_ref(const char *storage, const char *revision, char commit
     size_t got = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[got] = 0;
-    while (got && (buf[got - 1] == '\n' || buf[got - 1] == '\r' || buf[got - 1] == ' ')) buf[--got] = 0;
+    while (got && (buf[got - 1] == '\n' || buf[got - 1] == '\r' || buf[got - 1] == ' '))
+        buf[--got] = 0;
     if (!hub_is_commit(buf)) return err_set(err, FORGE_E_FORMAT, "%s: not a commit hash", path);
     memcpy(commit, buf, 41);
     return FORGE_OK;
@@ -276,9 +292,11 @@ forge_status hub_read_ref(const char *storage, const char *revision, char commit
 forge_status hub_write_ref(const char *storage, const char *revision, const char *commit,
                            forge_error *err) {
     char path[HUB_PATH_MAX], tmp[HUB_PATH_MAX], sfx[64], cur[41];
-    if (hub_read_ref(storage, revision, cur, NULL) == FORGE_OK && !strcmp(cur, commit)) return FORGE_OK;
+    if (hub_read_ref(storage, revision, cur, NULL) == FORGE_OK && !strcmp(cur, commit))
+        return FORGE_OK;
     tmp_suffix(sfx, sizeof sfx);
-    if (hub_pathf(path, "%s/refs/%s", storage, revision) != 0 || hub_pathf(tmp, "%s%s", path, sfx) != 0)
+    if (hub_pathf(path, "%s/refs/%s", storage, revision) != 0 ||
+        hub_pathf(tmp, "%s%s", path, sfx) != 0)
         return err_set(err, FORGE_E_RANGE, "path too long: %s/refs/%s", storage, revision);
     forge_status st = mkdirs_parent(path, err);
     if (st != FORGE_OK) return st;
@@ -301,7 +319,8 @@ forge_status hub_link_blob(const char *storage, const char *commit, const char *
     tmp_suffix(sfx, sizeof sfx);
     if (hub_pathf(path, "%s/snapshots/%s/%s", storage, commit, file) != 0 ||
         hub_pathf(tmp, "%s%s", path, sfx) != 0)
-        return err_set(err, FORGE_E_RANGE, "path too long: %s/snapshots/%s/%s", storage, commit, file);
+        return err_set(err, FORGE_E_RANGE, "path too long: %s/snapshots/%s/%s", storage, commit,
+                       file);
     /* The link lives in snapshots/<commit>/<dirs of file>/: climb two levels plus one per
      * folder in the file's name, as os.path.relpath gives huggingface_hub. */
     size_t k = 0;
@@ -319,7 +338,8 @@ forge_status hub_link_blob(const char *storage, const char *commit, const char *
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
-        return err_set(err, FORGE_E_IO, "%s: cannot rename symlink into place: %s", path, strerror(e));
+        return err_set(err, FORGE_E_IO, "%s: cannot rename symlink into place: %s", path,
+                       strerror(e));
     }
     return FORGE_OK;
 }
@@ -327,8 +347,8 @@ forge_status hub_link_blob(const char *storage, const char *commit, const char *
 bool hub_snapshot_has(const char *storage, const char *commit, const char *file) {
     char path[HUB_PATH_MAX];
     struct stat st;
-    return hub_pathf(path, "%s/snapshots/%s/%s", storage, commit, file) == 0 && stat(path, &st) == 0 &&
-           S_ISREG(st.st_mode);
+    return hub_pathf(path, "%s/snapshots/%s/%s", storage, commit, file) == 0 &&
+           stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 void hub_mark_no_exist(const char *storage, const char *commit, const char *file) {
@@ -342,7 +362,8 @@ void hub_mark_no_exist(const char *storage, const char *commit, const char *file
 bool hub_has_no_exist(const char *storage, const char *commit, const char *file) {
     char path[HUB_PATH_MAX];
     struct stat st;
-    return hub_pathf(path, "%s/.no_exist/%s/%s", storage, commit, file) == 0 && stat(path, &st) == 0;
+    return hub_pathf(path, "%s/.no_exist/%s/%s", storage, commit, file) == 0 &&
+           stat(path, &st) == 0;
 }
 
 void hub_free_strings(char **s, int n) {
@@ -351,8 +372,8 @@ void hub_free_strings(char **s, int n) {
     free(s);
 }
 
-forge_status hub_index_shards_parse(const char *text, size_t len, const char *what, char ***shards, int *n,
-                                   forge_error *err) {
+forge_status hub_index_shards_parse(const char *text, size_t len, const char *what, char ***shards,
+                                    int *n, forge_error *err) {
     *shards = NULL;
     *n = 0;
     json_doc *doc = json_parse(text, len, err);
@@ -375,7 +396,8 @@ forge_status hub_index_shards_parse(const char *text, size_t len, const char *wh
         size_t len_name = name ? strlen(name) : 0;
         if (!name || len_name != v->n || !hub_safe_relpath(name) || len_name < 12 ||
             strcmp(name + len_name - 12, ".safetensors") != 0) {
-            st = err_set(err, FORGE_E_FORMAT, "%s: weight_map[\"%s\"] is not a safetensors file name", what,
+            st = err_set(err, FORGE_E_FORMAT,
+                         "%s: weight_map[\"%s\"] is not a safetensors file name", what,
                          wm->u.members[i].key);
             goto done;
         }
@@ -411,7 +433,8 @@ forge_status hub_index_shards(const char *path, char ***shards, int *n, forge_er
     return st;
 }
 
-forge_status hub_snapshot_check(const char *storage, const char *commit, bool strict, forge_error *err) {
+forge_status hub_snapshot_check(const char *storage, const char *commit, bool strict,
+                                forge_error *err) {
     char snap[HUB_PATH_MAX];
     if (hub_pathf(snap, "%s/snapshots/%s", storage, commit) != 0)
         return err_set(err, FORGE_E_RANGE, "path too long: %s", storage);
@@ -420,11 +443,16 @@ forge_status hub_snapshot_check(const char *storage, const char *commit, bool st
         return err_set(err, FORGE_E_NOT_FOUND, "no snapshot %s in the cache", commit);
     if (!hub_snapshot_has(storage, commit, "config.json"))
         return err_set(err, FORGE_E_NOT_FOUND, "config.json is missing from %s", snap);
-    if (!hub_snapshot_has(storage, commit, "tokenizer.json") && !hub_has_no_exist(storage, commit, "tokenizer.json"))
+    if (!hub_snapshot_has(storage, commit, "tokenizer.json") &&
+        !hub_has_no_exist(storage, commit, "tokenizer.json"))
         return err_set(err, FORGE_E_NOT_FOUND, "tokenizer.json is missing from %s", snap);
     /* model.safetensors first, as transformers prefers it when a repo has both. */
-    if (hub_snapshot_has(storage, commit, "model.safetensors")) {
-    } else if (hub_snapshot_has(storage, commit, "model.safetensors.index.json")) {
+    if (!hub_snapshot_has(storage, commit, "model.safetensors")) {
+        if (!hub_snapshot_has(storage, commit, "model.safetensors.index.json"))
+            return err_set(err, FORGE_E_NOT_FOUND,
+                           "model.safetensors (or model.safetensors.index.json and its shards) "
+                           "is missing from %s",
+                           snap);
         char idx[HUB_PATH_MAX], **shards;
         int n;
         if (hub_pathf(idx, "%s/model.safetensors.index.json", snap) != 0)
@@ -438,15 +466,13 @@ forge_status hub_snapshot_check(const char *storage, const char *commit, bool st
                 return FORGE_E_NOT_FOUND;
             }
         hub_free_strings(shards, n);
-    } else {
-        return err_set(err, FORGE_E_NOT_FOUND, "model.safetensors (or an index and its shards) is missing from %s",
-                       snap);
     }
     if (strict)
         for (int i = 0; i < hub_n_optional_files; i++)
             if (!hub_snapshot_has(storage, commit, hub_optional_files[i]) &&
                 !hub_has_no_exist(storage, commit, hub_optional_files[i]))
-                return err_set(err, FORGE_E_NOT_FOUND, "%s is neither in %s nor marked absent in .no_exist",
+                return err_set(err, FORGE_E_NOT_FOUND,
+                               "%s is neither in %s nor marked absent in .no_exist",
                                hub_optional_files[i], snap);
     return FORGE_OK;
 }
@@ -463,10 +489,12 @@ int hub_lock_acquire(const char *path, void (*on_wait)(void *ctx), void *ctx, fo
         return -1;
     }
     int rc;
-    while ((rc = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {}
+    while ((rc = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
+    }
     if (rc != 0 && errno == EWOULDBLOCK) {
         if (on_wait) on_wait(ctx);
-        while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {}
+        while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {
+        }
     }
     if (rc != 0) {
         err_set(err, FORGE_E_IO, "%s: cannot lock: %s", path, strerror(errno));

@@ -56,7 +56,8 @@ int hub_pathf(char *out, const char *fmt, ...) FORGE_PRINTF(2, 3);
 /* mkdir -p (mode 0777 less the umask). */
 forge_status hub_mkdirs(const char *dir, forge_error *err);
 /* Reads refs/<revision> into commit. FORGE_E_NOT_FOUND when there is no such ref. */
-forge_status hub_read_ref(const char *storage, const char *revision, char commit[41], forge_error *err);
+forge_status hub_read_ref(const char *storage, const char *revision, char commit[41],
+                          forge_error *err);
 /* Writes refs/<revision> atomically (temporary file + rename); no-op when already equal. */
 forge_status hub_write_ref(const char *storage, const char *revision, const char *commit,
                            forge_error *err);
@@ -72,10 +73,11 @@ bool hub_has_no_exist(const char *storage, const char *commit, const char *file)
 
 /* Checks a cached snapshot holds what inference needs: config.json, tokenizer.json (unless
  * .no_exist says the repo has none), and the weights (model.safetensors, else the index
- * model.safetensors.index.json and every shard it names). With strict, also each optional file (generation_config.json, ...)
- * is present or marked in .no_exist, i.e. nothing is left to ask the Hub. On failure err
- * names the first missing file (FORGE_E_NOT_FOUND). */
-forge_status hub_snapshot_check(const char *storage, const char *commit, bool strict, forge_error *err);
+ * model.safetensors.index.json and every shard it names). With strict, also each optional file
+ * (generation_config.json, ...) is present or marked in .no_exist, i.e. nothing is left to ask the
+ * Hub. On failure err names the first missing file (FORGE_E_NOT_FOUND). */
+forge_status hub_snapshot_check(const char *storage, const char *commit, bool strict,
+                                forge_error *err);
 
 /* The files inference reads besides config.json and the weights, fetched when present. */
 extern const char *const hub_optional_files[];
@@ -86,8 +88,8 @@ extern const int hub_n_optional_files;
  * checked to be a safe relative path ending in ".safetensors". */
 forge_status hub_index_shards(const char *path, char ***shards, int *n, forge_error *err);
 /* The same from the text of an index; `what` names it in errors. */
-forge_status hub_index_shards_parse(const char *text, size_t len, const char *what, char ***shards, int *n,
-                                   forge_error *err);
+forge_status hub_index_shards_parse(const char *text, size_t len, const char *what, char ***shards,
+                                    int *n, forge_error *err);
 void hub_free_strings(char **s, int n);
 
 /* Takes the exclusive flock on a lock file, creating it (and its folder) if needed. When

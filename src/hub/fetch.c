@@ -38,21 +38,26 @@ const hub_file *hub_listing_find(const hub_listing *l, const char *name) {
     return NULL;
 }
 
-forge_status hub_listing_parse(const char *text, size_t len, const char *what, hub_listing *l, forge_error *err) {
+forge_status hub_listing_parse(const char *text, size_t len, const char *what, hub_listing *l,
+                               forge_error *err) {
     memset(l, 0, sizeof *l);
     l->doc = json_parse(text, len, err);
     if (!l->doc) return err_prefix(err, "%s", what);
-    const json_value *root = json_root(l->doc), *sha = json_get(root, "sha"), *sib = json_get(root, "siblings");
+    const json_value *root = json_root(l->doc), *sha = json_get(root, "sha"),
+                     *sib = json_get(root, "siblings");
     if (!json_is(sha, JSON_STRING) || !hub_is_commit(json_string(sha)))
         return err_set(err, FORGE_E_FORMAT, "%s: no commit hash (\"sha\")", what);
     memcpy(l->commit, json_string(sha), 41);
-    if (!json_is(sib, JSON_ARRAY)) return err_set(err, FORGE_E_FORMAT, "%s: no \"siblings\" list", what);
+    if (!json_is(sib, JSON_ARRAY))
+        return err_set(err, FORGE_E_FORMAT, "%s: no \"siblings\" list", what);
     l->files = calloc(sib->n ? sib->n : 1, sizeof *l->files);
     if (!l->files) return err_set(err, FORGE_E_NOMEM, "%s: out of memory", what);
     for (size_t i = 0; i < sib->n; i++) {
         const json_value *s = json_at(sib, i), *name = json_get(s, "rfilename");
         /* never a path outside the snapshot, nor one with a NUL inside */
-        if (!json_is(name, JSON_STRING) || strlen(name->u.s) != name->n || !hub_safe_relpath(name->u.s)) continue;
+        if (!json_is(name, JSON_STRING) || strlen(name->u.s) != name->n ||
+            !hub_safe_relpath(name->u.s))
+            continue;
         hub_file *f = &l->files[l->n++];
         f->name = name->u.s;
         const json_value *size = json_get(s, "size");
@@ -73,7 +78,7 @@ typedef struct dl_state {
     int64_t got;    /* bytes received by the current try */
     hub_progress *progress;
     const char *path;
-    bool io_error;  /* a local write failed: not worth retrying */
+    bool io_error; /* a local write failed: not worth retrying */
     char error[512];
 } dl_state;
 
@@ -90,13 +95,16 @@ static int dl_sink(void *ctx, const hub_response *r, const void *data, size_t n)
     if (!data) {
         if (r->status == 206) {
             long long a = -1, b = -1, t = -1;
-            if (sscanf(r->content_range, "bytes %lld-%lld/%lld", &a, &b, &t) != 3 || a != d->have || t != d->size) {
-                snprintf(d->error, sizeof d->error, "asked for bytes %lld- of %lld, got Content-Range '%s'",
+            if (sscanf(r->content_range, "bytes %lld-%lld/%lld", &a, &b, &t) != 3 || a != d->have ||
+                t != d->size) {
+                snprintf(d->error, sizeof d->error,
+                         "asked for bytes %lld- of %lld, got Content-Range '%s'",
                          (long long)d->have, (long long)d->size, r->content_range);
                 return -1;
             }
         } else if (d->have > 0 && dl_restart(d) != 0) { /* Range ignored: the whole file comes */
-            snprintf(d->error, sizeof d->error, "%s: cannot truncate: %s", d->path, strerror(errno));
+            snprintf(d->error, sizeof d->error, "%s: cannot truncate: %s", d->path,
+                     strerror(errno));
             d->io_error = true;
             return -1;
         }
@@ -108,10 +116,12 @@ static int dl_sink(void *ctx, const hub_response *r, const void *data, size_t n)
         return -1;
     }
     for (size_t off = 0; off < n;) {
-        ssize_t w = pwrite(d->fd, (const char *)data + off, n - off, (off_t)(d->have + (int64_t)off));
+        ssize_t w =
+            pwrite(d->fd, (const char *)data + off, n - off, (off_t)(d->have + (int64_t)off));
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
-            snprintf(d->error, sizeof d->error, "%s: write failed: %s", d->path, w < 0 ? strerror(errno) : "no space");
+            snprintf(d->error, sizeof d->error, "%s: write failed: %s", d->path,
+                     w < 0 ? strerror(errno) : "no space");
             d->io_error = true;
             return -1;
         }
@@ -139,18 +149,21 @@ static int hash_prefix(dl_state *d) {
         size_t want = (size_t)(d->have - off < (1 << 20) ? d->have - off : (1 << 20));
         ssize_t n = pread(d->fd, buf, want, (off_t)off);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0 || hub_hash_update(d->hash, buf, (size_t)n) != 0) rc = -1;
-        else off += n;
+        if (n <= 0 || hub_hash_update(d->hash, buf, (size_t)n) != 0)
+            rc = -1;
+        else
+            off += n;
     }
     free(buf);
     return rc;
 }
 
-static forge_status download_blob(const hub_fetch_ctx *ctx, hub_http *http, const char *name, const char *url,
-                                  int64_t size, hub_hash *hash, const char *expected, const char *blob,
-                                  forge_error *err) {
+static forge_status download_blob(const hub_fetch_ctx *ctx, hub_http *http, const char *name,
+                                  const char *url, int64_t size, hub_hash *hash,
+                                  const char *expected, const char *blob, forge_error *err) {
     char part[HUB_PATH_MAX];
-    if (hub_pathf(part, "%s.incomplete", blob) != 0) return err_set(err, FORGE_E_RANGE, "path too long: %s", blob);
+    if (hub_pathf(part, "%s.incomplete", blob) != 0)
+        return err_set(err, FORGE_E_RANGE, "path too long: %s", blob);
     dl_state d = {.fd = -1, .hash = hash, .size = size, .progress = ctx->progress, .path = part};
     d.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     struct stat st;
@@ -178,8 +191,13 @@ static forge_status download_blob(const hub_fetch_ctx *ctx, hub_http *http, cons
     int fails = 0, corrupt = 0, max = ctx->conf->max_retries;
     for (;;) {
         if (d.have < size) {
-            hub_request req = {.method = "GET", .url = url, .follow_all = true, .download = true,
-                               .range_from = d.have, .sink = dl_sink, .sink_ctx = &d};
+            hub_request req = {.method = "GET",
+                               .url = url,
+                               .follow_all = true,
+                               .download = true,
+                               .range_from = d.have,
+                               .sink = dl_sink,
+                               .sink_ctx = &d};
             hub_response r = {0};
             d.got = 0;
             d.error[0] = 0;
@@ -205,29 +223,35 @@ static forge_status download_blob(const hub_fetch_ctx *ctx, hub_http *http, cons
                     snprintf(why, sizeof why, "HTTP 416 for a resumed download");
                     if (dl_restart(&d) != 0) retry = false;
                 } else if (ok) {
-                    snprintf(why, sizeof why, "the transfer ended at byte %lld of %lld", (long long)d.have,
-                             (long long)size);
+                    snprintf(why, sizeof why, "the transfer ended at byte %lld of %lld",
+                             (long long)d.have, (long long)size);
                 } else if (hub_response_retryable(&r)) {
-                    if (r.net != HUB_NET_OK) snprintf(why, sizeof why, "%s", r.net_error);
-                    else snprintf(why, sizeof why, "HTTP %ld", r.status);
+                    if (r.net != HUB_NET_OK)
+                        snprintf(why, sizeof why, "%s", r.net_error);
+                    else
+                        snprintf(why, sizeof why, "HTTP %ld", r.status);
                 } else {
                     retry = false;
                     why[0] = 0;
                 }
-                if (d.got > 0) fails = 0; /* progress was made: as huggingface_hub, start counting again */
+                if (d.got > 0)
+                    fails = 0; /* progress was made: as huggingface_hub, start counting again */
                 if (!retry || ++fails > max) {
                     if (why[0])
-                        status = err_set(err, FORGE_E_NETWORK, "downloading %s of %s failed after %d tr%s: %s (%s)",
-                                         name, ctx->repo, fails, fails == 1 ? "y" : "ies", why, r.url);
+                        status = err_set(err, FORGE_E_NETWORK,
+                                         "downloading %s of %s failed after %d tr%s: %s (%s)", name,
+                                         ctx->repo, fails, fails == 1 ? "y" : "ies", why, r.url);
                     else
-                        status = hub_response_error(&r, name, ctx->repo, ctx->revision, ctx->conf->endpoint,
-                                                    ctx->conf->token != NULL, err);
+                        status =
+                            hub_response_error(&r, name, ctx->repo, ctx->revision,
+                                               ctx->conf->endpoint, ctx->conf->token != NULL, err);
                     hub_response_free(&r);
                     goto out;
                 }
                 double wait = hub_backoff_s(fails - 1, r.retry_after);
-                hub_progress_note(ctx->progress, "%s: %s; resuming at byte %lld in %.3g s (try %d of %d)", name, why,
-                                  (long long)d.have, wait, fails + 1, max + 1);
+                hub_progress_note(ctx->progress,
+                                  "%s: %s; resuming at byte %lld in %.3g s (try %d of %d)", name,
+                                  why, (long long)d.have, wait, fails + 1, max + 1);
                 hub_response_free(&r);
                 hub_sleep(wait, ctx->conf->cancel);
                 continue;
@@ -244,12 +268,15 @@ static forge_status download_blob(const hub_fetch_ctx *ctx, hub_http *http, cons
                 const char *kind = strlen(expected) == 64 ? "sha256" : "git blob sha1";
                 if (dl_restart(&d) != 0 || hub_hash_reset(hash) != 0 || ++corrupt > max) {
                     unlink(part);
-                    status = err_set(err, FORGE_E_NETWORK, "downloaded %s of %s but its %s is %s, not %s (tried %d time%s)",
-                                     name, ctx->repo, kind, got, expected, corrupt, corrupt == 1 ? "" : "s");
+                    status = err_set(
+                        err, FORGE_E_NETWORK,
+                        "downloaded %s of %s but its %s is %s, not %s (tried %d time%s)", name,
+                        ctx->repo, kind, got, expected, corrupt, corrupt == 1 ? "" : "s");
                     goto out;
                 }
-                hub_progress_note(ctx->progress, "%s: %s mismatch (got %s, expected %s); downloading it again", name,
-                                  kind, got, expected);
+                hub_progress_note(ctx->progress,
+                                  "%s: %s mismatch (got %s, expected %s); downloading it again",
+                                  name, kind, got, expected);
                 continue;
             }
         }
@@ -261,7 +288,9 @@ static forge_status download_blob(const hub_fetch_ctx *ctx, hub_http *http, cons
         goto out;
     }
     d.fd = -1;
-    if (rename(part, blob) != 0) status = err_set(err, FORGE_E_IO, "%s: cannot rename to %s: %s", part, blob, strerror(errno));
+    if (rename(part, blob) != 0)
+        status =
+            err_set(err, FORGE_E_IO, "%s: cannot rename to %s: %s", part, blob, strerror(errno));
 out:
     if (d.fd >= 0) close(d.fd);
     return status;
@@ -272,16 +301,17 @@ out:
 static void on_lock_wait(void *ctx) {
     const void *const *a = ctx;
     const hub_fetch_ctx *fc = a[0];
-    hub_progress_info(fc->progress, "waiting for another process downloading %s (lock %s)", (const char *)a[1],
-                      (const char *)a[2]);
+    hub_progress_info(fc->progress, "waiting for another process downloading %s (lock %s)",
+                      (const char *)a[1], (const char *)a[2]);
 }
 
-forge_status hub_fetch_file(const hub_fetch_ctx *ctx, hub_http *http, const hub_file *file, forge_error *err) {
+forge_status hub_fetch_file(const hub_fetch_ctx *ctx, hub_http *http, const hub_file *file,
+                            forge_error *err) {
     const hub_conf *conf = ctx->conf;
     char qname[3 * HUB_PATH_MAX], url[HUB_PATH_MAX * 4];
     if (hub_url_quote(file->name, true, qname, sizeof qname) != 0 ||
-        snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", conf->endpoint, ctx->repo, ctx->commit, qname) >=
-            (int)sizeof url)
+        snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", conf->endpoint, ctx->repo, ctx->commit,
+                 qname) >= (int)sizeof url)
         return err_set(err, FORGE_E_RANGE, "file name too long: %s", file->name);
 
     /* HEAD without following the CDN redirect: the Hub's own answer names the blob. */
@@ -291,19 +321,20 @@ forge_status hub_fetch_file(const hub_fetch_ctx *ctx, hub_http *http, const hub_
     forge_status st = FORGE_OK;
     bool redirect = r.status / 100 == 3;
     if (r.net != HUB_NET_OK || (r.status / 100 != 2 && !redirect)) {
-        st = hub_response_error(&r, file->name, ctx->repo, ctx->revision, conf->endpoint, conf->token != NULL, err);
+        st = hub_response_error(&r, file->name, ctx->repo, ctx->revision, conf->endpoint,
+                                conf->token != NULL, err);
         goto done;
     }
     if (!r.repo_commit[0]) {
         st = err_set(err, FORGE_E_NETWORK,
-                     "%s does not answer like the Hub (no X-Repo-Commit header for %s): check HF_ENDPOINT and "
-                     "any proxy",
+                     "%s does not answer like the Hub (no X-Repo-Commit header for %s): "
+                     "check HF_ENDPOINT and any proxy",
                      conf->endpoint, file->name);
         goto done;
     }
     if (strcmp(r.repo_commit, ctx->commit) != 0) {
-        st = err_set(err, FORGE_E_FORMAT, "the Hub answered commit %s for %s asked at commit %s", r.repo_commit,
-                     file->name, ctx->commit);
+        st = err_set(err, FORGE_E_FORMAT, "the Hub answered commit %s for %s asked at commit %s",
+                     r.repo_commit, file->name, ctx->commit);
         goto done;
     }
     char etag[256];
@@ -324,14 +355,22 @@ forge_status hub_fetch_file(const hub_fetch_ctx *ctx, hub_http *http, const hub_
      * LFS file, the git blob sha1 of a small one), else what the file list said. */
     hub_hash_kind kind = HUB_HASH_SHA256;
     const char *expected = NULL;
-    if (is_hex(etag, 64)) expected = etag;
-    else if (is_hex(etag, 40)) kind = HUB_HASH_GIT_SHA1, expected = etag;
-    else if (file->lfs_sha256 && is_hex(file->lfs_sha256, 64)) expected = file->lfs_sha256;
-    else if (!file->lfs_sha256 && file->blob_id && is_hex(file->blob_id, 40)) kind = HUB_HASH_GIT_SHA1, expected = file->blob_id;
-    else hub_progress_note(ctx->progress, "%s: its ETag '%s' is not a digest; it is checked by size only", file->name, etag);
+    if (is_hex(etag, 64))
+        expected = etag;
+    else if (is_hex(etag, 40))
+        kind = HUB_HASH_GIT_SHA1, expected = etag;
+    else if (file->lfs_sha256 && is_hex(file->lfs_sha256, 64))
+        expected = file->lfs_sha256;
+    else if (!file->lfs_sha256 && file->blob_id && is_hex(file->blob_id, 40))
+        kind = HUB_HASH_GIT_SHA1, expected = file->blob_id;
+    else
+        hub_progress_note(ctx->progress,
+                          "%s: its ETag '%s' is not a digest; it is checked by size only",
+                          file->name, etag);
 
     char blob[HUB_PATH_MAX], blobs[HUB_PATH_MAX], lock[HUB_PATH_MAX];
-    if (hub_pathf(blobs, "%s/blobs", ctx->storage) != 0 || hub_pathf(blob, "%s/%s", blobs, etag) != 0 ||
+    if (hub_pathf(blobs, "%s/blobs", ctx->storage) != 0 ||
+        hub_pathf(blob, "%s/%s", blobs, etag) != 0 ||
         hub_pathf(lock, "%s/%s.lock", ctx->lock_dir, etag) != 0) {
         st = err_set(err, FORGE_E_RANGE, "path too long under %s", ctx->storage);
         goto done;
@@ -347,8 +386,10 @@ forge_status hub_fetch_file(const hub_fetch_ctx *ctx, hub_http *http, const hub_
         }
         if (!is_regular(blob)) { /* another process may have finished it while we waited */
             hub_hash *h = expected ? hub_hash_create(kind, (uint64_t)size) : NULL;
-            if (expected && !h) st = err_set(err, FORGE_E_NOMEM, "out of memory");
-            else st = download_blob(ctx, http, file->name, dl_url, size, h, expected, blob, err);
+            if (expected && !h)
+                st = err_set(err, FORGE_E_NOMEM, "out of memory");
+            else
+                st = download_blob(ctx, http, file->name, dl_url, size, h, expected, blob, err);
             hub_hash_free(h);
             fetched = true;
         }

@@ -28,7 +28,8 @@ typedef struct hub_listing {
 
 /* Parses the file list (`what` names it in errors). Entries whose name is not a safe
  * relative path are dropped. Free with hub_listing_free, also after a failure. */
-forge_status hub_listing_parse(const char *text, size_t len, const char *what, hub_listing *l, forge_error *err);
+forge_status hub_listing_parse(const char *text, size_t len, const char *what, hub_listing *l,
+                               forge_error *err);
 void hub_listing_free(hub_listing *l);
 /* The entry named name, or NULL. */
 const hub_file *hub_listing_find(const hub_listing *l, const char *name);
@@ -44,6 +45,7 @@ typedef struct hub_fetch_ctx {
 } hub_fetch_ctx;
 
 /* Makes snapshots/<commit>/<file> point at a complete, verified blob. */
-forge_status hub_fetch_file(const hub_fetch_ctx *ctx, hub_http *http, const hub_file *file, forge_error *err);
+forge_status hub_fetch_file(const hub_fetch_ctx *ctx, hub_http *http, const hub_file *file,
+                            forge_error *err);
 
 #endif

@@ -90,7 +90,8 @@ int hub_hash_file(const char *path, hub_hash_kind kind, char out[65], forge_erro
         if (hub_hash_update(h, buf, (size_t)n) != 0) rc = -1;
     }
     if (rc == 0 && hub_hash_hex(h, out) != 0) rc = -1;
-    if (rc && err && err->code == FORGE_OK) err_set(err, FORGE_E_INTERNAL, "%s: digest failed", path);
+    if (rc && err && err->code == FORGE_OK)
+        err_set(err, FORGE_E_INTERNAL, "%s: digest failed", path);
     free(buf);
     hub_hash_free(h);
     close(fd);

@@ -23,10 +23,10 @@ struct hub_http {
     const hub_request *req;
     hub_response *resp;
     bool sink_aborted;
-    bool stalled;           /* the stall limit fired */
-    double stall_limit;     /* seconds without a body byte before giving up */
-    curl_off_t last_dlnow;  /* body bytes at the last change */
-    double last_change;     /* when they last changed */
+    bool stalled;          /* the stall limit fired */
+    double stall_limit;    /* seconds without a body byte before giving up */
+    curl_off_t last_dlnow; /* body bytes at the last change */
+    double last_change;    /* when they last changed */
     char location_raw[2048];
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -50,7 +50,8 @@ static long env_long(const char *name, long def, long lo, long hi) {
 
 void hub_conf_init(hub_conf *conf, const char *endpoint_override, const char *token) {
     memset(conf, 0, sizeof *conf);
-    const char *ep = endpoint_override && *endpoint_override ? endpoint_override : getenv("HF_ENDPOINT");
+    const char *ep =
+        endpoint_override && *endpoint_override ? endpoint_override : getenv("HF_ENDPOINT");
     if (!ep || !*ep) ep = "https://huggingface.co";
     snprintf(conf->endpoint, sizeof conf->endpoint, "%s", ep);
     size_t n = strlen(conf->endpoint);
@@ -67,7 +68,8 @@ void hub_conf_init(hub_conf *conf, const char *endpoint_override, const char *to
 hub_http *hub_http_create(const hub_conf *conf, forge_error *err) {
     pthread_once(&g_curl_once, curl_init_once);
     if (g_curl_init_rc != CURLE_OK) {
-        err_set(err, FORGE_E_NETWORK, "libcurl failed to initialise: %s", curl_easy_strerror(g_curl_init_rc));
+        err_set(err, FORGE_E_NETWORK, "libcurl failed to initialise: %s",
+                curl_easy_strerror(g_curl_init_rc));
         return NULL;
     }
     hub_http *h = calloc(1, sizeof *h);
@@ -128,8 +130,8 @@ int hub_url_quote(const char *s, bool keep_slash, char *out, size_t n) {
     size_t k = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         unsigned char c = *p;
-        bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                    c == '.' || c == '-' || c == '~' || (keep_slash && c == '/');
+        bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-' || c == '~' || (keep_slash && c == '/');
         if (k + 4 > n) return -1;
         if (keep) {
             out[k++] = (char)c;
@@ -204,16 +206,26 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *ud) {
     char val[2048];
     copy_value(val, sizeof val, v, vlen);
 #define IS(name) (klen == sizeof(name) - 1 && !strncasecmp(data, name, klen))
-    if (IS("content-length")) r->content_length = strtoll(val, NULL, 10);
-    else if (IS("x-linked-size")) r->linked_size = strtoll(val, NULL, 10);
-    else if (IS("retry-after")) r->retry_after = hub_parse_retry_after(val);
-    else if (IS("x-repo-commit")) copy_value(r->repo_commit, sizeof r->repo_commit, v, vlen);
-    else if (IS("etag")) copy_value(r->etag, sizeof r->etag, v, vlen);
-    else if (IS("x-linked-etag")) copy_value(r->linked_etag, sizeof r->linked_etag, v, vlen);
-    else if (IS("content-range")) copy_value(r->content_range, sizeof r->content_range, v, vlen);
-    else if (IS("x-error-code")) copy_value(r->error_code, sizeof r->error_code, v, vlen);
-    else if (IS("x-error-message")) copy_value(r->error_message, sizeof r->error_message, v, vlen);
-    else if (IS("location")) copy_value(h->location_raw, sizeof h->location_raw, v, vlen);
+    if (IS("content-length"))
+        r->content_length = strtoll(val, NULL, 10);
+    else if (IS("x-linked-size"))
+        r->linked_size = strtoll(val, NULL, 10);
+    else if (IS("retry-after"))
+        r->retry_after = hub_parse_retry_after(val);
+    else if (IS("x-repo-commit"))
+        copy_value(r->repo_commit, sizeof r->repo_commit, v, vlen);
+    else if (IS("etag"))
+        copy_value(r->etag, sizeof r->etag, v, vlen);
+    else if (IS("x-linked-etag"))
+        copy_value(r->linked_etag, sizeof r->linked_etag, v, vlen);
+    else if (IS("content-range"))
+        copy_value(r->content_range, sizeof r->content_range, v, vlen);
+    else if (IS("x-error-code"))
+        copy_value(r->error_code, sizeof r->error_code, v, vlen);
+    else if (IS("x-error-message"))
+        copy_value(r->error_message, sizeof r->error_message, v, vlen);
+    else if (IS("location"))
+        copy_value(h->location_raw, sizeof h->location_raw, v, vlen);
 #undef IS
     return n;
 }
@@ -229,14 +241,16 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
         }
         return n;
     }
-    if (r->body.len < MAX_KEPT_BODY) sb_append(&r->body, data, n < MAX_KEPT_BODY ? n : MAX_KEPT_BODY);
+    if (r->body.len < MAX_KEPT_BODY)
+        sb_append(&r->body, data, n < MAX_KEPT_BODY ? n : MAX_KEPT_BODY);
     return n;
 }
 
 /* The read timeout. libcurl's LOW_SPEED_TIME averages the speed over a window of several
  * seconds, so after a burst it notices a stall late; this counts the time since the last
  * body byte instead (libcurl calls it at least once a second even when idle). */
-static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
     (void)dltotal, (void)ultotal, (void)ulnow;
     hub_http *h = ud;
     if (h->conf->cancel && atomic_load(h->conf->cancel)) return 1;
@@ -309,7 +323,8 @@ void hub_http_once(hub_http *h, const hub_request *req, hub_response *resp) {
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->conf->meta_timeout_s);
         h->stalled = false;
-        h->stall_limit = (double)(req->download ? h->conf->download_timeout_s : h->conf->meta_timeout_s);
+        h->stall_limit =
+            (double)(req->download ? h->conf->download_timeout_s : h->conf->meta_timeout_s);
         h->last_dlnow = 0;
         h->last_change = time_sec();
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -319,22 +334,29 @@ void hub_http_once(hub_http *h, const hub_request *req, hub_response *resp) {
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-        if (head) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-        else curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        if (head)
+            curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        else
+            curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
         if (req->range_from > 0) curl_easy_setopt(c, CURLOPT_RANGE, range);
         CURLcode rc = curl_easy_perform(c);
         curl_slist_free_all(hdrs);
         if (rc != CURLE_OK) {
-            resp->net = h->sink_aborted ? HUB_NET_FATAL : h->stalled ? HUB_NET_TRANSIENT : classify(rc);
+            resp->net = h->sink_aborted ? HUB_NET_FATAL
+                        : h->stalled    ? HUB_NET_TRANSIENT
+                                        : classify(rc);
             if (h->stalled)
-                snprintf(resp->net_error, sizeof resp->net_error, "timed out: no data for %.0f s", h->stall_limit);
+                snprintf(resp->net_error, sizeof resp->net_error, "timed out: no data for %.0f s",
+                         h->stall_limit);
             else if (resp->net == HUB_NET_CANCELLED)
                 snprintf(resp->net_error, sizeof resp->net_error, "cancelled");
             else if (rc == CURLE_OPERATION_TIMEDOUT)
                 snprintf(resp->net_error, sizeof resp->net_error, "timed out: %.200s", h->errbuf);
             else
                 snprintf(resp->net_error, sizeof resp->net_error, "%s",
-                         h->sink_aborted ? "the download was stopped" : h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+                         h->sink_aborted ? "the download was stopped"
+                         : h->errbuf[0]  ? h->errbuf
+                                         : curl_easy_strerror(rc));
             return;
         }
         resp->net = HUB_NET_OK;
@@ -355,7 +377,8 @@ void hub_http_once(hub_http *h, const hub_request *req, hub_response *resp) {
 bool hub_response_retryable(const hub_response *r) {
     if (r->net == HUB_NET_TRANSIENT) return true;
     if (r->net != HUB_NET_OK) return false;
-    return r->status == 429 || r->status == 500 || r->status == 502 || r->status == 503 || r->status == 504;
+    return r->status == 429 || r->status == 500 || r->status == 502 || r->status == 503 ||
+           r->status == 504;
 }
 
 double hub_backoff_s(int attempt, double retry_after) {
@@ -381,10 +404,12 @@ void hub_http_fetch(hub_http *h, const hub_request *req, int retries, hub_respon
         if (h->conf->cancel && atomic_load(h->conf->cancel)) return;
         double wait = hub_backoff_s(attempt, resp->retry_after);
         char why[300];
-        if (resp->net != HUB_NET_OK) snprintf(why, sizeof why, "%s", resp->net_error);
-        else snprintf(why, sizeof why, "HTTP %ld", resp->status);
-        hub_progress_note(h->conf->progress, "%s %s: %s; retrying in %.3g s (%d of %d)", req->method, req->url,
-                          why, wait, attempt + 1, retries);
+        if (resp->net != HUB_NET_OK)
+            snprintf(why, sizeof why, "%s", resp->net_error);
+        else
+            snprintf(why, sizeof why, "HTTP %ld", resp->status);
+        hub_progress_note(h->conf->progress, "%s %s: %s; retrying in %.3g s (%d of %d)",
+                          req->method, req->url, why, wait, attempt + 1, retries);
         hub_sleep(wait, h->conf->cancel);
     }
 }
@@ -396,42 +421,48 @@ forge_status hub_response_error(const hub_response *r, const char *what, const c
                                 forge_error *err) {
     if (r->net == HUB_NET_CANCELLED) return err_set(err, FORGE_E_CANCELLED, "%s: cancelled", what);
     if (r->net != HUB_NET_OK)
-        return err_set(err, FORGE_E_NETWORK, "cannot reach %s for %s of %s: %s", endpoint, what, repo,
-                       r->net_error);
+        return err_set(err, FORGE_E_NETWORK, "cannot reach %s for %s of %s: %s", endpoint, what,
+                       repo, r->net_error);
     char hub_says[600] = "";
-    if (r->error_message[0]) snprintf(hub_says, sizeof hub_says, " (the Hub says: %s)", r->error_message);
+    if (r->error_message[0])
+        snprintf(hub_says, sizeof hub_says, " (the Hub says: %s)", r->error_message);
     const char *code = r->error_code;
     if (!strcmp(code, "GatedRepo"))
-        return err_set(err, FORGE_E_INVALID,
-                       "%s is a gated model: ask for access at %s/%s, then set HF_TOKEN to a token of an "
-                       "account that has it%s%s",
-                       repo, endpoint, repo, had_token ? " (the token sent has no access)" : "", hub_says);
+        return err_set(
+            err, FORGE_E_INVALID,
+            "%s is a gated model: ask for access at %s/%s, then set HF_TOKEN to a token of an "
+            "account that has it%s%s",
+            repo, endpoint, repo, had_token ? " (the token sent has no access)" : "", hub_says);
     if (!strcmp(code, "RevisionNotFound"))
-        return err_set(err, FORGE_E_NOT_FOUND, "revision '%s' not found in %s on %s%s", revision, repo, endpoint,
-                       hub_says);
+        return err_set(err, FORGE_E_NOT_FOUND, "revision '%s' not found in %s on %s%s", revision,
+                       repo, endpoint, hub_says);
     if (!strcmp(code, "EntryNotFound"))
-        return err_set(err, FORGE_E_NOT_FOUND, "%s not found in %s at revision %s%s", what, repo, revision,
-                       hub_says);
-    if (r->status == 401 && !strcmp(r->error_message, "Invalid credentials in Authorization header"))
-        return err_set(err, FORGE_E_INVALID,
-                       "the Hub at %s rejected the token (from --token, HF_TOKEN or the token file): invalid "
-                       "credentials",
-                       endpoint);
+        return err_set(err, FORGE_E_NOT_FOUND, "%s not found in %s at revision %s%s", what, repo,
+                       revision, hub_says);
+    if (r->status == 401 &&
+        !strcmp(r->error_message, "Invalid credentials in Authorization header"))
+        return err_set(
+            err, FORGE_E_INVALID,
+            "the Hub at %s rejected the token (from --token, HF_TOKEN or the token file): invalid "
+            "credentials",
+            endpoint);
     if (!strcmp(code, "RepoNotFound") || r->status == 401) {
         /* The Hub answers 401, not 404, for a missing repo when no token is sent. */
         if (!had_token)
             return err_set(err, FORGE_E_NOT_FOUND,
-                           "model %s not found on %s (if it is private or gated, set HF_TOKEN)%s", repo,
-                           endpoint, hub_says);
-        return err_set(err, FORGE_E_NOT_FOUND, "model %s not found on %s, or the token has no access to it%s",
-                       repo, endpoint, hub_says);
+                           "model %s not found on %s (if it is private or gated, set HF_TOKEN)%s",
+                           repo, endpoint, hub_says);
+        return err_set(err, FORGE_E_NOT_FOUND,
+                       "model %s not found on %s, or the token has no access to it%s", repo,
+                       endpoint, hub_says);
     }
     if (r->status == 429)
-        return err_set(err, FORGE_E_NETWORK, "%s rate-limits requests (HTTP 429) for %s of %s; try again later%s",
+        return err_set(err, FORGE_E_NETWORK,
+                       "%s rate-limits requests (HTTP 429) for %s of %s; try again later%s",
                        endpoint, what, repo, hub_says);
     if (r->status >= 500)
-        return err_set(err, FORGE_E_NETWORK, "the server answered HTTP %ld for %s of %s (%s)%s", r->status, what,
-                       repo, r->url, hub_says);
-    return err_set(err, FORGE_E_NETWORK, "unexpected HTTP %ld for %s of %s (%s)%s", r->status, what, repo, r->url,
-                   hub_says);
+        return err_set(err, FORGE_E_NETWORK, "the server answered HTTP %ld for %s of %s (%s)%s",
+                       r->status, what, repo, r->url, hub_says);
+    return err_set(err, FORGE_E_NETWORK, "unexpected HTTP %ld for %s of %s (%s)%s", r->status, what,
+                   repo, r->url, hub_says);
 }

@@ -14,8 +14,9 @@
 #include "base/strbuf.h"
 
 typedef struct hub_conf {
-    char endpoint[1024];     /* e.g. "https://huggingface.co", no trailing "/" */
-    const char *token;       /* NULL: none; sent as "Authorization: Bearer" to the endpoint's origin only */
+    char endpoint[1024]; /* e.g. "https://huggingface.co", no trailing "/" */
+    /* NULL: none; else sent as "Authorization: Bearer" to the endpoint's origin only */
+    const char *token;
     long meta_timeout_s;     /* connect limit, and the read limit of metadata requests: seconds
                                 without a byte ($HF_HUB_ETAG_TIMEOUT, 10) */
     long download_timeout_s; /* the read limit of downloads ($HF_HUB_DOWNLOAD_TIMEOUT, 10) */
@@ -59,12 +60,12 @@ typedef struct hub_response {
 typedef int (*hub_sink_fn)(void *ctx, const hub_response *resp, const void *data, size_t n);
 
 typedef struct hub_request {
-    const char *method;  /* "GET" or "HEAD" */
+    const char *method; /* "GET" or "HEAD" */
     const char *url;
-    bool follow_all;     /* follow any redirect; otherwise only relative ones (same host) */
-    bool download;       /* a file transfer: stall limit download_timeout_s */
-    int64_t range_from;  /* > 0: ask for bytes range_from.. */
-    hub_sink_fn sink;    /* NULL: the body is kept in resp->body */
+    bool follow_all;    /* follow any redirect; otherwise only relative ones (same host) */
+    bool download;      /* a file transfer: stall limit download_timeout_s */
+    int64_t range_from; /* > 0: ask for bytes range_from.. */
+    hub_sink_fn sink;   /* NULL: the body is kept in resp->body */
     void *sink_ctx;
 } hub_request;
 

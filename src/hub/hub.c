@@ -19,10 +19,11 @@
 
 /* The text huggingface_hub writes into <root>/CACHEDIR.TAG (the cache directory tagging
  * standard, so backup tools skip the cache). */
-static const char CACHEDIR_TAG[] = "Signature: 8a477f597d28d172789f06886806bc55\n"
-                                   "# This file is a cache directory tag created by huggingface_hub.\n"
-                                   "# For information about cache directory tags, see:\n"
-                                   "#\thttps://bford.info/cachedir/\n";
+static const char CACHEDIR_TAG[] =
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by huggingface_hub.\n"
+    "# For information about cache directory tags, see:\n"
+    "#\thttps://bford.info/cachedir/\n";
 
 static void write_cachedir_tag(const char *root) {
     char path[HUB_PATH_MAX];
@@ -91,7 +92,8 @@ static int parallel_files(void) {
 
 /* Fetches jobs[0..n) with up to FORGE_HUB_PARALLEL threads; the first error wins and stops
  * the others (their partial files stay for a later resume). */
-static forge_status fetch_all(const hub_fetch_ctx *ctx, const hub_file *const *jobs, int n, forge_error *err) {
+static forge_status fetch_all(const hub_fetch_ctx *ctx, const hub_file *const *jobs, int n,
+                              forge_error *err) {
     if (n == 0) return FORGE_OK;
     pool p = {.ctx = ctx, .jobs = jobs, .n = n, .cancel = ctx->conf->cancel};
     pthread_mutex_init(&p.mu, NULL);
@@ -111,16 +113,18 @@ static forge_status fetch_all(const hub_fetch_ctx *ctx, const hub_file *const *j
 /* ---- the cache alone -------------------------------------------------------------------- */
 
 /* The cached snapshot of id, if complete enough to run (see hub_snapshot_check). */
-static forge_status cached_snapshot(const char *storage, const hub_id *id, char *snap, forge_error *err) {
+static forge_status cached_snapshot(const char *storage, const hub_id *id, char *snap,
+                                    forge_error *err) {
     char commit[41];
     if (hub_is_commit(id->revision)) {
         memcpy(commit, id->revision, 41);
     } else if (hub_read_ref(storage, id->revision, commit, NULL) != FORGE_OK) {
-        return err_set(err, FORGE_E_NOT_FOUND, "%s@%s is not in the cache (no %s/refs/%s)", id->repo, id->revision,
-                       storage, id->revision);
+        return err_set(err, FORGE_E_NOT_FOUND, "%s@%s is not in the cache (no %s/refs/%s)",
+                       id->repo, id->revision, storage, id->revision);
     }
     forge_status st = hub_snapshot_check(storage, commit, false, err);
-    if (st != FORGE_OK) return err_prefix(err, "%s@%s is not complete in the cache", id->repo, id->revision);
+    if (st != FORGE_OK)
+        return err_prefix(err, "%s@%s is not complete in the cache", id->repo, id->revision);
     if (hub_pathf(snap, "%s/snapshots/%s", storage, commit) != 0)
         return err_set(err, FORGE_E_RANGE, "path too long: %s", storage);
     return FORGE_OK;
@@ -131,8 +135,8 @@ static forge_status cached_snapshot(const char *storage, const hub_id *id, char 
 static const char INDEX_NAME[] = "model.safetensors.index.json";
 
 /* Adds a job for name unless the snapshot already has it. */
-static void plan(const hub_fetch_ctx *ctx, const hub_listing *l, const char *name, const hub_file **jobs, int *n,
-                 int64_t *bytes) {
+static void plan(const hub_fetch_ctx *ctx, const hub_listing *l, const char *name,
+                 const hub_file **jobs, int *n, int64_t *bytes) {
     const hub_file *f = hub_listing_find(l, name);
     if (!f || hub_snapshot_has(ctx->storage, ctx->commit, name)) return;
     for (int i = 0; i < *n; i++)
@@ -141,7 +145,8 @@ static void plan(const hub_fetch_ctx *ctx, const hub_listing *l, const char *nam
     if (f->size > 0) *bytes += f->size;
 }
 
-static forge_status list_names(const hub_listing *l, char *out, size_t n) {
+/* "a, b, c" of the listing's names, as many as fit. */
+static void list_names(const hub_listing *l, char *out, size_t n) {
     size_t k = 0;
     out[0] = 0;
     for (int i = 0; i < l->n && k + 1 < n; i++) {
@@ -149,33 +154,38 @@ static forge_status list_names(const hub_listing *l, char *out, size_t n) {
         if (w < 0 || (size_t)w >= n - k) break;
         k += (size_t)w;
     }
-    return FORGE_OK;
 }
 
 /* With the listing in hand: choose, fetch, link, and write the ref last. */
-static forge_status download_listed(const hub_fetch_ctx *ctx, const hub_id *id, const hub_listing *l, const char *root,
-                                    forge_error *err) {
+static forge_status download_listed(const hub_fetch_ctx *ctx, const hub_id *id,
+                                    const hub_listing *l, const char *root, forge_error *err) {
     forge_status st;
     if (!hub_listing_find(l, "config.json"))
-        return err_set(err, FORGE_E_UNSUPPORTED,
-                       "%s@%s has no config.json: Forge runs models in the transformers layout (config.json + "
-                       "safetensors)",
-                       id->repo, id->revision);
+        return err_set(
+            err, FORGE_E_UNSUPPORTED,
+            "%s@%s has no config.json: Forge runs models in the transformers layout (config.json + "
+            "safetensors)",
+            id->repo, id->revision);
     bool single = hub_listing_find(l, "model.safetensors") != NULL;
     if (!single && !hub_listing_find(l, INDEX_NAME)) {
         char names[600];
         list_names(l, names, sizeof names);
-        return err_set(err, FORGE_E_UNSUPPORTED,
-                       "%s@%s has no safetensors weights (model.safetensors or %s); Forge reads only "
-                       "safetensors. Files: %s",
-                       id->repo, id->revision, INDEX_NAME, names);
+        return err_set(
+            err, FORGE_E_UNSUPPORTED,
+            "%s@%s has no safetensors weights in the transformers layout (model.safetensors, or %s "
+            "and its shards); Forge reads no other format (consolidated*.safetensors, "
+            "pytorch_model.bin, GGUF, ...). Files: %s",
+            id->repo, id->revision, INDEX_NAME, names);
     }
     if ((st = hub_mkdirs(ctx->storage, err)) != FORGE_OK) return st;
     write_cachedir_tag(root);
     /* Record what the revision lacks, as huggingface_hub does when a HEAD answers
      * EntryNotFound, so that offline users (Forge, transformers) need not ask again. */
-    if (!hub_listing_find(l, "tokenizer.json")) hub_mark_no_exist(ctx->storage, ctx->commit, "tokenizer.json");
-    if (!single) hub_mark_no_exist(ctx->storage, ctx->commit, "model.safetensors"); /* transformers asks first */
+    if (!hub_listing_find(l, "tokenizer.json"))
+        hub_mark_no_exist(ctx->storage, ctx->commit, "tokenizer.json");
+    if (!single)
+        hub_mark_no_exist(ctx->storage, ctx->commit,
+                          "model.safetensors"); /* transformers asks first */
     for (int i = 0; i < hub_n_optional_files; i++)
         if (!hub_listing_find(l, hub_optional_files[i]))
             hub_mark_no_exist(ctx->storage, ctx->commit, hub_optional_files[i]);
@@ -186,7 +196,8 @@ static forge_status download_listed(const hub_fetch_ctx *ctx, const hub_id *id, 
     int64_t bytes = 0;
     plan(ctx, l, "config.json", jobs, &n, &bytes);
     plan(ctx, l, "tokenizer.json", jobs, &n, &bytes);
-    for (int i = 0; i < hub_n_optional_files; i++) plan(ctx, l, hub_optional_files[i], jobs, &n, &bytes);
+    for (int i = 0; i < hub_n_optional_files; i++)
+        plan(ctx, l, hub_optional_files[i], jobs, &n, &bytes);
     plan(ctx, l, single ? "model.safetensors" : INDEX_NAME, jobs, &n, &bytes);
     char label[400];
     snprintf(label, sizeof label, "%s@%s", id->repo, id->revision);
@@ -210,7 +221,8 @@ static forge_status download_listed(const hub_fetch_ctx *ctx, const hub_id *id, 
         int64_t sbytes = 0;
         for (int i = 0; i < ns && sj; i++) {
             if (!hub_listing_find(l, shards[i])) {
-                st = err_set(err, FORGE_E_FORMAT, "%s of %s@%s names the shard %s, which the repo does not have",
+                st = err_set(err, FORGE_E_FORMAT,
+                             "%s of %s@%s names the shard %s, which the repo does not have",
                              INDEX_NAME, id->repo, id->revision, shards[i]);
                 break;
             }
@@ -219,8 +231,10 @@ static forge_status download_listed(const hub_fetch_ctx *ctx, const hub_id *id, 
         hub_free_strings(shards, ns);
         if (!sj) st = err_set(err, FORGE_E_NOMEM, "out of memory");
         if (st == FORGE_OK && nsj > 0) {
-            if (!begun) hub_progress_begin(ctx->progress, label, nsj, sbytes);
-            else hub_progress_add(ctx->progress, nsj, sbytes);
+            if (!begun)
+                hub_progress_begin(ctx->progress, label, nsj, sbytes);
+            else
+                hub_progress_add(ctx->progress, nsj, sbytes);
             begun = true;
             st = fetch_all(ctx, sj, nsj, err);
         }
@@ -235,18 +249,20 @@ out:
     free(jobs);
     if (st != FORGE_OK) return st;
     /* The ref is written last: a reader following refs/<revision> finds a complete snapshot. */
-    if (strcmp(id->revision, ctx->commit) != 0) st = hub_write_ref(ctx->storage, id->revision, ctx->commit, err);
+    if (strcmp(id->revision, ctx->commit) != 0)
+        st = hub_write_ref(ctx->storage, id->revision, ctx->commit, err);
     return st;
 }
 
-forge_status forge_hub_cache_dir(const forge_hub_params *params, char *path, size_t path_size, forge_error *err) {
+forge_status forge_hub_cache_dir(const forge_hub_params *params, char *path, size_t path_size,
+                                 forge_error *err) {
     char root[HUB_PATH_MAX];
     forge_status st = hub_cache_root(params ? params->cache_dir : NULL, root, sizeof root, err);
     return st != FORGE_OK ? st : put_path(path, path_size, root, err);
 }
 
-forge_status forge_hub_download(const char *id_str, const forge_hub_params *params, char *path, size_t path_size,
-                                forge_error *err) {
+forge_status forge_hub_download(const char *id_str, const forge_hub_params *params, char *path,
+                                size_t path_size, forge_error *err) {
     static const forge_hub_params defaults = {0};
     const forge_hub_params *p = params ? params : &defaults;
     hub_id id;
@@ -263,12 +279,14 @@ forge_status forge_hub_download(const char *id_str, const forge_hub_params *para
     if (p->offline || hub_env_true("HF_HUB_OFFLINE") || hub_env_true("TRANSFORMERS_OFFLINE")) {
         st = cached_snapshot(storage, &id, snap, err);
         if (st != FORGE_OK)
-            return err_prefix(err, "offline mode (%s) and the model is not usable from the cache at %s",
+            return err_prefix(err,
+                              "offline mode (%s) and the model is not usable from the cache at %s",
                               p->offline ? "--offline" : "HF_HUB_OFFLINE", root);
         return put_path(path, path_size, snap, err);
     }
     /* A commit hash never changes: when its snapshot is complete there is nothing to ask. */
-    if (hub_is_commit(id.revision) && hub_snapshot_check(storage, id.revision, true, NULL) == FORGE_OK &&
+    if (hub_is_commit(id.revision) &&
+        hub_snapshot_check(storage, id.revision, true, NULL) == FORGE_OK &&
         hub_pathf(snap, "%s/snapshots/%s", storage, id.revision) == 0)
         return put_path(path, path_size, snap, err);
 
@@ -291,7 +309,8 @@ forge_status forge_hub_download(const char *id_str, const forge_hub_params *para
     }
     char qrev[800], url[HUB_PATH_MAX];
     if (hub_url_quote(id.revision, false, qrev, sizeof qrev) != 0 ||
-        hub_pathf(url, "%s/api/models/%s/revision/%s?blobs=true", conf.endpoint, id.repo, qrev) != 0) {
+        hub_pathf(url, "%s/api/models/%s/revision/%s?blobs=true", conf.endpoint, id.repo, qrev) !=
+            0) {
         st = err_set(err, FORGE_E_RANGE, "revision too long: %s", id.revision);
         goto done;
     }
@@ -303,36 +322,46 @@ forge_status forge_hub_download(const char *id_str, const forge_hub_params *para
     if (r.net == HUB_NET_UNREACHABLE || hub_response_retryable(&r)) {
         forge_error cerr = {0};
         char why[400];
-        if (r.net != HUB_NET_OK) snprintf(why, sizeof why, "%s", r.net_error);
-        else snprintf(why, sizeof why, "HTTP %ld", r.status);
+        if (r.net != HUB_NET_OK)
+            snprintf(why, sizeof why, "%s", r.net_error);
+        else
+            snprintf(why, sizeof why, "HTTP %ld", r.status);
         if (cached_snapshot(storage, &id, snap, &cerr) == FORGE_OK) {
-            hub_progress_note(progress, "cannot reach %s (%s); using the cached snapshot of %s@%s", conf.endpoint, why,
-                              id.repo, id.revision);
+            hub_progress_note(progress, "cannot reach %s (%s); using the cached snapshot of %s@%s",
+                              conf.endpoint, why, id.repo, id.revision);
             hub_response_free(&r);
             st = put_path(path, path_size, snap, err);
             goto done;
         }
         if (hub_response_retryable(&r) && conf.max_retries > 0) {
             double wait = hub_backoff_s(0, r.retry_after);
-            hub_progress_note(progress, "GET %s: %s; retrying in %.3g s (1 of %d)", url, why, wait, conf.max_retries);
+            hub_progress_note(progress, "GET %s: %s; retrying in %.3g s (1 of %d)", url, why, wait,
+                              conf.max_retries);
             hub_sleep(wait, NULL);
             hub_http_fetch(http, &req, conf.max_retries - 1, &r);
         }
     }
     if (r.net != HUB_NET_OK || r.status != 200) {
-        st = hub_response_error(&r, "the file list", id.repo, id.revision, conf.endpoint, token != NULL, err);
+        st = hub_response_error(&r, "the file list", id.repo, id.revision, conf.endpoint,
+                                token != NULL, err);
         if (r.net != HUB_NET_OK)
             err_prefix(err, "%s@%s is not in the cache at %s, and", id.repo, id.revision, root);
         hub_response_free(&r);
         goto done;
     }
     char what[1700];
-    snprintf(what, sizeof what, "the file list of %s@%s from %s", id.repo, id.revision, conf.endpoint);
+    snprintf(what, sizeof what, "the file list of %s@%s from %s", id.repo, id.revision,
+             conf.endpoint);
     st = hub_listing_parse(sb_str(&r.body), r.body.len, what, &l, err);
     hub_response_free(&r);
     if (st != FORGE_OK) goto done;
-    hub_fetch_ctx ctx = {.conf = &conf, .repo = id.repo, .revision = id.revision, .commit = l.commit,
-                         .storage = storage, .lock_dir = locks, .progress = progress};
+    hub_fetch_ctx ctx = {.conf = &conf,
+                         .repo = id.repo,
+                         .revision = id.revision,
+                         .commit = l.commit,
+                         .storage = storage,
+                         .lock_dir = locks,
+                         .progress = progress};
     st = download_listed(&ctx, &id, &l, root, err);
     if (st == FORGE_OK) {
         if (hub_pathf(snap, "%s/snapshots/%s", storage, l.commit) != 0)
@@ -348,17 +377,19 @@ done:
     return st;
 }
 
-forge_status forge_model_resolve(const char *model, const forge_hub_params *params, char *path, size_t path_size,
-                                 forge_error *err) {
+forge_status forge_model_resolve(const char *model, const forge_hub_params *params, char *path,
+                                 size_t path_size, forge_error *err) {
     if (!model || !*model) model = getenv("FORGE_MODEL");
     if (!model || !*model)
-        return err_set(err, FORGE_E_INVALID, "no model given: pass --model (a folder or a Hub id org/name) or set "
-                                             "FORGE_MODEL");
+        return err_set(err, FORGE_E_INVALID,
+                       "no model given: pass --model (a folder or a Hub id org/name) or set "
+                       "FORGE_MODEL");
     struct stat st;
     if (stat(model, &st) == 0) {
         if (S_ISDIR(st.st_mode)) return put_path(path, path_size, model, err);
-        return err_set(err, FORGE_E_INVALID, "%s is a file; a model is a folder (config.json, safetensors, "
-                                             "tokenizer.json) or a Hub id org/name",
+        return err_set(err, FORGE_E_INVALID,
+                       "%s is a file; a model is a folder (config.json, safetensors, "
+                       "tokenizer.json) or a Hub id org/name",
                        model);
     }
     bool pathlike = model[0] == '/' || model[0] == '.' || model[0] == '~';

@@ -39,8 +39,10 @@ void hub_format_bytes(double b, char *out, size_t n) {
     static const char *units[] = {"B", "kB", "MB", "GB", "TB"};
     int u = 0;
     while (b >= 1000 && u < 4) b /= 1000, u++;
-    if (u == 0) snprintf(out, n, "%.0f B", b);
-    else snprintf(out, n, "%.*f %s", b < 10 ? 2 : b < 100 ? 1 : 0, b, units[u]);
+    if (u == 0)
+        snprintf(out, n, "%.0f B", b);
+    else
+        snprintf(out, n, "%.*f %s", b < 10 ? 2 : b < 100 ? 1 : 0, b, units[u]);
 }
 
 static int term_width(void) {
@@ -78,9 +80,10 @@ static void draw(hub_progress *p, double now) {
     int fill = pct * bar_w / 100;
     for (int i = 0; i < bar_w; i++) bar[i] = i < fill ? '#' : '.';
     bar[bar_w] = 0;
-    int n = label_len <= room ? snprintf(line, sizeof line, "%s  %3d%% [%s%s", p->label, pct, bar, stats)
-                              : snprintf(line, sizeof line, "...%s  %3d%% [%s%s", p->label + label_len - (room > 3 ? room - 3 : 0),
-                                         pct, bar, stats);
+    int n = label_len <= room
+                ? snprintf(line, sizeof line, "%s  %3d%% [%s%s", p->label, pct, bar, stats)
+                : snprintf(line, sizeof line, "...%s  %3d%% [%s%s",
+                           p->label + label_len - (room > 3 ? room - 3 : 0), pct, bar, stats);
     if (n > width) n = width;
     fprintf(stderr, "\r%.*s\033[K", n, line);
     fflush(stderr);
@@ -98,7 +101,8 @@ void hub_progress_begin(hub_progress *p, const char *label, int n_files, int64_t
     if (p->enabled && !p->tty) {
         char b[32];
         hub_format_bytes((double)bytes, b, sizeof b);
-        fprintf(stderr, "forge: downloading %s: %d file%s, %s\n", label, n_files, n_files == 1 ? "" : "s", b);
+        fprintf(stderr, "forge: downloading %s: %d file%s, %s\n", label, n_files,
+                n_files == 1 ? "" : "s", b);
     }
     if (p->tty) draw(p, p->t0);
     pthread_mutex_unlock(&p->mu);
@@ -111,7 +115,8 @@ void hub_progress_add(hub_progress *p, int n_files, int64_t bytes) {
     if (p->enabled && !p->tty && n_files) {
         char b[32];
         hub_format_bytes((double)bytes, b, sizeof b);
-        fprintf(stderr, "forge: %d more file%s (weight shards), %s\n", n_files, n_files == 1 ? "" : "s", b);
+        fprintf(stderr, "forge: %d more file%s (weight shards), %s\n", n_files,
+                n_files == 1 ? "" : "s", b);
     }
     pthread_mutex_unlock(&p->mu);
 }

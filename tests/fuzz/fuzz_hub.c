@@ -19,7 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (hub_listing_parse(text, len, "fuzz", &l, &err) == FORGE_OK) {
             if (!hub_is_commit(l.commit)) abort();
             for (int i = 0; i < l.n; i++)
-                if (!hub_safe_relpath(l.files[i].name) || hub_listing_find(&l, l.files[i].name) == NULL) abort();
+                if (!hub_safe_relpath(l.files[i].name) ||
+                    hub_listing_find(&l, l.files[i].name) == NULL)
+                    abort();
         }
         hub_listing_free(&l);
         return 0;
@@ -40,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     s[len] = 0;
     hub_id id;
     if (hub_id_parse(s, &id, &err) == FORGE_OK) {
-        if (!hub_id_like(s) || !hub_safe_relpath(id.revision) || strchr(id.repo, '/') == NULL) abort();
+        if (!hub_id_like(s) || !hub_safe_relpath(id.revision) || strchr(id.repo, '/') == NULL)
+            abort();
         char dir[HUB_PATH_MAX];
         if (hub_storage_dir("/c", id.repo, dir, sizeof dir) != 0 || strstr(dir, "/../")) abort();
     }

@@ -46,7 +46,7 @@ check "missing revision: no ref written" test ! -e "$HF_HUB_CACHE/models--forge-
 hub_reset
 check "no safetensors: exit 1" dl 1 forge-test/no-weights
 check "no safetensors: a clear error listing the files" \
-  has "forge-test/no-weights@main has no safetensors weights (model.safetensors or model.safetensors.index.json); Forge reads only safetensors. Files: config.json, pytorch_model.bin"
+  has "forge-test/no-weights@main has no safetensors weights in the transformers layout (model.safetensors, or model.safetensors.index.json and its shards); Forge reads no other format .*Files: config.json, pytorch_model.bin"
 check_eq "no safetensors: nothing fetched (only the file list)" "$(hub_requests)" 1
 
 # A file the list names but the Hub then says is missing (EntryNotFound on its HEAD).

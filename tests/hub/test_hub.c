@@ -2,7 +2,8 @@
  * rules), cache-root and token lookup order (huggingface_hub's constants.py / _auth.py), ETag
  * normalisation, URL quoting (Python's urllib.parse.quote), Retry-After and backoff, the
  * cache's links, refs, .no_exist and snapshot checks, flock locks, forge_model_resolve on
- * local folders. The network paths are tested against the stand-in Hub by tests/hub/ shell tests. */
+ * local folders. The network paths are tested against the stand-in Hub by tests/hub/ shell tests.
+ */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/file.h>
@@ -71,7 +72,8 @@ TEST(git_blob_sha1_known_answers) {
     CHECK_EQ_STR(out, "ce013625030ba8dba906f756967f9e9ca394464a");
     /* the fixture's config.json: git hash-object tests/fixtures/stories260K/config.json */
     forge_error err = {0};
-    CHECK(hub_hash_file("tests/fixtures/stories260K/config.json", HUB_HASH_GIT_SHA1, out, &err) == 0);
+    CHECK(hub_hash_file("tests/fixtures/stories260K/config.json", HUB_HASH_GIT_SHA1, out, &err) ==
+          0);
     CHECK_EQ_STR(out, "7ae14f5cc8b819bcebf438d52cfc443c1bbd15eb");
     CHECK(hub_hash_file("/nonexistent/x", HUB_HASH_SHA256, out, &err) != 0);
     CHECK(strstr(err.msg, "/nonexistent/x") != NULL);
@@ -88,8 +90,8 @@ TEST(repo_ids) {
     CHECK_EQ_STR(id.revision, "v1.0");
     CHECK(hub_id_parse("a/b@refs/pr/1", &id, &err) == FORGE_OK);
     CHECK_EQ_STR(id.revision, "refs/pr/1");
-    const char *bad[] = {"", "gpt2", "a/b/c", "a--b/c", "a/b..c", "-a/b", "a/b-", "a/.b", "a/b@", "a/b@../x",
-                         "a/b@x//y", "a /b", "/a/b", "a/b@/x"};
+    const char *bad[] = {"",     "gpt2", "a/b/c",    "a--b/c",   "a/b..c", "-a/b", "a/b-",
+                         "a/.b", "a/b@", "a/b@../x", "a/b@x//y", "a /b",   "/a/b", "a/b@/x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECKF(hub_id_parse(bad[i], &id, &err) == FORGE_E_INVALID, "accepted '%s'", bad[i]);
         CHECKF(!hub_id_like(bad[i]), "'%s' looks like an id", bad[i]);
@@ -110,9 +112,17 @@ TEST(repo_ids) {
 }
 
 static void clear_env(void) {
-    const char *v[] = {"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME", "HF_TOKEN",
-                       "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
-                       "FORGE_MODEL", "HF_ENDPOINT"};
+    const char *v[] = {"HF_HUB_CACHE",
+                       "HUGGINGFACE_HUB_CACHE",
+                       "HF_HOME",
+                       "XDG_CACHE_HOME",
+                       "HF_TOKEN",
+                       "HUGGING_FACE_HUB_TOKEN",
+                       "HF_TOKEN_PATH",
+                       "HF_HUB_OFFLINE",
+                       "TRANSFORMERS_OFFLINE",
+                       "FORGE_MODEL",
+                       "HF_ENDPOINT"};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) unsetenv(v[i]);
 }
 
@@ -232,7 +242,8 @@ TEST(protocol_helpers) {
     CHECK(strstr(err.msg, "gated") && strstr(err.msg, "https://hub/o/n"));
     hub_response nf = {.net = HUB_NET_OK, .status = 401};
     hub_response_error(&nf, "the file list", "o/n", "main", "https://hub", false, &err);
-    CHECK(err.code == FORGE_E_NOT_FOUND && strstr(err.msg, "not found") && strstr(err.msg, "HF_TOKEN"));
+    CHECK(err.code == FORGE_E_NOT_FOUND && strstr(err.msg, "not found") &&
+          strstr(err.msg, "HF_TOKEN"));
 }
 
 /* A fake cached repo under g_tmp: blobs + links, as the Hub layer writes them. */
@@ -286,8 +297,9 @@ TEST(cache_layout) {
     CHECK(hub_has_no_exist(storage, c, "tokenizer.json"));
     CHECK(hub_snapshot_check(storage, c, false, &err) == FORGE_E_NOT_FOUND);
     CHECK(strstr(err.msg, "model.safetensors") != NULL);
-    make_blob(storage, "idx", "{\"metadata\": {}, \"weight_map\": {\"a\": \"m-1.safetensors\", \"b\": "
-                              "\"m-2.safetensors\", \"c\": \"m-1.safetensors\"}}");
+    make_blob(storage, "idx",
+              "{\"metadata\": {}, \"weight_map\": {\"a\": \"m-1.safetensors\", \"b\": "
+              "\"m-2.safetensors\", \"c\": \"m-1.safetensors\"}}");
     hub_link_blob(storage, c, "model.safetensors.index.json", "idx", &err);
     make_blob(storage, "s1", "x");
     hub_link_blob(storage, c, "m-1.safetensors", "s1", &err);
@@ -296,14 +308,16 @@ TEST(cache_layout) {
     hub_link_blob(storage, c, "m-2.safetensors", "s1", &err);
     CHECK(hub_snapshot_check(storage, c, false, &err) == FORGE_OK);
     CHECK(hub_snapshot_check(storage, c, true, &err) == FORGE_E_NOT_FOUND);
-    for (int i = 0; i < hub_n_optional_files; i++) hub_mark_no_exist(storage, c, hub_optional_files[i]);
+    for (int i = 0; i < hub_n_optional_files; i++)
+        hub_mark_no_exist(storage, c, hub_optional_files[i]);
     CHECK(hub_snapshot_check(storage, c, true, &err) == FORGE_OK);
 
     char **shards;
     int ns;
     hub_pathf(path, "%s/snapshots/%s/model.safetensors.index.json", storage, c);
     CHECK(hub_index_shards(path, &shards, &ns, &err) == FORGE_OK);
-    CHECK(ns == 2 && !strcmp(shards[0], "m-1.safetensors") && !strcmp(shards[1], "m-2.safetensors"));
+    CHECK(ns == 2 && !strcmp(shards[0], "m-1.safetensors") &&
+          !strcmp(shards[1], "m-2.safetensors"));
     hub_free_strings(shards, ns);
     hub_pathf(path, "%s/evil.json", g_tmp);
     write_file(path, "{\"weight_map\": {\"a\": \"../../x.safetensors\"}}");
@@ -340,7 +354,8 @@ TEST(model_resolve_local_and_offline) {
     clear_env();
     char out[HUB_PATH_MAX], cache[HUB_PATH_MAX];
     forge_error err = {0};
-    CHECK(forge_model_resolve("tests/fixtures/stories260K", NULL, out, sizeof out, &err) == FORGE_OK);
+    CHECK(forge_model_resolve("tests/fixtures/stories260K", NULL, out, sizeof out, &err) ==
+          FORGE_OK);
     CHECK_EQ_STR(out, "tests/fixtures/stories260K");
     setenv("FORGE_MODEL", "tests/fixtures/stories260K", 1);
     CHECK(forge_model_resolve(NULL, NULL, out, sizeof out, &err) == FORGE_OK);
@@ -348,8 +363,8 @@ TEST(model_resolve_local_and_offline) {
     unsetenv("FORGE_MODEL");
     CHECK(forge_model_resolve("", NULL, out, sizeof out, &err) == FORGE_E_INVALID);
     CHECK(strstr(err.msg, "FORGE_MODEL") != NULL);
-    CHECK(forge_model_resolve("tests/fixtures/stories260K/config.json", NULL, out, sizeof out, &err) ==
-          FORGE_E_INVALID);
+    CHECK(forge_model_resolve("tests/fixtures/stories260K/config.json", NULL, out, sizeof out,
+                              &err) == FORGE_E_INVALID);
     CHECK(forge_model_resolve("./no/such/dir", NULL, out, sizeof out, &err) == FORGE_E_NOT_FOUND);
     CHECK(forge_model_resolve("nosuchfolder", NULL, out, sizeof out, &err) == FORGE_E_NOT_FOUND);
     CHECK(strstr(err.msg, "not a Hub id") != NULL);
