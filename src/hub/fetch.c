@@ -75,7 +75,6 @@ typedef struct dl_state {
     hub_hash *hash; /* NULL when the file cannot be verified */
     int64_t have;   /* bytes in the .incomplete file */
     int64_t size;   /* bytes expected */
-    int64_t got;    /* bytes received by the current try */
     hub_progress *progress;
     const char *path;
     bool io_error; /* a local write failed: not worth retrying */
@@ -133,7 +132,6 @@ static int dl_sink(void *ctx, const hub_response *r, const void *data, size_t n)
         return -1;
     }
     d->have += (int64_t)n;
-    d->got += (int64_t)n;
     hub_progress_advance(d->progress, (int64_t)n);
     return 0;
 }
@@ -199,7 +197,7 @@ static forge_status download_blob(const hub_fetch_ctx *ctx, hub_http *http, cons
                                .sink = dl_sink,
                                .sink_ctx = &d};
             hub_response r = {0};
-            d.got = 0;
+            int64_t before = d.have;
             d.error[0] = 0;
             hub_http_once(http, &req, &r);
             bool ok = r.net == HUB_NET_OK && r.status / 100 == 2;
@@ -234,8 +232,9 @@ static forge_status download_blob(const hub_fetch_ctx *ctx, hub_http *http, cons
                     retry = false;
                     why[0] = 0;
                 }
-                if (d.got > 0)
-                    fails = 0; /* progress was made: as huggingface_hub, start counting again */
+                /* The file grew: as huggingface_hub, start counting tries again (a restart
+                 * from byte 0 is no progress, or a server cutting at one place would loop). */
+                if (d.have > before) fails = 0;
                 if (!retry || ++fails > max) {
                     if (why[0])
                         status = err_set(err, FORGE_E_NETWORK,
