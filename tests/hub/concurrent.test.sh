@@ -1,6 +1,7 @@
 # Two Forge processes downloading one model at once: the second waits on the blob's lock while
 # the first is mid-file (held there by the stand-in CDN), then uses the first one's blob; the
-# model crosses the network once and both get the same snapshot.
+# model crosses the network once and both get the same snapshot. And one process fetches the
+# shards of a sharded model in parallel.
 source "$(dirname "$0")/../lib.sh"
 source tests/hub/hub_lib.sh
 hub_start || exit 1
@@ -35,4 +36,17 @@ check_eq "the model crossed the network once" "$(hub_requests "GET /lfs/")" 1
 check "B used A's blob" grep -q "model.safetensors (1.04 MB) already in the cache" "$T_TMP/b.err"
 check "the blob is intact" cmp "$M/blobs/$S" tests/fixtures/stories260K/model.safetensors
 check_eq "no partial file left" "$(ls "$M/blobs" | grep -c incomplete)" 0
+
+# Both shards are held mid-file by the CDN: they can only both be in flight if fetched at once.
+hub_reset
+hub_fault '[{"kind": "hold", "server": "cdn", "match": "/lfs/", "at": 1000, "times": 2}]'
+HF_HUB_DOWNLOAD_TIMEOUT=60 "$FORGE" download forge-test/stories260K-sharded >"$T_TMP/s.out" 2>"$T_TMP/s.err" &
+P=$!
+S1=$(sha256sum "$HUB_DIR/repos/sharded/model-00001-of-00002.safetensors" | cut -d' ' -f1)
+S2=$(sha256sum "$HUB_DIR/repos/sharded/model-00002-of-00002.safetensors" | cut -d' ' -f1)
+check "the two shards are in flight together" eval 'hub_wait "GET /lfs/$S1" && hub_wait "GET /lfs/$S2"'
+hub_release
+wait "$P"; rc=$?
+check_eq "sharded, parallel: exit 0" "$rc" 0
+check_eq "sharded, parallel: one GET per shard" "$(hub_requests "GET /lfs/")" 2
 finish
