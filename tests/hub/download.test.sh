@@ -117,7 +117,7 @@ check "unreachable, not cached: a clear error" grep -q "forge-test/other@main is
 
 # ---- a progress bar on a terminal
 if command -v script >/dev/null; then
-  HF_HUB_CACHE=$T_TMP/cache-tty script -qec "$FORGE download forge-test/stories260K" /dev/null >"$T_TMP/tty" 2>&1
+  HF_HUB_CACHE=$T_TMP/cache-tty script -qec "$FORGE download forge-test/stories260K" /dev/null </dev/null >"$T_TMP/tty" 2>&1
   check "terminal: a bar with bytes and rate" grep -qa '100% \[#\+\]  *1.07 MB / 1.07 MB  *[0-9.]* [kMG]*B/s  ETA  *0:00' "$T_TMP/tty"
   check "terminal: redrawn in place" grep -qa $'\r' "$T_TMP/tty"
   check "terminal: no per-file lines" bash -c "! grep -qa 'forge:   model.safetensors' '$T_TMP/tty'"
