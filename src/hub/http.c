@@ -15,7 +15,7 @@
 #include "hub/progress.h"
 
 #define MAX_REDIRECTS 10
-#define MAX_KEPT_BODY (1u << 20)
+#define MAX_KEPT_BODY (64u << 20) /* a file list of a very large repo still fits */
 
 struct hub_http {
     CURL *curl;
@@ -23,6 +23,7 @@ struct hub_http {
     const hub_request *req;
     hub_response *resp;
     bool sink_aborted;
+    bool too_large;        /* a kept body outgrew MAX_KEPT_BODY */
     bool stalled;          /* the stall limit fired */
     double stall_limit;    /* seconds without a body byte before giving up */
     curl_off_t last_dlnow; /* body bytes at the last change */
@@ -241,9 +242,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
         }
         return n;
     }
-    if (r->body.len < MAX_KEPT_BODY)
-        sb_append(&r->body, data, n < MAX_KEPT_BODY ? n : MAX_KEPT_BODY);
-    return n;
+    if (n > MAX_KEPT_BODY - r->body.len) {
+        h->too_large = true;
+        return 0;
+    }
+    sb_append(&r->body, data, n);
+    return sb_failed(&r->body) ? 0 : n;
 }
 
 /* The read timeout. libcurl's LOW_SPEED_TIME averages the speed over a window of several
@@ -300,6 +304,7 @@ void hub_http_once(hub_http *h, const hub_request *req, hub_response *resp) {
         response_reset(resp);
         snprintf(resp->url, sizeof resp->url, "%s", url);
         h->sink_aborted = false;
+        h->too_large = false;
         h->location_raw[0] = 0;
         h->errbuf[0] = 0;
         curl_easy_reset(c);
@@ -350,6 +355,9 @@ void hub_http_once(hub_http *h, const hub_request *req, hub_response *resp) {
                          h->stall_limit);
             else if (resp->net == HUB_NET_CANCELLED)
                 snprintf(resp->net_error, sizeof resp->net_error, "cancelled");
+            else if (h->too_large)
+                snprintf(resp->net_error, sizeof resp->net_error, "the answer is over %u MB",
+                         MAX_KEPT_BODY >> 20);
             else if (rc == CURLE_OPERATION_TIMEDOUT)
                 snprintf(resp->net_error, sizeof resp->net_error, "timed out: %.200s", h->errbuf);
             else

@@ -51,7 +51,7 @@ typedef struct hub_response {
     char error_message[512]; /* X-Error-Message */
     char location[2048];     /* absolute form of a redirect's Location */
     char url[2048];          /* the URL that gave this response */
-    strbuf body;             /* the body, when not streamed to a sink (first 1 MB at most) */
+    strbuf body;             /* the body, when not streamed to a sink (64 MB at most) */
     bool to_sink;            /* internal: the body goes to the sink */
 } hub_response;
 
