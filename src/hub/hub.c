@@ -341,11 +341,17 @@ forge_status forge_hub_download(const char *id_str, const forge_hub_params *para
             hub_http_fetch(http, &req, conf.max_retries - 1, &r);
         }
     }
-    if (r.net != HUB_NET_OK || r.status != 200) {
+    if (r.net != HUB_NET_OK) {
+        st = err_set(err, r.net == HUB_NET_CANCELLED ? FORGE_E_CANCELLED : FORGE_E_NETWORK,
+                     "cannot reach %s for the file list of %s (%s), and %s@%s is not in the cache "
+                     "at %s",
+                     conf.endpoint, id.repo, r.net_error, id.repo, id.revision, root);
+        hub_response_free(&r);
+        goto done;
+    }
+    if (r.status != 200) {
         st = hub_response_error(&r, "the file list", id.repo, id.revision, conf.endpoint,
                                 token != NULL, err);
-        if (r.net != HUB_NET_OK)
-            err_prefix(err, "%s@%s is not in the cache at %s, and", id.repo, id.revision, root);
         hub_response_free(&r);
         goto done;
     }

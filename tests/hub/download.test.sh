@@ -113,7 +113,7 @@ check_eq "unreachable, cached: the cached path" "$out" "$M/snapshots/$C"
 check "unreachable, cached: a warning" grep -q "warning: cannot reach http://127.0.0.1:1 .*using the cached snapshot of forge-test/stories260K@main" "$T_TMP/err"
 HF_ENDPOINT=http://127.0.0.1:1 "$FORGE" download forge-test/other >/dev/null 2>"$T_TMP/err"; rc=$?
 check_eq "unreachable, not cached: exit 1" "$rc" 1
-check "unreachable, not cached: a clear error" grep -q "forge-test/other@main is not in the cache at .*cannot reach http://127.0.0.1:1" "$T_TMP/err"
+check "unreachable, not cached: a clear error" grep -q "cannot reach http://127.0.0.1:1 for the file list of forge-test/other (.*), and forge-test/other@main is not in the cache at $HF_HUB_CACHE$" "$T_TMP/err"
 
 # ---- a progress bar on a terminal
 if command -v script >/dev/null; then
