@@ -12,7 +12,7 @@ CC       ?= cc
 BUILD    ?= build
 PREFIX   ?= /usr/local
 OPT      ?= -O2
-DEPS     := libpcre2-8 libutf8proc yajl libcurl libevent
+DEPS     := libpcre2-8 libutf8proc yajl libcurl libevent libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS))
 PKG_LIBS   := $(shell pkg-config --libs $(DEPS))
 

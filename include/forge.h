@@ -397,6 +397,40 @@ int forge_engine_step(forge_engine *e);
  * Hub: model ids and the HF cache (hub issue)
  * ------------------------------------------------------------------------------------- */
 
+/* A model is named by a local folder or by a HuggingFace Hub id, "org/name" or
+ * "org/name@revision" (a branch, tag or commit hash; default "main"). Hub models live in the
+ * cache huggingface_hub uses ($HF_HUB_CACHE, else $HF_HOME/hub, else
+ * $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub), so transformers, vLLM and
+ * huggingface-cli share them with Forge both ways. Only what inference reads is fetched:
+ * config.json, generation_config.json, tokenizer.json, tokenizer_config.json,
+ * special_tokens_map.json, chat_template.jinja, and model.safetensors or the shards its
+ * model.safetensors.index.json names. Online, a cached model costs one request (re-resolving
+ * the revision); when the Hub cannot be reached the cached snapshot is used with a warning.
+ * Offline ($HF_HUB_OFFLINE=1 or `offline`), no request is made at all. Tuning variables:
+ * HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT (connect and stall limits, seconds, 10),
+ * FORGE_HUB_RETRIES (5), FORGE_HUB_PARALLEL (files at once, 4). */
+typedef struct forge_hub_params {
+    const char *endpoint;  /* NULL: $HF_ENDPOINT, else https://huggingface.co */
+    const char *token;     /* NULL: $HF_TOKEN, else the file $HF_TOKEN_PATH, else $HF_HOME/token;
+                              "": send no token */
+    const char *cache_dir; /* NULL: the huggingface_hub cache root from the environment */
+    bool offline;          /* true: make no request (also when $HF_HUB_OFFLINE is true) */
+    bool progress;         /* true: progress on stderr (a bar on a terminal, lines otherwise) */
+} forge_hub_params;
+
+/* Makes the Hub model `id` ("org/name[@revision]") available in the cache, downloading what is
+ * missing, and writes its snapshot folder (<cache>/models--org--name/snapshots/<commit>) into
+ * path (path_size bytes). params may be NULL (all defaults, no progress). */
+forge_status forge_hub_download(const char *id, const forge_hub_params *params, char *path,
+                                size_t path_size, forge_error *err);
+/* Resolves a --model value: an existing folder is used as is (copied into path); otherwise it
+ * must be a Hub id, handled as forge_hub_download. model NULL or "" means $FORGE_MODEL. */
+forge_status forge_model_resolve(const char *model, const forge_hub_params *params, char *path,
+                                 size_t path_size, forge_error *err);
+/* Writes the cache root that params (may be NULL) and the environment select. */
+forge_status forge_hub_cache_dir(const forge_hub_params *params, char *path, size_t path_size,
+                                 forge_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,7 +4,7 @@
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
-build_pkgs="build-essential pkg-config libpcre2-dev libutf8proc-dev libyajl-dev libcurl4-openssl-dev libevent-dev"
+build_pkgs="build-essential pkg-config libpcre2-dev libutf8proc-dev libyajl-dev libcurl4-openssl-dev libssl-dev libevent-dev"
 test_pkgs="clang python3 tmux curl"
 pkgs=$build_pkgs
 [ "${FORGE_DEPS_MIN:-0}" = 1 ] || pkgs="$pkgs $test_pkgs"
