@@ -183,14 +183,22 @@ void callargs_free(callargs *a) {
     memset(a, 0, sizeof *a);
 }
 
-bool args_bind(rctx *c, const callargs *a, const char *fname, int np, const char *const *names, int nreq,
+bool args_bind(rctx *c, const callargs *a, const char *fname, int lead, int np, const char *const *names, int nreq,
                val *out, bool *given) {
     for (int i = 0; i < np; i++) {
         out[i] = v_undef();
         given[i] = false;
     }
     if (a->n > np) {
-        if (np == 0) return tpl_fail(c, TE_TYPE, "%s() takes no positional arguments", fname);
+        if (lead > 0) {
+            int lo = lead + nreq, hi = lead + np, got = lead + a->n;
+            if (lo == hi)
+                return tpl_fail(c, TE_TYPE, "%s() takes %d positional argument%s but %d were given", fname, hi,
+                                hi == 1 ? "" : "s", got);
+            return tpl_fail(c, TE_TYPE, "%s() takes from %d to %d positional arguments but %d were given", fname, lo,
+                            hi, got);
+        }
+        if (np == 0) return tpl_fail(c, TE_TYPE, "%s() takes no arguments (%d given)", fname, a->n);
         return tpl_fail(c, TE_TYPE, "%s() takes at most %d argument%s (%d given)", fname, np, np == 1 ? "" : "s", a->n);
     }
     for (int i = 0; i < a->n; i++) {

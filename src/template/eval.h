@@ -118,8 +118,10 @@ typedef struct callargs {
 void callargs_free(callargs *a);
 /* Binds arguments to parameters as Python does for a function `fname(p0, p1, ...)`:
  * out[i] is borrowed from a (or v_undef() with *given[i] false). nreq parameters are
- * required. Fails with a TypeError naming fname on extra, duplicate or unknown arguments. */
-bool args_bind(rctx *c, const callargs *a, const char *fname, int nparams,
+ * required. Fails with a TypeError naming fname on extra, duplicate or unknown arguments:
+ * lead = 0 words it as a builtin does, lead > 0 as a Python function with lead positional
+ * parameters before these (the filtered value, the environment). */
+bool args_bind(rctx *c, const callargs *a, const char *fname, int lead, int nparams,
                const char *const *names, int nreq, val *out, bool *given);
 
 /* ---- operations (ops.c) ---------------------------------------------------------------- */

@@ -161,7 +161,7 @@ static flow exec_for(rctx *c, scope *s, const tnode *n) {
 
 bool eval_loop_call(rctx *c, vloop *l, callargs *a, val *out) {
     if (!(l->fornode->flags & NF_RECURSIVE))
-        return tpl_fail(c, TE_TYPE, "Tried to call non recursive loop.  Maybe you forgot the 'recursive' modifier.");
+        return tpl_fail(c, TE_TYPE, "The loop must have the 'recursive' marker to be called recursively.");
     if (a->n != 1 || a->nk)
         return tpl_fail(c, TE_TYPE, "loop() takes 1 positional argument but %d were given", a->n + a->nk);
     if (++c->depth > c->lim.max_depth) {

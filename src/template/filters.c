@@ -11,17 +11,17 @@
 #include "template/filters.h"
 #include "template/strmeth.h"
 
-#define BIND(fname, ...)                                                                    \
+#define BIND(fname, lead, ...)                                                              \
     static const char *const names_[] = {__VA_ARGS__};                                     \
     enum { NP_ = sizeof names_ / sizeof names_[0] };                                       \
     val arg[NP_];                                                                          \
     bool has[NP_];                                                                         \
-    if (!args_bind(c, a, fname, NP_, names_, 0, arg, has)) return false
+    if (!args_bind(c, a, fname, lead, NP_, names_, 0, arg, has)) return false
 
-#define NOARGS(fname)                                                                       \
+#define NOARGS(fname, lead)                                                                 \
     do {                                                                                    \
-        if (a->n || a->nk)                                                                  \
-            return tpl_fail(c, TE_TYPE, "%s() takes 1 positional argument but %d were given", fname, 1 + a->n + a->nk); \
+        bool given_;                                                                        \
+        if (!args_bind(c, a, fname, lead, 0, NULL, 0, NULL, &given_)) return false;        \
     } while (0)
 
 bool flt_ret_iter(rctx *c, vlist *items, const char *tname, val *out) {
@@ -50,12 +50,12 @@ static bool soft_str(rctx *c, val v, vstr **out) {
 }
 
 static bool f_string(rctx *c, val in, callargs *a, val *out) {
-    NOARGS("soft_str");
+    NOARGS("soft_str", 1);
     return py_str_val(c, in, out);
 }
 
 static bool str_filter(rctx *c, val in, callargs *a, val *out, int mode, const char *fname) {
-    NOARGS(fname);
+    NOARGS(fname, 1);
     vstr *s;
     if (!soft_str(c, in, &s)) return false;
     bool ok = str_case(c, s, mode, out);
@@ -68,7 +68,7 @@ static bool f_capitalize(rctx *c, val in, callargs *a, val *out) { return str_fi
 
 /* Jinja2's title: word starts after runs of [-\s({[<] (not Python's str.title) */
 static bool f_title(rctx *c, val in, callargs *a, val *out) {
-    NOARGS("do_title");
+    NOARGS("do_title", 1);
     vstr *s;
     if (!soft_str(c, in, &s)) return false;
     strbuf sb = STRBUF_INIT;
@@ -92,7 +92,7 @@ static bool f_title(rctx *c, val in, callargs *a, val *out) {
 }
 
 static bool f_trim(rctx *c, val in, callargs *a, val *out) {
-    BIND("do_trim", "chars");
+    BIND("do_trim", 1, "chars");
     if (has[0] && arg[0].t != V_NONE && arg[0].t != V_STR) return tpl_fail(c, TE_TYPE, "strip arg must be None or str");
     vstr *s;
     if (!soft_str(c, in, &s)) return false;
@@ -105,7 +105,7 @@ static bool f_replace(rctx *c, val in, callargs *a, val *out) {
     static const char *const names[] = {"old", "new", "count"};
     val arg[3];
     bool has[3];
-    if (!args_bind(c, a, "do_replace", 3, names, 2, arg, has)) return false;
+    if (!args_bind(c, a, "do_replace", 2, 3, names, 2, arg, has)) return false;
     int64_t count = -1;
     if (has[2] && arg[2].t != V_NONE) {
         if (arg[2].t != V_INT && arg[2].t != V_BOOL)
@@ -122,7 +122,7 @@ static bool f_replace(rctx *c, val in, callargs *a, val *out) {
 }
 
 static bool f_center(rctx *c, val in, callargs *a, val *out) {
-    BIND("do_center", "width");
+    BIND("do_center", 1, "width");
     int64_t w = 80;
     if (has[0]) {
         if (arg[0].t != V_INT && arg[0].t != V_BOOL)
@@ -137,7 +137,7 @@ static bool f_center(rctx *c, val in, callargs *a, val *out) {
 }
 
 static bool f_default(rctx *c, val in, callargs *a, val *out) {
-    BIND("do_default", "default_value", "boolean");
+    BIND("do_default", 1, "default_value", "boolean");
     bool boolean = has[1] && v_truthy(arg[1]);
     if (in.t == V_UNDEF || (boolean && !v_truthy(in))) *out = has[0] ? v_ref(arg[0]) : v_str("", 0);
     else *out = v_ref(in);
@@ -145,7 +145,8 @@ static bool f_default(rctx *c, val in, callargs *a, val *out) {
 }
 
 static bool f_length(rctx *c, val in, callargs *a, val *out) {
-    if (a->n || a->nk) return tpl_fail(c, TE_TYPE, "len() takes exactly one argument (%d given)", 1 + a->n + a->nk);
+    if (a->nk) return tpl_fail(c, TE_TYPE, "len() takes no keyword arguments");
+    if (a->n) return tpl_fail(c, TE_TYPE, "len() takes exactly one argument (%d given)", 1 + a->n);
     int64_t n;
     if (!op_len(c, in, &n)) return false;
     *out = v_int(n);
@@ -153,7 +154,7 @@ static bool f_length(rctx *c, val in, callargs *a, val *out) {
 }
 
 static bool f_list(rctx *c, val in, callargs *a, val *out) {
-    NOARGS("sync_do_list");
+    NOARGS("sync_do_list", 1);
     vlist *l;
     if (!op_iterate(c, in, &l)) return false;
     *out = v_obj(V_LIST, l);
@@ -161,7 +162,7 @@ static bool f_list(rctx *c, val in, callargs *a, val *out) {
 }
 
 static bool f_first(rctx *c, val in, callargs *a, val *out) {
-    NOARGS("sync_do_first");
+    NOARGS("sync_do_first", 2);
     if (in.t == V_ITER) {
         viter *it = (viter *)in.u.o;
         if (it->items && it->pos < it->items->n) {
@@ -181,7 +182,7 @@ static bool f_first(rctx *c, val in, callargs *a, val *out) {
 }
 
 static bool f_last(rctx *c, val in, callargs *a, val *out) {
-    NOARGS("do_last");
+    NOARGS("do_last", 2);
     if (in.t == V_ITER) return tpl_fail(c, TE_TYPE, "'%s' object is not reversible", ((viter *)in.u.o)->tname);
     if (in.t != V_LIST && in.t != V_STR && in.t != V_DICT && in.t != V_UNDEF)
         return tpl_fail(c, TE_TYPE, "'%s' object is not reversible", v_type_name(in));
@@ -196,7 +197,7 @@ static bool f_last(rctx *c, val in, callargs *a, val *out) {
 }
 
 static bool f_reverse(rctx *c, val in, callargs *a, val *out) {
-    NOARGS("do_reverse");
+    NOARGS("do_reverse", 1);
     if (in.t == V_STR) {
         vstr *s = V_S(in);
         strbuf sb = STRBUF_INIT;
@@ -225,7 +226,7 @@ static bool f_reverse(rctx *c, val in, callargs *a, val *out) {
 }
 
 static bool f_items(rctx *c, val in, callargs *a, val *out) {
-    NOARGS("do_items");
+    NOARGS("do_items", 1);
     vlist *l = list_new(in.t == V_DICT ? V_D(in)->n : 0);
     if (!l) return tpl_oom(c);
     if (in.t == V_DICT) {
@@ -309,7 +310,7 @@ static bool sort_list(rctx *c, vlist *l, val attr, bool has_attr, bool icase, bo
 }
 
 static bool f_sort(rctx *c, val in, callargs *a, val *out) {
-    BIND("do_sort", "reverse", "case_sensitive", "attribute");
+    BIND("do_sort", 2, "reverse", "case_sensitive", "attribute");
     vlist *l;
     if (!op_iterate(c, in, &l)) return false;
     if (!sort_list(c, l, arg[2], has[2], !(has[1] && v_truthy(arg[1])), has[0] && v_truthy(arg[0]))) {
@@ -321,7 +322,7 @@ static bool f_sort(rctx *c, val in, callargs *a, val *out) {
 }
 
 static bool f_dictsort(rctx *c, val in, callargs *a, val *out) {
-    BIND("do_dictsort", "case_sensitive", "by", "reverse");
+    BIND("do_dictsort", 1, "case_sensitive", "by", "reverse");
     int pos = 0;
     if (has[1]) {
         if (arg[1].t == V_STR && !strcmp(V_S(arg[1])->s, "value")) pos = 1;
@@ -362,7 +363,7 @@ static bool f_dictsort(rctx *c, val in, callargs *a, val *out) {
 }
 
 static bool f_unique(rctx *c, val in, callargs *a, val *out) {
-    BIND("do_unique", "case_sensitive", "attribute");
+    BIND("do_unique", 2, "case_sensitive", "attribute");
     vlist *l;
     if (!op_iterate(c, in, &l)) return false;
     vlist *r = list_new(l->n);
@@ -396,7 +397,7 @@ static bool f_unique(rctx *c, val in, callargs *a, val *out) {
 }
 
 static bool min_max(rctx *c, val in, callargs *a, val *out, bool is_max, const char *fname) {
-    BIND(fname, "case_sensitive", "attribute");
+    BIND(fname, 2, "case_sensitive", "attribute");
     vlist *l;
     if (!op_iterate(c, in, &l)) return false;
     if (!l->n) {
@@ -433,7 +434,7 @@ static bool f_min(rctx *c, val in, callargs *a, val *out) { return min_max(c, in
 static bool f_max(rctx *c, val in, callargs *a, val *out) { return min_max(c, in, a, out, true, "do_max"); }
 
 static bool f_join(rctx *c, val in, callargs *a, val *out) {
-    BIND("sync_do_join", "d", "attribute");
+    BIND("sync_do_join", 2, "d", "attribute");
     vlist *l;
     if (!op_iterate(c, in, &l)) return false;
     strbuf sb = STRBUF_INIT, sep = STRBUF_INIT;
@@ -577,7 +578,7 @@ static bool add(rctx *c, val *acc, val x) {
 }
 
 static bool f_sum(rctx *c, val in, callargs *a, val *out) {
-    BIND("sync_do_sum", "attribute", "start");
+    BIND("sync_do_sum", 2, "attribute", "start");
     val acc = has[1] ? v_ref(arg[1]) : v_int(0);
     if (acc.t == V_STR) {
         v_unref(acc);

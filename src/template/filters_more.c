@@ -10,12 +10,12 @@
 #include "template/pystr.h"
 #include "template/strmeth.h"
 
-#define BIND(fname, ...)                                                                    \
+#define BIND(fname, lead, ...)                                                              \
     static const char *const names_[] = {__VA_ARGS__};                                     \
     enum { NP_ = sizeof names_ / sizeof names_[0] };                                       \
     val arg[NP_];                                                                          \
     bool has[NP_];                                                                         \
-    if (!args_bind(c, a, fname, NP_, names_, 0, arg, has)) return false
+    if (!args_bind(c, a, fname, lead, NP_, names_, 0, arg, has)) return false
 
 /* Python's int(s, base) for a str: false if s is not a valid literal. */
 static bool parse_int(const char *s, size_t n, int base, int64_t *out, bool *overflow) {
@@ -127,7 +127,7 @@ static bool float_to_int(rctx *c, double d, int64_t *out, bool *valueerror) {
 }
 
 bool flt_int(rctx *c, val in, callargs *a, val *out) {
-    BIND("do_int", "default", "base");
+    BIND("do_int", 1, "default", "base");
     val def = has[0] ? arg[0] : v_int(0);
     int64_t base = 10;
     if (has[1]) {
@@ -167,7 +167,7 @@ bool flt_int(rctx *c, val in, callargs *a, val *out) {
 }
 
 bool flt_float(rctx *c, val in, callargs *a, val *out) {
-    BIND("do_float", "default");
+    BIND("do_float", 1, "default");
     double d;
     switch ((vtype)in.t) {
     case V_FLOAT: *out = in; return true;
@@ -198,7 +198,7 @@ static double round_float(double x, int64_t nd) {
 }
 
 bool flt_round(rctx *c, val in, callargs *a, val *out) {
-    BIND("do_round", "precision", "method");
+    BIND("do_round", 1, "precision", "method");
     int64_t prec = 0;
     if (has[0]) {
         if (arg[0].t != V_INT && arg[0].t != V_BOOL)
@@ -247,7 +247,7 @@ bool flt_round(rctx *c, val in, callargs *a, val *out) {
 }
 
 bool flt_indent(rctx *c, val in, callargs *a, val *out) {
-    BIND("do_indent", "width", "first", "blank");
+    BIND("do_indent", 1, "width", "first", "blank");
     strbuf ind = STRBUF_INIT;
     if (has[0] && arg[0].t == V_STR) sb_append(&ind, V_S(arg[0])->s, V_S(arg[0])->len);
     else {
@@ -327,7 +327,7 @@ bool flt_wordcount(rctx *c, val in, callargs *a, val *out) {
 }
 
 bool flt_truncate(rctx *c, val in, callargs *a, val *out) {
-    BIND("do_truncate", "length", "killwords", "end", "leeway");
+    BIND("do_truncate", 2, "length", "killwords", "end", "leeway");
     int64_t length = 255, leeway = 5;
     if (has[0]) {
         if (arg[0].t != V_INT) return tpl_fail(c, TE_TYPE, "'%s' object cannot be interpreted as an integer", v_type_name(arg[0]));
@@ -462,9 +462,26 @@ bool flt_attr(rctx *c, val in, callargs *a, val *out) {
     static const char *const names[] = {"name"};
     val arg[1];
     bool has[1];
-    if (!args_bind(c, a, "do_attr", 1, names, 1, arg, has)) return false;
-    if (arg[0].t != V_STR) return tpl_fail(c, TE_TYPE, "attribute name must be string, not '%s'", v_type_name(arg[0]));
-    return op_getattr(c, in, V_S(arg[0])->s, V_S(arg[0])->len, out);
+    if (!args_bind(c, a, "do_attr", 2, 1, names, 1, arg, has)) return false;
+    val name;
+    if (!py_str_val(c, arg[0], &name)) return false;
+    /* getattr only: attributes and methods, not items (d|attr('key') is undefined) */
+    vstr *n = V_S(name);
+    bool ok = true;
+    if (in.t == V_UNDEF) ok = tpl_fail_undef(c, in);
+    else if (n->len >= 4 && !memcmp(n->s, "__", 2) && !memcmp(n->s + n->len - 2, "__", 2)) ok = op_getattr(c, in, n->s, n->len, out);
+    else {
+        int r = method_lookup(c, in, n->s, n->len, out);
+        val *v = r == 0 && in.t == V_NS ? dict_get_str(V_D(in), n->s, n->len) : NULL;
+        if (r < 0) ok = false;
+        else if (v) *out = v_ref(*v);
+        else if (r == 0) {
+            *out = undef_attr(in, n->s, n->len);
+            ok = out->u.o ? true : tpl_oom(c);
+        }
+    }
+    v_unref(name);
+    return ok;
 }
 
 static bool count_arg(rctx *c, val v, int64_t *n) {
@@ -478,7 +495,7 @@ bool flt_batch(rctx *c, val in, callargs *a, val *out) {
     static const char *const names[] = {"linecount", "fill_with"};
     val arg[2];
     bool has[2];
-    if (!args_bind(c, a, "do_batch", 2, names, 1, arg, has)) return false;
+    if (!args_bind(c, a, "do_batch", 1, 2, names, 1, arg, has)) return false;
     int64_t lc = 0;
     if (!count_arg(c, arg[0], &lc)) return false;
     vlist *l;
@@ -506,7 +523,7 @@ bool flt_slice(rctx *c, val in, callargs *a, val *out) {
     static const char *const names[] = {"slices", "fill_with"};
     val arg[2];
     bool has[2];
-    if (!args_bind(c, a, "sync_do_slice", 2, names, 1, arg, has)) return false;
+    if (!args_bind(c, a, "sync_do_slice", 1, 2, names, 1, arg, has)) return false;
     int64_t slices = 0;
     if (!count_arg(c, arg[0], &slices)) return false;
     if (slices == 0) return tpl_fail(c, TE_ZERODIV, "integer division or modulo by zero");
@@ -539,7 +556,7 @@ bool flt_tojson(rctx *c, val in, callargs *a, val *out) {
     static const char *const names[] = {"ensure_ascii", "indent", "separators", "sort_keys"};
     val arg[4];
     bool has[4];
-    if (!args_bind(c, a, "tojson", 4, names, 0, arg, has)) return false;
+    if (!args_bind(c, a, "tojson", 1, 4, names, 0, arg, has)) return false;
     json_opts o = {0};
     o.ensure_ascii = has[0] && v_truthy(arg[0]);
     o.sort_keys = has[3] && v_truthy(arg[3]);

@@ -319,7 +319,7 @@ bool func_call(rctx *c, vfunc *f, callargs *a, val *out) {
         val sep = v_undef(), args[1];
         bool given[1];
         static const char *const names[] = {"sep"};
-        if (!args_bind(c, a, "joiner", 1, names, 0, args, given)) return false;
+        if (!args_bind(c, a, "Joiner.__init__", 1, 1, names, 0, args, given)) return false;
         sep = given[0] ? v_ref(args[0]) : v_cstr(", ");
         vlist *st = list_new(2);
         if (!st) {

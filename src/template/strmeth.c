@@ -560,25 +560,25 @@ bool strmeth_call(rctx *c, int id, vstr *s, callargs *a, val *out) {
     case M_CAPITALIZE:
     case M_SWAPCASE:
     case M_CASEFOLD:
-        if (!args_bind(c, a, fname, 0, NULL, 0, args, given)) return false;
+        if (!args_bind(c, a, fname, 0, 0, NULL, 0, args, given)) return false;
         return str_case(c, s, id == M_UPPER ? 0 : id == M_LOWER || id == M_CASEFOLD ? 1 : id == M_TITLE ? 2 : id == M_CAPITALIZE ? 3 : 4, out);
     case M_STRIP:
     case M_LSTRIP:
     case M_RSTRIP:
-        if (!args_bind(c, a, fname, 1, p_chars, 0, args, given)) return false;
+        if (!args_bind(c, a, fname, 0, 1, p_chars, 0, args, given)) return false;
         if (given[0] && args[0].t != V_NONE && args[0].t != V_STR)
             return tpl_fail(c, TE_TYPE, "%s arg must be None or str", fname);
         return str_strip(c, s, given[0] && args[0].t == V_STR ? V_S(args[0]) : NULL,
                          id == M_STRIP ? 0 : id == M_LSTRIP ? 1 : 2, out);
     case M_SPLIT:
     case M_RSPLIT: {
-        if (!args_bind(c, a, fname, 2, p_split, 0, args, given)) return false;
+        if (!args_bind(c, a, fname, 0, 2, p_split, 0, args, given)) return false;
         int64_t maxsplit = -1;
         if (given[1] && !get_int(c, args[1], &maxsplit)) return false;
         return do_split(c, s, given[0] ? args[0] : v_none(), maxsplit, id == M_RSPLIT, out);
     }
     case M_SPLITLINES: {
-        if (!args_bind(c, a, fname, 1, p_keep, 0, args, given)) return false;
+        if (!args_bind(c, a, fname, 0, 1, p_keep, 0, args, given)) return false;
         vlist *l;
         if (!str_splitlines(c, s, given[0] && v_truthy(args[0]), &l)) return false;
         *out = v_obj(V_LIST, l);
@@ -586,10 +586,10 @@ bool strmeth_call(rctx *c, int id, vstr *s, callargs *a, val *out) {
     }
     case M_STARTSWITH:
     case M_ENDSWITH:
-        if (!args_bind(c, a, fname, 3, p_affix, 1, args, given)) return false;
+        if (!args_bind(c, a, fname, 0, 3, p_affix, 1, args, given)) return false;
         return affix(c, s, args, given, id == M_ENDSWITH, fname, out);
     case M_REPLACE: {
-        if (!args_bind(c, a, fname, 3, p_replace, 2, args, given)) return false;
+        if (!args_bind(c, a, fname, 0, 3, p_replace, 2, args, given)) return false;
         if (args[0].t != V_STR) return tpl_fail(c, TE_TYPE, "replace() argument 1 must be str, not %s", v_type_name(args[0]));
         if (args[1].t != V_STR) return tpl_fail(c, TE_TYPE, "replace() argument 2 must be str, not %s", v_type_name(args[1]));
         int64_t count = -1;
@@ -600,7 +600,7 @@ bool strmeth_call(rctx *c, int id, vstr *s, callargs *a, val *out) {
     case M_RFIND:
     case M_INDEX:
     case M_RINDEX: {
-        if (!args_bind(c, a, fname, 3, p_find, 1, args, given)) return false;
+        if (!args_bind(c, a, fname, 0, 3, p_find, 1, args, given)) return false;
         int64_t r;
         if (!find(c, s, args, given, id == M_RFIND || id == M_RINDEX, &r)) return false;
         if (r < 0 && (id == M_INDEX || id == M_RINDEX)) return tpl_fail(c, TE_VALUE, "substring not found");
@@ -608,7 +608,7 @@ bool strmeth_call(rctx *c, int id, vstr *s, callargs *a, val *out) {
         return true;
     }
     case M_COUNT: {
-        if (!args_bind(c, a, fname, 3, p_find, 1, args, given)) return false;
+        if (!args_bind(c, a, fname, 0, 3, p_find, 1, args, given)) return false;
         if (!want_str(c, args[0], "argument")) return false;
         size_t lo, hi;
         if (!span(c, s, args + 1, given + 1, &lo, &hi)) return false;
@@ -629,13 +629,13 @@ bool strmeth_call(rctx *c, int id, vstr *s, callargs *a, val *out) {
     }
     case M_FORMAT: return py_str_format(c, s, a, out);
     case M_JOIN:
-        if (!args_bind(c, a, fname, 1, p_one, 1, args, given)) return false;
+        if (!args_bind(c, a, fname, 0, 1, p_one, 1, args, given)) return false;
         return join(c, s, args[0], out);
     case M_CENTER:
     case M_LJUST:
     case M_RJUST:
     case M_ZFILL: {
-        if (!args_bind(c, a, fname, id == M_ZFILL ? 1 : 2, p_width, 1, args, given)) return false;
+        if (!args_bind(c, a, fname, 0, id == M_ZFILL ? 1 : 2, p_width, 1, args, given)) return false;
         int64_t w = 0;
         if (!get_int(c, args[0], &w)) return false;
         return pad(c, s, w, id != M_ZFILL && given[1] ? args[1] : v_undef(),
@@ -643,11 +643,11 @@ bool strmeth_call(rctx *c, int id, vstr *s, callargs *a, val *out) {
     }
     case M_PARTITION:
     case M_RPARTITION:
-        if (!args_bind(c, a, fname, 1, p_one, 1, args, given)) return false;
+        if (!args_bind(c, a, fname, 0, 1, p_one, 1, args, given)) return false;
         return partition(c, s, args[0], id == M_RPARTITION, out);
     case M_REMOVEPREFIX:
     case M_REMOVESUFFIX: {
-        if (!args_bind(c, a, fname, 1, p_one, 1, args, given)) return false;
+        if (!args_bind(c, a, fname, 0, 1, p_one, 1, args, given)) return false;
         if (args[0].t != V_STR)
             return tpl_fail(c, TE_TYPE, "%s() argument must be str, not %s", fname, v_type_name(args[0]));
         vstr *x = V_S(args[0]);
@@ -659,7 +659,7 @@ bool strmeth_call(rctx *c, int id, vstr *s, callargs *a, val *out) {
         return true;
     }
     default:
-        if (!args_bind(c, a, fname, 0, NULL, 0, args, given)) return false;
+        if (!args_bind(c, a, fname, 0, 0, NULL, 0, args, given)) return false;
         *out = v_bool(classify(s, id));
         return true;
     }

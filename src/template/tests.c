@@ -7,14 +7,14 @@
 #include "template/strmeth.h"
 
 static bool no_args(rctx *c, callargs *a, const char *fname) {
-    if (a->n || a->nk) return tpl_fail(c, TE_TYPE, "%s() takes 1 positional argument but %d were given", fname, 1 + a->n + a->nk);
-    return true;
+    bool given;
+    return args_bind(c, a, fname, 1, 0, NULL, 0, NULL, &given);
 }
 
 static bool one_arg(rctx *c, callargs *a, const char *fname, const char *pname, val *arg) {
     const char *names[1] = {pname};
     bool given;
-    return args_bind(c, a, fname, 1, names, 1, arg, &given);
+    return args_bind(c, a, fname, 1, 1, names, 1, arg, &given);
 }
 
 typedef enum {
