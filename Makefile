@@ -113,6 +113,8 @@ install: all
 	install -m 644 $(BUILD)/libforge.a $(DESTDIR)$(PREFIX)/lib/libforge.a
 	install -m 755 $(BUILD)/libforge.so $(DESTDIR)$(PREFIX)/lib/libforge.so
 	install -m 644 include/forge.h $(DESTDIR)$(PREFIX)/include/forge.h
+	install -d $(DESTDIR)$(PREFIX)/share/forge/models/stories260K
+	install -m 644 models/stories260K/* $(DESTDIR)$(PREFIX)/share/forge/models/stories260K/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define FORGE_VERSION "\(.*\)"/\1/p' include/forge.h)|' \
 	  -e 's|@DEPS@|$(DEPS)|' forge.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/forge.pc
 
