@@ -480,6 +480,51 @@ forge_status forge_model_resolve(const char *model, const forge_hub_params *para
 forge_status forge_hub_cache_dir(const forge_hub_params *params, char *path, size_t path_size,
                                  forge_error *err);
 
+/* ---------------------------------------------------------------------------------------
+ * Server: the OpenAI-compatible HTTP API (server issue)
+ *
+ * One event loop (libevent's evhttp) serves HTTP on the thread that calls
+ * forge_server_run; the engine steps on its own thread; the model loads on a third while
+ * /health answers 503. Routes: GET /health, GET /metrics (Prometheus), GET /v1/models,
+ * POST /v1/completions, POST /v1/chat/completions, POST /tokenize, POST /detokenize.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct forge_server forge_server;
+
+typedef struct forge_server_params {
+    const char *model;             /* model folder or Hub id; NULL or "": $FORGE_MODEL */
+    const char *host;              /* address to listen on; NULL: "127.0.0.1" */
+    int port;                      /* 0: any free port (forge_server_port tells which) */
+    const char *api_key;           /* NULL or "": no key; else "Authorization: Bearer KEY" */
+    const char *served_model_name; /* the name clients use; NULL: the model argument */
+    const char *chat_template;     /* template file overriding the model's; NULL: the model's */
+    double request_timeout;        /* seconds a client has to send a whole request; 0: 60 */
+    double shutdown_timeout;       /* seconds in-flight requests may still run after a stop;
+                                      0: 30; negative: cancel them at once */
+    double sse_keepalive;          /* seconds of silence before an SSE comment; 0: 10 */
+    size_t max_body_bytes;         /* larger request bodies get 413; 0: 8 MiB */
+    bool handle_signals;           /* forge_server_run stops on SIGTERM/SIGINT (a second one
+                                      cancels in-flight requests at once); it also ignores SIGPIPE */
+    forge_model_params model_params;
+    forge_engine_params engine;    /* manual_step is ignored: the engine has its own thread */
+    forge_hub_params hub;          /* how a Hub id is fetched */
+} forge_server_params;
+
+/* Listens on host:port (errors: FORGE_E_IO when the address cannot be bound) and starts
+ * loading the model in the background. Strings in params are copied. */
+forge_server *forge_server_create(const forge_server_params *params, forge_error *err);
+/* The port listened on. */
+int forge_server_port(const forge_server *s);
+/* Serves until forge_server_stop (or a signal with handle_signals): then stops accepting,
+ * lets in-flight requests finish within shutdown_timeout, cancels the rest, and returns
+ * FORGE_OK. Fails when the model cannot be loaded (the error says why). Call once. */
+forge_status forge_server_run(forge_server *s, forge_error *err);
+/* Asks a running server to stop; async-signal-safe and callable from any thread. A second
+ * call cancels in-flight requests at once. */
+void forge_server_stop(forge_server *s);
+/* Frees a server that is not running (after forge_server_run returned, or never run). */
+void forge_server_free(forge_server *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,8 +30,7 @@ int cli_model_options(cli_opt *opts, cli_model_opts *o, bool engine_knobs) {
     return n;
 }
 
-/* The stories260K model shipped with Forge, found relative to the executable. */
-static int default_model(char *out, size_t n) {
+int cli_default_model(char *out, size_t n) {
     char exe[4096];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (len <= 0) return -1;
@@ -54,7 +53,7 @@ int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o) {
     double t0 = now_s();
     const char *model = o->model && *o->model ? o->model : getenv("FORGE_MODEL");
     if (!model || !*model) {
-        if (default_model(s->dir, sizeof s->dir) != 0) {
+        if (cli_default_model(s->dir, sizeof s->dir) != 0) {
             fprintf(stderr, "forge %s: no --model given, FORGE_MODEL unset, and the built-in model is missing\n", cmd);
             return -1;
         }

@@ -25,6 +25,8 @@ typedef struct cli_session {
 /* The option table entries for cli_model_opts (model, threads, max-model-len, and with
  * engine_knobs the engine's); returns how many were written to opts. */
 int cli_model_options(cli_opt *opts, cli_model_opts *o, bool engine_knobs);
+/* The stories260K model shipped with Forge, found relative to the executable; -1 if absent. */
+int cli_default_model(char *out, size_t n);
 /* Opens everything; prints "forge CMD: message" and returns -1 on failure. */
 int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o);
 void cli_session_close(cli_session *s);

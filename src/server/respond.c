@@ -1,0 +1,144 @@
+/* respond.c: writing HTTP answers: JSON bodies, OpenAI's error JSON, the SSE framing, and
+ * the JSON of token strings and bytes for logprobs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/utf8.h"
+#include "server/server_int.h"
+
+void reply_headers(struct evhttp_request *http, const char *rid) {
+    struct evkeyvalq *h = evhttp_request_get_output_headers(http);
+    evhttp_add_header(h, "Access-Control-Allow-Origin", "*");
+    evhttp_add_header(h, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
+    if (rid) evhttp_add_header(h, "X-Request-Id", rid);
+}
+
+void reply_json(forge_server *s, struct evhttp_request *http, int route, int status, const char *json, size_t len) {
+    metrics_count_http(&s->metrics, route, status);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(http);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    struct evbuffer *b = evhttp_request_get_output_buffer(http);
+    evbuffer_add(b, json, len);
+    evhttp_send_reply(http, status, NULL, NULL);
+}
+
+void error_json(strbuf *sb, const srv_err *e) {
+    sb_puts(sb, "{\"error\":{\"message\":");
+    json_write_string(sb, e->msg, strlen(e->msg), false);
+    sb_puts(sb, ",\"type\":");
+    json_write_string(sb, e->type ? e->type : "invalid_request_error", strlen(e->type ? e->type : "invalid_request_error"),
+                      false);
+    sb_puts(sb, ",\"param\":");
+    if (e->param[0]) json_write_string(sb, e->param, strlen(e->param), false);
+    else sb_puts(sb, "null");
+    sb_puts(sb, ",\"code\":");
+    if (e->code) json_write_string(sb, e->code, strlen(e->code), false);
+    else sb_puts(sb, "null");
+    sb_puts(sb, "}}");
+}
+
+void reply_error(forge_server *s, struct evhttp_request *http, int route, const srv_err *e) {
+    strbuf sb = STRBUF_INIT;
+    error_json(&sb, e);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(http);
+    if (e->status == 503) evhttp_add_header(h, "Retry-After", "1");
+    if (e->status == 401) evhttp_add_header(h, "WWW-Authenticate", "Bearer");
+    if (e->status == 405) evhttp_add_header(h, "Allow", route == SRV_ROUTE_HEALTH || route == SRV_ROUTE_METRICS ||
+                                                               route == SRV_ROUTE_MODELS
+                                                           ? "GET, HEAD, OPTIONS"
+                                                           : "POST, OPTIONS");
+    if (sb_failed(&sb)) {
+        static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
+                                  "\"code\":null}}";
+        reply_json(s, http, route, 500, oom, sizeof oom - 1);
+    } else {
+        reply_json(s, http, route, e->status, sb.data, sb.len);
+    }
+    sb_free(&sb);
+}
+
+void sse_start(forge_server *s, struct evhttp_request *http, int route) {
+    metrics_count_http(&s->metrics, route, 200);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(http);
+    evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    evhttp_add_header(h, "X-Accel-Buffering", "no");
+    evhttp_send_reply_start(http, 200, NULL);
+}
+
+void sse_send(struct evhttp_request *http, const char *frame, size_t len) {
+    struct evbuffer *b = evbuffer_new();
+    if (!b) return;
+    evbuffer_add(b, frame, len);
+    evhttp_send_reply_chunk(http, b);
+    evbuffer_free(b);
+}
+
+void sse_end(struct evhttp_request *http) { evhttp_send_reply_end(http); }
+
+/* ---- token text and bytes for logprobs ------------------------------------------------ */
+
+void utf8_sanitize(strbuf *out, const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        uint32_t cp;
+        int k = utf8_decode(s + i, n - i, &cp);
+        if (k > 0) {
+            sb_append(out, s + i, (size_t)k);
+            i += (size_t)k;
+        } else {
+            sb_append(out, "\xEF\xBF\xBD", 3);
+            i++;
+        }
+    }
+}
+
+/* The raw bytes of a token into buf (growing past the stack buffer when needed). */
+static int token_bytes(forge_server *s, int32_t id, char *stack, size_t cap, char **heap) {
+    *heap = NULL;
+    int n = forge_tokenizer_token_bytes(s->tok, id, stack, cap);
+    if (n < 0 || (size_t)n <= cap) return n;
+    *heap = malloc((size_t)n);
+    if (!*heap) return -1;
+    return forge_tokenizer_token_bytes(s->tok, id, *heap, (size_t)n);
+}
+
+void token_text_json(forge_server *s, strbuf *sb, int32_t id) {
+    char stack[128], *heap;
+    int n = token_bytes(s, id, stack, sizeof stack, &heap);
+    if (n < 0) {
+        sb_puts(sb, "\"\"");
+        return;
+    }
+    strbuf tmp = STRBUF_INIT;
+    utf8_sanitize(&tmp, heap ? heap : stack, (size_t)n);
+    json_write_string(sb, sb_str(&tmp), tmp.len, false);
+    sb_free(&tmp);
+    free(heap);
+}
+
+size_t token_text_chars(forge_server *s, int32_t id) {
+    char stack[128], *heap;
+    int n = token_bytes(s, id, stack, sizeof stack, &heap);
+    const char *p = heap ? heap : stack;
+    size_t chars = 0;
+    for (int i = 0; i < n;) {
+        uint32_t cp;
+        int k = utf8_decode(p + i, (size_t)(n - i), &cp);
+        i += k > 0 ? k : 1;
+        chars++;
+    }
+    free(heap);
+    return chars;
+}
+
+void token_bytes_json(forge_server *s, strbuf *sb, int32_t id) {
+    char stack[128], *heap;
+    int n = token_bytes(s, id, stack, sizeof stack, &heap);
+    const unsigned char *p = (const unsigned char *)(heap ? heap : stack);
+    sb_putc(sb, '[');
+    for (int i = 0; i < n; i++) sb_printf(sb, i ? ",%u" : "%u", p[i]);
+    sb_putc(sb, ']');
+    free(heap);
+}

@@ -1,0 +1,348 @@
+/* routes.c: dispatching requests by path and method, the API key, CORS preflight,
+ * X-Request-Id, and the small routes: /health, /metrics, /v1/models, /tokenize,
+ * /detokenize. Generation routes are in generate.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "server/server_int.h"
+
+static const struct {
+    const char *path;
+    int route;
+    bool post;
+} g_routes[] = {
+    {"/health", SRV_ROUTE_HEALTH, false},
+    {"/metrics", SRV_ROUTE_METRICS, false},
+    {"/v1/models", SRV_ROUTE_MODELS, false},
+    {"/v1/completions", SRV_ROUTE_COMPLETIONS, true},
+    {"/v1/chat/completions", SRV_ROUTE_CHAT, true},
+    {"/tokenize", SRV_ROUTE_TOKENIZE, true},
+    {"/detokenize", SRV_ROUTE_DETOKENIZE, true},
+};
+
+/* Compares the presented key with the configured one in time that depends only on the
+ * presented length (which the client knows), never on where the bytes differ. */
+static bool key_matches(const char *given, size_t n_given, const char *key) {
+    size_t n_key = strlen(key);
+    volatile unsigned char diff = (unsigned char)(n_given != n_key);
+    for (size_t i = 0; i < n_given; i++) diff |= (unsigned char)(given[i] ^ key[i % n_key]);
+    return diff == 0;
+}
+
+static bool authorized(forge_server *s, struct evhttp_request *http) {
+    if (!s->s_key) return true;
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(http), "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7)) return false;
+    const char *k = h + 7;
+    while (*k == ' ') k++;
+    size_t n = strlen(k);
+    while (n && (k[n - 1] == ' ' || k[n - 1] == '\t')) n--;
+    return key_matches(k, n, s->s_key);
+}
+
+/* The request body as text, or NULL (and e filled) when it is too large. */
+static const char *body_of(forge_server *s, struct evhttp_request *http, size_t *len, srv_err *e) {
+    struct evbuffer *b = evhttp_request_get_input_buffer(http);
+    *len = evbuffer_get_length(b);
+    if (*len > s->p.max_body_bytes) {
+        srv_fail(e, 413, "request_too_large", NULL, "the request body (%zu bytes) is larger than the limit of %zu bytes",
+                 *len, s->p.max_body_bytes);
+        return NULL;
+    }
+    if (*len == 0) return "";
+    const char *p = (const char *)evbuffer_pullup(b, -1);
+    if (!p) srv_fail(e, 500, NULL, NULL, "out of memory reading the request body");
+    return p;
+}
+
+/* Parses the body as a JSON object; NULL (and e filled) when it is not one. */
+json_doc *route_parse_body(forge_server *s, struct evhttp_request *http, const char **body, size_t *len, srv_err *e) {
+    *body = body_of(s, http, len, e);
+    if (!*body) return NULL;
+    if (*len == 0) {
+        srv_fail(e, 400, "invalid_json", NULL, "the request body is empty: send a JSON object");
+        return NULL;
+    }
+    forge_error err;
+    json_doc *doc = json_parse(*body, *len, &err);
+    if (!doc) {
+        srv_fail(e, 400, "invalid_json", NULL, "the request body is not valid JSON: %s", err.msg);
+        return NULL;
+    }
+    if (!json_is(json_root(doc), JSON_OBJECT)) {
+        srv_fail(e, 400, "invalid_json", NULL, "the request body must be a JSON object, got %s",
+                 json_type_name(json_root(doc)->type));
+        json_free(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static void send_text(forge_server *s, struct evhttp_request *http, int route, const char *ctype, const strbuf *sb) {
+    if (sb_failed(sb)) {
+        srv_err e;
+        srv_fail(&e, 500, NULL, NULL, "out of memory");
+        reply_error(s, http, route, &e);
+        return;
+    }
+    metrics_count_http(&s->metrics, route, 200);
+    evhttp_add_header(evhttp_request_get_output_headers(http), "Content-Type", ctype);
+    evbuffer_add(evhttp_request_get_output_buffer(http), sb_str(sb), sb->len);
+    evhttp_send_reply(http, 200, NULL, NULL);
+}
+
+static void model_json(forge_server *s, strbuf *o) {
+    sb_puts(o, "{\"id\":");
+    json_write_string(o, s->s_name, strlen(s->s_name), false);
+    sb_printf(o, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"forge\",\"root\":", s->t_created);
+    json_write_string(o, s->model_dir, strlen(s->model_dir), false);
+    sb_printf(o, ",\"parent\":null,\"max_model_len\":%d,\"permission\":[]}", s->context_len);
+}
+
+static void handle_models(forge_server *s, struct evhttp_request *http, const char *path) {
+    strbuf *o = &s->scratch;
+    sb_reset(o);
+    if (!strcmp(path, "/v1/models")) {
+        sb_puts(o, "{\"object\":\"list\",\"data\":[");
+        model_json(s, o);
+        sb_puts(o, "]}");
+    } else {
+        const char *name = path + strlen("/v1/models/");
+        char *dec = evhttp_uridecode(name, 0, NULL);
+        bool ok = dec && !strcmp(dec, s->s_name);
+        if (!ok) {
+            srv_err e;
+            srv_fail(&e, 404, "model_not_found", "model", "The model `%.200s` does not exist.", dec ? dec : name);
+            free(dec);
+            reply_error(s, http, SRV_ROUTE_MODELS, &e);
+            return;
+        }
+        free(dec);
+        model_json(s, o);
+    }
+    send_text(s, http, SRV_ROUTE_MODELS, "application/json", o);
+}
+
+static const char *const k_tokenize[] = {"model", "prompt", "messages", "add_special_tokens", "return_token_strs",
+                                         "add_generation_prompt", "continue_final_message", "chat_template_kwargs",
+                                         "tools", "documents", NULL};
+
+/* vLLM's /tokenize: {"prompt"} or a chat request {"messages"} -> count, max_model_len,
+ * tokens, token_strs. */
+static int handle_tokenize(forge_server *s, struct evhttp_request *http, const json_value *root, const char *body,
+                           size_t len, srv_err *e) {
+    parse_warn_unknown(root, "/tokenize", k_tokenize);
+    if (parse_check_model(s, root, e)) return -1;
+    const json_value *prompt = json_get(root, "prompt"), *msgs = json_get(root, "messages");
+    bool chat = msgs && msgs->type != JSON_NULL;
+    bool add_special = !chat, strs = false;
+    if (parse_bool(root, "add_special_tokens", &add_special, e) || parse_bool(root, "return_token_strs", &strs, e))
+        return -1;
+    char *rendered = NULL;
+    const char *text;
+    size_t text_len;
+    if (chat) {
+        if (prompt && prompt->type != JSON_NULL)
+            return srv_fail(e, 400, "invalid_value", "prompt", "give either prompt or messages, not both");
+        if (msgs->type != JSON_ARRAY) return srv_fail(e, 400, "invalid_type", "messages", "messages must be a list");
+        if (parse_render_chat(s, body, len, &rendered, &text_len, e)) return -1;
+        text = rendered;
+    } else {
+        if (!prompt || prompt->type == JSON_NULL)
+            return srv_fail(e, 400, "missing_required_parameter", "prompt", "prompt (or messages) is required");
+        if (prompt->type != JSON_STRING)
+            return srv_fail(e, 400, "invalid_type", "prompt", "prompt must be a string, got %s",
+                            json_type_name(prompt->type));
+        text = prompt->u.s;
+        text_len = prompt->n;
+    }
+    forge_tokens t = {0};
+    forge_error err;
+    forge_status st = forge_tokenizer_encode(s->tok, text, text_len, add_special ? FORGE_ENCODE_ADD_SPECIAL : 0, &t, &err);
+    free(rendered);
+    if (st != FORGE_OK) {
+        forge_tokens_free(&t);
+        return srv_fail(e, st == FORGE_E_NOMEM ? 500 : 400, NULL, chat ? "messages" : "prompt", "%s", err.msg);
+    }
+    strbuf *o = &s->scratch;
+    sb_reset(o);
+    sb_printf(o, "{\"count\":%zu,\"max_model_len\":%d,\"tokens\":[", t.n, s->context_len);
+    for (size_t i = 0; i < t.n; i++) sb_printf(o, i ? ",%d" : "%d", t.ids[i]);
+    sb_puts(o, "],\"token_strs\":");
+    if (!strs) sb_puts(o, "null");
+    else {
+        sb_putc(o, '[');
+        for (size_t i = 0; i < t.n; i++) {
+            size_t n;
+            const char *ts = forge_tokenizer_id_to_token(s->tok, t.ids[i], &n);
+            if (i) sb_putc(o, ',');
+            strbuf tmp = STRBUF_INIT;
+            utf8_sanitize(&tmp, ts ? ts : "", ts ? n : 0);
+            json_write_string(o, sb_str(&tmp), tmp.len, false);
+            sb_free(&tmp);
+        }
+        sb_putc(o, ']');
+    }
+    sb_putc(o, '}');
+    forge_tokens_free(&t);
+    send_text(s, http, SRV_ROUTE_TOKENIZE, "application/json", o);
+    return 0;
+}
+
+/* vLLM's /detokenize: {"tokens": [ids]} -> {"prompt": text}. */
+static int handle_detokenize(forge_server *s, struct evhttp_request *http, const json_value *root, srv_err *e) {
+    static const char *const known[] = {"model", "tokens", NULL};
+    parse_warn_unknown(root, "/detokenize", known);
+    if (parse_check_model(s, root, e)) return -1;
+    const json_value *v = json_get(root, "tokens");
+    if (!v || v->type == JSON_NULL) return srv_fail(e, 400, "missing_required_parameter", "tokens", "tokens is required");
+    if (v->type != JSON_ARRAY) return srv_fail(e, 400, "invalid_type", "tokens", "tokens must be a list of token ids");
+    int32_t *ids = malloc((v->n ? v->n : 1) * sizeof *ids);
+    if (!ids) return srv_fail(e, 500, NULL, NULL, "out of memory");
+    for (size_t i = 0; i < v->n; i++) {
+        char p[48];
+        snprintf(p, sizeof p, "tokens[%zu]", i);
+        const json_value *x = v->u.items[i];
+        if (!json_is_number(x)) {
+            free(ids);
+            return srv_fail(e, 400, "invalid_type", p, "%s must be an integer, got %s", p, json_type_name(x->type));
+        }
+        double d = json_number(x);
+        if (d != (double)(long)d || d < 0 || d >= s->vocab) {
+            free(ids);
+            return srv_fail(e, 400, "invalid_value", p, "%s must be a token id between 0 and %d", p, s->vocab - 1);
+        }
+        ids[i] = (int32_t)d;
+    }
+    size_t n_text = 0;
+    forge_error err;
+    char *text = forge_tokenizer_decode(s->tok, ids, v->n, FORGE_DECODE_SKIP_SPECIAL, &n_text, &err);
+    free(ids);
+    if (!text) return srv_fail(e, 500, NULL, NULL, "out of memory decoding");
+    strbuf *o = &s->scratch;
+    sb_reset(o);
+    sb_puts(o, "{\"prompt\":");
+    strbuf tmp = STRBUF_INIT;
+    utf8_sanitize(&tmp, text, n_text);
+    json_write_string(o, sb_str(&tmp), tmp.len, false);
+    sb_free(&tmp);
+    sb_putc(o, '}');
+    free(text);
+    send_text(s, http, SRV_ROUTE_DETOKENIZE, "application/json", o);
+    return 0;
+}
+
+static void preflight(forge_server *s, struct evhttp_request *http, int route) {
+    struct evkeyvalq *in = evhttp_request_get_input_headers(http);
+    struct evkeyvalq *out = evhttp_request_get_output_headers(http);
+    const char *want = evhttp_find_header(in, "Access-Control-Request-Headers");
+    evhttp_add_header(out, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    evhttp_add_header(out, "Access-Control-Allow-Headers",
+                      want && strlen(want) < 1024 ? want : "Authorization, Content-Type, X-Request-Id");
+    evhttp_add_header(out, "Access-Control-Max-Age", "86400");
+    metrics_count_http(&s->metrics, route, 204);
+    evhttp_send_reply(http, 204, NULL, NULL);
+}
+
+/* A client's X-Request-Id is echoed when it is 1-128 visible ASCII characters. */
+static bool good_request_id(const char *v) {
+    size_t n = strlen(v);
+    if (n == 0 || n > 128) return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f) return false;
+    return true;
+}
+
+void routes_dispatch(struct evhttp_request *http, void *arg) {
+    forge_server *s = arg;
+    srv_conn *c = server_conn_of(s, http);
+    conn_begin(s, c, http);
+    const char *rid = evhttp_find_header(evhttp_request_get_input_headers(http), "X-Request-Id");
+    char gen_rid[33];
+    if (!rid || !good_request_id(rid)) {
+        server_random_hex(s, gen_rid);
+        rid = gen_rid;
+    }
+    reply_headers(http, rid);
+
+    srv_err e;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(http);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(http);
+    int route = SRV_ROUTE_OTHER;
+    bool post = false;
+    for (size_t i = 0; path && i < sizeof g_routes / sizeof g_routes[0]; i++)
+        if (!strcmp(path, g_routes[i].path)) {
+            route = g_routes[i].route;
+            post = g_routes[i].post;
+        }
+    bool model_path = path && !strncmp(path, "/v1/models/", 11) && path[11];
+    if (model_path) route = SRV_ROUTE_MODELS;
+    if (!path) {
+        srv_fail(&e, 400, NULL, NULL, "the request has no path");
+        goto fail;
+    }
+    if (route == SRV_ROUTE_OTHER) {
+        srv_fail(&e, 404, "not_found", NULL, "Invalid URL (%s %.200s)",
+                 cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_POST ? "POST" : "other method", path);
+        goto fail;
+    }
+    if (cmd == EVHTTP_REQ_OPTIONS) {
+        preflight(s, http, route);
+        return;
+    }
+    if (post ? cmd != EVHTTP_REQ_POST : (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD)) {
+        srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s (use %s)",
+                 cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_POST ? "POST" : "this method", path,
+                 post ? "POST" : "GET");
+        goto fail;
+    }
+    srv_state st = atomic_load(&s->state);
+    if (route == SRV_ROUTE_HEALTH) {
+        if (st == SRV_READY) {
+            static const char ok[] = "{\"status\":\"ok\"}";
+            reply_json(s, http, route, 200, ok, sizeof ok - 1);
+            return;
+        }
+        srv_fail(&e, 503, st == SRV_LOADING ? "loading" : "shutting_down", NULL,
+                 st == SRV_LOADING ? "the model is loading" : "the server is shutting down");
+        goto fail;
+    }
+    if (route == SRV_ROUTE_METRICS) {
+        strbuf *o = &s->scratch;
+        sb_reset(o);
+        metrics_write(s, o);
+        send_text(s, http, route, "text/plain; version=0.0.4; charset=utf-8", o);
+        return;
+    }
+    if (!authorized(s, http)) {
+        srv_fail(&e, 401, "invalid_api_key", NULL, "Incorrect API key provided.");
+        goto fail;
+    }
+    if (st != SRV_READY) {
+        srv_fail(&e, 503, st == SRV_LOADING ? "loading" : "shutting_down", NULL,
+                 st == SRV_LOADING ? "the model is loading; try again shortly" : "the server is shutting down");
+        goto fail;
+    }
+    if (route == SRV_ROUTE_MODELS) {
+        handle_models(s, http, path);
+        return;
+    }
+    if (route == SRV_ROUTE_COMPLETIONS || route == SRV_ROUTE_CHAT) {
+        gen_handle(s, http, c, route);
+        return;
+    }
+    const char *body;
+    size_t len;
+    json_doc *doc = route_parse_body(s, http, &body, &len, &e);
+    if (!doc) goto fail;
+    int rc = route == SRV_ROUTE_TOKENIZE ? handle_tokenize(s, http, json_root(doc), body, len, &e)
+                                         : handle_detokenize(s, http, json_root(doc), &e);
+    json_free(doc);
+    if (rc == 0) return;
+fail:
+    if (e.status >= 500) log_error("server: %s", e.msg);
+    reply_error(s, http, route, &e);
+}

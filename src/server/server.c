@@ -1,0 +1,589 @@
+/* server.c: the server's lifecycle and plumbing: listening with evhttp, loading the model on
+ * a thread while /health says 503, the queue that carries engine events to the loop thread,
+ * connection bookkeeping (the receive deadline, watching for clients that leave), signals
+ * and the graceful shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/error.h"
+#include "base/log.h"
+#include "base/timing.h"
+#include "server/server_int.h"
+
+void routes_dispatch(struct evhttp_request *http, void *arg);
+
+double server_now(void) { return time_sec(); }
+
+int srv_fail(srv_err *e, int status, const char *code, const char *param, const char *fmt, ...) {
+    e->status = status;
+    e->type = status == 401 ? "authentication_error"
+              : status >= 500 ? "server_error"
+                              : "invalid_request_error";
+    e->code = code;
+    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* splitmix64 over a seed from the system: ids need to be unique, not secret */
+void server_random_hex(forge_server *s, char out[33]) {
+    for (int half = 0; half < 2; half++) {
+        uint64_t z = (s->rng += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        snprintf(out + 16 * half, 17, "%016llx", (unsigned long long)z);
+    }
+}
+
+/* ---- the model loader (its own thread) ------------------------------------------------ */
+
+static void *loader_main(void *arg) {
+    forge_server *s = arg;
+    forge_error *err = &s->load_err;
+    err_clear(err);
+    forge_hub_params hub = s->p.hub;
+    if (forge_model_resolve(s->s_model, &hub, s->model_dir, sizeof s->model_dir, err) != FORGE_OK) goto done;
+    double t0 = time_sec();
+    s->model = forge_model_open(s->model_dir, &s->p.model_params, err);
+    if (!s->model) goto done;
+    s->tok = forge_tokenizer_open(s->model_dir, err);
+    if (!s->tok) goto done;
+    forge_error terr;
+    s->tmpl = forge_chat_template_load(s->model_dir, s->s_template, &terr);
+    if (!s->tmpl) {
+        if (s->s_template || terr.code != FORGE_E_NOT_FOUND) {
+            *err = terr;
+            goto done;
+        }
+        log_warn("server: %s has no chat template: /v1/chat/completions answers 400 (use --chat-template)",
+                 s->model_dir);
+    }
+    if (forge_generation_config_load(s->model_dir, &s->gen, err) != FORGE_OK) goto done;
+    forge_engine_params ep = s->p.engine;
+    ep.manual_step = false;
+    s->engine = forge_engine_create(s->model, s->tok, &ep, err);
+    if (!s->engine) goto done;
+    s->context_len = forge_engine_context_len(s->engine);
+    s->vocab = forge_tokenizer_get_info(s->tok)->vocab_size;
+    int mv = forge_model_get_info(s->model)->vocab_size;
+    if (mv < s->vocab) s->vocab = mv;
+    char buf[16];
+    s->max_token_bytes = 1;
+    for (int32_t id = 0; id < s->vocab; id++) {
+        int n = forge_tokenizer_token_bytes(s->tok, id, buf, sizeof buf);
+        if (n > s->max_token_bytes) s->max_token_bytes = n;
+    }
+    log_info("server: loaded %s in %.2f s (context %d tokens)", s->model_dir, time_sec() - t0, s->context_len);
+done:
+    atomic_store(&s->load_done, true);
+    char b = 1;
+    if (write(s->wake[1], &b, 1) < 0) { /* the loop polls load_done on any wake-up anyway */ }
+    return NULL;
+}
+
+/* ---- engine events to the loop -------------------------------------------------------- */
+
+static void queue_push(forge_server *s, srv_msg *m) {
+    m->next = NULL;
+    pthread_mutex_lock(&s->q_lock);
+    bool was_empty = !s->q_head;
+    if (s->q_tail) s->q_tail->next = m;
+    else s->q_head = m;
+    s->q_tail = m;
+    pthread_mutex_unlock(&s->q_lock);
+    if (was_empty) {
+        char b = 1;
+        if (write(s->wake[1], &b, 1) < 0) { /* full pipe: a wake-up is pending already */ }
+    }
+}
+
+void server_on_engine_event(const forge_event *ev, void *user) {
+    srv_sub *sub = user;
+    forge_server *s = sub->s;
+    uint64_t t0 = time_ns();
+    int n_plp = ev->n_prompt_logprobs > 0 && ev->prompt_logprobs ? ev->n_prompt_logprobs : 0;
+    int n_top = ev->n_top > 0 && ev->top_ids && ev->top_logprobs ? ev->n_top : 0;
+    size_t elen = ev->error ? strlen(ev->error) + 1 : 0;
+    size_t extra = (size_t)n_top * (sizeof(int32_t) + sizeof(float)) + (size_t)n_plp * sizeof(float) +
+                   ev->text_len + 1 + elen;
+    srv_msg *m = malloc(sizeof *m + extra);
+    if (!m) {
+        if (!ev->finish) return; /* a lost token; its choice still ends with a final event */
+        /* the final event must arrive: a static-size fallback without the payload */
+        m = calloc(1, sizeof *m);
+        if (!m) {
+            log_error("server: out of memory delivering a final engine event");
+            return;
+        }
+        m->lost = true;
+        m->text = "";
+    } else {
+        memset(m, 0, sizeof *m);
+        char *p = (char *)(m + 1);
+        m->top_lp = (float *)p;
+        memcpy(p, ev->top_logprobs ? (const void *)ev->top_logprobs : (const void *)"", (size_t)n_top * sizeof(float));
+        p += (size_t)n_top * sizeof(float);
+        m->prompt_lp = (float *)p;
+        if (n_plp) memcpy(p, ev->prompt_logprobs, (size_t)n_plp * sizeof(float));
+        p += (size_t)n_plp * sizeof(float);
+        m->top_ids = (int32_t *)p;
+        if (n_top) memcpy(p, ev->top_ids, (size_t)n_top * sizeof(int32_t));
+        p += (size_t)n_top * sizeof(int32_t);
+        m->text = p;
+        if (ev->text_len) memcpy(p, ev->text, ev->text_len);
+        p[ev->text_len] = 0;
+        m->text_len = ev->text_len;
+        p += ev->text_len + 1;
+        if (elen) {
+            memcpy(p, ev->error, elen);
+            m->error = p;
+        }
+        m->n_top = n_top;
+        m->n_prompt_lp = n_plp;
+    }
+    m->sub = sub;
+    m->choice = ev->choice;
+    m->token = ev->token;
+    m->logprob = ev->logprob;
+    m->finish = ev->finish;
+    m->stop_index = ev->stop_index;
+    m->prompt_tokens = ev->prompt_tokens;
+    m->completion_tokens = ev->completion_tokens;
+    m->cached_tokens = ev->cached_tokens;
+    m->t = time_sec();
+    queue_push(s, m);
+    atomic_fetch_add(&s->metrics.callback_ns, time_ns() - t0);
+}
+
+static void begin_shutdown(forge_server *s);
+
+static void finish_loading(forge_server *s) {
+    pthread_join(s->loader, NULL);
+    s->loader_started = false;
+    if (s->load_err.code != FORGE_OK) {
+        atomic_store(&s->state, SRV_FAILED);
+        log_error("server: %s", s->load_err.msg);
+        event_base_loopbreak(s->base);
+        return;
+    }
+    if (atomic_load(&s->state) == SRV_LOADING) {
+        atomic_store(&s->state, SRV_READY);
+        log_info("server: ready on http://%s:%d", s->s_host, s->port);
+    }
+    server_check_done(s);
+}
+
+/* The wake pipe: engine events, the end of loading, stop requests. */
+static void on_wake(evutil_socket_t fd, short what, void *arg) {
+    (void)what;
+    forge_server *s = arg;
+    char buf[256];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+    if (s->loader_started && atomic_load(&s->load_done)) {
+        finish_loading(s);
+        if (atomic_load(&s->state) == SRV_FAILED) return;
+    }
+    pthread_mutex_lock(&s->q_lock);
+    srv_msg *m = s->q_head;
+    s->q_head = s->q_tail = NULL;
+    pthread_mutex_unlock(&s->q_lock);
+    while (m) {
+        srv_msg *next = m->next;
+        gen_on_msg(s, m);
+        m = next;
+    }
+    int stops = atomic_load(&s->stop_requests);
+    while (s->stops_seen < stops) {
+        s->stops_seen++;
+        begin_shutdown(s);
+    }
+}
+
+/* ---- connections ---------------------------------------------------------------------- */
+
+static void conn_free(srv_conn *c) {
+    forge_server *s = c->s;
+    if (c->watch) event_free(c->watch);
+    if (c->deadline) event_free(c->deadline);
+    if (c->unflushed) {
+        c->unflushed = false;
+        s->n_unflushed--;
+    }
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    if (c->bev) bufferevent_decref(c->bev);
+    free(c);
+    server_check_done(s);
+}
+
+/* evhttp is freeing the connection (client gone, error, timeout, or answered with close). */
+static void on_conn_close(struct evhttp_connection *evcon, void *arg) {
+    (void)evcon;
+    srv_conn *c = arg;
+    srv_req *r = c->req;
+    if (r) {
+        c->req = NULL;
+        r->conn = NULL;
+        if (r->http) {
+            /* a request detached by a write error is ours to free; an attached one is freed
+             * by evhttp right after this callback */
+            if (!evhttp_request_get_connection(r->http)) evhttp_request_free(r->http);
+            r->http = NULL;
+        }
+        gen_client_gone(r);
+    }
+    conn_free(c);
+}
+
+/* The deadline for receiving a whole request passed: cut the connection. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    srv_conn *c = arg;
+    void *cbarg = NULL;
+    bufferevent_event_cb ecb = NULL;
+    bufferevent_getcb(c->bev, NULL, NULL, &ecb, &cbarg);
+    if (!ecb || !c->evcon) { /* evhttp freed it without telling (should not happen) */
+        conn_free(c);
+        return;
+    }
+    c->s->metrics.timeouts_cut++;
+    log_info("server: a client took longer than %.3g s to send its request; closing the connection",
+             c->s->p.request_timeout);
+    evhttp_connection_free(c->evcon); /* on_conn_close frees c */
+}
+
+/* Runs once right after evhttp set the connection up: learn its evhttp_connection. */
+static void on_conn_setup(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    srv_conn *c = arg;
+    void *cbarg = NULL;
+    bufferevent_event_cb ecb = NULL;
+    bufferevent_getcb(c->bev, NULL, NULL, &ecb, &cbarg);
+    if (!ecb || !cbarg) { /* evhttp failed to set it up and freed it */
+        conn_free(c);
+        return;
+    }
+    c->evcon = cbarg;
+    evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
+    event_assign(c->deadline, c->s->base, -1, 0, on_deadline, c);
+    evtimer_add(c->deadline, &c->s->request_tv);
+}
+
+/* evhttp asks for the bufferevent of a new connection: a socket bufferevent we hold a
+ * reference on until the connection's close callback, so that our timers never see it
+ * freed. */
+static struct bufferevent *on_new_bev(struct event_base *base, void *arg) {
+    forge_server *s = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) return NULL;
+    srv_conn *c = calloc(1, sizeof *c);
+    if (c) c->deadline = event_new(base, -1, 0, on_conn_setup, c);
+    if (!c || !c->deadline) {
+        free(c);
+        return bev; /* served without a deadline rather than refused */
+    }
+    c->s = s;
+    c->bev = bev;
+    bufferevent_incref(bev);
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    event_active(c->deadline, 0, 0);
+    return bev;
+}
+
+/* The answer was written out: the connection may receive the next request. */
+static void on_answer_written(struct evhttp_request *http, void *arg) {
+    (void)http;
+    srv_conn *c = arg;
+    if (c->unflushed) {
+        c->unflushed = false;
+        c->s->n_unflushed--;
+    }
+    evtimer_add(c->deadline, &c->s->request_tv);
+    server_check_done(c->s);
+}
+
+/* Readable while a request is answered: EOF or an error means the client left; data means
+ * a pipelined request, which evhttp reads later (we stop watching). */
+static void on_watch(evutil_socket_t fd, short what, void *arg) {
+    (void)what;
+    srv_conn *c = arg;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    event_del(c->watch);
+    if (n > 0) return;
+    c->s->metrics.disconnects++;
+    if (c->evcon) evhttp_connection_free(c->evcon); /* on_conn_close tells the request */
+}
+
+void conn_begin(forge_server *s, srv_conn *c, struct evhttp_request *http) {
+    if (!c) return;
+    evtimer_del(c->deadline);
+    evhttp_request_set_on_complete_cb(http, on_answer_written, c);
+    if (!c->unflushed) {
+        c->unflushed = true;
+        s->n_unflushed++;
+    }
+}
+
+void conn_watch(srv_conn *c) {
+    if (!c) return;
+    if (!c->watch) c->watch = event_new(c->s->base, bufferevent_getfd(c->bev), EV_READ | EV_PERSIST, on_watch, c);
+    if (c->watch) event_add(c->watch, NULL);
+}
+
+void conn_unwatch(srv_conn *c) {
+    if (c && c->watch) event_del(c->watch);
+}
+
+/* The connection record of an evhttp request (NULL if it has none). */
+srv_conn *server_conn_of(forge_server *s, struct evhttp_request *http) {
+    struct evhttp_connection *evcon = evhttp_request_get_connection(http);
+    if (!evcon) return NULL;
+    for (srv_conn *c = s->conns; c; c = c->next)
+        if (c->evcon == evcon) return c;
+    return NULL;
+}
+
+/* ---- shutdown ------------------------------------------------------------------------- */
+
+void server_check_done(forge_server *s) {
+    if (atomic_load(&s->state) != SRV_STOPPING || s->loader_started) return;
+    if (s->n_reqs == 0 && s->n_unflushed == 0) event_base_loopexit(s->base, NULL);
+}
+
+static void on_grace_over(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    forge_server *s = arg;
+    if (s->n_reqs) log_info("server: cancelling %d request(s) still running", s->n_reqs);
+    gen_cancel_all(s);
+    server_check_done(s);
+}
+
+static void begin_shutdown(forge_server *s) {
+    srv_state st = atomic_load(&s->state);
+    if (st == SRV_STOPPING) { /* a second stop: cancel now */
+        on_grace_over(-1, 0, s);
+        return;
+    }
+    if (st == SRV_FAILED) return;
+    atomic_store(&s->state, SRV_STOPPING);
+    log_info("server: stopping: no new connections; %d request(s) in flight", s->n_reqs);
+    if (s->sock) {
+        evhttp_del_accept_socket(s->http, s->sock);
+        s->sock = NULL;
+    }
+    double grace = s->p.shutdown_timeout;
+    if (grace < 0 || s->n_reqs == 0) on_grace_over(-1, 0, s);
+    else {
+        struct timeval tv = {(time_t)grace, (suseconds_t)((grace - (double)(time_t)grace) * 1e6)};
+        s->grace = evtimer_new(s->base, on_grace_over, s);
+        if (s->grace) evtimer_add(s->grace, &tv);
+        else on_grace_over(-1, 0, s);
+    }
+    server_check_done(s);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+    (void)what;
+    log_info("server: %s received", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    forge_server_stop(arg);
+}
+
+/* ---- public API ----------------------------------------------------------------------- */
+
+static char *dup_or_null(const char *x) { return x && *x ? strdup(x) : NULL; }
+
+forge_server *forge_server_create(const forge_server_params *params, forge_error *err) {
+    forge_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        err_set(err, FORGE_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    s->wake[0] = s->wake[1] = -1;
+    pthread_mutex_init(&s->q_lock, NULL);
+    if (params) s->p = *params;
+    if (s->p.request_timeout <= 0) s->p.request_timeout = 60;
+    if (s->p.shutdown_timeout == 0) s->p.shutdown_timeout = 30;
+    if (s->p.sse_keepalive <= 0) s->p.sse_keepalive = 10;
+    if (s->p.max_body_bytes == 0) s->p.max_body_bytes = 8u << 20;
+    const char *model = s->p.model && *s->p.model ? s->p.model : getenv("FORGE_MODEL");
+    if (!model || !*model) {
+        err_set(err, FORGE_E_INVALID, "no model: give one (a folder or a Hub id) or set FORGE_MODEL");
+        goto fail;
+    }
+    s->s_model = strdup(model);
+    s->s_host = strdup(s->p.host && *s->p.host ? s->p.host : "127.0.0.1");
+    s->s_key = dup_or_null(s->p.api_key);
+    s->s_name = strdup(s->p.served_model_name && *s->p.served_model_name ? s->p.served_model_name : model);
+    s->s_template = dup_or_null(s->p.chat_template);
+    if (!s->s_model || !s->s_host || !s->s_name || (s->p.api_key && *s->p.api_key && !s->s_key) ||
+        (s->p.chat_template && *s->p.chat_template && !s->s_template)) {
+        err_set(err, FORGE_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    strbuf nj = STRBUF_INIT;
+    json_write_string(&nj, s->s_name, strlen(s->s_name), false);
+    s->name_json = sb_take(&nj, NULL);
+    if (!s->name_json) {
+        err_set(err, FORGE_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (s->p.request_timeout > 1e6 || s->p.shutdown_timeout > 1e6 || s->p.sse_keepalive > 1e6) {
+        err_set(err, FORGE_E_INVALID, "request, shutdown and keep-alive times must be under 10^6 seconds");
+        goto fail;
+    }
+    double rt = s->p.request_timeout;
+    s->request_tv.tv_sec = (time_t)rt;
+    s->request_tv.tv_usec = (suseconds_t)((rt - (double)(time_t)rt) * 1e6);
+    metrics_init(&s->metrics);
+    s->t_created = (long long)time(NULL);
+    uint64_t seed = time_ns() ^ ((uint64_t)getpid() << 32);
+    int ufd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (ufd >= 0) {
+        uint64_t x;
+        if (read(ufd, &x, sizeof x) == (ssize_t)sizeof x) seed ^= x;
+        close(ufd);
+    }
+    s->rng = seed;
+
+    s->base = event_base_new();
+    if (!s->base || pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        err_set(err, FORGE_E_NOMEM, "cannot create the event loop");
+        goto fail;
+    }
+    s->wake_ev = event_new(s->base, s->wake[0], EV_READ | EV_PERSIST, on_wake, s);
+    s->http = evhttp_new(s->base);
+    if (!s->wake_ev || !s->http) {
+        err_set(err, FORGE_E_NOMEM, "cannot create the HTTP server");
+        goto fail;
+    }
+    event_add(s->wake_ev, NULL);
+    evhttp_set_gencb(s->http, routes_dispatch, s);
+    evhttp_set_bevcb(s->http, on_new_bev, s);
+    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    evhttp_set_timeout_tv(s->http, &s->request_tv);
+    /* bodies past the limit get our JSON 413 after reading; far past it evhttp refuses them
+     * early (its own 413) and reads the rest away before closing */
+    evhttp_set_max_body_size(s->http, (ev_ssize_t)(s->p.max_body_bytes * 4 + (1u << 20)));
+    evhttp_set_max_headers_size(s->http, 64 * 1024);
+    evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    s->sock = evhttp_bind_socket_with_handle(s->http, s->s_host, (ev_uint16_t)s->p.port);
+    if (!s->sock) {
+        err_set(err, FORGE_E_IO, "cannot listen on %s:%d: %s", s->s_host, s->p.port, strerror(errno));
+        goto fail;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    s->port = s->p.port;
+    if (getsockname(evhttp_bound_socket_get_fd(s->sock), (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6) s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    atomic_store(&s->state, SRV_LOADING);
+    if (pthread_create(&s->loader, NULL, loader_main, s) != 0) {
+        err_set(err, FORGE_E_NOMEM, "cannot start the model loader thread");
+        goto fail;
+    }
+    s->loader_started = true;
+    log_info("server: listening on http://%s:%d (loading %s)", s->s_host, s->port, s->s_model);
+    return s;
+fail:
+    forge_server_free(s);
+    return NULL;
+}
+
+int forge_server_port(const forge_server *s) { return s->port; }
+
+void forge_server_stop(forge_server *s) {
+    atomic_fetch_add(&s->stop_requests, 1);
+    char b = 1;
+    if (write(s->wake[1], &b, 1) < 0) { /* a wake-up is pending already */ }
+}
+
+forge_status forge_server_run(forge_server *s, forge_error *err) {
+    /* writes to a closed socket raise SIGPIPE in this thread: keep it blocked and pending
+     * while serving, and drop it before restoring the mask */
+    sigset_t pipe_set, old_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    if (s->p.handle_signals) {
+        s->sig_term = evsignal_new(s->base, SIGTERM, on_signal, s);
+        s->sig_int = evsignal_new(s->base, SIGINT, on_signal, s);
+        if (s->sig_term) evsignal_add(s->sig_term, NULL);
+        if (s->sig_int) evsignal_add(s->sig_int, NULL);
+    }
+    event_base_dispatch(s->base);
+    if (s->sig_term) event_free(s->sig_term);
+    if (s->sig_int) event_free(s->sig_int);
+    s->sig_term = s->sig_int = NULL;
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    if (s->loader_started) { /* stopped while loading: wait for the loader */
+        pthread_join(s->loader, NULL);
+        s->loader_started = false;
+    }
+    if (atomic_load(&s->state) == SRV_FAILED) {
+        if (err) *err = s->load_err;
+        return s->load_err.code ? s->load_err.code : FORGE_E_INTERNAL;
+    }
+    log_info("server: stopped");
+    return FORGE_OK;
+}
+
+void forge_server_free(forge_server *s) {
+    if (!s) return;
+    if (s->loader_started) pthread_join(s->loader, NULL);
+    gen_cancel_all(s);
+    if (s->http) evhttp_free(s->http); /* closes connections: their requests learn they are gone */
+    /* the engine's last events (cancellations) are still queued: apply them to free the
+     * requests, then free the engine, which waits for its thread */
+    if (s->engine) {
+        for (srv_req *r = s->reqs; r; r = r->next)
+            for (int i = 0; i < r->n_subs; i++)
+                if (r->subs[i].er) forge_request_wait(r->subs[i].er);
+        if (s->wake_ev) on_wake(s->wake[0], EV_READ, s);
+        forge_engine_free(s->engine);
+    }
+    pthread_mutex_lock(&s->q_lock);
+    for (srv_msg *m = s->q_head, *next; m; m = next) {
+        next = m->next;
+        free(m);
+    }
+    pthread_mutex_unlock(&s->q_lock);
+    while (s->conns) conn_free(s->conns);
+    if (s->grace) event_free(s->grace);
+    if (s->wake_ev) event_free(s->wake_ev);
+    if (s->base) event_base_free(s->base);
+    if (s->wake[0] >= 0) close(s->wake[0]);
+    if (s->wake[1] >= 0) close(s->wake[1]);
+    forge_chat_template_free(s->tmpl);
+    forge_tokenizer_close(s->tok);
+    forge_model_close(s->model);
+    pthread_mutex_destroy(&s->q_lock);
+    sb_free(&s->scratch);
+    free(s->s_model), free(s->s_host), free(s->s_key), free(s->s_name), free(s->s_template);
+    free(s->name_json);
+    free(s);
+}
