@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/utf8.h"
 #include "server/server_int.h"
 
 static const struct {
@@ -63,6 +64,18 @@ json_doc *route_parse_body(forge_server *s, struct evhttp_request *http, const c
     if (!*body) return NULL;
     if (*len == 0) {
         srv_fail(e, 400, "invalid_json", NULL, "the request body is empty: send a JSON object");
+        return NULL;
+    }
+    /* strict UTF-8 (yajl lets overlong forms through) */
+    if (!utf8_valid(*body, *len)) {
+        size_t off = 0;
+        while (off < *len) {
+            uint32_t cp;
+            int k = utf8_decode(*body + off, *len - off, &cp);
+            if (k <= 0) break;
+            off += (size_t)k;
+        }
+        srv_fail(e, 400, "invalid_json", NULL, "the request body is not valid UTF-8 (byte offset %zu)", off);
         return NULL;
     }
     forge_error err;
