@@ -29,6 +29,9 @@ struct forge_detok {
     strbuf hold[TOK_MAX_DEC];    /* stream Replace: a possible start of the pattern */
     strbuf chunk[TOK_MAX_DEC];   /* stream stage scratch */
     strbuf out;
+    strbuf skip;      /* after priming: what decode(prompt) still had to emit */
+    size_t skip_pos;
+    bool skipping;
     forge_status st;
 };
 
@@ -475,6 +478,7 @@ void forge_detok_free(forge_detok *d) {
     sb_free(&d->run);
     sb_free(&d->pend);
     sb_free(&d->out);
+    sb_free(&d->skip);
     scratch_put(d->t, d->sc);
     free(d);
 }
@@ -487,6 +491,9 @@ void forge_detok_reset(forge_detok *d, unsigned flags) {
     sb_reset(&d->run);
     sb_reset(&d->pend);
     sb_reset(&d->out);
+    sb_reset(&d->skip);
+    d->skip_pos = 0;
+    d->skipping = false;
     for (int k = 0; k < TOK_MAX_DEC; k++) {
         d->index[k] = 0;
         sb_reset(&d->hold[k]);
@@ -505,12 +512,72 @@ static forge_status push_one(forge_detok *d, int32_t id, forge_error *err) {
     return FORGE_OK;
 }
 
+static void finish(forge_detok *d);
+
+static void sb_copy(strbuf *dst, const strbuf *src) {
+    sb_reset(dst);
+    sb_append(dst, src->data ? src->data : "", src->len);
+}
+
+/* What finish() would emit now, without disturbing d: run on a copy of the state. */
+static forge_status pending_text(forge_detok *d, strbuf *out) {
+    forge_detok *c = calloc(1, sizeof *c);
+    if (!c) return FORGE_E_NOMEM;
+    c->t = d->t;
+    c->flags = d->flags;
+    c->sc = d->sc;
+    c->join = d->join;
+    c->run_bad = d->run_bad;
+    c->joined_any = d->joined_any;
+    memcpy(c->index, d->index, sizeof c->index);
+    memcpy(c->strip_left, d->strip_left, sizeof c->strip_left);
+    memcpy(c->strip_held, d->strip_held, sizeof c->strip_held);
+    sb_copy(&c->run, &d->run);
+    sb_copy(&c->pend, &d->pend);
+    for (int k = 0; k < TOK_MAX_DEC; k++) sb_copy(&c->hold[k], &d->hold[k]);
+    finish(c);
+    sb_copy(out, &c->out);
+    forge_status st = c->st || sb_failed(out) ? FORGE_E_NOMEM : FORGE_OK;
+    for (int k = 0; k < TOK_MAX_DEC; k++) {
+        sb_free(&c->item[k]);
+        sb_free(&c->hold[k]);
+        sb_free(&c->chunk[k]);
+    }
+    sb_free(&c->run);
+    sb_free(&c->pend);
+    sb_free(&c->out);
+    free(c);
+    return st;
+}
+
+/* After priming, output that repeats what decode(prompt) already ended with is dropped, up
+ * to the first difference (then decode(prompt) was not a prefix: emit from there). */
+static void apply_skip(forge_detok *d) {
+    if (!d->skipping) return;
+    strbuf *o = &d->out;
+    size_t rem = d->skip.len - d->skip_pos, k = 0;
+    while (k < o->len && k < rem && o->data[k] == d->skip.data[d->skip_pos + k]) k++;
+    if (k == o->len && k < rem) {
+        d->skip_pos += k;
+        o->len = 0;
+        if (o->data) o->data[0] = 0;
+        return;
+    }
+    while (k > 0 && k < o->len && ((unsigned char)o->data[k] & 0xC0) == 0x80) k--; /* whole chars */
+    memmove(o->data, o->data + k, o->len - k + 1);
+    o->len -= k;
+    d->skipping = false;
+}
+
 forge_status forge_detok_prime(forge_detok *d, const int32_t *ids, size_t n, forge_error *err) {
     for (size_t i = 0; i < n; i++) {
         forge_status st = push_one(d, ids[i], err);
         if (st) return st;
         sb_reset(&d->out);
     }
+    d->skip_pos = 0;
+    if (pending_text(d, &d->skip)) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    d->skipping = d->skip.len > 0;
     return FORGE_OK;
 }
 
@@ -518,6 +585,7 @@ forge_status forge_detok_push(forge_detok *d, int32_t id, const char **text, siz
                               forge_error *err) {
     sb_reset(&d->out);
     forge_status st = push_one(d, id, err);
+    apply_skip(d);
     *text = d->out.data ? d->out.data : "";
     *len = d->out.len;
     return st;
@@ -541,6 +609,7 @@ static void finish(forge_detok *d) {
 forge_status forge_detok_finish(forge_detok *d, const char **text, size_t *len, forge_error *err) {
     sb_reset(&d->out);
     finish(d);
+    apply_skip(d);
     *text = d->out.data ? d->out.data : "";
     *len = d->out.len;
     if (d->st || sb_failed(&d->out)) return err_set(err, FORGE_E_NOMEM, "out of memory");
