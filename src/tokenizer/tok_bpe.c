@@ -24,7 +24,8 @@ typedef struct cache_slot {
 } cache_slot;
 
 #define CACHE_SLOTS 16384
-#define CACHE_MAX_WORD 128
+#define CACHE_MAX_WORD 4096         /* long words repeat too (code, runs of one letter) */
+#define CACHE_MAX_KEYS (8u << 20) /* bytes of cached words before the cache starts over */
 
 /* ---------------------------------------------------------------------------------------
  * Loading
@@ -462,7 +463,7 @@ forge_status bpe_encode(const forge_tokenizer *t, tok_scratch *sc, const char *s
     for (int32_t i = 0; ns && i < (int32_t)ns; i = sc->syms[i].next)
         if (!ids_push(out, sc->syms[i].id)) goto oom;
     if (slot) {
-        if (sc->cache_count * 2 >= sc->cache_cap) {
+        if (sc->cache_count * 2 >= sc->cache_cap || sc->cache_keys.len + n > CACHE_MAX_KEYS) {
             cache_clear(sc);
             return FORGE_OK; /* the slot is gone; the next call fills the cache again */
         }
@@ -482,7 +483,7 @@ forge_status bpe_encode(const forge_tokenizer *t, tok_scratch *sc, const char *s
             cache_clear(sc);
             return FORGE_OK;
         }
-        memcpy(sc->cache_ids + sc->cache_ids_len, out->ids + first, k * sizeof(int32_t));
+        if (k) memcpy(sc->cache_ids + sc->cache_ids_len, out->ids + first, k * sizeof(int32_t));
         *slot = (cache_slot){h, (uint32_t)koff, (uint32_t)n, (uint32_t)sc->cache_ids_len, (uint32_t)k};
         sc->cache_ids_len += k;
         sc->cache_count++;
