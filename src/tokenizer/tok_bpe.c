@@ -260,28 +260,42 @@ forge_status bpe_load(forge_tokenizer *t, const json_value *model, forge_error *
     b->keys = malloc(pool ? pool : 1);
     if (!b->keys || !strmap_init(&b->vocab, vocab->n) || !strmap_init(&b->extra, 16))
         return err_set(err, FORGE_E_NOMEM, "out of memory");
+    /* pass 1: keys into the pool; pass 2: insert, prefetching the slot 16 keys ahead */
+    typedef struct { uint32_t off, len; int32_t id; bool extra; uint64_t hash; } vkey;
+    vkey *vk = malloc((vocab->n ? vocab->n : 1) * sizeof *vk);
+    if (!vk) return err_set(err, FORGE_E_NOMEM, "out of memory");
     size_t o = 0;
     for (size_t i = 0; i < vocab->n; i++) {
         const json_member *m = &vocab->u.members[i];
-        if (!json_is(m->value, JSON_INT) || m->value->u.i < 0 || m->value->u.i >= t->n_ids)
+        if (!json_is(m->value, JSON_INT) || m->value->u.i < 0 || m->value->u.i >= t->n_ids) {
+            free(vk);
             return err_set(err, FORGE_E_FORMAT, "model.vocab[\"%.60s\"]: expected an id in [0, %d)",
                            m->key, t->n_ids);
-        int32_t id = (int32_t)m->value->u.i;
+        }
         char *k = b->keys + o;
         size_t kn = m->key_len;
-        bool ok = true;
+        bool extra = false;
         if (t->byte_level && !bl_to_raw(m->key, m->key_len, k, &kn)) {
             memcpy(k, m->key, m->key_len);
             kn = m->key_len;
-            ok = strmap_put(&b->extra, k, kn, id);
-        } else {
-            if (!t->byte_level) memcpy(k, m->key, kn);
-            ok = strmap_put(&b->vocab, k, kn, id);
-            if (t->byte_level && kn == 1) b->byte_id[(unsigned char)k[0]] = id;
+            extra = true;
+        } else if (!t->byte_level) {
+            memcpy(k, m->key, kn);
         }
-        if (!ok) return err_set(err, FORGE_E_NOMEM, "out of memory");
+        vk[i] = (vkey){(uint32_t)o, (uint32_t)kn, (int32_t)m->value->u.i, extra, hash_bytes(k, kn, 0)};
         o += kn + 1;
     }
+    for (size_t i = 0; i < vocab->n; i++) {
+        if (i + 16 < vocab->n) __builtin_prefetch(&b->vocab.slots[vk[i + 16].hash & (b->vocab.cap - 1)], 1);
+        const char *k = b->keys + vk[i].off;
+        bool ok = strmap_put(vk[i].extra ? &b->extra : &b->vocab, k, vk[i].len, vk[i].id);
+        if (!vk[i].extra && t->byte_level && vk[i].len == 1) b->byte_id[(unsigned char)k[0]] = vk[i].id;
+        if (!ok) {
+            free(vk);
+            return err_set(err, FORGE_E_NOMEM, "out of memory");
+        }
+    }
+    free(vk);
     if (!t->byte_level) {
         for (int i = 0; i < 256; i++) {
             char code[8];
