@@ -2,6 +2,7 @@
  * fixture tokenizers, Llama 3 with Meta's Sequence post-processor, synthetic variants for
  * every Split behaviour / Metaspace / Digits / added-token flag, id-by-id streaming, the
  * 1 MB string, llama.cpp's vectors, tokenizer_config rules and error messages. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -557,6 +558,78 @@ TEST(malformed) {
     CHECK(strstr(err.msg, "does-not-exist") != NULL);
 }
 
+/* Long words and runs stay fast (heap merges, no rescans): 256 KB in one piece each. */
+TEST(long_inputs) {
+    static const char *const dirs[] = {FIX "llama3", FIX "llama2", FIX "qwen3"};
+    size_t n = 256 * 1024;
+    char *a = malloc(n), *sp = malloc(n), *lt = malloc(n);
+    memset(a, 'a', n);
+    memset(sp, ' ', n);
+    memset(lt, '<', n);
+    for (size_t k = 0; k < 3; k++) {
+        forge_error err;
+        forge_tokenizer *tok = forge_tokenizer_open(dirs[k], &err);
+        CHECK(tok);
+        if (!tok) continue;
+        const char *texts[] = {a, sp, lt};
+        for (int i = 0; i < 3; i++) {
+            forge_tokens ids = {0};
+            CHECK(forge_tokenizer_encode(tok, texts[i], n, 0, &ids, &err) == FORGE_OK);
+            CHECK(ids.n > 0 && ids.n < n);
+            size_t len;
+            char *back = forge_tokenizer_decode(tok, ids.ids, ids.n, 0, &len, &err);
+            CHECKF(back && len == n && !memcmp(back, texts[i], n), "%s: round trip of 256 KB", dirs[k]);
+            free(back);
+            forge_tokens_free(&ids);
+        }
+        forge_tokenizer_close(tok);
+    }
+    free(a);
+    free(sp);
+    free(lt);
+}
+
+/* One tokenizer, four threads encoding at once: the same ids as alone. */
+typedef struct {
+    const forge_tokenizer *tok;
+    const char *text;
+    forge_tokens ids;
+    int rc;
+} enc_job;
+
+static void *enc_thread(void *p) {
+    enc_job *j = p;
+    forge_error err;
+    for (int r = 0; r < 20 && !j->rc; r++) {
+        j->ids.n = 0;
+        j->rc = forge_tokenizer_encode(j->tok, j->text, strlen(j->text), FORGE_ENCODE_ADD_SPECIAL, &j->ids, &err);
+    }
+    return NULL;
+}
+
+TEST(concurrent_encode) {
+    forge_error err;
+    forge_tokenizer *tok = forge_tokenizer_open(FIX "qwen3", &err);
+    CHECK(tok);
+    if (!tok) return;
+    static const char text[] = "<|im_start|>user\nHello, 世界! café 12345 <think>x</think>\n";
+    forge_tokens ref = {0};
+    CHECK(forge_tokenizer_encode(tok, text, sizeof text - 1, FORGE_ENCODE_ADD_SPECIAL, &ref, &err) == FORGE_OK);
+    enc_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (enc_job){tok, text, {0}, 0};
+        pthread_create(&th[i], NULL, enc_thread, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(jobs[i].rc == 0 && jobs[i].ids.n == ref.n && !memcmp(jobs[i].ids.ids, ref.ids, ref.n * sizeof *ref.ids));
+        forge_tokens_free(&jobs[i].ids);
+    }
+    forge_tokens_free(&ref);
+    forge_tokenizer_close(tok);
+}
+
 int main(void) {
     RUN(smollm2);
     RUN(qwen3);
@@ -572,5 +645,7 @@ int main(void) {
     RUN(detok_priming);
     RUN(clean_up_spaces);
     RUN(malformed);
+    RUN(long_inputs);
+    RUN(concurrent_encode);
     return t_summary();
 }
