@@ -22,6 +22,7 @@ struct forge_detok {
     uint32_t index[TOK_MAX_DEC]; /* items seen per stage (Metaspace's first-token rule) */
     strbuf run;       /* ByteFallback: pending bytes */
     bool run_bad;     /* ... already known invalid (U+FFFD emitted per byte) */
+    size_t run_ok;    /* ... length of its prefix of complete valid characters */
     strbuf pend;      /* ByteLevel: bytes of an incomplete UTF-8 sequence */
     bool joined_any;  /* JOIN_SPACE */
     int strip_left[TOK_MAX_DEC]; /* stream Strip: leading chars still to drop, -1 done */
@@ -336,15 +337,16 @@ static bool byte_token(const char *s, size_t n, unsigned char *b) {
     return true;
 }
 
-/* Is the run so far a valid prefix of valid UTF-8 (complete or not)? */
-static bool run_valid_prefix(const strbuf *r) {
+/* Is the run so far a valid prefix of valid UTF-8 (complete or not)? Checks only the bytes
+ * after the complete characters already seen, so a long run costs O(1) per byte. */
+static bool run_valid_prefix(forge_detok *d) {
+    const strbuf *r = &d->run;
     const unsigned char *u = (const unsigned char *)r->data;
-    size_t i = 0;
-    while (i < r->len) {
-        int k = utf8_lossy_unit(u + i, r->len - i);
+    while (d->run_ok < r->len) {
+        int k = utf8_lossy_unit(u + d->run_ok, r->len - d->run_ok);
         if (k < 0) return false;
         if (k == 0) return true;
-        i += (size_t)k;
+        d->run_ok += (size_t)k;
     }
     return true;
 }
@@ -353,7 +355,7 @@ static void run_flush(forge_detok *d, int k) {
     strbuf *r = &d->run;
     if (!r->len) return;
     if (!d->run_bad) {
-        bool complete = utf8_valid(r->data, r->len);
+        bool complete = run_valid_prefix(d) && d->run_ok == r->len;
         if (complete) {
             /* item_next may not reenter this stage, so the run can be passed directly */
             item_next(d, k, r->data, r->len);
@@ -363,6 +365,7 @@ static void run_flush(forge_detok *d, int k) {
     }
     sb_reset(r);
     d->run_bad = false;
+    d->run_ok = 0;
 }
 
 static void item(forge_detok *d, int k, const char *s, size_t n) {
@@ -375,7 +378,7 @@ static void item(forge_detok *d, int k, const char *s, size_t n) {
             sb_putc(&d->run, (char)b);
             if (d->run_bad) {
                 item_next(d, k, FFFD, 3);
-            } else if (!run_valid_prefix(&d->run)) { /* HF: one U+FFFD per byte of the run */
+            } else if (!run_valid_prefix(d)) { /* HF: one U+FFFD per byte of the run */
                 d->run_bad = true;
                 for (size_t i = 0; i < d->run.len; i++) item_next(d, k, FFFD, 3);
             }
@@ -487,6 +490,7 @@ void forge_detok_reset(forge_detok *d, unsigned flags) {
     d->flags = flags;
     d->st = FORGE_OK;
     d->run_bad = false;
+    d->run_ok = 0;
     d->joined_any = false;
     sb_reset(&d->run);
     sb_reset(&d->pend);
@@ -528,6 +532,7 @@ static forge_status pending_text(forge_detok *d, strbuf *out) {
     c->sc = d->sc;
     c->join = d->join;
     c->run_bad = d->run_bad;
+    c->run_ok = d->run_ok;
     c->joined_any = d->joined_any;
     memcpy(c->index, d->index, sizeof c->index);
     memcpy(c->strip_left, d->strip_left, sizeof c->strip_left);
