@@ -151,6 +151,7 @@ class Model:
     def __init__(self, cfg, w, dtype):
         self.cfg, self.w, self.dtype = cfg, w, dtype
         self.inv_freq = cfg.inv_freq(dtype)
+        self.gqa_tiled = False  # ablation only: wrong GQA mapping (head j -> kv head j % kv)
 
 
 def load_model(folder, dtype=torch.float64):
@@ -245,8 +246,11 @@ def forward(model, ids):
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         rep = nh // nkv
-        k = k.repeat_interleave(rep, dim=1)   # repeat_kv: head j uses kv head j // rep
-        v = v.repeat_interleave(rep, dim=1)
+        if model.gqa_tiled:
+            k, v = k.repeat(1, rep, 1), v.repeat(1, rep, 1)
+        else:
+            k = k.repeat_interleave(rep, dim=1)   # repeat_kv: head j uses kv head j // rep
+            v = v.repeat_interleave(rep, dim=1)
         q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)  # [heads, T, D]
         scores = (q @ k.transpose(1, 2)) * scale
         allowed = causal
