@@ -152,9 +152,11 @@ def vocab_from_tokenizer(folder, n_vocab, pre):
 def vocab_synthetic(n_vocab):
     toks = ["<unk>", "<s>", "</s>"]
     types = [TOK_UNKNOWN, TOK_CONTROL, TOK_CONTROL]
-    if n_vocab >= 3 + 256 + 1:
-        toks += [f"<0x{b:02X}>" for b in range(256)]
-        types += [TOK_BYTE] * 256
+    # byte tokens: llama.cpp's SPM tokenizer looks them up with .at() (throws if missing);
+    # a vocab under 259 gets 0x00.. as many as fit (>= 0xF5 never occurs in UTF-8 anyway)
+    nb = min(256, n_vocab - 3)
+    toks += [f"<0x{b:02X}>" for b in range(nb)]
+    types += [TOK_BYTE] * nb
     while len(toks) < n_vocab:
         toks.append(f"\u2581t{len(toks)}")
         types.append(TOK_NORMAL)
