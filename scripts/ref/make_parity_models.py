@@ -393,7 +393,7 @@ def write_readme(summary):
     L.append("The reference with the feature broken (teacher-forced on the golden ids): "
              "max |logit diff| at the prompt positions, and in how many sequences the argmax "
              "at some greedy step changes. Compare with the f32 tolerance above.\n")
-    L.append("| model | broken | max abs logit diff | sequences whose greedy ids change |")
+    L.append("| model | broken | max abs logit diff | sequences whose argmax changes at some greedy step |")
     L.append("|---|---|---|---|")
     for name in MODELS:
         for a in summary.get(name, {}).get("ablations", []):
