@@ -48,7 +48,7 @@ static forge_engine *make_engine(forge_model *m, int kv_blocks, int budget, bool
     forge_error err;
     forge_engine *e = forge_engine_create(m, g_tok, &(forge_engine_params){.manual_step = true, .n_kv_blocks = kv_blocks,
                                                                            .max_batched_tokens = budget, .max_seqs = 64,
-                                                                           .no_prefix_caching = !prefix, .n_threads = 2},
+                                                                           .no_prefix_caching = !prefix, .n_threads = 1},
                                           &err);
     if (!e) printf("    engine: %s\n", err.msg);
     return e;
