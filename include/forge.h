@@ -236,7 +236,56 @@ forge_status forge_detok_finish(forge_detok *d, const char **text, size_t *len,
 
 /* ---------------------------------------------------------------------------------------
  * Chat templates (template issue)
+ *
+ * A model's Jinja2 chat template, rendered byte for byte as HF's apply_chat_template does
+ * (sandboxed Jinja2, trim_blocks, lstrip_blocks, loopcontrols, HF's tojson, raise_exception,
+ * strftime_now) from an OpenAI chat request handled as vLLM's chat endpoint does. A loaded
+ * template is immutable: any number of threads may render with it at once.
+ * strftime_now uses the clock, or the UTC time SOURCE_DATE_EPOCH names when that is set.
  * ------------------------------------------------------------------------------------- */
+
+typedef struct forge_chat_template forge_chat_template;
+
+/* Bounds on one render (the sandbox); a render past one fails with FORGE_E_RANGE. */
+typedef struct forge_template_limits {
+    size_t max_output;  /* bytes of rendered text (and of any one string); 0: 32 MiB */
+    uint64_t max_steps; /* evaluation steps (nodes, loop iterations); 0: 20 million */
+    int max_depth;      /* nested macro calls and recursive loops; 0: 100 */
+} forge_template_limits;
+
+/* Loads the chat template of the model folder model_dir: template_file if not NULL, else
+ * model_dir/chat_template.jinja, else tokenizer_config.json's "chat_template" (a string, or a
+ * list of {"name", "template"}: "tool_use" is used when a request has tools, else
+ * "default"). The special tokens (bos_token, eos_token, unk_token, pad_token as strings or
+ * {"content": ...} objects; null ones stay undefined) come from model_dir's
+ * tokenizer_config.json when there is one. FORGE_E_NOT_FOUND when there is no template,
+ * FORGE_E_TEMPLATE (with the line) when it does not parse. */
+forge_chat_template *forge_chat_template_load(const char *model_dir, const char *template_file,
+                                              forge_error *err);
+/* A template from source text (or, when source is NULL, the chat_template of config_json);
+ * config_json (may be NULL) is tokenizer_config.json text giving the special tokens. */
+forge_chat_template *forge_chat_template_create(const char *source, size_t len,
+                                                const char *config_json, size_t config_len,
+                                                forge_error *err);
+void forge_chat_template_free(forge_chat_template *t);
+/* Sets the render limits (NULL or zero fields: the defaults). Not while rendering. */
+void forge_chat_template_set_limits(forge_chat_template *t, const forge_template_limits *lim);
+/* The file the template came from (template file, chat_template.jinja or
+ * tokenizer_config.json path), or "string". */
+const char *forge_chat_template_origin(const forge_chat_template *t);
+
+/* Renders an OpenAI chat request (JSON text of an object): "messages" (required; content as
+ * a string, text parts or null; assistant tool_calls with arguments as a JSON string or an
+ * object), optional "tools", "documents", "add_generation_prompt" (default true, as vLLM),
+ * "continue_final_message" (default false) and "chat_template_kwargs" (extra template
+ * variables such as enable_thinking). On success *out is the NUL-terminated prompt (malloc'd,
+ * the caller frees) and *out_len its length. Errors: FORGE_E_INVALID for a malformed request
+ * (the message names the field), FORGE_E_UNSUPPORTED for non-text content parts,
+ * FORGE_E_TEMPLATE when the template fails: "chat template line N: MSG", where MSG is
+ * raise_exception's message verbatim or "UndefinedError: 'x' is undefined" and the like. */
+forge_status forge_chat_template_render(const forge_chat_template *t, const char *request_json,
+                                        size_t len, char **out, size_t *out_len,
+                                        forge_error *err);
 
 /* ---------------------------------------------------------------------------------------
  * Sampling and generation (generate issue)

@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+"""Builds Forge's chat-template fixtures and goldens with Python Jinja2 (HF's settings).
+
+    /usr/bin/python3 scripts/template/make_goldens.py [SHARED_FIXTURES_DIR]
+
+Writes, under tests/fixtures/templates/:
+  models/<name>/tokenizer_config.json (+ chat_template.jinja)  copied from the shared fixtures
+  chat_goldens.json   every (model, conversation) pair: the rendered prompt or the error
+  expr_goldens.json   small templates (expressions, filters, whitespace control, errors)
+Needs Jinja2 3.1 (Debian's python3-jinja2); CI only reads the committed JSON files.
+"""
+import json
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hf_env  # noqa: E402
+from conversations import CONVERSATIONS  # noqa: E402
+from expr_cases import CONTEXT, expr_cases  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+OUT = os.path.join(ROOT, "tests", "fixtures", "templates")
+
+# name: (tokenizer_config.json source, chat_template.jinja source or None, note)
+MODELS = {
+    "smollm2": ("tokenizers/smollm2/tokenizer_config.json", None,
+                "SmolLM2-135M-Instruct (same template as SmolLM2-360M-Instruct)"),
+    "qwen3-tokenizer": ("tokenizers/qwen3/tokenizer_config.json", None, "Qwen3 (the qwen3 fixture tokenizer)"),
+    "llama3": ("tokenizers/llama3/tokenizer_config.json", None, "Llama 3 Instruct (the llama3 fixture tokenizer)"),
+    "mistral": ("tokenizers/mistral/tokenizer_config.json", None,
+                "Mistral-7B-Instruct-v0.2 (the mistral fixture tokenizer)"),
+    "tinyllama": ("tokenizers/llama2/tokenizer_config.json", None,
+                  "TinyLlama-1.1B-Chat-v1.0 (the llama2 fixture tokenizer)"),
+    "qwen2": ("configs/Qwen--Qwen2-0.5B/tokenizer_config.json", None, "Qwen2-0.5B"),
+    "qwen2.5": ("configs/Qwen--Qwen2.5-0.5B-Instruct/tokenizer_config.json", None, "Qwen2.5-0.5B-Instruct"),
+    "qwen3-config": ("configs/Qwen--Qwen3-0.6B/tokenizer_config.json", None, "Qwen3-0.6B (same as Qwen3-1.7B)"),
+    "llama3.2": ("configs/meta-llama--Llama-3.2-1B-Instruct/tokenizer_config.json", None, "Llama-3.2-1B-Instruct"),
+    "smollm3-jinja": (None, "templates/HuggingFaceTB-SmolLM3-3B.jinja", "SmolLM3-3B (template file)"),
+    "qwen2.5-jinja": ("configs/Qwen--Qwen2.5-0.5B-Instruct/tokenizer_config.json",
+                      "templates/Qwen-Qwen2.5-7B-Instruct.jinja", "Qwen2.5-7B-Instruct (template file)"),
+    "qwen3-jinja": ("configs/Qwen--Qwen3-0.6B/tokenizer_config.json", "templates/Qwen-Qwen3-0.6B.jinja",
+                    "Qwen3-0.6B (template file; differs from the config's)"),
+    "llama3.2-jinja": ("configs/meta-llama--Llama-3.2-1B-Instruct/tokenizer_config.json",
+                       "templates/meta-llama-Llama-3.2-3B-Instruct.jinja", "Llama-3.2-3B-Instruct (template file)"),
+    "mistral-nemo-jinja": ("tokenizers/mistral/tokenizer_config.json",
+                           "templates/mistralai-Mistral-Nemo-Instruct-2407.jinja",
+                           "Mistral-Nemo-Instruct-2407 (template file; special tokens from Mistral 7B)"),
+}
+# SmolLM3's template uses no special token; its folder gets this hand-written config.
+SMOLLM3_CONFIG = {"bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|im_end|>"}
+
+
+def copy_models(shared):
+    for name, (cfg, jinja, _) in MODELS.items():
+        d = os.path.join(OUT, "models", name)
+        os.makedirs(d, exist_ok=True)
+        if cfg:
+            shutil.copyfile(os.path.join(shared, cfg), os.path.join(d, "tokenizer_config.json"))
+        else:
+            with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+                json.dump(SMOLLM3_CONFIG, f, indent=2)
+                f.write("\n")
+        if jinja:
+            shutil.copyfile(os.path.join(shared, jinja), os.path.join(d, "chat_template.jinja"))
+
+
+def load_model(name):
+    d = os.path.join(OUT, "models", name)
+    with open(os.path.join(d, "tokenizer_config.json")) as f:
+        cfg = json.load(f)
+    path = os.path.join(d, "chat_template.jinja")
+    if os.path.exists(path):
+        with open(path) as f:
+            source = f.read()
+    else:
+        source = cfg["chat_template"]
+    return source, hf_env.special_tokens(cfg)
+
+
+def render_chat(env, source, tokens, request):
+    try:
+        tpl = env.from_string(source)
+        kwargs, cfm = hf_env.prepare_request(request, hf_env.loops_over_content(env, source))
+        render_kwargs = dict(tokens)
+        render_kwargs.update(kwargs)
+        out = tpl.render(**render_kwargs)
+        if cfm:
+            out = hf_env.continue_final_message(out, kwargs["messages"][-1]["content"])
+        return {"output": out}
+    except Exception as e:  # the error is the golden
+        return hf_env.error_record(e)
+
+
+def main():
+    shared = sys.argv[1] if len(sys.argv) > 1 else "/work/shared/fixtures"
+    if os.path.isdir(shared):
+        copy_models(shared)
+    env = hf_env.make_env()
+    cases = []
+    for name in MODELS:
+        source, tokens = load_model(name)
+        for conv_name, request in CONVERSATIONS.items():
+            rec = {"model": name, "conversation": conv_name}
+            rec.update(render_chat(env, source, tokens, request))
+            cases.append(rec)
+    with open(os.path.join(OUT, "chat_goldens.json"), "w") as f:
+        json.dump({"source_date_epoch": hf_env.SOURCE_DATE_EPOCH, "conversations": CONVERSATIONS,
+                   "cases": cases}, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+    exprs = []
+    for template, extra in expr_cases():
+        ctx = dict(CONTEXT)
+        ctx.update(extra or {})
+        rec = {"template": template}
+        if extra:
+            rec["vars"] = extra
+        try:
+            rec["output"] = env.from_string(template).render(**ctx)
+        except Exception as e:
+            rec.update(hf_env.error_record(e))
+        exprs.append(rec)
+    with open(os.path.join(OUT, "expr_goldens.json"), "w") as f:
+        json.dump({"source_date_epoch": hf_env.SOURCE_DATE_EPOCH, "context": CONTEXT, "cases": exprs}, f,
+                  indent=1, ensure_ascii=False)
+        f.write("\n")
+    n_err = sum(1 for c in cases if "error" in c)
+    print(f"{len(cases)} chat cases ({n_err} errors), {len(exprs)} expression cases")
+
+
+if __name__ == "__main__":
+    main()
