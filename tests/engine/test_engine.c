@@ -251,7 +251,7 @@ TEST(cancel_frees_blocks_and_soak) {
     static result res[64 * 4];
     static req_spec q;
     forge_request *live[64] = {0};
-    int n_ops = t_sanitized() ? 2000 : 5000, cancelled = 0, completed = 0;
+    int n_ops = 5000, cancelled = 0, completed = 0;
     for (int op = 0; op < n_ops; op++) {
         int k = (int)(t_rand64() % 64), what = (int)(t_rand64() % 10);
         if (what < 5 && !live[k]) {
