@@ -414,6 +414,7 @@ typedef struct forge_engine_stats {
     long long prefix_queries, prefix_hits; /* prompt tokens looked up / found in the cache */
     long long preemptions, steps, prompt_tokens, generated_tokens, requests_done;
     double step_seconds, forward_seconds; /* totals: overhead = step - forward */
+    double tokens_per_second;             /* tokens generated per second over the last steps */
 } forge_engine_stats;
 
 /* Creates an engine for model (and tokenizer, which may be NULL for id-only use); both

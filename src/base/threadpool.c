@@ -58,7 +58,8 @@ static void *worker_main(void *arg) {
         int spins = 0;
         while ((gen = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen) {
             if (++spins < SPIN_ROUNDS) {
-                cpu_relax();
+                if (spins % 1024 == 0) sched_yield(); /* let others run if the machine is full */
+                else cpu_relax();
                 continue;
             }
             pthread_mutex_lock(&p->lock);
@@ -137,7 +138,12 @@ void tpool_run(tpool *p, int n_chunks, tpool_fn fn, void *ctx) {
     }
     run_chunks(p, 0);
     int workers = p->n_threads - 1;
-    while (atomic_load_explicit(&p->n_done, memory_order_acquire) < workers) cpu_relax();
+    /* spin: the workers finish within microseconds; but when the machine is oversubscribed
+     * a worker may be descheduled, and spinning would only delay it: yield then */
+    for (int spins = 0; atomic_load_explicit(&p->n_done, memory_order_acquire) < workers; spins++) {
+        if (spins < 4000) cpu_relax();
+        else sched_yield();
+    }
 }
 
 static int cgroup_quota_cpus(void) {

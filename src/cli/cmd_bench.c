@@ -93,6 +93,104 @@ static double time_decode(bench *b, int n, int ctx_len, int steps) {
     return (double)n * steps / (now() - t0);
 }
 
+/* ---- through the engine: C concurrent requests ----------------------------------------- */
+
+typedef struct {
+    double first_ms, last_ms, ttft_ms;
+    int n;
+    double *gaps; /* inter-token gaps, ms */
+    int cap;
+} conc_req;
+
+static double now_ms(void) { return now() * 1e3; }
+
+static void conc_event(const forge_event *ev, void *user) {
+    conc_req *r = user;
+    double t = now_ms();
+    if (ev->token < 0) return;
+    if (r->n == 0) r->first_ms = t;
+    else if (r->n - 1 < r->cap) r->gaps[r->n - 1] = t - r->last_ms;
+    r->last_ms = t;
+    r->n++;
+    if (ev->finish) r->ttft_ms = ev->ttft_ms;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Runs C requests of `prompt` random ids and `gen` greedy tokens each, all submitted at once. */
+static int bench_concurrency(forge_model *m, const forge_model_info *in, int C, int prompt, int gen, double peak) {
+    forge_error err;
+    int blocks = C * ((prompt + gen) / FORGE_KV_BLOCK_TOKENS + 2), ctx_blocks = in->context_len / FORGE_KV_BLOCK_TOKENS + 1;
+    if (blocks < ctx_blocks) blocks = ctx_blocks;
+    forge_engine *e = forge_engine_create(m, NULL, &(forge_engine_params){.max_seqs = C < 64 ? 64 : C,
+                                                                          .n_kv_blocks = blocks,
+                                                                          .max_batched_tokens = 512}, &err);
+    if (!e) {
+        fprintf(stderr, "forge bench: %s\n", err.msg);
+        return -1;
+    }
+    conc_req *rs = calloc((size_t)C, sizeof *rs);
+    forge_request **hs = calloc((size_t)C, sizeof *hs);
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)prompt);
+    double *all_gaps = malloc(sizeof(double) * (size_t)C * gen), *ttft = malloc(sizeof(double) * (size_t)C);
+    unsigned rng = 12345;
+    double t0 = now_ms();
+    for (int i = 0; i < C; i++) {
+        rs[i].cap = gen;
+        rs[i].gaps = all_gaps + (size_t)i * gen;
+        for (int k = 0; k < prompt; k++) {
+            rng = rng * 1103515245u + 12345u;
+            ids[k] = (int32_t)((rng >> 8) % (unsigned)in->vocab_size);
+        }
+        forge_request_params rp = {.prompt_ids = ids, .n_prompt_ids = prompt, .max_tokens = gen, .ignore_eos = true};
+        forge_sampling_params_default(&rp.sampling);
+        rp.sampling.temperature = 0;
+        hs[i] = forge_engine_submit(e, &rp, conc_event, &rs[i], &err);
+        if (!hs[i]) fprintf(stderr, "forge bench: %s\n", err.msg);
+    }
+    double all_first = 0, end = 0;
+    long long total = 0;
+    size_t ngaps = 0;
+    for (int i = 0; i < C; i++) {
+        if (!hs[i]) continue;
+        forge_request_wait(hs[i]);
+        forge_request_release(hs[i]);
+        all_first = rs[i].first_ms > all_first ? rs[i].first_ms : all_first;
+        end = rs[i].last_ms > end ? rs[i].last_ms : end;
+        total += rs[i].n;
+        ttft[i] = rs[i].ttft_ms;
+        for (int k = 0; k + 1 < rs[i].n; k++) all_gaps[ngaps++] = rs[i].gaps[k];
+    }
+    forge_engine_stats st;
+    forge_engine_get_stats(e, &st);
+    forge_engine_free(e);
+    /* decode throughput once every request is generating; tokens after the last first token */
+    long long after = 0;
+    for (int i = 0; i < C; i++)
+        for (int k = 0; k + 1 < rs[i].n; k++) {
+            double t = rs[i].first_ms;
+            for (int j = 0; j <= k; j++) t += rs[i].gaps[j];
+            after += t > all_first;
+        }
+    qsort(ttft, (size_t)C, sizeof *ttft, cmp_d);
+    qsort(all_gaps, ngaps, sizeof *all_gaps, cmp_d);
+    double wall = (end - t0) / 1e3, dec = (end - all_first) / 1e3;
+    double H = in->hidden_size, qd = (double)in->n_heads * in->head_dim, kvd = (double)in->n_kv_heads * in->head_dim;
+    double flops = 2.0 * in->n_layers * (H * qd * 2 + H * kvd * 2 + 3.0 * H * in->intermediate_size) + 2.0 * H * in->vocab_size;
+    printf("concurrency %-3d total %8.1f tok/s, decode %8.1f tok/s (%3.0f%% of FMA roofline %.0f), TTFT p50 %6.0f p99 %6.0f ms, "
+           "ITL p50 %6.1f p99 %6.1f ms, overhead %.2f%%, preemptions %lld\n",
+           C, total / wall, dec > 0 ? after / dec : 0, dec > 0 ? 100.0 * (after / dec) / (peak / flops) : 0, peak / flops,
+           ttft[C / 2], ttft[C - 1 - C / 100], ngaps ? all_gaps[ngaps / 2] : 0,
+           ngaps ? all_gaps[ngaps - 1 - ngaps / 100] : 0,
+           st.step_seconds > 0 ? 100 * (st.step_seconds - st.forward_seconds) / st.step_seconds : 0, st.preemptions);
+    fflush(stdout);
+    free(rs), free(hs), free(ids), free(all_gaps), free(ttft);
+    return 0;
+}
+
 static void parse_list(const char *s, int *out, int *n, int max) {
     *n = 0;
     while (s && *s && *n < max) {
@@ -103,7 +201,7 @@ static void parse_list(const char *s, int *out, int *n, int max) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model = getenv("FORGE_MODEL"), *ctxs = "128,1024", *batches = "16,64", *kvs = "auto";
+    const char *model = getenv("FORGE_MODEL"), *ctxs = "128,1024", *batches = "16,64", *kvs = "auto", *conc = NULL;
     long threads = 0, prompt = 512, steps = 32, help = 0;
     cli_opt opts[] = {
         {"model", OPT_STR, &model, "DIR: model folder (default $FORGE_MODEL)"},
@@ -113,6 +211,7 @@ int cmd_bench(int argc, char **argv) {
         {"contexts", OPT_STR, &ctxs, "LIST: contexts for batch-1 decode (default 128,1024)"},
         {"batches", OPT_STR, &batches, "LIST: sequence counts for batched decode (default 16,64)"},
         {"kv-dtype", OPT_STR, &kvs, "auto|f32|bf16: KV cache type"},
+        {"concurrency", OPT_STR, &conc, "LIST: run LIST concurrent requests (prompt 128, 128 tokens) through the engine instead"},
         {"help", OPT_FLAG, &help, "this help"},
     };
     int nopt = sizeof opts / sizeof opts[0];
@@ -138,6 +237,17 @@ int cmd_bench(int argc, char **argv) {
         return 1;
     }
     const forge_model_info *in = forge_model_get_info(m);
+    if (conc) {
+        int cl[8], nc;
+        parse_list(conc, cl, &nc, 8);
+        double peak = forge_measure_fma_peak(in->n_threads);
+        printf("model %s, %d threads, f32 FMA peak %.1f GFLOP/s, ready in %.3f s\n", model, in->n_threads, peak / 1e9,
+               now() - t0);
+        for (int i = 0; i < nc; i++)
+            if (cl[i] > 0 && bench_concurrency(m, in, cl[i], 128, 128, peak) != 0) break;
+        forge_model_close(m);
+        return 0;
+    }
     int max_ctx = (int)prompt;
     for (int i = 0; i < n_ctx; i++) max_ctx = ctx_list[i] > max_ctx ? ctx_list[i] : max_ctx;
     int max_seqs = 1;

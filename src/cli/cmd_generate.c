@@ -99,7 +99,7 @@ int cmd_generate(int argc, char **argv) {
     cli_sampling_opts so;
     cli_sampling_init(&so);
     const char *prompt = NULL, *prompt_file = NULL;
-    long max_tokens = 256, ignore_eos = 0, help = 0;
+    long max_tokens = 256, ignore_eos = 0, no_special = 0, help = 0;
     cli_strlist stops = {0};
     cli_opt opts[32];
     int n = cli_model_options(opts, &mo, false);
@@ -109,6 +109,7 @@ int cmd_generate(int argc, char **argv) {
     n += cli_sampling_options(opts + n, &so);
     opts[n++] = (cli_opt){"stop", OPT_STR_LIST, &stops, "TEXT: stop before TEXT (repeatable); it is not printed"};
     opts[n++] = (cli_opt){"ignore-eos", OPT_FLAG, &ignore_eos, "keep going after end-of-sequence tokens (benchmarks)"};
+    opts[n++] = (cli_opt){"no-special", OPT_FLAG, &no_special, "add no BOS/EOS (a prompt already rendered by a chat template)"};
     opts[n++] = (cli_opt){"help", OPT_FLAG, &help, "this help"};
     const char *pos[1];
     int np = cli_parse("generate", argc, argv, opts, n, pos, 1);
@@ -159,7 +160,7 @@ int cmd_generate(int argc, char **argv) {
         goto out;
     }
     const forge_tokenizer_info *ti = forge_tokenizer_get_info(s.tok);
-    if (prompt_len == 0 && !ti->add_bos) {
+    if (prompt_len == 0 && (!ti->add_bos || no_special)) {
         fprintf(stderr, "forge generate: the prompt is empty and this tokenizer adds no BOS token to start from\n");
         goto out;
     }
@@ -169,7 +170,7 @@ int cmd_generate(int argc, char **argv) {
             s.load_seconds, mi->n_threads, mi->context_len);
 
     gen_state g = {0};
-    forge_request_params rp = {.prompt = prompt, .prompt_len = prompt_len, .add_special_tokens = true, .sampling = sp,
+    forge_request_params rp = {.prompt = prompt, .prompt_len = prompt_len, .add_special_tokens = !no_special, .sampling = sp,
                                .stop = stops.items, .n_stop = stops.n, .max_tokens = (int)max_tokens,
                                .ignore_eos = ignore_eos != 0};
     forge_error err;

@@ -377,7 +377,16 @@ static void take_incoming(forge_engine *e) {
 }
 
 static void update_stats(forge_engine *e) {
+    double now = engine_now_ms();
+    int at = e->rate_at % 64, old = (e->rate_at + 1) % 64;
+    e->rate_t[at] = now;
+    e->rate_n[at] = e->stats.generated_tokens;
+    e->rate_at++;
     pthread_mutex_lock(&e->lock);
+    if (e->rate_at > 64 && now > e->rate_t[old])
+        e->stats.tokens_per_second = (e->stats.generated_tokens - e->rate_n[old]) / ((now - e->rate_t[old]) / 1e3);
+    else if (e->rate_at > 1 && now > e->rate_t[0])
+        e->stats.tokens_per_second = (e->stats.generated_tokens - e->rate_n[0]) / ((now - e->rate_t[0]) / 1e3);
     e->stats.running = e->n_running;
     e->stats.waiting = e->n_waiting;
     e->stats.kv_blocks_used = kvb_total(e->kv) - kvb_free_count(e->kv);

@@ -97,6 +97,10 @@ struct forge_engine {
     bool has_thread;
     /* stats (written by the engine thread under lock) */
     forge_engine_stats stats;
+    /* tokens generated over recent steps: a ring of (time, total generated) */
+    double rate_t[64];
+    long long rate_n[64];
+    int rate_at;
 };
 
 /* engine.c: the request's last sequence has finished: wake waiters, drop the engine's

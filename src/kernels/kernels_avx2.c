@@ -76,6 +76,10 @@ static inline float exp1(float x) {
     return out[0];
 }
 
+#ifndef PREFETCH_BYTES
+#define PREFETCH_BYTES 1024
+#endif
+
 /* ---- matmul --------------------------------------------------------------------------- */
 
 /* One RM x RN tile: rows x[0..RM) against weight rows w[0..RN) (wstride bytes apart). */
@@ -87,8 +91,11 @@ static inline __attribute__((always_inline)) void tile(const float *x, int ldx, 
     for (int r = 0; r < RM; r++)
         for (int c = 0; c < RN; c++) acc[r][c] = _mm256_setzero_ps();
     int K8 = K & ~7;
+    const size_t esz = dtype_size(dt);
     for (int k = 0; k < K8; k += 8) {
         __m256 wv[4];
+        if (RM < 4 && (k & 31) == 0) /* streaming weights (decode): fetch ahead of the loads */
+            for (int c = 0; c < RN; c++) _mm_prefetch(w + c * wstride + (size_t)k * esz + PREFETCH_BYTES, _MM_HINT_T0);
         for (int c = 0; c < RN; c++) wv[c] = ld_w(w + c * wstride, k, dt);
         for (int r = 0; r < RM; r++) {
             __m256 xv = _mm256_loadu_ps(x + (size_t)r * ldx + k);

@@ -24,7 +24,8 @@ typedef struct cache_slot {
 } cache_slot;
 
 #define CACHE_SLOTS 16384
-#define CACHE_MAX_WORD 128
+#define CACHE_MAX_WORD 4096         /* long words repeat too (code, runs of one letter) */
+#define CACHE_MAX_KEYS (8u << 20) /* bytes of cached words before the cache starts over */
 
 /* ---------------------------------------------------------------------------------------
  * Loading
@@ -67,6 +68,169 @@ static int32_t part_id(const tok_bpe *b, bool byte_level, const char *s, size_t 
     return strmap_get(&b->extra, s, n) >= 0 ? -2 : -1;
 }
 
+/* The two parts of merge r, as "a b" or ["a", "b"]; false when malformed. */
+static bool merge_parts(const json_value *m, const char **a, size_t *an, const char **c, size_t *cn) {
+    if (json_is(m, JSON_STRING)) {
+        const char *sp = memchr(m->u.s, ' ', m->n);
+        if (!sp) return false;
+        *a = m->u.s;
+        *an = (size_t)(sp - *a);
+        *c = sp + 1;
+        *cn = m->n - *an - 1;
+        return true;
+    }
+    if (json_is(m, JSON_ARRAY) && m->n == 2 && json_is(m->u.items[0], JSON_STRING) &&
+        json_is(m->u.items[1], JSON_STRING)) {
+        *a = m->u.items[0]->u.s;
+        *an = m->u.items[0]->n;
+        *c = m->u.items[1]->u.s;
+        *cn = m->u.items[1]->n;
+        return true;
+    }
+    return false;
+}
+
+/* One merge of a batch: the model keys of its left part, right part and merged token. */
+typedef struct merge_item {
+    const char *a, *c;
+    size_t an, cn;
+    const char *key[3];
+    size_t klen[3];
+    uint64_t hash[3];
+    bool slow; /* byte-level parts with characters outside the alphabet: resolved one by one */
+} merge_item;
+
+#define MERGE_BATCH 64
+
+/* Merges are resolved in batches: hashing every key of a batch and prefetching its slot
+ * (then the slot's key) before probing turns ~3 cache misses per merge, paid one after the
+ * other, into overlapping ones. Loading Llama 3's 280k merges is most of its load time. */
+static forge_status load_merges(forge_tokenizer *t, const json_value *merges, forge_error *err) {
+    tok_bpe *b = &t->bpe;
+    b->n_merges = (int32_t)merges->n;
+    b->merge_new = malloc((merges->n ? merges->n : 1) * sizeof *b->merge_new);
+    if (!b->merge_new || !u64map_init(&b->merges, merges->n))
+        return err_set(err, FORGE_E_NOMEM, "out of memory");
+    merge_item it[MERGE_BATCH];
+    int32_t ids[MERGE_BATCH][3];
+    size_t buf_cap = 1 << 16;
+    char *buf = malloc(buf_cap), *tmp = NULL;
+    size_t tmp_cap = 0;
+    if (!buf) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    const strmap *vm = &b->vocab;
+    size_t mask = vm->cap - 1;
+    forge_status st = FORGE_OK;
+    for (size_t r0 = 0; r0 < merges->n && !st; r0 += MERGE_BATCH) {
+        size_t nb = merges->n - r0 < MERGE_BATCH ? merges->n - r0 : MERGE_BATCH;
+        /* pass 1: parts, keys (raw bytes for byte-level), hashes, prefetch the slots */
+        size_t need = 0;
+        for (size_t i = 0; i < nb; i++) {
+            merge_item *m = &it[i];
+            if (!merge_parts(merges->u.items[r0 + i], &m->a, &m->an, &m->c, &m->cn)) {
+                const json_value *v = merges->u.items[r0 + i];
+                if (json_is(v, JSON_STRING))
+                    st = err_set(err, FORGE_E_FORMAT, "model.merges[%zu]: \"%.60s\" is not \"a b\"", r0 + i, v->u.s);
+                else
+                    st = err_set(err, FORGE_E_FORMAT, "model.merges[%zu]: expected \"a b\" or [\"a\", \"b\"]", r0 + i);
+                break;
+            }
+            need += 2 * (m->an + m->cn);
+        }
+        if (st) break;
+        if (need > buf_cap) {
+            free(buf);
+            buf_cap = need;
+            if (!(buf = malloc(buf_cap))) return err_set(err, FORGE_E_NOMEM, "out of memory");
+        }
+        size_t o = 0;
+        for (size_t i = 0; i < nb; i++) {
+            merge_item *m = &it[i];
+            m->slow = false;
+            const char *c2 = m->c;
+            size_t cn2 = m->cn;
+            if (b->prefix && cn2 >= b->prefix_len && !memcmp(c2, b->prefix, b->prefix_len)) {
+                c2 += b->prefix_len;
+                cn2 -= b->prefix_len;
+            }
+            if (t->byte_level) {
+                size_t ra, rc;
+                char *pa = buf + o;
+                if (!bl_to_raw(m->a, m->an, pa, &ra) || !bl_to_raw(m->c, m->cn, pa + ra, &rc)) {
+                    m->slow = true;
+                    continue;
+                }
+                /* raw(a) + raw(c) is the merged token's raw key; the parts are slices of it */
+                m->key[0] = pa, m->klen[0] = ra;
+                m->key[1] = pa + ra, m->klen[1] = rc;
+                m->key[2] = pa, m->klen[2] = ra + rc;
+                o += ra + rc;
+            } else {
+                m->key[0] = m->a, m->klen[0] = m->an;
+                m->key[1] = m->c, m->klen[1] = m->cn;
+                memcpy(buf + o, m->a, m->an);
+                memcpy(buf + o + m->an, c2, cn2);
+                m->key[2] = buf + o, m->klen[2] = m->an + cn2;
+                o += m->an + cn2;
+            }
+            for (int k = 0; k < 3; k++) {
+                m->hash[k] = hash_bytes(m->key[k], m->klen[k], 0);
+                __builtin_prefetch(&vm->slots[m->hash[k] & mask]);
+            }
+        }
+        /* pass 2: prefetch the key bytes of the first slot probed */
+        for (size_t i = 0; i < nb; i++)
+            for (int k = 0; k < 3 && !it[i].slow; k++) {
+                const strmap_slot *sl = &vm->slots[it[i].hash[k] & mask];
+                if (sl->key) __builtin_prefetch(sl->key);
+            }
+        /* pass 3: the ids; prefetch the pair's slot in the merge map */
+        for (size_t i = 0; i < nb && !st; i++) {
+            merge_item *m = &it[i];
+            if (m->slow) {
+                size_t need2 = 3 * (m->an + m->cn) + 3;
+                if (need2 > tmp_cap) {
+                    free(tmp);
+                    tmp_cap = need2;
+                    if (!(tmp = malloc(tmp_cap))) {
+                        st = err_set(err, FORGE_E_NOMEM, "out of memory");
+                        break;
+                    }
+                }
+                ids[i][0] = part_id(b, true, m->a, m->an, tmp);
+                ids[i][1] = part_id(b, true, m->c, m->cn, tmp);
+                memcpy(tmp, m->a, m->an);
+                memcpy(tmp + m->an, m->c, m->cn);
+                ids[i][2] = part_id(b, true, tmp, m->an + m->cn, tmp + m->an + m->cn);
+            } else {
+                for (int k = 0; k < 3; k++) ids[i][k] = strmap_get(vm, m->key[k], m->klen[k]);
+            }
+            if (ids[i][0] == -1 || ids[i][1] == -1) {
+                st = err_set(err, FORGE_E_FORMAT, "model.merges[%zu]: \"%.40s\" is not in the vocab", r0 + i,
+                             ids[i][0] == -1 ? m->a : m->c);
+                break;
+            }
+            if (ids[i][2] == -1) {
+                st = err_set(err, FORGE_E_FORMAT, "model.merges[%zu]: the merged token \"%.40s%.40s\" is not in the vocab",
+                             r0 + i, m->a, m->c);
+                break;
+            }
+            b->merge_new[r0 + i] = ids[i][2];
+            if (ids[i][0] >= 0 && ids[i][1] >= 0)
+                __builtin_prefetch(&b->merges.slots[hash_u64((uint64_t)ids[i][0] << 32 | (uint32_t)ids[i][1]) &
+                                                    (b->merges.cap - 1)]);
+        }
+        /* pass 4: (left, right) -> rank, later duplicates winning as in HF's map */
+        for (size_t i = 0; i < nb && !st; i++) {
+            if (ids[i][0] < 0 || ids[i][1] < 0) continue; /* parts that never occur in byte-level words */
+            if (!u64map_put(&b->merges, (uint64_t)ids[i][0] << 32 | (uint32_t)ids[i][1], (int32_t)(r0 + i)))
+                st = err_set(err, FORGE_E_NOMEM, "out of memory");
+        }
+    }
+    free(buf);
+    free(tmp);
+    return st;
+}
+
 forge_status bpe_load(forge_tokenizer *t, const json_value *model, forge_error *err) {
     tok_bpe *b = &t->bpe;
     const char *type = json_string(json_get(model, "type"));
@@ -96,28 +260,42 @@ forge_status bpe_load(forge_tokenizer *t, const json_value *model, forge_error *
     b->keys = malloc(pool ? pool : 1);
     if (!b->keys || !strmap_init(&b->vocab, vocab->n) || !strmap_init(&b->extra, 16))
         return err_set(err, FORGE_E_NOMEM, "out of memory");
+    /* pass 1: keys into the pool; pass 2: insert, prefetching the slot 16 keys ahead */
+    typedef struct { uint32_t off, len; int32_t id; bool extra; uint64_t hash; } vkey;
+    vkey *vk = malloc((vocab->n ? vocab->n : 1) * sizeof *vk);
+    if (!vk) return err_set(err, FORGE_E_NOMEM, "out of memory");
     size_t o = 0;
     for (size_t i = 0; i < vocab->n; i++) {
         const json_member *m = &vocab->u.members[i];
-        if (!json_is(m->value, JSON_INT) || m->value->u.i < 0 || m->value->u.i >= t->n_ids)
+        if (!json_is(m->value, JSON_INT) || m->value->u.i < 0 || m->value->u.i >= t->n_ids) {
+            free(vk);
             return err_set(err, FORGE_E_FORMAT, "model.vocab[\"%.60s\"]: expected an id in [0, %d)",
                            m->key, t->n_ids);
-        int32_t id = (int32_t)m->value->u.i;
+        }
         char *k = b->keys + o;
         size_t kn = m->key_len;
-        bool ok = true;
+        bool extra = false;
         if (t->byte_level && !bl_to_raw(m->key, m->key_len, k, &kn)) {
             memcpy(k, m->key, m->key_len);
             kn = m->key_len;
-            ok = strmap_put(&b->extra, k, kn, id);
-        } else {
-            if (!t->byte_level) memcpy(k, m->key, kn);
-            ok = strmap_put(&b->vocab, k, kn, id);
-            if (t->byte_level && kn == 1) b->byte_id[(unsigned char)k[0]] = id;
+            extra = true;
+        } else if (!t->byte_level) {
+            memcpy(k, m->key, kn);
         }
-        if (!ok) return err_set(err, FORGE_E_NOMEM, "out of memory");
+        vk[i] = (vkey){(uint32_t)o, (uint32_t)kn, (int32_t)m->value->u.i, extra, hash_bytes(k, kn, 0)};
         o += kn + 1;
     }
+    for (size_t i = 0; i < vocab->n; i++) {
+        if (i + 16 < vocab->n) __builtin_prefetch(&b->vocab.slots[vk[i + 16].hash & (b->vocab.cap - 1)], 1);
+        const char *k = b->keys + vk[i].off;
+        bool ok = strmap_put(vk[i].extra ? &b->extra : &b->vocab, k, vk[i].len, vk[i].id);
+        if (!vk[i].extra && t->byte_level && vk[i].len == 1) b->byte_id[(unsigned char)k[0]] = vk[i].id;
+        if (!ok) {
+            free(vk);
+            return err_set(err, FORGE_E_NOMEM, "out of memory");
+        }
+    }
+    free(vk);
     if (!t->byte_level) {
         for (int i = 0; i < 256; i++) {
             char code[8];
@@ -131,76 +309,7 @@ forge_status bpe_load(forge_tokenizer *t, const json_value *model, forge_error *
         if (b->unk_id < 0) b->unk_id = -2; /* HF errors when an unknown char meets it */
     }
 
-    /* merges: (left, right) -> rank; rank -> merged id */
-    b->n_merges = (int32_t)merges->n;
-    b->merge_new = malloc((merges->n ? merges->n : 1) * sizeof *b->merge_new);
-    if (!b->merge_new || !u64map_init(&b->merges, merges->n))
-        return err_set(err, FORGE_E_NOMEM, "out of memory");
-    size_t tmp_cap = 256;
-    char *tmp = malloc(tmp_cap * 3);
-    if (!tmp) return err_set(err, FORGE_E_NOMEM, "out of memory");
-    forge_status st = FORGE_OK;
-    for (size_t r = 0; r < merges->n; r++) {
-        const json_value *m = merges->u.items[r];
-        const char *a, *c;
-        size_t an, cn;
-        if (json_is(m, JSON_STRING)) {
-            const char *sp = memchr(m->u.s, ' ', m->n);
-            if (!sp) {
-                st = err_set(err, FORGE_E_FORMAT, "model.merges[%zu]: \"%.60s\" is not \"a b\"", r, m->u.s);
-                break;
-            }
-            a = m->u.s;
-            an = (size_t)(sp - a);
-            c = sp + 1;
-            cn = m->n - an - 1;
-        } else if (json_is(m, JSON_ARRAY) && m->n == 2 && json_is(m->u.items[0], JSON_STRING) &&
-                   json_is(m->u.items[1], JSON_STRING)) {
-            a = m->u.items[0]->u.s;
-            an = m->u.items[0]->n;
-            c = m->u.items[1]->u.s;
-            cn = m->u.items[1]->n;
-        } else {
-            st = err_set(err, FORGE_E_FORMAT, "model.merges[%zu]: expected \"a b\" or [\"a\", \"b\"]", r);
-            break;
-        }
-        if (an + cn > tmp_cap) {
-            free(tmp);
-            tmp_cap = an + cn;
-            tmp = malloc(tmp_cap * 3);
-            if (!tmp) return err_set(err, FORGE_E_NOMEM, "out of memory");
-        }
-        int32_t ia = part_id(b, t->byte_level, a, an, tmp);
-        int32_t ib = part_id(b, t->byte_level, c, cn, tmp);
-        if (ia == -1 || ib == -1) {
-            st = err_set(err, FORGE_E_FORMAT, "model.merges[%zu]: \"%.40s\" is not in the vocab", r,
-                         ia == -1 ? a : c);
-            break;
-        }
-        /* the merged token: a + b, less b's continuing_subword_prefix */
-        const char *c2 = c;
-        size_t cn2 = cn;
-        if (b->prefix && cn >= b->prefix_len && !memcmp(c, b->prefix, b->prefix_len)) {
-            c2 += b->prefix_len;
-            cn2 -= b->prefix_len;
-        }
-        memcpy(tmp + tmp_cap, a, an);
-        memcpy(tmp + tmp_cap + an, c2, cn2);
-        int32_t in = part_id(b, t->byte_level, tmp + tmp_cap, an + cn2, tmp + 2 * tmp_cap);
-        if (in == -1) {
-            st = err_set(err, FORGE_E_FORMAT, "model.merges[%zu]: the merged token \"%.*s\" is not in the vocab",
-                         r, (int)(an + cn2 > 60 ? 60 : an + cn2), tmp + tmp_cap);
-            break;
-        }
-        b->merge_new[r] = in;
-        if (ia < 0 || ib < 0) continue; /* parts that never occur in byte-level words */
-        if (!u64map_put(&b->merges, (uint64_t)ia << 32 | (uint32_t)ib, (int32_t)r)) {
-            st = err_set(err, FORGE_E_NOMEM, "out of memory");
-            break;
-        }
-    }
-    free(tmp);
-    return st;
+    return load_merges(t, merges, err);
 }
 
 void bpe_free(tok_bpe *b) {
@@ -462,7 +571,7 @@ forge_status bpe_encode(const forge_tokenizer *t, tok_scratch *sc, const char *s
     for (int32_t i = 0; ns && i < (int32_t)ns; i = sc->syms[i].next)
         if (!ids_push(out, sc->syms[i].id)) goto oom;
     if (slot) {
-        if (sc->cache_count * 2 >= sc->cache_cap) {
+        if (sc->cache_count * 2 >= sc->cache_cap || sc->cache_keys.len + n > CACHE_MAX_KEYS) {
             cache_clear(sc);
             return FORGE_OK; /* the slot is gone; the next call fills the cache again */
         }
@@ -482,7 +591,7 @@ forge_status bpe_encode(const forge_tokenizer *t, tok_scratch *sc, const char *s
             cache_clear(sc);
             return FORGE_OK;
         }
-        memcpy(sc->cache_ids + sc->cache_ids_len, out->ids + first, k * sizeof(int32_t));
+        if (k) memcpy(sc->cache_ids + sc->cache_ids_len, out->ids + first, k * sizeof(int32_t));
         *slot = (cache_slot){h, (uint32_t)koff, (uint32_t)n, (uint32_t)sc->cache_ids_len, (uint32_t)k};
         sc->cache_ids_len += k;
         sc->cache_count++;

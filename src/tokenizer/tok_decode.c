@@ -22,6 +22,7 @@ struct forge_detok {
     uint32_t index[TOK_MAX_DEC]; /* items seen per stage (Metaspace's first-token rule) */
     strbuf run;       /* ByteFallback: pending bytes */
     bool run_bad;     /* ... already known invalid (U+FFFD emitted per byte) */
+    size_t run_ok;    /* ... length of its prefix of complete valid characters */
     strbuf pend;      /* ByteLevel: bytes of an incomplete UTF-8 sequence */
     bool joined_any;  /* JOIN_SPACE */
     int strip_left[TOK_MAX_DEC]; /* stream Strip: leading chars still to drop, -1 done */
@@ -29,6 +30,9 @@ struct forge_detok {
     strbuf hold[TOK_MAX_DEC];    /* stream Replace: a possible start of the pattern */
     strbuf chunk[TOK_MAX_DEC];   /* stream stage scratch */
     strbuf out;
+    strbuf skip;      /* after priming: what decode(prompt) still had to emit */
+    size_t skip_pos;
+    bool skipping;
     forge_status st;
 };
 
@@ -333,15 +337,16 @@ static bool byte_token(const char *s, size_t n, unsigned char *b) {
     return true;
 }
 
-/* Is the run so far a valid prefix of valid UTF-8 (complete or not)? */
-static bool run_valid_prefix(const strbuf *r) {
+/* Is the run so far a valid prefix of valid UTF-8 (complete or not)? Checks only the bytes
+ * after the complete characters already seen, so a long run costs O(1) per byte. */
+static bool run_valid_prefix(forge_detok *d) {
+    const strbuf *r = &d->run;
     const unsigned char *u = (const unsigned char *)r->data;
-    size_t i = 0;
-    while (i < r->len) {
-        int k = utf8_lossy_unit(u + i, r->len - i);
+    while (d->run_ok < r->len) {
+        int k = utf8_lossy_unit(u + d->run_ok, r->len - d->run_ok);
         if (k < 0) return false;
         if (k == 0) return true;
-        i += (size_t)k;
+        d->run_ok += (size_t)k;
     }
     return true;
 }
@@ -350,7 +355,7 @@ static void run_flush(forge_detok *d, int k) {
     strbuf *r = &d->run;
     if (!r->len) return;
     if (!d->run_bad) {
-        bool complete = utf8_valid(r->data, r->len);
+        bool complete = run_valid_prefix(d) && d->run_ok == r->len;
         if (complete) {
             /* item_next may not reenter this stage, so the run can be passed directly */
             item_next(d, k, r->data, r->len);
@@ -360,6 +365,7 @@ static void run_flush(forge_detok *d, int k) {
     }
     sb_reset(r);
     d->run_bad = false;
+    d->run_ok = 0;
 }
 
 static void item(forge_detok *d, int k, const char *s, size_t n) {
@@ -372,7 +378,7 @@ static void item(forge_detok *d, int k, const char *s, size_t n) {
             sb_putc(&d->run, (char)b);
             if (d->run_bad) {
                 item_next(d, k, FFFD, 3);
-            } else if (!run_valid_prefix(&d->run)) { /* HF: one U+FFFD per byte of the run */
+            } else if (!run_valid_prefix(d)) { /* HF: one U+FFFD per byte of the run */
                 d->run_bad = true;
                 for (size_t i = 0; i < d->run.len; i++) item_next(d, k, FFFD, 3);
             }
@@ -475,6 +481,7 @@ void forge_detok_free(forge_detok *d) {
     sb_free(&d->run);
     sb_free(&d->pend);
     sb_free(&d->out);
+    sb_free(&d->skip);
     scratch_put(d->t, d->sc);
     free(d);
 }
@@ -483,10 +490,14 @@ void forge_detok_reset(forge_detok *d, unsigned flags) {
     d->flags = flags;
     d->st = FORGE_OK;
     d->run_bad = false;
+    d->run_ok = 0;
     d->joined_any = false;
     sb_reset(&d->run);
     sb_reset(&d->pend);
     sb_reset(&d->out);
+    sb_reset(&d->skip);
+    d->skip_pos = 0;
+    d->skipping = false;
     for (int k = 0; k < TOK_MAX_DEC; k++) {
         d->index[k] = 0;
         sb_reset(&d->hold[k]);
@@ -505,12 +516,73 @@ static forge_status push_one(forge_detok *d, int32_t id, forge_error *err) {
     return FORGE_OK;
 }
 
+static void finish(forge_detok *d);
+
+static void sb_copy(strbuf *dst, const strbuf *src) {
+    sb_reset(dst);
+    sb_append(dst, src->data ? src->data : "", src->len);
+}
+
+/* What finish() would emit now, without disturbing d: run on a copy of the state. */
+static forge_status pending_text(forge_detok *d, strbuf *out) {
+    forge_detok *c = calloc(1, sizeof *c);
+    if (!c) return FORGE_E_NOMEM;
+    c->t = d->t;
+    c->flags = d->flags;
+    c->sc = d->sc;
+    c->join = d->join;
+    c->run_bad = d->run_bad;
+    c->run_ok = d->run_ok;
+    c->joined_any = d->joined_any;
+    memcpy(c->index, d->index, sizeof c->index);
+    memcpy(c->strip_left, d->strip_left, sizeof c->strip_left);
+    memcpy(c->strip_held, d->strip_held, sizeof c->strip_held);
+    sb_copy(&c->run, &d->run);
+    sb_copy(&c->pend, &d->pend);
+    for (int k = 0; k < TOK_MAX_DEC; k++) sb_copy(&c->hold[k], &d->hold[k]);
+    finish(c);
+    sb_copy(out, &c->out);
+    forge_status st = c->st || sb_failed(out) ? FORGE_E_NOMEM : FORGE_OK;
+    for (int k = 0; k < TOK_MAX_DEC; k++) {
+        sb_free(&c->item[k]);
+        sb_free(&c->hold[k]);
+        sb_free(&c->chunk[k]);
+    }
+    sb_free(&c->run);
+    sb_free(&c->pend);
+    sb_free(&c->out);
+    free(c);
+    return st;
+}
+
+/* After priming, output that repeats what decode(prompt) already ended with is dropped, up
+ * to the first difference (then decode(prompt) was not a prefix: emit from there). */
+static void apply_skip(forge_detok *d) {
+    if (!d->skipping) return;
+    strbuf *o = &d->out;
+    size_t rem = d->skip.len - d->skip_pos, k = 0;
+    while (k < o->len && k < rem && o->data[k] == d->skip.data[d->skip_pos + k]) k++;
+    if (k == o->len && k < rem) {
+        d->skip_pos += k;
+        o->len = 0;
+        if (o->data) o->data[0] = 0;
+        return;
+    }
+    while (k > 0 && k < o->len && ((unsigned char)o->data[k] & 0xC0) == 0x80) k--; /* whole chars */
+    memmove(o->data, o->data + k, o->len - k + 1);
+    o->len -= k;
+    d->skipping = false;
+}
+
 forge_status forge_detok_prime(forge_detok *d, const int32_t *ids, size_t n, forge_error *err) {
     for (size_t i = 0; i < n; i++) {
         forge_status st = push_one(d, ids[i], err);
         if (st) return st;
         sb_reset(&d->out);
     }
+    d->skip_pos = 0;
+    if (pending_text(d, &d->skip)) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    d->skipping = d->skip.len > 0;
     return FORGE_OK;
 }
 
@@ -518,6 +590,7 @@ forge_status forge_detok_push(forge_detok *d, int32_t id, const char **text, siz
                               forge_error *err) {
     sb_reset(&d->out);
     forge_status st = push_one(d, id, err);
+    apply_skip(d);
     *text = d->out.data ? d->out.data : "";
     *len = d->out.len;
     return st;
@@ -541,6 +614,7 @@ static void finish(forge_detok *d) {
 forge_status forge_detok_finish(forge_detok *d, const char **text, size_t *len, forge_error *err) {
     sb_reset(&d->out);
     finish(d);
+    apply_skip(d);
     *text = d->out.data ? d->out.data : "";
     *len = d->out.len;
     if (d->st || sb_failed(&d->out)) return err_set(err, FORGE_E_NOMEM, "out of memory");

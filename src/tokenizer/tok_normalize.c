@@ -65,6 +65,46 @@ forge_status norm_parse(forge_tokenizer *t, const json_value *v, forge_error *er
     return parse_one(t, v, "normalizer", err);
 }
 
+static bool is_jamo(uint32_t c) {
+    return (c >= 0x1100 && c <= 0x11FF) || (c >= 0xA960 && c <= 0xA97F) || (c >= 0xD7B0 && c <= 0xD7FF);
+}
+
+/* A normalization boundary lies before c: c is a starter that takes part in no canonical
+ * composition and has no decomposition (which could start with a mark, as U+0F73 does).
+ * Below U+0300 nothing is a second part or decomposes to a leading mark; jamo compose
+ * algorithmically. */
+static bool boundary_before(uint32_t c) {
+    if (c < 0x300) return true;
+    if (is_jamo(c)) return false;
+    const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)c);
+    return p->combining_class == 0 && p->comb_index == UINT16_MAX && p->decomp_seqindex == UINT16_MAX;
+}
+
+/* Could the form change c standing alone? (Conservative: true sends it to utf8proc.) */
+static bool may_change(uint32_t c, bool compose, bool compat) {
+    if (c < 0x80) return false;
+    if (c >= 0xAC00 && c <= 0xD7A3) return !compose; /* Hangul syllables decompose in NFD/NFKD */
+    const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)c);
+    if (p->decomp_seqindex == UINT16_MAX) return false;
+    if (p->decomp_type != 0) return compat; /* a compatibility decomposition */
+    /* canonical: below U+0300 these recompose to themselves under NFC/NFKC */
+    return !(compose && c < 0x300);
+}
+
+static forge_status map_span(const char *s, size_t n, int opt, strbuf *out, forge_error *err) {
+    utf8proc_uint8_t *res = NULL;
+    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &res,
+                                      (utf8proc_option_t)opt);
+    if (r < 0) {
+        free(res);
+        return err_set(err, r == UTF8PROC_ERROR_NOMEM ? FORGE_E_NOMEM : FORGE_E_INTERNAL,
+                       "normalizer: utf8proc: %s", utf8proc_errmsg(r));
+    }
+    sb_append(out, res, (size_t)r);
+    free(res);
+    return FORGE_OK;
+}
+
 static bool all_ascii(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] >= 0x80) return false;
@@ -83,16 +123,29 @@ static forge_status apply_one(const tok_norm *nm, tok_scratch *sc, const char *s
         if (nm->kind == NORM_NFC || nm->kind == NORM_NFKC) opt |= UTF8PROC_COMPOSE;
         else opt |= UTF8PROC_DECOMPOSE;
         if (nm->kind == NORM_NFKC || nm->kind == NORM_NFKD) opt |= UTF8PROC_COMPAT;
-        utf8proc_uint8_t *res = NULL;
-        utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &res,
-                                          (utf8proc_option_t)opt);
-        if (r < 0) {
-            free(res);
-            return err_set(err, r == UTF8PROC_ERROR_NOMEM ? FORGE_E_NOMEM : FORGE_E_INTERNAL,
-                           "normalizer: utf8proc: %s", utf8proc_errmsg(r));
+        bool compose = nm->kind == NORM_NFC || nm->kind == NORM_NFKC;
+        bool compat = nm->kind == NORM_NFKC || nm->kind == NORM_NFKD;
+        /* Text splits at normalization boundaries into pieces that normalize on their
+         * own; a one-character piece the form cannot change is copied, the others go
+         * through utf8proc (most text never reaches it). */
+        size_t i = 0;
+        while (i < n) {
+            size_t j = i;
+            uint32_t c = utf8_next(s, &j);
+            size_t first_end = j;
+            while (j < n) {
+                size_t k = j;
+                if (boundary_before(utf8_next(s, &k))) break;
+                j = k;
+            }
+            if (j == first_end && !may_change(c, compose, compat)) {
+                sb_append(out, s + i, j - i);
+            } else {
+                forge_status st = map_span(s + i, j - i, opt, out, err);
+                if (st) return st;
+            }
+            i = j;
         }
-        sb_append(out, res, (size_t)r);
-        free(res);
         break;
     }
     case NORM_LOWERCASE: {

@@ -15,11 +15,12 @@ static const char GPT2_RE[] =
  * Patterns
  * ------------------------------------------------------------------------------------- */
 
-/* HF compiles Split/Replace regexes with Oniguruma, whose \s is Unicode's White_Space; with
- * PCRE2_UCP \s is the Z categories plus \t\n\v\f\r, which lacks U+0085 (NEL). We rewrite
- * \s as [\s\x{85}] (inside a class: \s\x{85}) and \S as [^\s\x{85}] so both agree. */
+/* HF compiles Split/Replace regexes with Oniguruma, whose \s is exactly Unicode's
+ * White_Space property. PCRE2's \s with PCRE2_UCP differs (it lacks U+0085 and, in 10.42,
+ * still has U+180E), so \s and \S are rewritten into explicit White_Space classes. */
+#define WS_ITEMS "\\t\\n\\x{0B}\\f\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
 static char *rewrite_spaces(const char *re, size_t len, size_t *out_len) {
-    char *out = malloc(len * 6 + 1);
+    char *out = malloc(len * 100 + 1);
     if (!out) return NULL;
     size_t o = 0;
     bool in_class = false;
@@ -28,8 +29,8 @@ static char *rewrite_spaces(const char *re, size_t len, size_t *out_len) {
         if (c == '\\' && i + 1 < len) {
             char d = re[i + 1];
             if (d == 's' || d == 'S') {
-                const char *rep = d == 's' ? (in_class ? "\\s\\x{85}" : "[\\s\\x{85}]")
-                                           : (in_class ? NULL : "[^\\s\\x{85}]");
+                const char *rep = d == 's' ? (in_class ? WS_ITEMS : "[" WS_ITEMS "]")
+                                           : (in_class ? NULL : "[^" WS_ITEMS "]");
                 if (rep) {
                     size_t k = strlen(rep);
                     memcpy(out + o, rep, k);

@@ -73,7 +73,7 @@ static void big_string(const json_value *cases, uint32_t seed, size_t bytes, str
     size_t nt = 0;
     for (size_t i = 0; i < cases->n && nt < 512; i++) {
         const json_value *t = json_get(cases->u.items[i], "text");
-        if (t) texts[nt++] = t;
+        if (t && !json_get(cases->u.items[i], "unicode_new")) texts[nt++] = t;
     }
     uint32_t st = seed;
     while (out->len < bytes) {
