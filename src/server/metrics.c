@@ -124,7 +124,7 @@ void metrics_write(forge_server *s, strbuf *o) {
     sample(o, "forge_kv_cache_blocks_used", "gauge", "KV cache blocks held by sequences.", es.kv_blocks_used);
     sample(o, "forge_kv_cache_blocks_cached", "gauge", "Free KV cache blocks that still hold a cached prefix.",
            es.kv_blocks_cached);
-    sample(o, "forge_kv_cache_blocks_total", "gauge", "KV cache blocks in the pool.", es.kv_blocks_total);
+    sample(o, "forge_kv_cache_pool_blocks", "gauge", "KV cache blocks in the pool.", es.kv_blocks_total);
     sample(o, "forge_prefix_cache_queries_total", "counter", "Prompt tokens looked up in the prefix cache.",
            (double)es.prefix_queries);
     sample(o, "forge_prefix_cache_hits_total", "counter", "Prompt tokens found in the prefix cache.",

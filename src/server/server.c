@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -279,6 +281,11 @@ static void on_conn_setup(evutil_socket_t fd, short what, void *arg) {
     }
     c->evcon = cbarg;
     evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
+    /* SSE sends many small writes: without this, Nagle's algorithm holds each one back
+     * until the client's (delayed) ACK of the previous */
+    int one = 1;
+    evutil_socket_t sfd = bufferevent_getfd(c->bev);
+    if (sfd >= 0) setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     event_assign(c->deadline, c->s->base, -1, 0, on_deadline, c);
     evtimer_add(c->deadline, &c->s->request_tv);
 }
