@@ -257,7 +257,7 @@ static forge_status continue_final(strbuf *rendered, val last, forge_error *err)
                        "Please verify the chat template and final message in your chat to ensure they are compatible.");
     if (lo == 0 && loc + s->len <= rendered->len && !memcmp(hay + loc, s->s, s->len)) rendered->len = loc + s->len;
     else rendered->len = loc + need;
-    rendered->data[rendered->len] = 0;
+    if (rendered->data) rendered->data[rendered->len] = 0;
     return FORGE_OK;
 }
 
@@ -323,8 +323,7 @@ forge_status chat_render_request_detail(const forge_chat_template *t, const json
         s = convert_message(msgs->u.items[i], i, tp->content_as_list, &ml->items[i], err);
         if (s == FORGE_OK) ml->n++;
     }
-    val mlv = v_obj(V_LIST, obj_ref(ml));
-    if (s == FORGE_OK && !put(vars, "messages", mlv)) s = oom(err);
+    if (s == FORGE_OK && !put(vars, "messages", v_obj(V_LIST, obj_ref(ml)))) s = oom(err);
     val tv = v_none(), dv = v_none();
     if (s == FORGE_OK && has_tools && !tpl_from_json(tools, &tv, err)) s = err_prefix(err, "tools");
     if (s == FORGE_OK && !put(vars, "tools", tv)) s = oom(err);

@@ -72,7 +72,7 @@ val v_str_take(strbuf *sb) {
         return v_undef();
     }
     val v = v_str(sb_str(sb), sb->len);
-    sb_reset(sb);
+    sb_free(sb);
     return v;
 }
 

@@ -154,7 +154,7 @@ vstr *str_new(const char *s, size_t n);
 vstr *str_new_uninit(size_t n); /* contents to be filled by the caller */
 val v_str(const char *s, size_t n);
 val v_cstr(const char *s);
-val v_str_take(strbuf *sb); /* the buffer's contents as a string; sb is reset */
+val v_str_take(strbuf *sb); /* the buffer's contents as a string; sb is freed */
 vlist *list_new(size_t cap);
 bool list_push(vlist *l, val v); /* takes v */
 vdict *dict_new(size_t cap);
