@@ -91,7 +91,7 @@ def _content(value, as_list):
     if value is None:
         return [] if as_list else ""
     if isinstance(value, str):
-        return value
+        return [{"type": "text", "text": value}] if as_list else value
     texts = []
     for part in value:
         if isinstance(part, str):

@@ -3,8 +3,9 @@
  * What the template sees is what vLLM's chat endpoint hands HF's apply_chat_template:
  * - messages: each message's members as sent, except `content`: a string stays a string,
  *   null or absent becomes "", and a list of content parts becomes the text parts joined
- *   with "\n" -- unless the template loops over `message.content`, then it gets the parts
- *   as [{"type": "text", "text": ...}] (null: []). Non-text parts are refused.
+ *   with "\n" -- unless the template loops over `message.content`, then it always gets a
+ *   list of parts [{"type": "text", "text": ...}] (a string is one part, null none).
+ *   Non-text parts are refused.
  * - an assistant's tool_calls: null is dropped; each function.arguments given as a JSON
  *   string is parsed into its value (invalid JSON is an error), objects pass as they are.
  * - tools, documents: as sent, None when absent or null.
@@ -42,10 +43,23 @@ static forge_status convert_content(const json_value *cv, bool as_list, size_t i
         } else *out = v_str("", 0);
         return out->t == V_UNDEF ? oom(err) : FORGE_OK;
     }
-    if (cv->type == JSON_STRING) {
+    if (cv->type == JSON_STRING && !as_list) {
         if (!utf8_valid(cv->u.s, cv->n)) return err_set(err, FORGE_E_INVALID, "messages[%zu].content is not valid UTF-8", i);
         *out = v_str(cv->u.s, cv->n);
         return out->t == V_STR ? FORGE_OK : oom(err);
+    }
+    if (cv->type == JSON_STRING) { /* one text part */
+        if (!utf8_valid(cv->u.s, cv->n)) return err_set(err, FORGE_E_INVALID, "messages[%zu].content is not valid UTF-8", i);
+        vdict *d = dict_new(2);
+        vlist *l = list_new(1);
+        if (!d || !l || !put(d, "type", v_cstr("text")) || !put(d, "text", v_str(cv->u.s, cv->n))) {
+            obj_unref(d);
+            obj_unref(l);
+            return oom(err);
+        }
+        l->items[l->n++] = v_obj(V_DICT, d);
+        *out = v_obj(V_LIST, l);
+        return FORGE_OK;
     }
     if (cv->type != JSON_ARRAY)
         return err_set(err, FORGE_E_INVALID,
