@@ -75,6 +75,11 @@ HAND_CONFIGS = {
 }
 
 
+CLI_CASES = [("smollm2", "multi_turn"), ("qwen3-jinja", "tool_call_string_args"), ("llama3.2", "tools_offered"),
+             ("qwen3-config", "thinking_disabled"), ("mistral", "roles_out_of_order"), ("tinyllama", "unicode"),
+             ("mistral-nemo-jinja", "tool_call_object_args")]
+
+
 def copy_models(shared):
     for name, (cfg, jinja, _) in MODELS.items():
         d = os.path.join(OUT, "models", name)
@@ -159,6 +164,16 @@ def main():
         json.dump({"source_date_epoch": hf_env.SOURCE_DATE_EPOCH, "context": CONTEXT, "cases": exprs}, f,
                   indent=1, ensure_ascii=False)
         f.write("\n")
+    # a few pairs as files for the CLI test (tests/template/template.test.sh)
+    cli = os.path.join(OUT, "cli")
+    os.makedirs(cli, exist_ok=True)
+    for model, conv in CLI_CASES:
+        rec = next(c for c in cases if c["model"] == model and c["conversation"] == conv)
+        base = os.path.join(cli, f"{model}--{conv}")
+        with open(base + ".request.json", "w") as f:
+            json.dump(CONVERSATIONS[conv], f, indent=1, ensure_ascii=False)
+        with open(base + (".expected" if "output" in rec else ".error"), "w", newline="") as f:
+            f.write(rec["output"] if "output" in rec else rec["message"])
     n_err = sum(1 for c in cases if "error" in c)
     print(f"{len(cases)} chat cases ({n_err} errors), {len(exprs)} expression cases")
 
