@@ -236,6 +236,19 @@ bool op_binary(rctx *c, int op, val a, val b, val *out) {
     }
     switch (op) {
     case OP_ADD:
+        if (a.t == V_STR && b.t == V_STR && ((a.u.o->flags | b.u.o->flags) & OBJ_MARKUP)) {
+            /* Markup + str escapes the plain side and stays Markup */
+            strbuf sb = STRBUF_INIT;
+            for (int k = 0; k < 2; k++) {
+                vstr *x = V_S(k ? b : a);
+                if (x->h.flags & OBJ_MARKUP) sb_append(&sb, x->s, x->len);
+                else py_html_escape(&sb, x->s, x->len);
+            }
+            *out = v_str_take(&sb);
+            if (out->t != V_STR) return tpl_oom(c);
+            out->u.o->flags |= OBJ_MARKUP;
+            return true;
+        }
         if (a.t == V_STR && b.t == V_STR) return concat_seq(c, a, b, out);
         if (a.t == V_LIST && b.t == V_LIST && v_is_tuple(a) == v_is_tuple(b)) return concat_seq(c, a, b, out);
         if (a.t == V_STR) return tpl_fail(c, TE_TYPE, "can only concatenate str (not \"%s\") to str", v_type_name(b));

@@ -474,7 +474,7 @@ static bool resolve_field(rctx *c, fmt_state *st, const char *s, size_t n, val *
         if (st->manual)
             return tpl_fail(c, TE_VALUE, "cannot switch from manual field specification to automatic field numbering");
         int k = st->auto_idx++;
-        if (k >= st->a->n) return tpl_fail(c, TE_INDEX, "Replacement index %d out of range for positional args tuple", k);
+        if (k >= st->a->n) return tpl_fail(c, TE_INDEX, "tuple index out of range");
         cur = v_ref(st->a->pos[k]);
     } else {
         bool digits = true;
@@ -487,7 +487,7 @@ static bool resolve_field(rctx *c, fmt_state *st, const char *s, size_t n, val *
             if (st->auto_idx > 0)
                 return tpl_fail(c, TE_VALUE, "cannot switch from automatic field numbering to manual field specification");
             st->manual = true;
-            if (k >= st->a->n) return tpl_fail(c, TE_INDEX, "Replacement index %lld out of range for positional args tuple", (long long)k);
+            if (k >= st->a->n) return tpl_fail(c, TE_INDEX, "tuple index out of range");
             cur = v_ref(st->a->pos[k]);
         } else {
             int found = -1;
