@@ -159,8 +159,8 @@ typedef struct forge_template_limits {
 /* Loads the chat template of the model folder model_dir: template_file if not NULL, else
  * model_dir/chat_template.jinja, else tokenizer_config.json's "chat_template" (a string, or a
  * list of {"name", "template"}: "tool_use" is used when a request has tools, else
- * "default"). The special tokens (bos_token, eos_token, unk_token, pad_token as strings or
- * {"content": ...} objects; null ones stay undefined) come from model_dir's
+ * "default"). The special tokens (bos_token, eos_token, unk_token, pad_token, ... as strings
+ * or {"content": ...} objects; null ones stay undefined) come from model_dir's
  * tokenizer_config.json when there is one. FORGE_E_NOT_FOUND when there is no template,
  * FORGE_E_TEMPLATE (with the line) when it does not parse. */
 forge_chat_template *forge_chat_template_load(const char *model_dir, const char *template_file,

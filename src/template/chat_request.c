@@ -11,8 +11,8 @@
  * - tools, documents: as sent, None when absent or null.
  * - add_generation_prompt: true unless the request says otherwise.
  * - chat_template_kwargs: each member becomes a variable (enable_thinking, ...), overriding.
- * - the special tokens of tokenizer_config.json (bos_token, eos_token, unk_token, pad_token,
- *   additional_special_tokens) unless null.
+ * - the special tokens of tokenizer_config.json as HF's special_tokens_map has them (bos, eos,
+ *   unk, sep, pad, cls, mask, additional_special_tokens) unless null or empty.
  * continue_final_message cuts the prompt after the final message's text, as HF does. */
 #include <stdio.h>
 #include <stdlib.h>
