@@ -664,7 +664,7 @@ int tpl_filter_index(const char *name) {
 
 bool tpl_call_filter(rctx *c, int idx, const char *name, val in, callargs *a, val *out) {
     if (idx < 0 || idx >= N_FILTERS) return tpl_fail(c, TE_RUNTIME, "No filter named '%s' found.", name);
-    if (!STEP(c, 1)) return false;
+    if (!STEP(c, 1 + (in.t == V_STR ? V_S(in)->len / 64 : 0))) return false;
     if (g_filters[idx].fn == f_unsupported)
         return tpl_fail(c, TE_UNSUPPORTED, "the filter '%s' is not supported by Forge", g_filters[idx].name);
     return g_filters[idx].fn(c, in, a, out);

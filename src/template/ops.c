@@ -356,6 +356,7 @@ static bool order(rctx *c, int op, val a, val b, bool *res, int depth) {
 }
 
 bool op_compare(rctx *c, int op, val a, val b, bool *res) {
+    if (a.t == V_LIST && b.t == V_LIST && !STEP(c, (V_L(a)->n < V_L(b)->n ? V_L(a)->n : V_L(b)->n) / 8)) return false;
     switch (op) {
     case OP_EQ: *res = v_eq(a, b); return true;
     case OP_NE: *res = !v_eq(a, b); return true;
@@ -375,6 +376,7 @@ bool op_contains(rctx *c, val container, val item, bool *res) {
         if (item.t != V_STR)
             return tpl_fail(c, TE_TYPE, "'in <string>' requires string as left operand, not %s", v_type_name(item));
         vstr *h = V_S(container), *n = V_S(item);
+        if (!STEP(c, h->len / 64)) return false;
         *res = n->len == 0 || (n->len <= h->len && memmem(h->s, h->len, n->s, n->len) != NULL);
         return true;
     }

@@ -68,7 +68,7 @@ static bool case_test(rctx *c, val in, bool upper, bool *out) {
 
 bool tpl_call_test(rctx *c, int idx, const char *name, val in, callargs *a, bool *out) {
     if (idx < 0 || idx >= N_TESTS) return tpl_fail(c, TE_RUNTIME, "No test named '%s' found.", name);
-    if (!STEP(c, 1)) return false;
+    if (!STEP(c, 1 + (in.t == V_STR ? V_S(in)->len / 64 : 0))) return false;
     val arg;
     switch (g_tests[idx].id) {
     case T_ODD:

@@ -244,6 +244,9 @@ TEST(sandbox_limits) {
     } cases[] = {
         {"{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", FORGE_E_RANGE, "steps"},
         {"{{ 'x' * 100000000 }}", FORGE_E_RANGE, "output limit"},
+        {"{% set s = 'x' * 1000000 %}{% for i in range(100000) %}{% if 'y' in s or s.find('y') > 0 %}{% endif %}"
+         "{% endfor %}",
+         FORGE_E_RANGE, "steps"},
         {"{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", FORGE_E_RANGE,
          "limit"},
         {"{% macro r(n) %}{{ r(n + 1) }}{% endmacro %}{{ r(0) }}", FORGE_E_RANGE, "nested deeper"},
