@@ -182,8 +182,9 @@ const char *forge_chat_template_origin(const forge_chat_template *t);
  * object), optional "tools", "documents", "add_generation_prompt" (default true, as vLLM),
  * "continue_final_message" (default false) and "chat_template_kwargs" (extra template
  * variables such as enable_thinking). On success *out is the NUL-terminated prompt (malloc'd,
- * the caller frees) and *out_len its length. Errors: FORGE_E_INVALID for a malformed request
- * (the message names the field), FORGE_E_UNSUPPORTED for non-text content parts,
+ * the caller frees) and *out_len its length. Errors: FORGE_E_FORMAT for text that is not JSON,
+ * FORGE_E_INVALID for a malformed request (the message names the field), FORGE_E_UNSUPPORTED
+ * for non-text content parts or a Jinja2 feature Forge leaves out, FORGE_E_RANGE past a limit,
  * FORGE_E_TEMPLATE when the template fails: "chat template line N: MSG", where MSG is
  * raise_exception's message verbatim or "UndefinedError: 'x' is undefined" and the like. */
 forge_status forge_chat_template_render(const forge_chat_template *t, const char *request_json,
