@@ -201,7 +201,7 @@ bool py_percent_format(rctx *c, vstr *fmt, val args, val *out) {
             i = e;
             continue;
         }
-        size_t start = i++;
+        i++;
         val v = v_undef();
         bool have_v = false;
         if (i < n && f[i] == '(') {
@@ -218,7 +218,6 @@ bool py_percent_format(rctx *c, vstr *fmt, val args, val *out) {
             if (!hit) {
                 strbuf k = STRBUF_INIT;
                 py_repr_string(&k, f + ks, i - 1 - ks);
-                c->line = c->line;
                 bool r = tpl_fail(c, TE_KEY, "%s", sb_str(&k));
                 sb_free(&k);
                 sb_free(&sb);
@@ -361,7 +360,6 @@ bool py_percent_format(rctx *c, vstr *fmt, val args, val *out) {
             FAIL(TE_VALUE, "unsupported format character '%c' (0x%x) at index %zu", conv, (unsigned char)conv,
                  ncp(f, i - 1));
         }
-        (void)start;
         if (sb.len > c->lim.max_output) FAIL(TE_LIMIT, "a string would exceed the output limit of %zu bytes", c->lim.max_output);
     }
     if (!used_mapping && !dict && argi < nargs && (is_tuple || argi == 0))

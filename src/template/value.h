@@ -209,7 +209,7 @@ const char *v_objtype_repr(val v);
 
 /* Python truthiness. Undefined is false. */
 bool v_truthy(val v);
-/* Python ==, with a depth bound (false beyond it, with *depth_err set). */
+/* Python ==; containers nested deeper than VAL_MAX_DEPTH compare unequal. */
 bool v_eq(val a, val b);
 /* Python hash-compatible key hash; false if the value is unhashable (list, dict, ...). */
 bool v_hash(val v, uint64_t *h);
