@@ -296,7 +296,7 @@ static bool g_strftime(rctx *c, callargs *a, val *out) {
 }
 
 bool func_call(rctx *c, vfunc *f, callargs *a, val *out) {
-    if (f->id >= S_FIRST) return strmeth_call(c, f->id - S_FIRST, V_S(f->self), a, out);
+    if (f->id >= S_FIRST) return STEP(c, 1 + V_S(f->self)->len / 64) && strmeth_call(c, f->id - S_FIRST, V_S(f->self), a, out);
     val self = f->self;
     switch (f->id) {
     case G_RANGE: return g_range(c, a, out);
