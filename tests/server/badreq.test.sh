@@ -19,4 +19,5 @@ check "the server is still running" kill -0 $PID
 check "no internal errors (500) logged" bash -c "! grep -E 'ERROR|Sanitizer|runtime error' '$T_TMP/bad.log'"
 stop_server $PID
 check_eq "SIGTERM: exit status 0" "$STOP_RC" 0
+[ "$STOP_RC" = 0 ] || grep -A30 -E 'Sanitizer|ERROR' "$T_TMP/bad.log" | head -60
 finish
