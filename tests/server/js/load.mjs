@@ -6,7 +6,8 @@
 //     every concurrent client must get exactly its solo text. Exit 1 otherwise.
 //   node load.mjs bench --url URL [--model M] --clients C --requests R [--max-tokens T]
 //     C clients send R streaming requests in all (greedy, ignore_eos, T tokens each); prints
-//     one JSON line: requests/s, output tok/s, mean TTFT and inter-token latency (client side).
+//     one JSON line: requests/s, output tok/s (R * T / wall time), mean TTFT and the mean time
+//     between streamed chunks (client side).
 const args = process.argv.slice(2);
 const mode = args[0];
 const opt = (name, def) => {
@@ -86,14 +87,15 @@ async function check() {
 
 async function bench() {
   const total = +opt('requests', clients * 4);
-  let next = 0, tokens = 0, done = 0;
+  let next = 0, tokens = 0, chunks = 0, done = 0;
   const ttfts = [], itls = [];
   const t0 = performance.now();
   async function worker() {
     while (next < total) {
       const i = next++;
       const r = await stream(prompts[i % prompts.length], { ignore_eos: true });
-      tokens += r.chunks;
+      chunks += r.chunks;
+      tokens += maxTokens; /* ignore_eos: every request generates max_tokens */
       done++;
       ttfts.push(r.ttft);
       itls.push(...r.itl);
@@ -103,7 +105,7 @@ async function bench() {
   const wall = (performance.now() - t0) / 1e3;
   const mean = a => a.reduce((x, y) => x + y, 0) / Math.max(a.length, 1);
   console.log(JSON.stringify({ clients, requests: done, max_tokens: maxTokens, seconds: +wall.toFixed(3),
-    requests_per_s: +(done / wall).toFixed(2), tokens_per_s: +(tokens / wall).toFixed(1), tokens,
+    requests_per_s: +(done / wall).toFixed(2), tokens_per_s: +(tokens / wall).toFixed(1), tokens, chunks,
     mean_ttft_ms: +(mean(ttfts) * 1e3).toFixed(2), mean_itl_ms: +(mean(itls) * 1e3).toFixed(3) }));
 }
 

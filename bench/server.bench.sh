@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Server load (issue 8): requests/s and output tok/s with 1, 16 and 64 concurrent streaming
+# clients (tests/server/js/load.mjs: greedy, ignore_eos, MAX_TOKENS each) against
+# `forge serve`, then against llama.cpp's `llama-server --parallel 64` on a GGUF of the same
+# weights, same thread count, in the same run; and forge's server overhead: the CPU time of
+# its HTTP loop thread plus the engine-thread time handing events over, against the engine's
+# step time (from /metrics before and after each run).
+#   MODELS=dir (default /work/models): smollm2-135m-bf16/ and smollm2-135m-bf16.gguf (made by
+#     bench/core.bench.sh); STORIES_GGUF: stories260K as GGUF (default the shared fixture).
+#   LLAMA_CPP=dir (default /work/llama.cpp/build/bin). THREADS (default 2). MAX_TOKENS (64).
+set -u
+cd "$(dirname "$0")/.."
+MODELS=${MODELS:-/work/models}
+LLAMA_CPP=${LLAMA_CPP:-/work/llama.cpp/build/bin}
+STORIES_GGUF=${STORIES_GGUF:-/work/shared/fixtures/gguf/stories260K.f32.gguf}
+THREADS=${THREADS:-2}
+MAX_TOKENS=${MAX_TOKENS:-64}
+LOAD=tests/server/js/load.mjs
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_ready() { # URL PID
+  for i in $(seq 1 600); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$1/health")" = 200 ] && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+msum() { # URL NAME...: sum of the named metrics
+  curl -s "$1/metrics" | awk -v names="${*:2}" 'BEGIN { n = split(names, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+    ($1 in want) { s += $2 } END { printf "%.6f", s }'
+}
+run_load() { # URL CLIENTS [forge]: one JSON line, with the overhead for forge
+  local url=$1 c=$2 n=$(( $2 * 2 > 8 ? $2 * 2 : 8 ))
+  local io0 st0
+  if [ "${3:-}" = forge ]; then
+    io0=$(msum "$url" forge_server_loop_cpu_seconds_total forge_server_callback_seconds_total)
+    st0=$(msum "$url" forge_engine_step_seconds_total)
+  fi
+  local out; out=$(node $LOAD bench --url "$url" --clients "$c" --requests "$n" --max-tokens "$MAX_TOKENS" --timeout 600)
+  if [ "${3:-}" = forge ]; then
+    local io1 st1; io1=$(msum "$url" forge_server_loop_cpu_seconds_total forge_server_callback_seconds_total)
+    st1=$(msum "$url" forge_engine_step_seconds_total)
+    out=$(python3 -c "import json,sys; d=json.loads(sys.argv[1]); io=$io1-$io0; st=$st1-$st0
+d['server_cpu_s']=round(io,3); d['engine_step_s']=round(st,3); d['overhead_pct']=round(100*io/st,2) if st else None
+print(json.dumps(d))" "$out")
+  fi
+  echo "$out"
+}
+row() { # ENGINE MODEL JSON
+  python3 -c "import json,sys; d=json.loads(sys.argv[3])
+o=d.get('overhead_pct'); print(f\"| {sys.argv[1]} | {sys.argv[2]} | {d['clients']} | {d['requests']} | {d['requests_per_s']} | {d['tokens_per_s']} | {d['mean_ttft_ms']} | {d['mean_itl_ms']} | \" + (f\"{o}% ({d['server_cpu_s']} s / {d['engine_step_s']} s)\" if o is not None else '') + ' |')" "$@"
+}
+
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ), machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), threads $THREADS, $MAX_TOKENS tokens per request"
+echo
+echo "| server | model | clients | requests | requests/s | output tok/s | mean TTFT ms | mean ITL ms | forge server overhead (loop CPU / engine step) |"
+echo "|---|---|---|---|---|---|---|---|---|"
+bench_pair() { # NAME FORGE_DIR GGUF CTX
+  local name=$1 dir=$2 gguf=$3 ctx=$4
+  if [ -d "$dir" ]; then
+    local p; p=$(port)
+    build/forge serve --model "$dir" --port "$p" --threads "$THREADS" --max-seqs 64 --max-model-len "$ctx" \
+      >"$tmp/forge.log" 2>&1 &
+    local pid=$!; pids+=($pid)
+    if wait_ready "http://127.0.0.1:$p" $pid; then
+      for c in 1 16 64; do row "forge serve" "$name" "$(run_load "http://127.0.0.1:$p" $c forge)"; done
+    else echo "forge serve did not start: $(tail -2 "$tmp/forge.log")"; fi
+    kill -TERM $pid; wait $pid 2>/dev/null
+  fi
+  if [ -x "$LLAMA_CPP/llama-server" ] && [ -f "$gguf" ]; then
+    local p; p=$(port)
+    LD_LIBRARY_PATH=$LLAMA_CPP "$LLAMA_CPP/llama-server" -m "$gguf" --host 127.0.0.1 --port "$p" -t "$THREADS" \
+      --parallel 64 -c $((64 * ctx)) --no-webui >"$tmp/llama.log" 2>&1 &
+    local pid=$!; pids+=($pid)
+    if wait_ready "http://127.0.0.1:$p" $pid; then
+      for c in 1 16 64; do row "llama-server" "$name" "$(run_load "http://127.0.0.1:$p" $c)"; done
+    else echo "llama-server did not start: $(tail -2 "$tmp/llama.log")"; fi
+    kill -TERM $pid; wait $pid 2>/dev/null
+  else
+    echo "| llama-server | $name | (not run: $LLAMA_CPP/llama-server or $gguf missing) |"
+  fi
+}
+bench_pair stories260K tests/fixtures/stories260K "$STORIES_GGUF" 256
+bench_pair smollm2-135m-bf16 "$MODELS/smollm2-135m-bf16" "$MODELS/smollm2-135m-bf16.gguf" 256
