@@ -5,17 +5,34 @@
 # weights, same thread count, in the same run; and forge's server overhead: the CPU time of
 # its HTTP loop thread plus the engine-thread time handing events over, against the engine's
 # step time (from /metrics before and after each run).
-#   MODELS=dir (default /work/models): smollm2-135m-bf16/ and smollm2-135m-bf16.gguf (made by
-#     bench/core.bench.sh); STORIES_GGUF: stories260K as GGUF (default the shared fixture).
-#   LLAMA_CPP=dir (default /work/llama.cpp/build/bin). THREADS (default 2). MAX_TOKENS (64).
+#   MODELS=dir (default /work/models, else /tmp/forge-bench-models): smollm2-135m-bf16/ and
+#     smollm2-135m-bf16.gguf, made here when missing (as bench/core.bench.sh does);
+#     STORIES_GGUF: stories260K as GGUF (default the shared fixture).
+#   LLAMA_CPP=dir (default /work/llama.cpp/build/bin). FORGE (default build/forge).
+#   THREADS (default 2). MAX_TOKENS (64). RUN_TIMEOUT: seconds one load run may take (300).
+#   BENCH_MODELS (default "stories260K smollm2-135m-bf16"). The load generator is tests/server/js/load.mjs, or
+#   bench/server_load.py (the same measurement) where there is no Node.
 set -u
 cd "$(dirname "$0")/.."
 MODELS=${MODELS:-/work/models}
+[ -d "$MODELS" ] || MODELS=/tmp/forge-bench-models
 LLAMA_CPP=${LLAMA_CPP:-/work/llama.cpp/build/bin}
 STORIES_GGUF=${STORIES_GGUF:-/work/shared/fixtures/gguf/stories260K.f32.gguf}
+FORGE=${FORGE:-build/forge}
 THREADS=${THREADS:-2}
 MAX_TOKENS=${MAX_TOKENS:-64}
-LOAD=tests/server/js/load.mjs
+RUN_TIMEOUT=${RUN_TIMEOUT:-300}
+BENCH_MODELS=${BENCH_MODELS:-stories260K smollm2-135m-bf16}
+PY=${PY:-python3}
+if command -v node >/dev/null; then LOAD="node tests/server/js/load.mjs bench"; LOADGEN="load.mjs (Node)"
+else LOAD="$PY bench/server_load.py"; LOADGEN="bench/server_load.py"; fi
+if [[ "$BENCH_MODELS" == *smollm2* ]] && { [ ! -f "$MODELS/smollm2-135m-bf16/model.safetensors" ] ||
+   [ ! -f "$MODELS/smollm2-135m-bf16.gguf" ]; }; then
+  mkdir -p "$MODELS"
+  $PY scripts/make_random_model.py --like tests/fixtures/configs/HuggingFaceTB--SmolLM2-135M-Instruct/config.json \
+    --dtype bf16 --out "$MODELS/smollm2-135m-bf16" --seed 1 --tokenizer tests/fixtures/tokenizers/smollm2 >/dev/null &&
+  $PY scripts/ref/write_gguf.py "$MODELS/smollm2-135m-bf16" "$MODELS/smollm2-135m-bf16.gguf" --outtype keep >/dev/null
+fi
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"; }
@@ -41,7 +58,8 @@ run_load() { # URL CLIENTS [forge]: one JSON line, with the overhead for forge
     io0=$(msum "$url" forge_server_loop_cpu_seconds_total forge_server_callback_seconds_total)
     st0=$(msum "$url" forge_engine_step_seconds_total)
   fi
-  local out; out=$(node $LOAD bench --url "$url" --clients "$c" --requests "$n" --max-tokens "$MAX_TOKENS" --timeout 600)
+  local out; out=$(timeout "$RUN_TIMEOUT" $LOAD --url "$url" --clients "$c" --requests "$n" --max-tokens "$MAX_TOKENS")
+  [ -n "$out" ] || out="{\"clients\": $c, \"requests\": 0, \"requests_per_s\": \"timed out\", \"tokens_per_s\": \"(over ${RUN_TIMEOUT} s)\", \"mean_ttft_ms\": \"\", \"mean_itl_ms\": \"\"}"
   if [ "${3:-}" = forge ]; then
     local io1 st1; io1=$(msum "$url" forge_server_loop_cpu_seconds_total forge_server_callback_seconds_total)
     st1=$(msum "$url" forge_engine_step_seconds_total)
@@ -56,7 +74,7 @@ row() { # ENGINE MODEL JSON
 o=d.get('overhead_pct'); print(f\"| {sys.argv[1]} | {sys.argv[2]} | {d['clients']} | {d['requests']} | {d['requests_per_s']} | {d['tokens_per_s']} | {d['mean_ttft_ms']} | {d['mean_itl_ms']} | \" + (f\"{o}% ({d['server_cpu_s']} s / {d['engine_step_s']} s)\" if o is not None else '') + ' |')" "$@"
 }
 
-echo "date: $(date -u +%Y-%m-%dT%H:%MZ), machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), threads $THREADS, $MAX_TOKENS tokens per request"
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ), machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), threads $THREADS, $MAX_TOKENS tokens per request, load from $LOADGEN"
 echo
 echo "| server | model | clients | requests | requests/s | output tok/s | mean TTFT ms | mean ITL ms | forge server overhead (loop CPU / engine step) |"
 echo "|---|---|---|---|---|---|---|---|---|"
@@ -64,7 +82,7 @@ bench_pair() { # NAME FORGE_DIR GGUF CTX
   local name=$1 dir=$2 gguf=$3 ctx=$4
   if [ -d "$dir" ]; then
     local p; p=$(port)
-    build/forge serve --model "$dir" --port "$p" --threads "$THREADS" --max-seqs 64 --max-model-len "$ctx" \
+    $FORGE serve --model "$dir" --port "$p" --threads "$THREADS" --max-seqs 64 --max-model-len "$ctx" \
       >"$tmp/forge.log" 2>&1 &
     local pid=$!; pids+=($pid)
     if wait_ready "http://127.0.0.1:$p" $pid; then
@@ -85,5 +103,6 @@ bench_pair() { # NAME FORGE_DIR GGUF CTX
     echo "| llama-server | $name | (not run: $LLAMA_CPP/llama-server or $gguf missing) |"
   fi
 }
-bench_pair stories260K tests/fixtures/stories260K "$STORIES_GGUF" 256
-bench_pair smollm2-135m-bf16 "$MODELS/smollm2-135m-bf16" "$MODELS/smollm2-135m-bf16.gguf" 256
+[[ "$BENCH_MODELS" == *stories260K* ]] && bench_pair stories260K tests/fixtures/stories260K "$STORIES_GGUF" 256
+[[ "$BENCH_MODELS" == *smollm2* ]] && bench_pair smollm2-135m-bf16 "$MODELS/smollm2-135m-bf16" "$MODELS/smollm2-135m-bf16.gguf" 256
+true

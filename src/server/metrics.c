@@ -25,6 +25,7 @@ void metrics_init(srv_metrics *m) {
     m->itl = (srv_hist){.n_bounds = N_OF(b_itl), .bounds = b_itl};
     m->e2e = (srv_hist){.n_bounds = N_OF(b_e2e), .bounds = b_e2e};
     atomic_init(&m->callback_ns, 0);
+    atomic_init(&m->n_callbacks, 0);
 }
 
 void metrics_count_http(srv_metrics *m, int route, int status) {
@@ -112,7 +113,7 @@ void metrics_write(forge_server *s, strbuf *o) {
     sample(o, "forge_server_loop_cpu_seconds_total", "counter",
            "CPU time of the HTTP event-loop thread (HTTP, JSON, SSE, templates, tokenization).", loop_cpu);
     sample(o, "forge_server_callback_seconds_total", "counter",
-           "Engine-thread time spent handing events to the HTTP loop.", atomic_load(&m->callback_ns) * 1e-9);
+           "Engine-thread CPU time spent handing events to the HTTP loop (one event in 32 timed).", atomic_load(&m->callback_ns) * 1e-9);
 
     if (st == SRV_LOADING || st == SRV_FAILED || !s->engine) return;
     forge_engine_stats es;

@@ -114,7 +114,10 @@ static void queue_push(forge_server *s, srv_msg *m) {
 void server_on_engine_event(const forge_event *ev, void *user) {
     srv_sub *sub = user;
     forge_server *s = sub->s;
-    uint64_t t0 = time_ns();
+    /* the thread CPU clock costs ~0.5 us a read: time one event in 32 and count it 32 times */
+    bool timed = (atomic_fetch_add(&s->metrics.n_callbacks, 1) & 31) == 0;
+    struct timespec c0;
+    if (timed) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
     int n_plp = ev->n_prompt_logprobs > 0 && ev->prompt_logprobs ? ev->n_prompt_logprobs : 0;
     int n_top = ev->n_top > 0 && ev->top_ids && ev->top_logprobs ? ev->n_top : 0;
     size_t elen = ev->error ? strlen(ev->error) + 1 : 0;
@@ -166,7 +169,10 @@ void server_on_engine_event(const forge_event *ev, void *user) {
     m->cached_tokens = ev->cached_tokens;
     m->t = time_sec();
     queue_push(s, m);
-    atomic_fetch_add(&s->metrics.callback_ns, time_ns() - t0);
+    struct timespec c1;
+    if (timed && clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1) == 0)
+        atomic_fetch_add(&s->metrics.callback_ns,
+                         32 * (uint64_t)((c1.tv_sec - c0.tv_sec) * 1000000000LL + (c1.tv_nsec - c0.tv_nsec)));
 }
 
 static void begin_shutdown(forge_server *s);

@@ -61,7 +61,8 @@ typedef struct srv_metrics {
     uint64_t prompt_tokens, generation_tokens, cached_tokens;
     uint64_t disconnects, timeouts_cut;
     srv_hist ttft, itl, e2e;
-    atomic_ullong callback_ns; /* engine-thread time in the event callback */
+    atomic_ullong callback_ns; /* engine-thread CPU time in the event callback (sampled) */
+    atomic_uint n_callbacks;
 } srv_metrics;
 
 void metrics_init(srv_metrics *m);
