@@ -10,7 +10,7 @@
 #     STORIES_GGUF: stories260K as GGUF (default the shared fixture).
 #   LLAMA_CPP=dir (default /work/llama.cpp/build/bin). FORGE (default build/forge).
 #   THREADS (default 2). MAX_TOKENS (64). RUN_TIMEOUT: seconds one load run may take (300).
-#   BENCH_MODELS (default "stories260K smollm2-135m-bf16"). The load generator is tests/server/js/load.mjs, or
+#   BENCH_MODELS (default "stories260K smollm2-135m-bf16"). REPS: runs per cell, best kept (3). The load generator is tests/server/js/load.mjs, or
 #   bench/server_load.py (the same measurement) where there is no Node.
 set -u
 cd "$(dirname "$0")/.."
@@ -22,10 +22,11 @@ FORGE=${FORGE:-build/forge}
 THREADS=${THREADS:-2}
 MAX_TOKENS=${MAX_TOKENS:-64}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
+REPS=${REPS:-3}
 BENCH_MODELS=${BENCH_MODELS:-stories260K smollm2-135m-bf16}
 PY=${PY:-python3}
-if command -v node >/dev/null; then LOAD="node tests/server/js/load.mjs bench"; LOADGEN="load.mjs (Node)"
-else LOAD="$PY bench/server_load.py"; LOADGEN="bench/server_load.py"; fi
+if [ "${LOADGEN:-py}" = node ]; then LOAD="node tests/server/js/load.mjs bench"; LOADGEN="tests/server/js/load.mjs (Node)"
+else LOAD="$PY bench/server_load.py"; LOADGEN="bench/server_load.py (asyncio)"; fi
 if [[ "$BENCH_MODELS" == *smollm2* ]] && { [ ! -f "$MODELS/smollm2-135m-bf16/model.safetensors" ] ||
    [ ! -f "$MODELS/smollm2-135m-bf16.gguf" ]; }; then
   mkdir -p "$MODELS"
@@ -58,8 +59,12 @@ run_load() { # URL CLIENTS [forge]: one JSON line, with the overhead for forge
     io0=$(msum "$url" forge_server_loop_cpu_seconds_total forge_server_callback_seconds_total)
     st0=$(msum "$url" forge_engine_step_seconds_total)
   fi
-  local out; out=$(timeout "$RUN_TIMEOUT" $LOAD --url "$url" --clients "$c" --requests "$n" --max-tokens "$MAX_TOKENS")
-  [ -n "$out" ] || out="{\"clients\": $c, \"requests\": 0, \"requests_per_s\": \"timed out\", \"tokens_per_s\": \"(over ${RUN_TIMEOUT} s)\", \"mean_ttft_ms\": \"\", \"mean_itl_ms\": \"\"}"
+  local out; out=$(timeout "$RUN_TIMEOUT" $LOAD --url "$url" --clients "$c" --requests "$n" --max-tokens "$MAX_TOKENS" \
+    2>>"$tmp/load.err" | grep '^{')
+  if [ -z "$out" ]; then
+    echo "{\"clients\": $c, \"requests\": 0, \"requests_per_s\": \"failed or over ${RUN_TIMEOUT} s\", \"tokens_per_s\": \"-\", \"mean_ttft_ms\": \"\", \"mean_itl_ms\": \"\"}"
+    return
+  fi
   if [ "${3:-}" = forge ]; then
     local io1 st1; io1=$(msum "$url" forge_server_loop_cpu_seconds_total forge_server_callback_seconds_total)
     st1=$(msum "$url" forge_engine_step_seconds_total)
@@ -78,31 +83,44 @@ echo "date: $(date -u +%Y-%m-%dT%H:%MZ), machine: $(grep -m1 'model name' /proc/
 echo
 echo "| server | model | clients | requests | requests/s | output tok/s | mean TTFT ms | mean ITL ms | forge server overhead (loop CPU / engine step) |"
 echo "|---|---|---|---|---|---|---|---|---|"
+best() { # JSON lines on stdin -> the one with the highest tok/s (timeouts last)
+  python3 -c "import json,sys
+rows=[json.loads(l) for l in sys.stdin if l.strip()]
+key=lambda d: d['tokens_per_s'] if isinstance(d['tokens_per_s'], (int, float)) else -1
+print(json.dumps(max(rows, key=key)))"
+}
+# Both servers run side by side (idle while the other is measured); each cell is the best of
+# REPS runs, forge and llama-server alternating, as this machine is shared and noisy.
 bench_pair() { # NAME FORGE_DIR GGUF CTX
-  local name=$1 dir=$2 gguf=$3 ctx=$4
-  if [ -d "$dir" ]; then
-    local p; p=$(port)
-    $FORGE serve --model "$dir" --port "$p" --threads "$THREADS" --max-seqs 64 --max-model-len "$ctx" \
-      >"$tmp/forge.log" 2>&1 &
-    local pid=$!; pids+=($pid)
-    if wait_ready "http://127.0.0.1:$p" $pid; then
-      for c in 1 16 64; do row "forge serve" "$name" "$(run_load "http://127.0.0.1:$p" $c forge)"; done
-    else echo "forge serve did not start: $(tail -2 "$tmp/forge.log")"; fi
-    kill -TERM $pid; wait $pid 2>/dev/null
-  fi
+  local name=$1 dir=$2 gguf=$3 ctx=$4 fp lp fpid lpid have_llama=no
+  fp=$(port)
+  $FORGE serve --model "$dir" --port "$fp" --threads "$THREADS" --max-seqs 64 --max-model-len "$ctx" \
+    >"$tmp/forge.log" 2>&1 &
+  fpid=$!; pids+=($fpid)
+  if ! wait_ready "http://127.0.0.1:$fp" $fpid; then echo "forge serve did not start: $(tail -2 "$tmp/forge.log")"; return; fi
   if [ -x "$LLAMA_CPP/llama-server" ] && [ -f "$gguf" ]; then
-    local p; p=$(port)
-    LD_LIBRARY_PATH=$LLAMA_CPP "$LLAMA_CPP/llama-server" -m "$gguf" --host 127.0.0.1 --port "$p" -t "$THREADS" \
-      --parallel 64 -c $((64 * ctx)) --no-webui >"$tmp/llama.log" 2>&1 &
-    local pid=$!; pids+=($pid)
-    if wait_ready "http://127.0.0.1:$p" $pid; then
-      for c in 1 16 64; do row "llama-server" "$name" "$(run_load "http://127.0.0.1:$p" $c)"; done
+    lp=$(port)
+    # --threads-http: one HTTP thread per client (its default serves a few connections at once)
+    LD_LIBRARY_PATH=$LLAMA_CPP "$LLAMA_CPP/llama-server" -m "$gguf" --host 127.0.0.1 --port "$lp" -t "$THREADS" \
+      --parallel 64 -c $((64 * ctx)) --threads-http 72 --no-webui >"$tmp/llama.log" 2>&1 &
+    lpid=$!; pids+=($lpid)
+    if wait_ready "http://127.0.0.1:$lp" $lpid; then have_llama=yes
     else echo "llama-server did not start: $(tail -2 "$tmp/llama.log")"; fi
-    kill -TERM $pid; wait $pid 2>/dev/null
-  else
-    echo "| llama-server | $name | (not run: $LLAMA_CPP/llama-server or $gguf missing) |"
   fi
+  for c in 1 16 64; do
+    : >"$tmp/f.$c"; : >"$tmp/l.$c"
+    for r in $(seq 1 "$REPS"); do
+      run_load "http://127.0.0.1:$fp" $c forge >>"$tmp/f.$c"
+      [ $have_llama = yes ] && run_load "http://127.0.0.1:$lp" $c >>"$tmp/l.$c"
+    done
+  done
+  for c in 1 16 64; do row "forge serve" "$name" "$(best <"$tmp/f.$c")"; done
+  if [ $have_llama = yes ]; then for c in 1 16 64; do row "llama-server" "$name" "$(best <"$tmp/l.$c")"; done
+  else echo "| llama-server | $name | (not run: $LLAMA_CPP/llama-server or $gguf missing) |"; fi
+  kill -TERM $fpid; wait $fpid 2>/dev/null
+  [ $have_llama = yes ] && { kill -TERM $lpid; wait $lpid 2>/dev/null; }
 }
 [[ "$BENCH_MODELS" == *stories260K* ]] && bench_pair stories260K tests/fixtures/stories260K "$STORIES_GGUF" 256
 [[ "$BENCH_MODELS" == *smollm2* ]] && bench_pair smollm2-135m-bf16 "$MODELS/smollm2-135m-bf16" "$MODELS/smollm2-135m-bf16.gguf" 256
+if [ -s "$tmp/load.err" ]; then echo; echo "load generator errors:"; sort "$tmp/load.err" | uniq -c | head -5; fi
 true

@@ -114,6 +114,6 @@ try {
   else if (mode === 'bench') await bench();
   else { console.error('usage: node load.mjs check|bench --url URL [options]'); process.exit(2); }
 } catch (e) {
-  console.log(`FAIL ${e.message}`);
+  console.error(`FAIL ${e.message}`);
   process.exit(1);
 }
