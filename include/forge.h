@@ -506,7 +506,7 @@ typedef struct forge_server_params {
     double sse_keepalive;          /* seconds of silence before an SSE comment; 0: 10 */
     size_t max_body_bytes;         /* larger request bodies get 413; 0: 8 MiB */
     bool handle_signals;           /* forge_server_run stops on SIGTERM/SIGINT (a second one
-                                      cancels in-flight requests at once); it also ignores SIGPIPE */
+                                      cancels in-flight requests at once) */
     forge_model_params model_params;
     forge_engine_params engine;    /* manual_step is ignored: the engine has its own thread */
     forge_hub_params hub;          /* how a Hub id is fetched */
@@ -519,7 +519,8 @@ forge_server *forge_server_create(const forge_server_params *params, forge_error
 int forge_server_port(const forge_server *s);
 /* Serves until forge_server_stop (or a signal with handle_signals): then stops accepting,
  * lets in-flight requests finish within shutdown_timeout, cancels the rest, and returns
- * FORGE_OK. Fails when the model cannot be loaded (the error says why). Call once. */
+ * FORGE_OK. Fails when the model cannot be loaded (the error says why). Call once. While it
+ * runs, SIGPIPE is blocked in the calling thread (writes to closed sockets fail instead). */
 forge_status forge_server_run(forge_server *s, forge_error *err);
 /* Asks a running server to stop; async-signal-safe and callable from any thread. A second
  * call cancels in-flight requests at once. */

@@ -79,7 +79,7 @@ static void req_send(srv_req *r, const char *frame, size_t len) {
             return;
         }
     }
-    sse_send(r->http, frame, len);
+    sse_send(r->s, r->http, frame, len);
     r->t_last_write = server_now();
 }
 
@@ -565,7 +565,7 @@ void gen_handle(forge_server *s, struct evhttp_request *http, srv_conn *conn, in
     }
     return;
 fail:
-    if (e.status >= 500) log_error("server: %s", e.msg);
+    if (e.status >= 500 && e.status != 503) log_error("server: %s", e.msg);
     reply_error(s, http, route, &e);
     req_free(s, r);
 }

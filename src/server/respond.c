@@ -67,12 +67,12 @@ void sse_start(forge_server *s, struct evhttp_request *http, int route) {
     evhttp_send_reply_start(http, 200, NULL);
 }
 
-void sse_send(struct evhttp_request *http, const char *frame, size_t len) {
-    struct evbuffer *b = evbuffer_new();
-    if (!b) return;
-    evbuffer_add(b, frame, len);
-    evhttp_send_reply_chunk(http, b);
-    evbuffer_free(b);
+void sse_send(forge_server *s, struct evhttp_request *http, const char *frame, size_t len) {
+    /* one buffer for every chunk: evhttp moves its contents out */
+    if (!s->chunk_buf && !(s->chunk_buf = evbuffer_new())) return;
+    evbuffer_add(s->chunk_buf, frame, len);
+    evhttp_send_reply_chunk(http, s->chunk_buf);
+    evbuffer_drain(s->chunk_buf, evbuffer_get_length(s->chunk_buf));
 }
 
 void sse_end(struct evhttp_request *http) { evhttp_send_reply_end(http); }

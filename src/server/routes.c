@@ -356,6 +356,6 @@ void routes_dispatch(struct evhttp_request *http, void *arg) {
     json_free(doc);
     if (rc == 0) return;
 fail:
-    if (e.status >= 500) log_error("server: %s", e.msg);
+    if (e.status >= 500 && e.status != 503) log_error("server: %s", e.msg);
     reply_error(s, http, route, &e);
 }

@@ -588,6 +588,7 @@ void forge_server_free(forge_server *s) {
     while (s->conns) conn_free(s->conns);
     if (s->grace) event_free(s->grace);
     if (s->wake_ev) event_free(s->wake_ev);
+    if (s->chunk_buf) evbuffer_free(s->chunk_buf);
     if (s->base) event_base_free(s->base);
     if (s->wake[0] >= 0) close(s->wake[0]);
     if (s->wake[1] >= 0) close(s->wake[1]);

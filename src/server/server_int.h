@@ -278,6 +278,7 @@ struct forge_server {
     uint64_t rng;
     srv_metrics metrics;
     strbuf scratch; /* a reusable buffer for building replies on the loop thread */
+    struct evbuffer *chunk_buf; /* the same for SSE chunks */
 };
 
 /* A random 32-hex-digit id. */
@@ -300,7 +301,7 @@ void error_json(strbuf *sb, const srv_err *e);
 /* Starts an SSE answer (200, text/event-stream). */
 void sse_start(forge_server *s, struct evhttp_request *http, int route);
 /* Sends "data: <json>\n\n" (or a raw frame when raw). */
-void sse_send(struct evhttp_request *http, const char *frame, size_t len);
+void sse_send(forge_server *s, struct evhttp_request *http, const char *frame, size_t len);
 /* Ends the SSE answer. */
 void sse_end(struct evhttp_request *http);
 /* JSON string of a token's text: its bytes with invalid UTF-8 replaced by U+FFFD. */
