@@ -76,8 +76,8 @@ static inline float exp1(float x) {
     return out[0];
 }
 
-#ifndef PREFETCH_BYTES
-#define PREFETCH_BYTES 1024
+#ifndef PREFETCH_TILES
+#define PREFETCH_TILES 2
 #endif
 
 /* ---- matmul --------------------------------------------------------------------------- */
@@ -91,11 +91,15 @@ static inline __attribute__((always_inline)) void tile(const float *x, int ldx, 
     for (int r = 0; r < RM; r++)
         for (int c = 0; c < RN; c++) acc[r][c] = _mm256_setzero_ps();
     int K8 = K & ~7;
-    const size_t esz = dtype_size(dt);
+    /* Decode streams the weights from memory in short rows (a tile reads RN rows of K side by
+     * side), too short for the hardware prefetcher to follow. So each step prefetches the
+     * tile PREFETCH_TILES ahead, in memory order: RN * 8 elements per step cover it exactly. */
+    const size_t esz = dtype_size(dt), step_bytes = (size_t)RN * 8 * esz;
+    const char *pf = w + (size_t)PREFETCH_TILES * RN * wstride;
     for (int k = 0; k < K8; k += 8) {
         __m256 wv[4];
-        if (RM < 4 && (k & 31) == 0) /* streaming weights (decode): fetch ahead of the loads */
-            for (int c = 0; c < RN; c++) _mm_prefetch(w + c * wstride + (size_t)k * esz + PREFETCH_BYTES, _MM_HINT_T0);
+        if (RM < 4)
+            for (size_t b = 0; b < step_bytes; b += 64) _mm_prefetch(pf + (size_t)k / 8 * step_bytes + b, _MM_HINT_T0);
         for (int c = 0; c < RN; c++) wv[c] = ld_w(w + c * wstride, k, dt);
         for (int r = 0; r < RM; r++) {
             __m256 xv = _mm256_loadu_ps(x + (size_t)r * ldx + k);
