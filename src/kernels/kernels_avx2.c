@@ -163,18 +163,31 @@ static void avx2_matmul(const float *x, int ldx, int m, const mm_weight *w, int 
     int K = w->cols;
     size_t row_bytes = (size_t)K * dtype_size(w->dtype);
     const char *base = (const char *)w->data;
-    if (w->dtype == FORGE_DTYPE_F32 || m < 4 || !pack) {
+    if (m < 4 || (w->dtype != FORGE_DTYPE_F32 && !pack)) {
         run_tiles(x, ldx, m, base + (size_t)j0 * row_bytes, row_bytes, w->dtype, K, j0, j1, y, ldy, w->bias);
         return;
     }
-    /* 16-bit weights with several rows: convert a panel to f32 once (exact), reuse it m times */
+    /* Blocked for the caches: a panel of weight rows (16-bit ones converted to f32 once,
+     * exactly) stays in L2 while blocks of input rows that also fit beside it sweep it; an
+     * unblocked x of hundreds of rows would evict the panel for every row group. */
     int np = mm_panel_rows(K);
+    int mb = (64 * 1024) / K;
+    mb = mb < 16 ? 16 : mb > 128 ? 128 : mb & ~3;
     for (int jp = j0; jp < j1; jp += np) {
         int n = j1 - jp < np ? j1 - jp : np;
-        for (int j = 0; j < n; j++)
-            avx2_to_f32(pack + (size_t)j * K, base + (size_t)(jp + j) * row_bytes, w->dtype, K);
-        run_tiles(x, ldx, m, (const char *)pack, (size_t)K * 4, FORGE_DTYPE_F32, K, jp, jp + n, y, ldy,
-                  w->bias);
+        const char *panel = base + (size_t)jp * row_bytes;
+        size_t stride = row_bytes;
+        forge_dtype pdt = w->dtype;
+        if (w->dtype != FORGE_DTYPE_F32) {
+            for (int j = 0; j < n; j++) avx2_to_f32(pack + (size_t)j * K, base + (size_t)(jp + j) * row_bytes, w->dtype, K);
+            panel = (const char *)pack;
+            stride = (size_t)K * 4;
+            pdt = FORGE_DTYPE_F32;
+        }
+        for (int i0 = 0; i0 < m; i0 += mb) {
+            int mi = m - i0 < mb ? m - i0 : mb;
+            run_tiles(x + (size_t)i0 * ldx, ldx, mi, panel, stride, pdt, K, jp, jp + n, y + (size_t)i0 * ldy, ldy, w->bias);
+        }
     }
 }
 
