@@ -7,21 +7,12 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "base/sysinfo.h"
 #include "engine/engine_int.h"
 #include "model/model.h"
 
 /* ---- creation ------------------------------------------------------------------------- */
 
-static size_t mem_available_bytes(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    size_t kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
-    fclose(f);
-    return kb * 1024;
-}
 
 static void add_eos(forge_engine *e, int32_t id) {
     if (id < 0 || id >= e->vocab || e->n_eos >= (int)(sizeof e->eos_ids / sizeof e->eos_ids[0])) return;
@@ -77,7 +68,7 @@ forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok
     long long n_blocks = e->p.n_kv_blocks;
     if (n_blocks <= 0 && e->p.kv_cache_mb > 0) n_blocks = (long long)(e->p.kv_cache_mb * 1024 * 1024 / block_bytes);
     if (n_blocks <= 0) {
-        size_t avail = mem_available_bytes();
+        size_t avail = sys_mem_available();
         long long cap = (long long)seq_blocks * e->p.max_seqs;
         n_blocks = avail ? (long long)(avail / 4 / block_bytes) : cap;
         if (n_blocks > cap) n_blocks = cap;
