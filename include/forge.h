@@ -256,8 +256,8 @@ typedef struct forge_template_limits {
 /* Loads the chat template of the model folder model_dir: template_file if not NULL, else
  * model_dir/chat_template.jinja, else tokenizer_config.json's "chat_template" (a string, or a
  * list of {"name", "template"}: "tool_use" is used when a request has tools, else
- * "default"). The special tokens (bos_token, eos_token, unk_token, pad_token as strings or
- * {"content": ...} objects; null ones stay undefined) come from model_dir's
+ * "default"). The special tokens (bos_token, eos_token, unk_token, pad_token, ... as strings
+ * or {"content": ...} objects; null ones stay undefined) come from model_dir's
  * tokenizer_config.json when there is one. FORGE_E_NOT_FOUND when there is no template,
  * FORGE_E_TEMPLATE (with the line) when it does not parse. */
 forge_chat_template *forge_chat_template_load(const char *model_dir, const char *template_file,
@@ -279,8 +279,9 @@ const char *forge_chat_template_origin(const forge_chat_template *t);
  * object), optional "tools", "documents", "add_generation_prompt" (default true, as vLLM),
  * "continue_final_message" (default false) and "chat_template_kwargs" (extra template
  * variables such as enable_thinking). On success *out is the NUL-terminated prompt (malloc'd,
- * the caller frees) and *out_len its length. Errors: FORGE_E_INVALID for a malformed request
- * (the message names the field), FORGE_E_UNSUPPORTED for non-text content parts,
+ * the caller frees) and *out_len its length. Errors: FORGE_E_FORMAT for text that is not JSON,
+ * FORGE_E_INVALID for a malformed request (the message names the field), FORGE_E_UNSUPPORTED
+ * for non-text content parts or a Jinja2 feature Forge leaves out, FORGE_E_RANGE past a limit,
  * FORGE_E_TEMPLATE when the template fails: "chat template line N: MSG", where MSG is
  * raise_exception's message verbatim or "UndefinedError: 'x' is undefined" and the like. */
 forge_status forge_chat_template_render(const forge_chat_template *t, const char *request_json,

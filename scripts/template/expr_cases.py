@@ -215,13 +215,91 @@ STATEMENTS = [
     "{{ 'x'.join([1]) }}", "{{ '%d' % 'x' }}", "{{ '%s %s' % (1,) }}", "{{ '%s' % (1, 2) }}", "{{ loop.index }}",
     "{% for x in l %}{{ loop(l) }}{% endfor %}",
     "{{ {'a': 1}.a.b }}", "{{ 'abc'.zz }}", "{{ 'abc'.zz() }}", "{{ [1][5:] }}", "{{ d[none] }}", "{{ l['x'] }}",
-    "{{ '{0}{}'.format(1, 2) }}", "{{ 'é'|center(5, 'x') }}",
+    "{{ '{0}{}'.format(1, 2) }}", "{{ 5|reverse }}", "{{ none|reverse }}", "{{ 'é'|center(5, 'x') }}",
+]
+
+
+EDGE_STATEMENTS = [
+    "a \u00a0{% if true %}b{% endif %}", "x\n \t {%- if true %}y{% endif %}", "{% if true -%}\n\n  x{%- endif %}",
+    "  {{- 'a' }}  {{ 'b' -}}  \n  c", "a\n   {# c #}   \nb", "a\n{#- c -#}\nb", "{# a\nmulti-line\ncomment #}x",
+    "{%set x=1%}{{x}}", "{{\n  1 +\n  2\n}}", "{%- raw -%}  {{ x }}  {%- endraw -%}", "{% raw %}\n  a\n{% endraw %}\nb",
+    "{% for i in range(3) %}{{ i }}{% if not loop.last %}, {% endif %}{% endfor %}",
+    "{% for x in [3, 1, 2] if x != 1 %}{{ loop.revindex }}{{ loop.last }}{% endfor %}",
+    "{% for x in [1, 1, 2, 3] %}{{ loop.changed(x, x > 1) }}{% endfor %}",
+    "{% for a in [1, 2] %}{% set outer = loop %}{% for b in [1] %}{{ outer.index }}{{ loop.index }}{% endfor %}{% endfor %}",
+    "{% set ns = namespace(items=[]) %}{% for i in [1, 2] %}{% set ns.items = ns.items + [i * 10] %}{% endfor %}{{ ns.items }}",
+    "{% set ns = namespace(c=0) %}{% for a in [1, 2] %}{% for b in [1, 2] %}{% set ns.c = ns.c + a * b %}{% endfor %}{% endfor %}{{ ns.c }}",
+    "{% set g = 'G' %}{% macro m(a=g) %}{{ a }}{% endmacro %}{{ m() }}",
+    "{% macro m(x) %}{{ caller(x, 2) }}{{ caller(3, 4) }}{% endmacro %}{% call(a, b) m(1) %}[{{ a + b }}]{% endcall %}",
+    "{% macro inner(a, b) %}{{ a }}-{{ b }}{% endmacro %}{% macro outer() %}{{ inner(*varargs, **kwargs) }}{% endmacro %}{{ outer(1, b=2) }}",
+    "{% macro m() %}{{ kwargs|dictsort }}{% endmacro %}{{ m(z=1, a=2) }}",
+    "{% for x in l %}{{ x }}{% else %}none{% endfor %}{% for x in [] %}{% else %}{{ loop is defined }}{% endfor %}",
+    "{% for x in l %}{% break %}{% else %}else-ran{% endfor %}",
+    "{% if x is not defined %}{% set x = 5 %}{% endif %}{{ x }}",
+    "{% set a, b = 'xy' %}{{ b }}{{ a }}", "{% set t = (1, 2) %}{{ t[0] }}{{ t|length }}",
+    "{% with x = 1 %}{% set y = x + 1 %}{{ y }}{% endwith %}{{ y is defined }}",
+    "{% filter replace('a', 'b') %}banana{% endfilter %}", "{% filter upper|replace('A', '4') %}abc{% endfilter %}",
+    "{% set x | trim | upper %}  padded  {% endset %}[{{ x }}]",
+    "{% block b %}block {{ n }}{% endblock %}", "{% for i in [1] %}{% block c %}{{ i is defined }}{% endblock %}{% endfor %}",
+    "{% for m in msgs %}{% if m.role == 'system' %}{% continue %}{% endif %}{{ m.role }}{% endfor %}",
+    "{{ msgs|selectattr('role', 'in', ['user', 'assistant'])|map(attribute='role')|join(',') }}",
+    "{% for k, v in msgs[2].tool_calls[0].function.arguments|dictsort %}{{ k }}={{ v|tojson }}{% endfor %}",
+    "{% print 1, 2 %}", "{% print 'x' ~ n %}",
+    "{% for x in 5 %}{% endfor %}", "{% for x in none %}{% endfor %}", "{% for a, b in [1] %}{% endfor %}",
+    "{% set x = [1, 2] %}{% set x.y = 1 %}", "{% macro m(a, b) %}{% endmacro %}{{ m(1, 2, 3) }}",
+    "{% macro m(a=1, b) %}{% endmacro %}", "{% if true %}{% elif %}{% endif %}", "{% else %}", "{% endmacro %}",
+    "{{ 'a' if true else }}", "{{ x | }}", "{{ [1, 2,] }}{{ {'a': 1,} }}{{ (1,) }}", "{{ f(1,) if false }}",
+    "{{ 'unterminated", "{% if true %}", "{% for x in l %}{% endif %}{% endfor %}", "{{ 1 }} {{ 2 }", "{{ x.1a }}",
+    "{{ 1.5.real }}", "{{ l.0 }}", "{{ 'a' 'b' 'c' }}", "{{ not }}", "{{ a. }}", "{{ ** }}", "{% set %}",
+    "{{ 'x' is x }}", "{{ x is defined is defined }}", "{% call m() %}{% endcall %}", "{% call 1 %}{% endcall %}",
+    "{{ '\\é' }}", "{{ '\\101\\x41' }}", "{{ '\\q' }}",
+]
+
+# edge cases: Python semantics and Jinja2 quirks that real templates can hit
+EDGE_EXPRESSIONS = [
+    "1_000.5", "1E5", "0_0", "1.5e-10", "-0.0", "9223372036854775807", "-9223372036854775807 - 1",
+    "123456789012345678.0", "1e15", "1e16 + 1", "0.000123", "100.0", "2 ** 0.5", "10 ** -2", "(-8) // 3",
+    "7 // -2", "-7.0 % 3", "3 % -2.5", "round(1)" if False else "2.5|round(0)", "'a' * -1", "[1, 2] * 0",
+    "1 == 1 == 1", "1 < 2 > 1", "1 < 2 not in [1]", "none < 1", "[1] < ['a']", "{} == {}", "{'a': 1, 'b': 2} == {'b': 2, 'a': 1}",
+    "[1, 2] == [1, 2.0]", "'1' == 1", "s[-100:]", "l[::-2]", "l[1:-1:2]", "s[3:1]", "u[-3:]", "s[1:100:3]", "l[-1:-4:-1]",
+    "[missing]", "(missing,)", "{'a': missing}", "none ~ 1", "{1: 'a'}[1.0]", "{true: 'x'}[1]", "(1, 2) in [(1, 2)]",
+    "'b' in {'a': 1, 'b': 2}.keys()", "2 in {'a': 1, 'b': 2}.values()", "'abc' is string and 'abc' is not number",
+    "missing if missing is defined else 'd'", "'<'|safe + '>'", "'>' + '<'|safe", "'<'|safe ~ '>'",
+    "'{:,}'.format(1234567.891)", "'{:e}'.format(0.00012)", "'{:g}'.format(1e-7)", "'{:%}'.format(0.25)",
+    "'{:x}{:X}{:#o}'.format(255, 255, 8)", "'{:c}'.format(65)", "'{0!s:>5}'.format(1)", "'{:{w}}|'.format(1, w=5)",
+    "'{:+.1f}|{: d}'.format(2.25, 5)", "'{:_d}'.format(1000000)", "'{:=+6d}'.format(-42)", "'{}'.format(none)",
+    "'{0.real}'.format(5)", "'{a[0]}'.format(a=[7])", "'{}{}'.format(1)", "'{x}'.format()", "'{'.format(1)",
+    "'%5.1f%%' % 12.345", "'%+.2e' % 12345.678", "'%o' % 8", "'%c' % 'x'", "'%-5d|' % 3", "'%05.1f' % -2.5",
+    "'%s' % [1, 2]", "'%s' % (1,)", "'%s %s' % ('a', 'b')", "'%d' % 3.9", "'%.3s' % 'abcdef'", "'%x' % 3.5",
+    "'%(a)s %(b)d' % {'a': 'x', 'b': 2}", "'%z' % 1", "'%' % ()", "'%s' % {'k': 1}",
+    "words|sort(attribute='0')", "people|sort(attribute='name', case_sensitive=true)|map(attribute='name')|list",
+    "people|sort(attribute='age', reverse=true)|map(attribute='name')|list", "{'B': 1, 'a': 2, 'c': 0}|dictsort",
+    "{'B': 1, 'a': 2, 'c': 0}|dictsort(true)", "people|unique(attribute='age')|map(attribute='name')|list",
+    "words|map('replace', 'a', '4')|list", "[1, 2, 3, 2]|select('equalto', 2)|list", "[1, 2, 3]|reject('gt', 1)|list",
+    "nested.list|selectattr('deep.v')|list|length", "msgs|map(attribute='content')|join(' ')", "d|join(',')",
+    "d|first", "d|last", "{'a': 1}|length", "u|list|length", "d|reverse|list", "(1, 2)|list", "[0.1, 0.2]|sum",
+    "words|min", "words|max(case_sensitive=true)", "empty|max", "empty|min is defined", "empty|sum", "empty|join",
+    "d|tojson(sort_keys=true, indent=2)", "[1, [2, [3]]]|tojson(indent=2, separators=(',', ' = '))",
+    "'😀 é'|tojson(ensure_ascii=true)", "'\x7f\u2028'|tojson", "{'b': {'z': 1, 'a': 2}, 'a': 0}|tojson(sort_keys=true)",
+    "{'a': 1, 2: 'b'}|tojson(sort_keys=true)", "x|tojson" , "l|tojson(indent=0)", "l|tojson(indent=-1)",
+    "n is divisibleby", "n is eq", "n is in", "s is upper", "'Hello' is lower", "'' is lower", "none is string",
+    "l is sameas l", "[] is sameas []", "range(3) is sequence", "(missing or [])|length", "missing is none",
+    "missing is not none", "none is not defined", "d.get is callable", "msgs[1].items()|list",
+    "msgs|map(attribute='role')|unique|list", "msgs|length > 2 and msgs[-1].role == 'assistant'",
+    "msgs[0]['role'] != 'system' or msgs|length > 1", "l|map('string')|map('int')|sum", "'5'|int + 1", "'a' ~ 1 + 2",
+    "(1, 2)[1]", "'abc'[1:]|upper", "-l|length" if False else "(-n)|abs", "not missing", "not none", "d.c|tojson",
+    "'x'|indent(4, true, true)", "''|indent(2, true, true)", "'a\n\nb'|indent(2, blank=true)", "'a\r\nb'|indent",
+    "'  a  '|trim|length", "'abc'|center(2)", "'aaa'|replace('a', 'b', 0)", "'aaa'|replace('', '-')",
+    "'Ab Cd'|lower|title", "'ÄÖÜ ß'|lower", "'éÉ'|upper", "'ǅ'|lower", "'ﬁ'|upper", "'hello'|capitalize",
+    "'HELLO WORLD'|title", "'a-b c_d e.f (g)'|title", "'o\'neil mc-donald'|title",
 ]
 
 
 def expr_cases():
     cases = [("{{ " + e + " }}", None) for e in EXPRESSIONS]
     cases += [(s, None) for s in STATEMENTS]
+    cases += [("{{ " + e + " }}", None) for e in EDGE_EXPRESSIONS]
+    cases += [(s, None) for s in EDGE_STATEMENTS]
     # context-specific cases
     cases += [
         ("{{ x }}", {"x": 12345678901234}),

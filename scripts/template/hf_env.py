@@ -74,12 +74,13 @@ def loops_over_content(env, source):
 
 
 def special_tokens(config):
+    """HF's special_tokens_map: the set (non-empty) special tokens of tokenizer_config.json."""
     out = {}
-    for name in ("bos_token", "eos_token", "unk_token", "pad_token"):
+    for name in ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"):
         v = config.get(name)
         if isinstance(v, dict):
             v = v.get("content")
-        if isinstance(v, str):
+        if isinstance(v, str) and v:
             out[name] = v
     extra = config.get("additional_special_tokens")
     if isinstance(extra, list) and extra:
@@ -91,7 +92,7 @@ def _content(value, as_list):
     if value is None:
         return [] if as_list else ""
     if isinstance(value, str):
-        return value
+        return [{"type": "text", "text": value}] if as_list else value
     texts = []
     for part in value:
         if isinstance(part, str):

@@ -36,7 +36,7 @@ MODELS = {
     "qwen2.5": ("configs/Qwen--Qwen2.5-0.5B-Instruct/tokenizer_config.json", None, "Qwen2.5-0.5B-Instruct"),
     "qwen3-config": ("configs/Qwen--Qwen3-0.6B/tokenizer_config.json", None, "Qwen3-0.6B (same as Qwen3-1.7B)"),
     "llama3.2": ("configs/meta-llama--Llama-3.2-1B-Instruct/tokenizer_config.json", None, "Llama-3.2-1B-Instruct"),
-    "smollm3-jinja": (None, "templates/HuggingFaceTB-SmolLM3-3B.jinja", "SmolLM3-3B (template file)"),
+    "smollm3-jinja": ("HAND", "templates/HuggingFaceTB-SmolLM3-3B.jinja", "SmolLM3-3B (template file)"),
     "qwen2.5-jinja": ("configs/Qwen--Qwen2.5-0.5B-Instruct/tokenizer_config.json",
                       "templates/Qwen-Qwen2.5-7B-Instruct.jinja", "Qwen2.5-7B-Instruct (template file)"),
     "qwen3-jinja": ("configs/Qwen--Qwen3-0.6B/tokenizer_config.json", "templates/Qwen-Qwen3-0.6B.jinja",
@@ -46,20 +46,49 @@ MODELS = {
     "mistral-nemo-jinja": ("tokenizers/mistral/tokenizer_config.json",
                            "templates/mistralai-Mistral-Nemo-Instruct-2407.jinja",
                            "Mistral-Nemo-Instruct-2407 (template file; special tokens from Mistral 7B)"),
+    "content-loop": ("HAND", None, "hand-written: loops over content parts (vLLM's openai content format)"),
+    "named-templates": ("HAND", None, "hand-written: a list of named templates (default, tool_use)"),
 }
-# SmolLM3's template uses no special token; its folder gets this hand-written config.
-SMOLLM3_CONFIG = {"bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|im_end|>"}
+# Hand-written configs: SmolLM3's template uses no special token; the two synthetic models
+# exercise what no fixture template does (content parts, named templates, AddedToken dicts).
+CONTENT_LOOP = (
+    "{{- bos_token }}{{ unk_token is defined }}\n"
+    "{%- for message in messages %}\n"
+    "<{{ message.role }}>\n"
+    "{%- if message.content is string %}{{ message.content }}{% else %}"
+    "{% for part in message.content %}[{{ part.type }}:{{ part.text }}]{% endfor %}{% endif %}\n"
+    "{%- for tc in message.tool_calls or [] %} call {{ tc.function.name }}{{ tc.function.arguments|tojson }}"
+    "{% endfor %}\n"
+    "</{{ message.role }}>{{ eos_token }}\n"
+    "{% endfor %}\n"
+    "{%- if add_generation_prompt %}<assistant>{% endif %}")
+HAND_CONFIGS = {
+    "smollm3-jinja": {"bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|im_end|>"},
+    "content-loop": {"chat_template": CONTENT_LOOP, "unk_token": None, "eos_token": "</s>",
+                     "bos_token": {"content": "<s>", "lstrip": False, "normalized": False, "rstrip": False,
+                                   "single_word": False, "__type": "AddedToken"}},
+    "named-templates": {"bos_token": "<s>", "chat_template": [
+        {"name": "default", "template": "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"},
+        {"name": "tool_use", "template": "TOOLS {{ tools|map(attribute='function.name')|join(',') }}\n"
+                                         "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"},
+        {"name": "rag", "template": "{{ documents|tojson }}"}]},
+}
+
+
+CLI_CASES = [("smollm2", "multi_turn"), ("qwen3-jinja", "tool_call_string_args"), ("llama3.2", "tools_offered"),
+             ("qwen3-config", "thinking_disabled"), ("mistral", "roles_out_of_order"), ("tinyllama", "unicode"),
+             ("mistral-nemo-jinja", "tool_call_object_args")]
 
 
 def copy_models(shared):
     for name, (cfg, jinja, _) in MODELS.items():
         d = os.path.join(OUT, "models", name)
         os.makedirs(d, exist_ok=True)
-        if cfg:
+        if cfg != "HAND":
             shutil.copyfile(os.path.join(shared, cfg), os.path.join(d, "tokenizer_config.json"))
         else:
             with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
-                json.dump(SMOLLM3_CONFIG, f, indent=2)
+                json.dump(HAND_CONFIGS[name], f, indent=2, ensure_ascii=False)
                 f.write("\n")
         if jinja:
             shutil.copyfile(os.path.join(shared, jinja), os.path.join(d, "chat_template.jinja"))
@@ -76,6 +105,16 @@ def load_model(name):
     else:
         source = cfg["chat_template"]
     return source, hf_env.special_tokens(cfg)
+
+
+def pick_template(source, request):
+    """HF's choice among named templates: tool_use when tools are given, else default."""
+    if isinstance(source, str):
+        return source
+    named = {t["name"]: t["template"] for t in source}
+    if request.get("tools") is not None and "tool_use" in named:
+        return named["tool_use"]
+    return named["default"]
 
 
 def render_chat(env, source, tokens, request):
@@ -102,7 +141,7 @@ def main():
         source, tokens = load_model(name)
         for conv_name, request in CONVERSATIONS.items():
             rec = {"model": name, "conversation": conv_name}
-            rec.update(render_chat(env, source, tokens, request))
+            rec.update(render_chat(env, pick_template(source, request), tokens, request))
             cases.append(rec)
     with open(os.path.join(OUT, "chat_goldens.json"), "w") as f:
         json.dump({"source_date_epoch": hf_env.SOURCE_DATE_EPOCH, "conversations": CONVERSATIONS,
@@ -125,6 +164,16 @@ def main():
         json.dump({"source_date_epoch": hf_env.SOURCE_DATE_EPOCH, "context": CONTEXT, "cases": exprs}, f,
                   indent=1, ensure_ascii=False)
         f.write("\n")
+    # a few pairs as files for the CLI test (tests/template/template.test.sh)
+    cli = os.path.join(OUT, "cli")
+    os.makedirs(cli, exist_ok=True)
+    for model, conv in CLI_CASES:
+        rec = next(c for c in cases if c["model"] == model and c["conversation"] == conv)
+        base = os.path.join(cli, f"{model}--{conv}")
+        with open(base + ".request.json", "w") as f:
+            json.dump(CONVERSATIONS[conv], f, indent=1, ensure_ascii=False)
+        with open(base + (".expected" if "output" in rec else ".error"), "w", newline="") as f:
+            f.write(rec["output"] if "output" in rec else rec["message"])
     n_err = sum(1 for c in cases if "error" in c)
     print(f"{len(cases)} chat cases ({n_err} errors), {len(exprs)} expression cases")
 

@@ -25,6 +25,7 @@ typedef enum tok_type {
     TK_INT,
     TK_FLOAT,
     TK_OP,
+    TK_ERROR, /* a lexing error, raised when the parser reaches it (Jinja2 lexes lazily) */
 } tok_type;
 
 typedef enum op {

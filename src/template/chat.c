@@ -116,10 +116,12 @@ static const json_value *token_string(const json_value *v) {
 static forge_status set_tokens(forge_chat_template *t, const json_value *cfg, forge_error *err) {
     t->tokens = dict_new(0);
     if (!t->tokens) return err_set(err, FORGE_E_NOMEM, "out of memory");
-    static const char *const names[] = {"bos_token", "eos_token", "unk_token", "pad_token"};
+    /* HF's special_tokens_map: the set (non-empty) ones of these */
+    static const char *const names[] = {"bos_token", "eos_token", "unk_token", "sep_token",
+                                        "pad_token", "cls_token", "mask_token"};
     for (size_t i = 0; cfg && i < sizeof names / sizeof names[0]; i++) {
         const json_value *s = token_string(json_get(cfg, names[i]));
-        if (!s) continue;
+        if (!s || !s->n) continue;
         if (!utf8_valid(s->u.s, s->n)) return err_set(err, FORGE_E_FORMAT, "%s is not valid UTF-8", names[i]);
         val k = v_cstr(names[i]), v = v_str(s->u.s, s->n);
         if (k.t != V_STR || v.t != V_STR || !dict_set(t->tokens, k, v)) return err_set(err, FORGE_E_NOMEM, "out of memory");
@@ -130,7 +132,7 @@ static forge_status set_tokens(forge_chat_template *t, const json_value *cfg, fo
         if (!l) return err_set(err, FORGE_E_NOMEM, "out of memory");
         for (size_t i = 0; i < extra->n; i++) {
             const json_value *s = token_string(json_at(extra, i));
-            if (!s || !utf8_valid(s->u.s, s->n)) continue;
+            if (!s || !utf8_valid(s->u.s, s->n)) continue; /* HF would fail on such a config */
             val v = v_str(s->u.s, s->n);
             if (v.t == V_STR) l->items[l->n++] = v;
         }

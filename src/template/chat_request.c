@@ -3,15 +3,16 @@
  * What the template sees is what vLLM's chat endpoint hands HF's apply_chat_template:
  * - messages: each message's members as sent, except `content`: a string stays a string,
  *   null or absent becomes "", and a list of content parts becomes the text parts joined
- *   with "\n" -- unless the template loops over `message.content`, then it gets the parts
- *   as [{"type": "text", "text": ...}] (null: []). Non-text parts are refused.
+ *   with "\n" -- unless the template loops over `message.content`, then it always gets a
+ *   list of parts [{"type": "text", "text": ...}] (a string is one part, null none).
+ *   Non-text parts are refused.
  * - an assistant's tool_calls: null is dropped; each function.arguments given as a JSON
  *   string is parsed into its value (invalid JSON is an error), objects pass as they are.
  * - tools, documents: as sent, None when absent or null.
  * - add_generation_prompt: true unless the request says otherwise.
  * - chat_template_kwargs: each member becomes a variable (enable_thinking, ...), overriding.
- * - the special tokens of tokenizer_config.json (bos_token, eos_token, unk_token, pad_token,
- *   additional_special_tokens) unless null.
+ * - the special tokens of tokenizer_config.json as HF's special_tokens_map has them (bos, eos,
+ *   unk, sep, pad, cls, mask, additional_special_tokens) unless null or empty.
  * continue_final_message cuts the prompt after the final message's text, as HF does. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,10 +43,23 @@ static forge_status convert_content(const json_value *cv, bool as_list, size_t i
         } else *out = v_str("", 0);
         return out->t == V_UNDEF ? oom(err) : FORGE_OK;
     }
-    if (cv->type == JSON_STRING) {
+    if (cv->type == JSON_STRING && !as_list) {
         if (!utf8_valid(cv->u.s, cv->n)) return err_set(err, FORGE_E_INVALID, "messages[%zu].content is not valid UTF-8", i);
         *out = v_str(cv->u.s, cv->n);
         return out->t == V_STR ? FORGE_OK : oom(err);
+    }
+    if (cv->type == JSON_STRING) { /* one text part */
+        if (!utf8_valid(cv->u.s, cv->n)) return err_set(err, FORGE_E_INVALID, "messages[%zu].content is not valid UTF-8", i);
+        vdict *d = dict_new(2);
+        vlist *l = list_new(1);
+        if (!d || !l || !put(d, "type", v_cstr("text")) || !put(d, "text", v_str(cv->u.s, cv->n))) {
+            obj_unref(d);
+            obj_unref(l);
+            return oom(err);
+        }
+        l->items[l->n++] = v_obj(V_DICT, d);
+        *out = v_obj(V_LIST, l);
+        return FORGE_OK;
     }
     if (cv->type != JSON_ARRAY)
         return err_set(err, FORGE_E_INVALID,
@@ -257,7 +271,7 @@ static forge_status continue_final(strbuf *rendered, val last, forge_error *err)
                        "Please verify the chat template and final message in your chat to ensure they are compatible.");
     if (lo == 0 && loc + s->len <= rendered->len && !memcmp(hay + loc, s->s, s->len)) rendered->len = loc + s->len;
     else rendered->len = loc + need;
-    rendered->data[rendered->len] = 0;
+    if (rendered->data) rendered->data[rendered->len] = 0;
     return FORGE_OK;
 }
 
@@ -323,8 +337,7 @@ forge_status chat_render_request_detail(const forge_chat_template *t, const json
         s = convert_message(msgs->u.items[i], i, tp->content_as_list, &ml->items[i], err);
         if (s == FORGE_OK) ml->n++;
     }
-    val mlv = v_obj(V_LIST, obj_ref(ml));
-    if (s == FORGE_OK && !put(vars, "messages", mlv)) s = oom(err);
+    if (s == FORGE_OK && !put(vars, "messages", v_obj(V_LIST, obj_ref(ml)))) s = oom(err);
     val tv = v_none(), dv = v_none();
     if (s == FORGE_OK && has_tools && !tpl_from_json(tools, &tv, err)) s = err_prefix(err, "tools");
     if (s == FORGE_OK && !put(vars, "tools", tv)) s = oom(err);

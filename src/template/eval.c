@@ -473,7 +473,19 @@ static bool eval_slice_part(rctx *c, scope *s, const tnode *n, val *out) {
     return tpl_eval(c, s, n, out);
 }
 
+static bool eval_node(rctx *c, scope *s, const tnode *n, val *out);
+
+/* Every value is charged by its size too, so loops over big strings stay within max_steps. */
 bool tpl_eval(rctx *c, scope *s, const tnode *n, val *out) {
+    if (!eval_node(c, s, n, out)) return false;
+    if (out->t == V_STR && V_S(*out)->len >= 1024 && !STEP(c, V_S(*out)->len / 64)) {
+        v_unref(*out);
+        return false;
+    }
+    return true;
+}
+
+static bool eval_node(rctx *c, scope *s, const tnode *n, val *out) {
     if (!STEP(c, 1)) return false;
     c->line = n->line;
     switch ((node_kind)n->kind) {

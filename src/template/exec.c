@@ -87,6 +87,7 @@ static flow run_loop(rctx *c, scope *s, const tnode *n, vlist *items, int depth0
     L->last_changed = v_undef();
     registry_add(c, &L->h);
     flow result = FLOW_OK;
+    bool completed = false; /* an iteration ran to its end (Jinja2 runs else only if none did) */
     for (size_t i = 0; i < items->n; i++) {
         if (!STEP(c, 1)) {
             result = FLOW_ERR;
@@ -107,8 +108,9 @@ static flow run_loop(rctx *c, scope *s, const tnode *n, vlist *items, int depth0
             break;
         }
         if (f == FLOW_BREAK) break;
+        if (f == FLOW_OK) completed = true;
     }
-    if (result == FLOW_OK && items->n == 0 && n->d) {
+    if (result == FLOW_OK && !completed && n->d) {
         scope *es = scope_new(c, s);
         result = es ? exec(c, es, n->d) : FLOW_ERR;
         obj_unref(es);

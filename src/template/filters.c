@@ -210,8 +210,10 @@ static bool f_reverse(rctx *c, val in, callargs *a, val *out) {
         sb_free(&sb);
         return out->t == V_STR || tpl_oom(c);
     }
+    if (in.t != V_LIST && in.t != V_DICT && in.t != V_UNDEF && in.t != V_ITER && in.t != V_LOOP)
+        return tpl_fail(c, TE_FILTERARG, "argument must be iterable");
     vlist *l;
-    if (!op_iterate(c, in, &l)) return tpl_fail(c, TE_FILTERARG, "argument must be iterable");
+    if (!op_iterate(c, in, &l)) return false;
     for (size_t i = 0, j = l->n ? l->n - 1 : 0; i < j; i++, j--) {
         val t = l->items[i];
         l->items[i] = l->items[j];
@@ -479,7 +481,8 @@ static bool sel(rctx *c, val in, callargs *a, val *out, bool attr, bool keep_if,
         }
     }
     (void)fname;
-    callargs rest = {.n = a->n > off + 1 ? a->n - off - 1 : 0, .pos = a->pos + off + 1, .nk = a->nk, .kn = a->kn, .kv = a->kv};
+    callargs rest = {.n = a->n > off + 1 ? a->n - off - 1 : 0, .pos = a->n > off + 1 ? a->pos + off + 1 : NULL,
+                     .nk = a->nk, .kn = a->kn, .kv = a->kv};
     vlist *l;
     if (!op_iterate(c, in, &l)) return false;
     vlist *r = list_new(l->n);
@@ -541,7 +544,8 @@ static bool f_map(rctx *c, val in, callargs *a, val *out) {
             return r;
         }
     }
-    callargs rest = {.n = a->n > 1 ? a->n - 1 : 0, .pos = a->pos + 1, .nk = a->nk, .kn = a->kn, .kv = a->kv};
+    callargs rest = {.n = a->n > 1 ? a->n - 1 : 0, .pos = a->n > 1 ? a->pos + 1 : NULL, .nk = a->nk, .kn = a->kn,
+                     .kv = a->kv};
     vlist *l;
     if (!op_iterate(c, in, &l)) return false;
     vlist *r = list_new(l->n);
@@ -662,7 +666,7 @@ int tpl_filter_index(const char *name) {
 
 bool tpl_call_filter(rctx *c, int idx, const char *name, val in, callargs *a, val *out) {
     if (idx < 0 || idx >= N_FILTERS) return tpl_fail(c, TE_RUNTIME, "No filter named '%s' found.", name);
-    if (!STEP(c, 1)) return false;
+    if (!STEP(c, 1 + (in.t == V_STR ? V_S(in)->len / 64 : 0))) return false;
     if (g_filters[idx].fn == f_unsupported)
         return tpl_fail(c, TE_UNSUPPORTED, "the filter '%s' is not supported by Forge", g_filters[idx].name);
     return g_filters[idx].fn(c, in, a, out);

@@ -439,17 +439,7 @@ bool flt_escape(rctx *c, val in, callargs *a, val *out) {
         sb_free(&raw);
         return false;
     }
-    for (size_t i = 0; i < raw.len; i++) {
-        char ch = raw.data[i];
-        switch (ch) {
-        case '&': sb_puts(&sb, "&amp;"); break;
-        case '<': sb_puts(&sb, "&lt;"); break;
-        case '>': sb_puts(&sb, "&gt;"); break;
-        case '"': sb_puts(&sb, "&#34;"); break;
-        case '\'': sb_puts(&sb, "&#39;"); break;
-        default: sb_putc(&sb, ch);
-        }
-    }
+    py_html_escape(&sb, sb_str(&raw), raw.len);
     sb_free(&raw);
     *out = v_str_take(&sb);
     sb_free(&sb);

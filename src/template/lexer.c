@@ -641,6 +641,14 @@ bool tpl_lex(tpl_arena *A, const char *src, size_t len, token **toks, size_t *nt
         }
         ok = lex_tag(&L, kind == '%');
     }
+    if (!ok && strcmp(e->msg, "out of memory")) {
+        /* Jinja2 lexes as the parser pulls tokens: report this only if parsing gets here */
+        token *t = emit(&L, TK_ERROR, e->line);
+        if (t && (t->s = arena_strndup(L.A, e->msg, strlen(e->msg)))) {
+            t->n = strlen(e->msg);
+            ok = true;
+        }
+    }
     if (ok && !emit(&L, TK_EOF, L.line)) ok = lex_fail(&L, "out of memory");
     /* token text was copied into the arena, so the normalized source can go */
     free(norm);

@@ -105,7 +105,7 @@ static bool repeat_seq(rctx *c, val seq, int64_t times, val *out) {
             r->ncp = r->len;
         }
         *out = v_obj(V_STR, r);
-        return STEP(c, r->len / 64);
+        return out_step(c, out, r->len / 64);
     }
     vlist *l = V_L(seq);
     if (l->n && (uint64_t)times > (c->lim.max_output / 8) / l->n)
@@ -116,7 +116,7 @@ static bool repeat_seq(rctx *c, val seq, int64_t times, val *out) {
     for (int64_t i = 0; i < times; i++)
         for (size_t j = 0; j < l->n; j++) r->items[r->n++] = v_ref(l->items[j]);
     *out = v_obj(V_LIST, r);
-    return STEP(c, r->n);
+    return out_step(c, out, r->n);
 }
 
 static bool concat_seq(rctx *c, val a, val b, val *out) {
@@ -133,7 +133,7 @@ static bool concat_seq(rctx *c, val a, val b, val *out) {
             r->ncp = r->len;
         }
         *out = v_obj(V_STR, r);
-        return STEP(c, r->len / 64);
+        return out_step(c, out, r->len / 64);
     }
     vlist *x = V_L(a), *y = V_L(b);
     vlist *r = list_new(x->n + y->n);
@@ -142,7 +142,7 @@ static bool concat_seq(rctx *c, val a, val b, val *out) {
     for (size_t i = 0; i < x->n; i++) r->items[r->n++] = v_ref(x->items[i]);
     for (size_t i = 0; i < y->n; i++) r->items[r->n++] = v_ref(y->items[i]);
     *out = v_obj(V_LIST, r);
-    return STEP(c, r->n);
+    return out_step(c, out, r->n);
 }
 
 static bool int_pow(rctx *c, int64_t base, int64_t exp, val *out) {
@@ -236,6 +236,19 @@ bool op_binary(rctx *c, int op, val a, val b, val *out) {
     }
     switch (op) {
     case OP_ADD:
+        if (a.t == V_STR && b.t == V_STR && ((a.u.o->flags | b.u.o->flags) & OBJ_MARKUP)) {
+            /* Markup + str escapes the plain side and stays Markup */
+            strbuf sb = STRBUF_INIT;
+            for (int k = 0; k < 2; k++) {
+                vstr *x = V_S(k ? b : a);
+                if (x->h.flags & OBJ_MARKUP) sb_append(&sb, x->s, x->len);
+                else py_html_escape(&sb, x->s, x->len);
+            }
+            *out = v_str_take(&sb);
+            if (out->t != V_STR) return tpl_oom(c);
+            out->u.o->flags |= OBJ_MARKUP;
+            return true;
+        }
         if (a.t == V_STR && b.t == V_STR) return concat_seq(c, a, b, out);
         if (a.t == V_LIST && b.t == V_LIST && v_is_tuple(a) == v_is_tuple(b)) return concat_seq(c, a, b, out);
         if (a.t == V_STR) return tpl_fail(c, TE_TYPE, "can only concatenate str (not \"%s\") to str", v_type_name(b));
@@ -343,6 +356,7 @@ static bool order(rctx *c, int op, val a, val b, bool *res, int depth) {
 }
 
 bool op_compare(rctx *c, int op, val a, val b, bool *res) {
+    if (a.t == V_LIST && b.t == V_LIST && !STEP(c, (V_L(a)->n < V_L(b)->n ? V_L(a)->n : V_L(b)->n) / 8)) return false;
     switch (op) {
     case OP_EQ: *res = v_eq(a, b); return true;
     case OP_NE: *res = !v_eq(a, b); return true;
@@ -362,6 +376,7 @@ bool op_contains(rctx *c, val container, val item, bool *res) {
         if (item.t != V_STR)
             return tpl_fail(c, TE_TYPE, "'in <string>' requires string as left operand, not %s", v_type_name(item));
         vstr *h = V_S(container), *n = V_S(item);
+        if (!STEP(c, h->len / 64)) return false;
         *res = n->len == 0 || (n->len <= h->len && memmem(h->s, h->len, n->s, n->len) != NULL);
         return true;
     }
@@ -648,8 +663,12 @@ bool op_iterate(rctx *c, val v, vlist **out) {
     }
     default: return tpl_fail(c, TE_TYPE, "'%s' object is not iterable", v_type_name(v));
     }
+    if (!STEP(c, r->n / 8)) {
+        obj_unref(r);
+        return false;
+    }
     *out = r;
-    return STEP(c, r->n / 8);
+    return true;
 }
 
 bool op_call(rctx *c, val fn, callargs *a, val *out) {

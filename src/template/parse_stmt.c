@@ -501,6 +501,10 @@ done:
 
 bool tpl_parse(tpl_arena *A, const token *toks, size_t ntoks, tnode **root, tpl_syntax_error *e) {
     parser P = {.A = A, .t = toks, .n = ntoks, .e = e};
+    if (toks[0].type == TK_ERROR) {
+        p_fail(&P, toks[0].line, "%s", toks[0].s);
+        return false;
+    }
     *root = subparse(&P, NULL);
     return *root != NULL && !P.failed;
 }

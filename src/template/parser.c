@@ -12,9 +12,19 @@
 
 
 const token *p_cur(parser *P) { return &P->t[P->i]; }
-const token *p_look(parser *P) { return &P->t[P->i + 1 < P->n ? P->i + 1 : P->n - 1]; }
+static void lex_error(parser *P, const token *k) {
+    if (k->type == TK_ERROR) p_fail(P, k->line, "%s", k->s);
+}
+
+const token *p_look(parser *P) {
+    const token *k = &P->t[P->i + 1 < P->n ? P->i + 1 : P->n - 1];
+    lex_error(P, k);
+    return k;
+}
+
 void p_advance(parser *P) {
     if (P->i + 1 < P->n) P->i++;
+    lex_error(P, &P->t[P->i]);
 }
 
 void *p_fail(parser *P, int line, const char *fmt, ...) {
@@ -80,6 +90,7 @@ const char *p_describe(const token *k, char *buf, size_t cap) {
     case TK_STRING: return "string";
     case TK_INT: return "integer";
     case TK_FLOAT: return "float";
+    case TK_ERROR: return "error";
     }
     return "?";
 }

@@ -201,7 +201,7 @@ bool py_percent_format(rctx *c, vstr *fmt, val args, val *out) {
             i = e;
             continue;
         }
-        size_t start = i++;
+        i++;
         val v = v_undef();
         bool have_v = false;
         if (i < n && f[i] == '(') {
@@ -218,7 +218,6 @@ bool py_percent_format(rctx *c, vstr *fmt, val args, val *out) {
             if (!hit) {
                 strbuf k = STRBUF_INIT;
                 py_repr_string(&k, f + ks, i - 1 - ks);
-                c->line = c->line;
                 bool r = tpl_fail(c, TE_KEY, "%s", sb_str(&k));
                 sb_free(&k);
                 sb_free(&sb);
@@ -361,7 +360,6 @@ bool py_percent_format(rctx *c, vstr *fmt, val args, val *out) {
             FAIL(TE_VALUE, "unsupported format character '%c' (0x%x) at index %zu", conv, (unsigned char)conv,
                  ncp(f, i - 1));
         }
-        (void)start;
         if (sb.len > c->lim.max_output) FAIL(TE_LIMIT, "a string would exceed the output limit of %zu bytes", c->lim.max_output);
     }
     if (!used_mapping && !dict && argi < nargs && (is_tuple || argi == 0))
@@ -474,7 +472,7 @@ static bool resolve_field(rctx *c, fmt_state *st, const char *s, size_t n, val *
         if (st->manual)
             return tpl_fail(c, TE_VALUE, "cannot switch from manual field specification to automatic field numbering");
         int k = st->auto_idx++;
-        if (k >= st->a->n) return tpl_fail(c, TE_INDEX, "Replacement index %d out of range for positional args tuple", k);
+        if (k >= st->a->n) return tpl_fail(c, TE_INDEX, "tuple index out of range");
         cur = v_ref(st->a->pos[k]);
     } else {
         bool digits = true;
@@ -487,7 +485,7 @@ static bool resolve_field(rctx *c, fmt_state *st, const char *s, size_t n, val *
             if (st->auto_idx > 0)
                 return tpl_fail(c, TE_VALUE, "cannot switch from automatic field numbering to manual field specification");
             st->manual = true;
-            if (k >= st->a->n) return tpl_fail(c, TE_INDEX, "Replacement index %lld out of range for positional args tuple", (long long)k);
+            if (k >= st->a->n) return tpl_fail(c, TE_INDEX, "tuple index out of range");
             cur = v_ref(st->a->pos[k]);
         } else {
             int found = -1;

@@ -60,10 +60,47 @@ bool py_isprintable(uint32_t c) {
              k == UTF8PROC_CATEGORY_CS || k == UTF8PROC_CATEGORY_CO);
 }
 
+/* Unconditional multi-character mappings of Unicode's SpecialCasing.txt that Python applies
+ * (Latin and Armenian; utf8proc has only the one-to-one mappings). */
+static const struct {
+    uint32_t cp;
+    const char *upper, *title;
+} g_special[] = {
+    {0x00DF, "SS", "Ss"},
+    {0x0149, "\u02BCN", "\u02BCN"},
+    {0x01F0, "J\u030C", "J\u030C"},
+    {0x0587, "\u0535\u0552", "\u0535\u0582"},
+    {0x1E96, "H\u0331", "H\u0331"},
+    {0x1E97, "T\u0308", "T\u0308"},
+    {0x1E98, "W\u030A", "W\u030A"},
+    {0x1E99, "Y\u030A", "Y\u030A"},
+    {0x1E9A, "A\u02BE", "A\u02BE"},
+    {0xFB00, "FF", "Ff"},
+    {0xFB01, "FI", "Fi"},
+    {0xFB02, "FL", "Fl"},
+    {0xFB03, "FFI", "Ffi"},
+    {0xFB04, "FFL", "Ffl"},
+    {0xFB05, "ST", "St"},
+    {0xFB06, "ST", "St"},
+    {0xFB13, "\u0544\u0546", "\u0544\u0576"},
+    {0xFB14, "\u0544\u0535", "\u0544\u0565"},
+    {0xFB15, "\u0544\u053B", "\u0544\u056B"},
+    {0xFB16, "\u054E\u0546", "\u054E\u0576"},
+    {0xFB17, "\u0544\u053D", "\u0544\u056D"},
+};
+
+static bool special_case(strbuf *sb, uint32_t c, bool title) {
+    for (size_t i = 0; i < sizeof g_special / sizeof g_special[0]; i++)
+        if (g_special[i].cp == c) {
+            sb_puts(sb, title ? g_special[i].title : g_special[i].upper);
+            return true;
+        }
+    return false;
+}
+
 void py_upper_cp(strbuf *sb, uint32_t c) {
     if (c < 0x80) sb_putc(sb, (char)(c - 'a' < 26u ? c - 32 : c));
-    else if (c == 0xDF) sb_append(sb, "SS", 2); /* the SpecialCasing entry Python applies */
-    else u8_put(sb, (uint32_t)utf8proc_toupper((utf8proc_int32_t)c));
+    else if (!special_case(sb, c, false)) u8_put(sb, (uint32_t)utf8proc_toupper((utf8proc_int32_t)c));
 }
 void py_lower_cp(strbuf *sb, uint32_t c) {
     if (c < 0x80) sb_putc(sb, (char)(c - 'A' < 26u ? c + 32 : c));
@@ -72,8 +109,7 @@ void py_lower_cp(strbuf *sb, uint32_t c) {
 }
 void py_title_cp(strbuf *sb, uint32_t c) {
     if (c < 0x80) sb_putc(sb, (char)(c - 'a' < 26u ? c - 32 : c));
-    else if (c == 0xDF) sb_append(sb, "Ss", 2);
-    else u8_put(sb, (uint32_t)utf8proc_totitle((utf8proc_int32_t)c));
+    else if (!special_case(sb, c, true)) u8_put(sb, (uint32_t)utf8proc_totitle((utf8proc_int32_t)c));
 }
 
 size_t str_cp_offset(vstr *s, size_t cp) {
@@ -211,6 +247,19 @@ bool py_str_val(rctx *c, val v, val *out) {
     *out = v_str_take(&sb);
     sb_free(&sb);
     return out->t == V_STR || tpl_oom(c);
+}
+
+void py_html_escape(strbuf *sb, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        switch (s[i]) {
+        case '&': sb_puts(sb, "&amp;"); break;
+        case '<': sb_puts(sb, "&lt;"); break;
+        case '>': sb_puts(sb, "&gt;"); break;
+        case '"': sb_puts(sb, "&#34;"); break;
+        case '\'': sb_puts(sb, "&#39;"); break;
+        default: sb_putc(sb, s[i]);
+        }
+    }
 }
 
 /* ---- json.dumps ------------------------------------------------------------------------ */

@@ -64,6 +64,9 @@ void py_repr_string(strbuf *sb, const char *s, size_t n);
 /* str(v) as a new string value (shares v when it already is a str). */
 bool py_str_val(rctx *c, val v, val *out);
 
+/* markupsafe's escape: & < > " ' as entities */
+void py_html_escape(strbuf *sb, const char *s, size_t n);
+
 /* json.dumps(v, ensure_ascii, indent, separators, sort_keys) as HF's tojson calls it.
  * indent: NULL for none, else the indent string (Python turns an int n into n spaces). */
 typedef struct json_opts {

@@ -68,7 +68,7 @@ static bool case_test(rctx *c, val in, bool upper, bool *out) {
 
 bool tpl_call_test(rctx *c, int idx, const char *name, val in, callargs *a, bool *out) {
     if (idx < 0 || idx >= N_TESTS) return tpl_fail(c, TE_RUNTIME, "No test named '%s' found.", name);
-    if (!STEP(c, 1)) return false;
+    if (!STEP(c, 1 + (in.t == V_STR ? V_S(in)->len / 64 : 0))) return false;
     val arg;
     switch (g_tests[idx].id) {
     case T_ODD:
@@ -126,8 +126,11 @@ bool tpl_call_test(rctx *c, int idx, const char *name, val in, callargs *a, bool
     case T_GE:
     case T_LT:
     case T_LE: {
-        if (a->nk) return tpl_fail(c, TE_TYPE, "%s() takes no keyword arguments", g_tests[idx].name);
-        if (a->n != 1) return tpl_fail(c, TE_TYPE, "expected 2 arguments, got %d", 1 + a->n);
+        static const char *const opnames[] = {[T_EQ] = "eq", [T_NE] = "ne", [T_GT] = "gt",
+                                              [T_GE] = "ge", [T_LT] = "lt", [T_LE] = "le"};
+        const char *opn = opnames[g_tests[idx].id];
+        if (a->nk) return tpl_fail(c, TE_TYPE, "%s() takes no keyword arguments", opn);
+        if (a->n != 1) return tpl_fail(c, TE_TYPE, "%s expected 2 arguments, got %d", opn, 1 + a->n);
         static const int ops[] = {[T_EQ] = OP_EQ, [T_NE] = OP_NE, [T_GT] = OP_GT,
                                   [T_GE] = OP_GTEQ, [T_LT] = OP_LT, [T_LE] = OP_LTEQ};
         return op_compare(c, ops[g_tests[idx].id], in, a->pos[0], out);

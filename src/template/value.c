@@ -53,8 +53,9 @@ size_t str_ncp(vstr *s) {
     if (!(s->h.flags & OBJ_CPKNOWN)) {
         size_t n = 0;
         for (size_t i = 0; i < s->len; i++) n += ((unsigned char)s->s[i] & 0xC0) != 0x80;
+        if (s->h.rc < 0) return n; /* shared between threads: never written */
         s->ncp = n;
-        if (s->h.rc >= 0) s->h.flags |= OBJ_CPKNOWN; /* immortal strings are computed eagerly */
+        s->h.flags |= OBJ_CPKNOWN;
     }
     return s->ncp;
 }
@@ -72,7 +73,7 @@ val v_str_take(strbuf *sb) {
         return v_undef();
     }
     val v = v_str(sb_str(sb), sb->len);
-    sb_reset(sb);
+    sb_free(sb);
     return v;
 }
 
@@ -395,8 +396,8 @@ static void immortal_child(val *v, void *arg) {
 
 void obj_make_immortal(obj *o) {
     if (o->rc < 0) return;
+    if (o->type == V_STR) str_ncp((vstr *)o); /* cached now: immortal objects are never written */
     o->rc = -1;
-    if (o->type == V_STR) str_ncp((vstr *)o);
     obj_children(o, immortal_child, NULL);
 }
 

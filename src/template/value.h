@@ -154,7 +154,7 @@ vstr *str_new(const char *s, size_t n);
 vstr *str_new_uninit(size_t n); /* contents to be filled by the caller */
 val v_str(const char *s, size_t n);
 val v_cstr(const char *s);
-val v_str_take(strbuf *sb); /* the buffer's contents as a string; sb is reset */
+val v_str_take(strbuf *sb); /* the buffer's contents as a string; sb is freed */
 vlist *list_new(size_t cap);
 bool list_push(vlist *l, val v); /* takes v */
 vdict *dict_new(size_t cap);
@@ -209,7 +209,7 @@ const char *v_objtype_repr(val v);
 
 /* Python truthiness. Undefined is false. */
 bool v_truthy(val v);
-/* Python ==, with a depth bound (false beyond it, with *depth_err set). */
+/* Python ==; containers nested deeper than VAL_MAX_DEPTH compare unequal. */
 bool v_eq(val a, val b);
 /* Python hash-compatible key hash; false if the value is unhashable (list, dict, ...). */
 bool v_hash(val v, uint64_t *h);
