@@ -113,7 +113,7 @@ forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok
         err_set(err, FORGE_E_NOMEM, "out of memory");
         goto fail;
     }
-    e->stats.kv_blocks_total = (int)n_blocks;
+    e->stats.kv_blocks_total = e->pub_stats.kv_blocks_total = (int)n_blocks;
     if (!e->p.manual_step) {
         if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
             err_set(err, FORGE_E_NOMEM, "cannot start the engine thread");
@@ -367,13 +367,13 @@ static void take_incoming(forge_engine *e) {
     }
 }
 
+/* Publishes the engine thread's counters for other threads (forge_engine_get_stats). */
 static void update_stats(forge_engine *e) {
     double now = engine_now_ms();
     int at = e->rate_at % 64, old = (e->rate_at + 1) % 64;
     e->rate_t[at] = now;
     e->rate_n[at] = e->stats.generated_tokens;
     e->rate_at++;
-    pthread_mutex_lock(&e->lock);
     if (e->rate_at > 64 && now > e->rate_t[old])
         e->stats.tokens_per_second = (e->stats.generated_tokens - e->rate_n[old]) / ((now - e->rate_t[old]) / 1e3);
     else if (e->rate_at > 1 && now > e->rate_t[0])
@@ -382,6 +382,8 @@ static void update_stats(forge_engine *e) {
     e->stats.waiting = e->n_waiting;
     e->stats.kv_blocks_used = kvb_total(e->kv) - kvb_free_count(e->kv);
     e->stats.kv_blocks_cached = kvb_cached_free_count(e->kv);
+    pthread_mutex_lock(&e->lock);
+    e->pub_stats = e->stats;
     pthread_mutex_unlock(&e->lock);
 }
 
@@ -432,7 +434,7 @@ void forge_engine_free(forge_engine *e) {
 
 void forge_engine_get_stats(forge_engine *e, forge_engine_stats *out) {
     pthread_mutex_lock(&e->lock);
-    *out = e->stats;
+    *out = e->pub_stats;
     pthread_mutex_unlock(&e->lock);
 }
 
