@@ -1,0 +1,321 @@
+#!/usr/bin/python3
+"""Float64 reference forward for llama / mistral / qwen2 / qwen3, after HF transformers.
+
+An independent oracle for Forge's C forward pass. It follows transformers' modeling code
+(modeling_llama.py, modeling_mistral.py, modeling_qwen2.py, modeling_qwen3.py and
+modeling_rope_utils.py) step by step, in plain torch, computing in float64 by default:
+  - embedding lookup (no scaling);
+  - RMSNorm: x * rsqrt(mean(x^2) + eps), then weight * x;
+  - attention: q/k/v projections (+ bias: qwen2 on q,k,v; llama/qwen3 `attention_bias` on
+    q,k,v AND o), Qwen3's per-head q_norm/k_norm (RMSNorm over head_dim) before RoPE,
+    RoPE in the rotate-half layout (cos/sin of cat(freqs, freqs); rotate_half(x) =
+    cat(-x2, x1)) with `rope_theta` and `rope_scaling` default / linear / llama3,
+    GQA (query head h reads kv head h // (heads / kv_heads), as repeat_kv does),
+    scaling head_dim^-0.5, causal mask plus sliding window (key visible iff
+    k_pos <= q_pos and q_pos - k_pos < window), softmax, o_proj;
+  - SwiGLU MLP: down(silu(gate(x)) * up(x)) (+ `mlp_bias` for llama);
+  - final norm, lm_head (or the embedding when `tie_word_embeddings`).
+Sliding window: mistral applies `sliding_window` to every layer when it is not null;
+qwen2/qwen3 only when `use_sliding_window` is true, on the layers that `layer_types` marks
+"sliding_attention", or, without `layer_types`, on layers with index >= `max_window_layers`.
+Llama has no sliding window.
+
+Differences from HF that are intentional: HF computes the RoPE angles and softmax in float32;
+here everything (angles included) is float64 in the default mode, i.e. closer to the exact
+value. `--f32` (or dtype=torch.float32) computes all in float32 instead (weights upcast to
+float32), which the parity scripts use to estimate the f32-vs-f64 logit error.
+
+Usage (as a script):
+  /usr/bin/python3 scripts/ref/hf_forward.py MODEL_DIR --ids 1,403,407 [--greedy 200] [--f32]
+prints the greedy ids (and the top-5 logits of the last prompt position).
+As a module: load_model(folder, dtype), forward(model, ids) -> [T, vocab] logits,
+greedy(model, prompt_ids, n) -> (ids, margins, logits of the whole run).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_io import st_read_folder, to_float32  # noqa: E402
+
+SUPPORTED = ("llama", "mistral", "qwen2", "qwen3")
+
+
+class Config:
+    """The fields of config.json the forward needs, with transformers' defaults."""
+
+    def __init__(self, d):
+        self.raw = d
+        mt = d.get("model_type")
+        if mt not in SUPPORTED:
+            raise ValueError(f"config.json: unsupported model_type {mt!r}")
+        self.model_type = mt
+        self.vocab = d["vocab_size"]
+        self.hidden = d["hidden_size"]
+        self.inter = d["intermediate_size"]
+        self.layers = d["num_hidden_layers"]
+        self.heads = d["num_attention_heads"]
+        self.kv_heads = d.get("num_key_value_heads") or self.heads
+        self.head_dim = d.get("head_dim") or self.hidden // self.heads
+        self.eps = d.get("rms_norm_eps", 1e-6)
+        self.theta = float(d.get("rope_theta", 10000.0))
+        self.tied = bool(d.get("tie_word_embeddings", False))
+        act = d.get("hidden_act", "silu")
+        if act != "silu":
+            raise ValueError(f"config.json: hidden_act {act!r} not supported")
+        if self.heads % self.kv_heads:
+            raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
+        # biases
+        if mt == "qwen2":
+            self.qkv_bias, self.o_bias, self.mlp_bias = True, False, False
+        elif mt == "mistral":
+            self.qkv_bias, self.o_bias, self.mlp_bias = False, False, False
+        elif mt == "qwen3":
+            ab = bool(d.get("attention_bias", False))
+            self.qkv_bias, self.o_bias, self.mlp_bias = ab, ab, False
+        else:  # llama
+            ab = bool(d.get("attention_bias", False))
+            self.qkv_bias, self.o_bias = ab, ab
+            self.mlp_bias = bool(d.get("mlp_bias", False))
+        self.qk_norm = mt == "qwen3"
+        # sliding window, per layer (None = full causal attention)
+        self.window = [None] * self.layers
+        sw = d.get("sliding_window")
+        if mt == "mistral":
+            if sw is not None:
+                self.window = [int(sw)] * self.layers
+        elif mt in ("qwen2", "qwen3"):
+            if d.get("use_sliding_window", False) and sw is not None:
+                lt = d.get("layer_types")
+                if lt is not None:
+                    self.window = [int(sw) if t == "sliding_attention" else None for t in lt]
+                else:
+                    mwl = d.get("max_window_layers", 28)
+                    self.window = [int(sw) if i >= mwl else None for i in range(self.layers)]
+        self.rope_scaling = d.get("rope_scaling")
+
+    def inv_freq(self, dtype=torch.float64):
+        """RoPE inverse frequencies after rope_scaling (modeling_rope_utils.py)."""
+        dim = self.head_dim
+        inv = 1.0 / (self.theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+        rs = self.rope_scaling
+        if rs:
+            rt = rs.get("rope_type", rs.get("type", "default"))
+            if rt == "default":
+                pass
+            elif rt == "linear":
+                inv = inv / float(rs["factor"])
+            elif rt == "llama3":
+                inv = llama3_inv_freq(inv, rs)
+            else:
+                raise ValueError(f"rope_scaling type {rt!r} not supported")
+        return inv.to(dtype)
+
+
+def llama3_inv_freq(inv_freq, rs):
+    """transformers' _compute_llama3_parameters: three bands by wavelength."""
+    factor = float(rs["factor"])
+    low_ff = float(rs["low_freq_factor"])
+    high_ff = float(rs["high_freq_factor"])
+    old_len = float(rs["original_max_position_embeddings"])
+    low_wl = old_len / low_ff
+    high_wl = old_len / high_ff
+    wavelen = 2 * math.pi / inv_freq
+    inv_l = torch.where(wavelen > low_wl, inv_freq / factor, inv_freq)
+    smooth = (old_len / wavelen - low_ff) / (high_ff - low_ff)
+    smoothed = (1 - smooth) * inv_l / factor + smooth * inv_l
+    is_medium = ~(wavelen < high_wl) * ~(wavelen > low_wl)
+    return torch.where(is_medium, smoothed, inv_l)
+
+
+def llama3_bands(cfg):
+    """Count the head's frequencies in the (high, medium, low) llama3 bands."""
+    rs = cfg.rope_scaling
+    dim = cfg.head_dim
+    inv = 1.0 / (cfg.theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+    wl = 2 * math.pi / inv
+    old = float(rs["original_max_position_embeddings"])
+    low_wl = old / float(rs["low_freq_factor"])
+    high_wl = old / float(rs["high_freq_factor"])
+    high = int((wl < high_wl).sum())
+    low = int((wl > low_wl).sum())
+    return high, len(wl) - high - low, low
+
+
+class Model:
+    def __init__(self, cfg, w, dtype):
+        self.cfg, self.w, self.dtype = cfg, w, dtype
+        self.inv_freq = cfg.inv_freq(dtype)
+        self.gqa_tiled = False  # ablation only: wrong GQA mapping (head j -> kv head j % kv)
+
+
+def load_model(folder, dtype=torch.float64):
+    """Read config.json + safetensors; every weight upcast (exactly) then cast to `dtype`."""
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg = Config(json.load(f))
+    raw = st_read_folder(folder)
+    w = {}
+    for name, (dt, arr) in raw.items():
+        w[name] = torch.from_numpy(to_float32(dt, arr).astype(np.float64)).to(dtype)
+    check_shapes(cfg, w)
+    return Model(cfg, w, dtype)
+
+
+def check_shapes(cfg, w):
+    """Fail loudly if a tensor is missing or has the wrong shape."""
+    H, D, I = cfg.hidden, cfg.head_dim, cfg.inter
+    want = {"model.embed_tokens.weight": (cfg.vocab, H), "model.norm.weight": (H,)}
+    if not cfg.tied:
+        want["lm_head.weight"] = (cfg.vocab, H)
+    for i in range(cfg.layers):
+        p = f"model.layers.{i}."
+        want.update({
+            p + "input_layernorm.weight": (H,), p + "post_attention_layernorm.weight": (H,),
+            p + "self_attn.q_proj.weight": (cfg.heads * D, H),
+            p + "self_attn.k_proj.weight": (cfg.kv_heads * D, H),
+            p + "self_attn.v_proj.weight": (cfg.kv_heads * D, H),
+            p + "self_attn.o_proj.weight": (H, cfg.heads * D),
+            p + "mlp.gate_proj.weight": (I, H), p + "mlp.up_proj.weight": (I, H),
+            p + "mlp.down_proj.weight": (H, I)})
+        if cfg.qkv_bias:
+            want.update({p + "self_attn.q_proj.bias": (cfg.heads * D,),
+                         p + "self_attn.k_proj.bias": (cfg.kv_heads * D,),
+                         p + "self_attn.v_proj.bias": (cfg.kv_heads * D,)})
+        if cfg.o_bias:
+            want[p + "self_attn.o_proj.bias"] = (H,)
+        if cfg.mlp_bias:
+            want.update({p + "mlp.gate_proj.bias": (I,), p + "mlp.up_proj.bias": (I,),
+                         p + "mlp.down_proj.bias": (H,)})
+        if cfg.qk_norm:
+            want.update({p + "self_attn.q_norm.weight": (D,), p + "self_attn.k_norm.weight": (D,)})
+    for name, shape in want.items():
+        if name not in w:
+            raise ValueError(f"missing tensor {name}")
+        if tuple(w[name].shape) != shape:
+            raise ValueError(f"tensor {name}: shape {tuple(w[name].shape)}, expected {shape}")
+
+
+def rms_norm(x, weight, eps):
+    """HF RMSNorm: normalise over the last dim, then weight * x."""
+    var = x.pow(2).mean(-1, keepdim=True)
+    return weight * (x * torch.rsqrt(var + eps))
+
+
+def linear(x, w, b=None):
+    y = x @ w.T
+    return y + b if b is not None else y
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+def forward(model, ids):
+    """Logits [T, vocab] for token ids at positions 0..T-1 of one sequence."""
+    cfg, w, dt = model.cfg, model.w, model.dtype
+    T = len(ids)
+    D, nh, nkv = cfg.head_dim, cfg.heads, cfg.kv_heads
+    x = w["model.embed_tokens.weight"][torch.tensor(ids, dtype=torch.long)]
+    pos = torch.arange(T, dtype=dt)
+    freqs = pos[:, None] * model.inv_freq[None, :]          # [T, D/2]
+    emb = torch.cat((freqs, freqs), dim=-1)                 # [T, D]
+    cos, sin = emb.cos()[:, None, :], emb.sin()[:, None, :]  # broadcast over heads
+    qp = torch.arange(T)[:, None]
+    kp = torch.arange(T)[None, :]
+    causal = kp <= qp
+    scale = D ** -0.5
+    for i in range(cfg.layers):
+        p = f"model.layers.{i}."
+        g = w.get
+        h = rms_norm(x, w[p + "input_layernorm.weight"], cfg.eps)
+        q = linear(h, w[p + "self_attn.q_proj.weight"], g(p + "self_attn.q_proj.bias"))
+        k = linear(h, w[p + "self_attn.k_proj.weight"], g(p + "self_attn.k_proj.bias"))
+        v = linear(h, w[p + "self_attn.v_proj.weight"], g(p + "self_attn.v_proj.bias"))
+        q = q.view(T, nh, D)
+        k = k.view(T, nkv, D)
+        v = v.view(T, nkv, D)
+        if cfg.qk_norm:
+            q = rms_norm(q, w[p + "self_attn.q_norm.weight"], cfg.eps)
+            k = rms_norm(k, w[p + "self_attn.k_norm.weight"], cfg.eps)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        rep = nh // nkv
+        if model.gqa_tiled:
+            k, v = k.repeat(1, rep, 1), v.repeat(1, rep, 1)
+        else:
+            k = k.repeat_interleave(rep, dim=1)   # repeat_kv: head j uses kv head j // rep
+            v = v.repeat_interleave(rep, dim=1)
+        q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)  # [heads, T, D]
+        scores = (q @ k.transpose(1, 2)) * scale
+        allowed = causal
+        if cfg.window[i] is not None:
+            allowed = allowed & ((qp - kp) < cfg.window[i])
+        scores = scores.masked_fill(~allowed[None], float("-inf"))
+        probs = torch.softmax(scores, dim=-1)
+        att = (probs @ v).transpose(0, 1).reshape(T, nh * D)
+        x = x + linear(att, w[p + "self_attn.o_proj.weight"], g(p + "self_attn.o_proj.bias"))
+        h = rms_norm(x, w[p + "post_attention_layernorm.weight"], cfg.eps)
+        gate = linear(h, w[p + "mlp.gate_proj.weight"], g(p + "mlp.gate_proj.bias"))
+        up = linear(h, w[p + "mlp.up_proj.weight"], g(p + "mlp.up_proj.bias"))
+        x = x + linear(torch.nn.functional.silu(gate) * up, w[p + "mlp.down_proj.weight"],
+                       g(p + "mlp.down_proj.bias"))
+    x = rms_norm(x, w["model.norm.weight"], cfg.eps)
+    head = w["model.embed_tokens.weight"] if cfg.tied else w["lm_head.weight"]
+    return x @ head.T
+
+
+def top2_rel_margin(row):
+    """(top1 - top2) / max(|top1|, 1e-9) of one logits row."""
+    t = torch.topk(row.to(torch.float64), 2).values
+    return float((t[0] - t[1]) / max(abs(float(t[0])), 1e-9))
+
+
+def greedy(model, prompt_ids, n):
+    """n greedy ids after the prompt; returns (ids, their rel. margins, logits [T+n-1, V]).
+    Recomputes the whole sequence each step (no KV cache: simplest to trust)."""
+    seq = list(prompt_ids)
+    out, margins = [], []
+    logits = None
+    for _ in range(n):
+        logits = forward(model, seq)
+        last = logits[-1]
+        nxt = int(torch.argmax(last))
+        out.append(nxt)
+        margins.append(top2_rel_margin(last))
+        seq.append(nxt)
+    return out, margins, logits
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("--ids", required=True, help="comma-separated prompt ids (BOS included)")
+    ap.add_argument("--greedy", type=int, default=16)
+    ap.add_argument("--f32", action="store_true", help="compute in float32")
+    ap.add_argument("--expect", help="a JSON file with greedy_ids to compare against")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    m = load_model(a.model, torch.float32 if a.f32 else torch.float64)
+    ids = [int(t) for t in a.ids.split(",")]
+    lg = forward(m, ids)
+    top = torch.topk(lg[-1], 5)
+    print("last prompt position top5:", [(int(i), float(v)) for v, i in zip(top.values, top.indices)])
+    gen, margins, _ = greedy(m, ids, a.greedy)
+    print("greedy:", ",".join(map(str, gen)))
+    print("min rel margin: %.3g" % min(margins))
+    if a.expect:
+        with open(a.expect) as f:
+            exp = json.load(f)["greedy_ids"]
+        ok = exp[:len(gen)] == gen
+        print("matches expected:", ok)
+        sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
