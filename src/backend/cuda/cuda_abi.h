@@ -64,6 +64,7 @@ typedef struct fcuda_device_info {
 } fcuda_device_info;
 
 typedef struct fcuda_stats {
+    char device[256]; /* the GPU's name */
     size_t weight_bytes, kv_bytes, scratch_bytes;
     double upload_seconds;
     int gemv_max_rows, graph_max_rows, attn_splits;

@@ -338,6 +338,7 @@ static fcuda_backend *cuda_create(const fcuda_model *m, const fcuda_params *pin,
     b->st.gemv_max_rows = p.gemv_max_rows;
     b->st.graph_max_rows = b->graph_cap;
     b->st.attn_splits = ATTN_SPLITS;
+    snprintf(b->st.device, sizeof b->st.device, "%s", dev.name);
     cudaError_t e;
     cublasStatus_t bs;
 
