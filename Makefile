@@ -57,7 +57,7 @@ ifeq ($(CUDA),1)
   CUDA_LIB := $(BUILD)/libforge-cuda.so $(CUDA_TOOLS)
 endif
 
-.PHONY: all test asan fuzz bench install clean cuda
+.PHONY: all test asan fuzz bench install clean cuda cuda-emu
 all: $(BUILD)/forge $(BUILD)/libforge.a $(BUILD)/libforge.so $(CUDA_LIB)
 
 # V=1 shows the full commands
@@ -124,6 +124,17 @@ $(BUILD)/libforge-cuda.so: $(CUDA_OBJ)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(NVCC) -shared -cudart static -o $@ $^ -lcublas -lrt -lpthread -ldl \
 	  -Xlinker -rpath,'$$ORIGIN:$(CUDA_HOME)/lib64'
+
+# The CPU emulator of the CUDA backend (tests/cuda/emu/): the same .cu sources compiled as
+# host C++ against a fake runtime, so the kernels and the whole CUDA forward run here without
+# a GPU (FORGE_CUDA_LIB=build/emu/libforge-cuda.so). Needs only the CUDA headers.
+EMU_CXXFLAGS := -std=c++17 -O2 -g -fPIC -Wall -Wextra -Werror -Wno-unknown-pragmas -ffp-contract=off -DFORGE_CUDA_EMU \
+                -include tests/cuda/emu/emu.h -isystem $(CUDA_HOME)/include -Iinclude -Isrc
+cuda-emu: $(BUILD)/emu/libforge-cuda.so $(CUDA_TOOLS)
+$(BUILD)/emu/libforge-cuda.so: $(CUDA_SRC) $(wildcard src/backend/cuda/*.h) $(wildcard tests/cuda/emu/*)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX   $@ (CUDA emulator)")
+	$(Q)$(CXX) $(EMU_CXXFLAGS) -shared -o $@ -x c++ $(CUDA_SRC) -x none tests/cuda/emu/emu_runtime.cpp
 
 # the GPU check programs: plain C on libforge.a; --as-needed keeps their dependencies to
 # what they use, so scripts/gpu-bundle.sh has little to carry

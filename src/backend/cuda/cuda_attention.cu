@@ -44,7 +44,7 @@ size_t attn_part_floats(int T, int n_heads, int head_dim) {
 
 template <typename KT>
 __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
-    extern __shared__ float sm[];
+    DYNAMIC_SMEM(float, sm);
     const int t = blockIdx.x, g = blockIdx.y, j = blockIdx.z, S = gridDim.z;
     const int hd = a.head_dim, nkv = a.n_kv_heads, rep = a.n_heads / nkv;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarps = blockDim.x >> 5;
@@ -177,9 +177,9 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
 
 cudaError_t attn_prepare(int n_heads, int n_kv_heads, int head_dim) {
     size_t smem = attn_smem(n_heads / n_kv_heads, head_dim);
-    cudaError_t e = cudaFuncSetAttribute(attn_k<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    cudaError_t e = cudaFuncSetAttribute(reinterpret_cast<const void *>(&attn_k<float>), cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(attn_k<__nv_bfloat16>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        e = cudaFuncSetAttribute(reinterpret_cast<const void *>(&attn_k<__nv_bfloat16>), cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     return e;
 }
 
@@ -187,7 +187,7 @@ void launch_attention(cudaStream_t s, const attn_args &a, int T) {
     dim3 grid(T, a.n_kv_heads, ATTN_SPLITS); /* T on x: up to 2^31 - 1 blocks */
     size_t smem = attn_smem(a.n_heads / a.n_kv_heads, a.head_dim);
     if (a.kv_dtype == FORGE_DTYPE_F32)
-        attn_k<float><<<grid, ATTN_THREADS, smem, s>>>(a);
+        LAUNCH(attn_k<float>, grid, ATTN_THREADS, smem, s, a);
     else
-        attn_k<__nv_bfloat16><<<grid, ATTN_THREADS, smem, s>>>(a);
+        LAUNCH(attn_k<__nv_bfloat16>, grid, ATTN_THREADS, smem, s, a);
 }

@@ -107,7 +107,7 @@ static forge_status cuda_probe(fcuda_device_info *info, forge_error *err) {
     if ((e = cudaSetDevice(0)) != cudaSuccess) return cuda_err(err, e, "cudaSetDevice");
     if ((e = cudaMemGetInfo(&info->free_bytes, &info->total_bytes)) != cudaSuccess) return cuda_err(err, e, "cudaMemGetInfo");
     cudaFuncAttributes fa;
-    if (cudaFuncGetAttributes(&fa, probe_k) != cudaSuccess) {
+    if (cudaFuncGetAttributes(&fa, reinterpret_cast<const void *>(&probe_k)) != cudaSuccess) {
         cudaGetLastError();
         return set_err(err, FORGE_E_UNSUPPORTED,
                        "libforge-cuda.so was built for %s, which cannot run on %s (sm_%d%d): rebuild with "

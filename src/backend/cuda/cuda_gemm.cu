@@ -130,12 +130,8 @@ static void gemv_launch(cudaStream_t s, const float *x, int ldx, int M, const dm
     bool vec = w.cols % E == 0 && ldx % 4 == 0 && ((uintptr_t)x & 15) == 0 && ((uintptr_t)w.data & 15) == 0 &&
                (!SWI || I % 4 == 0);
     dim3 grid((w.rows + GEMV_WARPS - 1) / GEMV_WARPS, (M + GEMV_ROWS - 1) / GEMV_ROWS);
-    if (vec)
-        gemv_k<WT, SWI, true><<<grid, 32 * GEMV_WARPS, 0, s>>>(x, ldx, M, (const WT *)w.data, w.rows, w.cols, y, ldy,
-                                                                bg, bu, I);
-    else
-        gemv_k<WT, SWI, false><<<grid, 32 * GEMV_WARPS, 0, s>>>(x, ldx, M, (const WT *)w.data, w.rows, w.cols, y,
-                                                                 ldy, bg, bu, I);
+    auto kernel = vec ? gemv_k<WT, SWI, true> : gemv_k<WT, SWI, false>;
+    LAUNCH(kernel, grid, 32 * GEMV_WARPS, 0, s, x, ldx, M, (const WT *)w.data, w.rows, w.cols, y, ldy, bg, bu, I);
 }
 
 template <bool SWI>

@@ -10,6 +10,19 @@
 
 #include "backend/cuda/cuda_abi.h"
 
+/* Kernel launches and dynamic shared memory go through these two macros so the same sources
+ * also build for the CPU emulator (tests/cuda/emu/, FORGE_CUDA_EMU), which runs kernels
+ * block by block with one fiber per thread. Template kernels are launched through a local
+ * function pointer (macro arguments cannot hold their commas). */
+#ifdef FORGE_CUDA_EMU
+#define LAUNCH(kernel, grid, block, smem, stream, ...) \
+    emu_launch(dim3(grid), dim3(block), (smem), (stream), [=]() { kernel(__VA_ARGS__); })
+#define DYNAMIC_SMEM(type, name) type *name = (type *)emu_dynamic_smem()
+#else
+#define LAUNCH(kernel, grid, block, smem, stream, ...) kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
+#define DYNAMIC_SMEM(type, name) extern __shared__ type name[]
+#endif
+
 enum {
     KV_BLOCK = FORGE_KV_BLOCK_TOKENS,
     GEMV_ROWS = 8,        /* rows of x one GEMV block handles */

@@ -86,11 +86,11 @@ __global__ void embed_k(const T *table, int H, const int32_t *tokens, float *x) 
 
 void launch_embed(cudaStream_t s, const dmat &e, const int32_t *tokens, int T, float *x) {
     if (e.dtype == FORGE_DTYPE_BF16)
-        embed_k<<<T, 256, 0, s>>>((const __nv_bfloat16 *)e.data, e.cols, tokens, x);
+        LAUNCH(embed_k<__nv_bfloat16>, T, 256, 0, s, (const __nv_bfloat16 *)e.data, e.cols, tokens, x);
     else if (e.dtype == FORGE_DTYPE_F16)
-        embed_k<<<T, 256, 0, s>>>((const __half *)e.data, e.cols, tokens, x);
+        LAUNCH(embed_k<__half>, T, 256, 0, s, (const __half *)e.data, e.cols, tokens, x);
     else
-        embed_k<<<T, 256, 0, s>>>((const float *)e.data, e.cols, tokens, x);
+        LAUNCH(embed_k<float>, T, 256, 0, s, (const float *)e.data, e.cols, tokens, x);
 }
 
 /* ---- residual add + RMSNorm ------------------------------------------------------------ */
@@ -129,7 +129,7 @@ __global__ void add_rmsnorm_k(float *x, const float *add, const float *add_bias,
 void launch_add_rmsnorm(cudaStream_t s, float *x, const float *add, const float *add_bias, const int32_t *idx,
                         bool write_back, const float *w, int rows, int n, float eps, void *out, int out_dtype) {
     int threads = n >= 2048 ? 512 : n >= 512 ? 256 : 128;
-    add_rmsnorm_k<<<rows, threads, 0, s>>>(x, add, add_bias, idx, write_back ? 1 : 0, w, n, eps, out, out_dtype);
+    LAUNCH(add_rmsnorm_k, rows, threads, 0, s, x, add, add_bias, idx, write_back ? 1 : 0, w, n, eps, out, out_dtype);
 }
 
 /* ---- q/k norm, RoPE, KV store ----------------------------------------------------------- */
@@ -148,7 +148,7 @@ __device__ __forceinline__ void kv_put(void *cache, size_t i, float v) {
  * (normed, rotated, stored), v heads (stored). Padding rows (table_off < 0) store nothing. */
 template <typename KT>
 __global__ void qk_rope_store_k(rope_store_args a) {
-    extern __shared__ float sm[];
+    DYNAMIC_SMEM(float, sm);
     const int hd = a.head_dim, half = hd / 2, t = blockIdx.x;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     float *cs = sm, *sn = sm + half, *hb = sm + hd + warp * hd;
@@ -216,9 +216,9 @@ __global__ void qk_rope_store_k(rope_store_args a) {
 void launch_qk_rope_store(cudaStream_t s, const rope_store_args &a, int T) {
     size_t smem = (size_t)(a.head_dim + ROPE_WARPS * a.head_dim) * sizeof(float);
     if (a.kv_dtype == FORGE_DTYPE_F32)
-        qk_rope_store_k<float><<<T, 32 * ROPE_WARPS, smem, s>>>(a);
+        LAUNCH(qk_rope_store_k<float>, T, 32 * ROPE_WARPS, smem, s, a);
     else
-        qk_rope_store_k<__nv_bfloat16><<<T, 32 * ROPE_WARPS, smem, s>>>(a);
+        LAUNCH(qk_rope_store_k<__nv_bfloat16>, T, 32 * ROPE_WARPS, smem, s, a);
 }
 
 /* ---- SwiGLU, conversion ----------------------------------------------------------------- */
@@ -242,7 +242,7 @@ static int grid_for(size_t n, int threads) {
 
 void launch_swiglu(cudaStream_t s, const float *gu, int ldgu, const float *bg, const float *bu, int T, int inter,
                    void *out, int out_dtype) {
-    swiglu_k<<<grid_for((size_t)T * inter, 256), 256, 0, s>>>(gu, ldgu, bg, bu, T, inter, out, out_dtype);
+    LAUNCH(swiglu_k, grid_for((size_t)T * inter, 256), 256, 0, s, gu, ldgu, bg, bu, T, inter, out, out_dtype);
 }
 
 __global__ void convert_k(const float *x, int ldx, int T, int n, void *out, int out_dt) {
@@ -254,7 +254,7 @@ __global__ void convert_k(const float *x, int ldx, int T, int n, void *out, int 
 }
 
 void launch_convert(cudaStream_t s, const float *x, int ldx, int T, int n, void *out, int out_dtype) {
-    convert_k<<<grid_for((size_t)T * n, 256), 256, 0, s>>>(x, ldx, T, n, out, out_dtype);
+    LAUNCH(convert_k, grid_for((size_t)T * n, 256), 256, 0, s, x, ldx, T, n, out, out_dtype);
 }
 
 /* ---- bandwidth probe -------------------------------------------------------------------- */
@@ -272,5 +272,5 @@ void launch_read_sum(cudaStream_t s, const float4 *x, size_t n4, float *out) {
     int dev = 0, sms = 132;
     cudaGetDevice(&dev);
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    read_sum_k<<<sms * 8, 512, 0, s>>>(x, n4, out);
+    LAUNCH(read_sum_k, sms * 8, 512, 0, s, x, n4, out);
 }
