@@ -12,12 +12,13 @@
  *  - graphs: decode steps with CUDA graphs equal those without, bit for bit.
  *  - memory: a share of GPU memory too small for the weights is a clear error.
  *
- *   cuda_model [--device cuda|cpu|auto] [--only NAME] [PARITY_DIR]   (default
- *   tests/fixtures/parity). --device cpu runs the same checks on the CPU backend (a dry run
+ *   cuda_model [--device cuda|cpu|auto] [--only MODEL] [--skip TESTS] [PARITY_DIR]
+ *   (default tests/fixtures/parity; --skip takes test names, e.g. "stories_greedy,batch"). --device cpu runs the same checks on the CPU backend (a dry run
  *   of this program). Exit 0 when all pass, 1 on a failure, 77 when no GPU can be used. */
 #include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "backend/backend.h"
 #include "base/json.h"
@@ -148,7 +149,7 @@ static void parity_one(const char *dir, const json_value *g, const parity_mode *
     forge_model_close(m);
 }
 
-static const char *g_parity_dir = "tests/fixtures/parity", *g_only;
+static const char *g_parity_dir = "tests/fixtures/parity", *g_only, *g_skip;
 
 TEST(parity) {
     DIR *d = opendir(g_parity_dir);
@@ -425,6 +426,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--device") && i + 1 < argc) g_device = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) g_only = argv[++i];
+        else if (!strcmp(argv[i], "--skip") && i + 1 < argc) g_skip = argv[++i];
         else g_parity_dir = argv[i];
     }
     if (!strcmp(g_device, "cuda")) {
@@ -437,10 +439,16 @@ int main(int argc, char **argv) {
         printf("cuda_model: %s, %s\n", info.name, cuda_lib_path());
     }
     unsetenv("FORGE_CUDA_GRAPHS");
-    RUN(parity);
-    RUN(stories_greedy);
-    RUN(batch_invariance);
-    RUN(graphs_equal_eager);
-    RUN(too_big_is_an_error);
+    struct { const char *name; void (*fn)(void); } tests[] = {
+        {"parity", parity}, {"stories_greedy", stories_greedy}, {"batch_invariance", batch_invariance},
+        {"graphs_equal_eager", graphs_equal_eager}, {"too_big_is_an_error", too_big_is_an_error}};
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        if (g_skip && strstr(g_skip, tests[i].name)) continue;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        t_run(tests[i].name, tests[i].fn);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        printf("     (%.1f s)\n", (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
+    }
     return t_summary();
 }

@@ -118,7 +118,8 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS)
         }
     }
 #pragma unroll
-    for (int m = 0; m < GEMV_ROWS; m++) acc[m] = warp_sum_f(acc[m]);
+    for (int m = 0; m < GEMV_ROWS; m++)
+        if (m < mc) acc[m] = warp_sum_f(acc[m]); /* mc is the same across the warp */
     if (lane == 0)
         for (int m = 0; m < mc; m++) y[(size_t)(m0 + m) * ldy + n] = acc[m];
 }

@@ -41,8 +41,8 @@ struct cublasContext {
 /* ---- the fiber scheduler ---------------------------------------------------------------- */
 
 /* A fiber switch: ucontext's swapcontext makes a system call per switch (the signal mask);
- * on x86-64 a dozen instructions do (callee-saved registers, MXCSR and the x87 control word
- * stay with each fiber). */
+ * on x86-64 a dozen instructions do: the callee-saved registers (kernels never change the
+ * floating-point control words, so those are shared). */
 #if defined(__x86_64__)
 extern "C" void emu_switch(void **save_sp, void *load_sp);
 asm(R"(
@@ -56,14 +56,8 @@ emu_switch:
     pushq %r13
     pushq %r14
     pushq %r15
-    subq $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
     movq %rsp, (%rdi)
     movq %rsi, %rsp
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
     popq %r15
     popq %r14
     popq %r13
@@ -78,7 +72,7 @@ emu_switch:
 namespace {
 
 enum { F_READY, F_AT_BLOCK, F_AT_WARP, F_DONE };
-const size_t STACK = 256 * 1024;
+const size_t STACK = 128 * 1024;
 
 struct fiber {
 #if defined(__x86_64__)
@@ -132,16 +126,16 @@ void yield(int state) {
     to_sched();
 }
 
-void fiber_init(fiber &f, char *stack) {
+void fiber_init(fiber &f, char *stack, int i) {
 #if defined(__x86_64__)
-    void **p = (void **)(((uintptr_t)(stack + STACK)) & ~(uintptr_t)15);
+    /* stack tops staggered by 320 bytes: equal offsets would all fall in one cache set */
+    void **p = (void **)(((uintptr_t)(stack + STACK - (size_t)(i % 64) * 320)) & ~(uintptr_t)15);
     *--p = nullptr;             /* trampoline's own return address (never used) */
     *--p = (void *)trampoline;  /* where emu_switch's ret goes */
     for (int r = 0; r < 6; r++) *--p = nullptr;
-    uint64_t ctl = 0x1F80u | (uint64_t)0x037Fu << 32; /* default MXCSR, x87 control word */
-    *--p = (void *)ctl;
     f.sp = p;
 #else
+    (void)i;
     getcontext(&f.uc);
     f.uc.uc_stack.ss_sp = stack;
     f.uc.uc_stack.ss_size = STACK;
@@ -153,7 +147,7 @@ void fiber_init(fiber &f, char *stack) {
 void run_block(int nt) {
     for (int i = 0; i < nt; i++) {
         fiber &f = g_f[i];
-        fiber_init(f, g_stacks + (size_t)i * STACK);
+        fiber_init(f, g_stacks + (size_t)i * STACK, i);
         f.state = F_READY;
         f.tid = make_uint3(i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y));
     }
