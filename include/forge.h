@@ -311,12 +311,15 @@ typedef struct forge_engine_params {
     int max_seqs;           /* sequences running at once; 0: 64 */
     int max_batched_tokens; /* token budget of one step; 0: 512 */
     int max_waiting;        /* requests queued before submit answers FORGE_E_BUSY; 0: 1024 */
-    size_t kv_cache_mb;     /* KV pool size; 0: a quarter of free memory, capped at max_seqs full contexts */
+    size_t kv_cache_mb;     /* KV pool size; 0: a quarter of free memory (on a GPU: what gpu_memory_utilization
+                               leaves beside the weights), capped at max_seqs full contexts */
     int n_kv_blocks;        /* exact pool size in blocks (tests); overrides kv_cache_mb */
     forge_dtype kv_dtype;   /* F32, BF16 or AUTO */
     int n_threads;          /* 0: the model's */
     bool no_prefix_caching;
     bool manual_step;       /* no engine thread: the caller drives forge_engine_step (tests) */
+    const char *device;     /* as forge_context_params.device: "auto", "cpu", "cuda"; NULL: $FORGE_DEVICE */
+    float gpu_memory_utilization; /* as forge_context_params; on a GPU the default KV pool fills it */
 } forge_engine_params;
 
 typedef enum forge_finish_reason {
