@@ -128,29 +128,55 @@ static void ref_swiglu_rows(const float *gu, const float *bg, const float *bu, i
     free(g), free(u);
 }
 
-TEST(matmul_swiglu) {
-    static const int shapes[][3] = {{1, 64, 192}, {2, 40, 172}, {5, 96, 512}, {8, 576, 1536}};
+/* The GEMV kernel's fused modes: RMSNorm prologue over gathered rows, residual epilogue,
+ * SwiGLU prologue + residual epilogue, against the reference steps done one by one. */
+TEST(gemv_fused) {
+    static const int shapes[][3] = {{1, 64, 192}, {3, 40, 172}, {8, 96, 512}, {5, 576, 1536}, {12, 33, 64}};
     forge_error err;
-    for (int s = 0; s < (g_quick ? 2 : 4); s++)
-        for (int d = 0; d < 2; d++) {
-            int M = shapes[s][0], N = shapes[s][1], I = shapes[s][2];
-            forge_dtype dt = d ? FORGE_DTYPE_BF16 : FORGE_DTYPE_F32;
-            mm_weight w = rand_weight(N, I, dt, 1.0f / sqrtf((float)I));
-            float *gu = malloc((size_t)M * 2 * I * 4), *bg = malloc((size_t)I * 4), *bu = malloc((size_t)I * 4);
-            float *act = malloc((size_t)M * I * 4), *want = malloc((size_t)M * N * 4), *got = malloc((size_t)M * N * 4);
-            float *sc = malloc((size_t)M * N * 4);
-            fill(gu, (size_t)M * 2 * I, 3), fill(bg, I, 0.5f), fill(bu, I, 0.5f);
-            ref_swiglu_rows(gu, s % 2 ? bg : NULL, s % 2 ? bu : NULL, M, I, act);
-            kernels_ref()->matmul(act, I, M, &w, 0, N, want, N, NULL);
-            abs_dot(act, M, &w, sc);
-            fcuda_weight cw = fw(&w);
-            char name[96];
-            snprintf(name, sizeof name, "matmul_swiglu %s M%d N%d I%d%s", dtype_name(dt), M, N, I, s % 2 ? " bias" : "");
-            CHECKF(!A->op_matmul_swiglu(gu, s % 2 ? bg : NULL, s % 2 ? bu : NULL, M, &cw, got, &err), "%s", err.msg);
-            close_enough(name, got, want, sc, (size_t)M * N, 1e-6, 4e-6);
-            free((void *)w.data);
-            free(gu), free(bg), free(bu), free(act), free(want), free(got), free(sc);
-        }
+    for (int sh = 0; sh < (g_quick ? 3 : 5); sh++)
+        for (int d = 0; d < 3; d++)
+            for (int mode = 1; mode <= 3; mode++) {
+                int M = shapes[sh][0], N = shapes[sh][1], K = shapes[sh][2], XR = M + 3;
+                forge_dtype dt = d == 0 ? FORGE_DTYPE_F32 : d == 1 ? FORGE_DTYPE_BF16 : FORGE_DTYPE_F16;
+                mm_weight w = rand_weight(N, K, dt, 1.0f / sqrtf((float)K));
+                int ldx = mode == 3 ? 2 * K : K;
+                float *x = malloc((size_t)XR * ldx * 4), *nw = malloc((size_t)K * 4), *bg = malloc((size_t)K * 4);
+                float *bu = malloc((size_t)K * 4), *bias = malloc((size_t)N * 4), *y0 = malloc((size_t)M * N * 4);
+                float *xin = malloc((size_t)M * K * 4), *want = malloc((size_t)M * N * 4);
+                float *got = malloc((size_t)M * N * 4), *sc = malloc((size_t)M * N * 4);
+                int32_t rows[16];
+                fill(x, (size_t)XR * ldx, 3), fill(nw, K, 1), fill(bg, K, 0.5f), fill(bu, K, 0.5f);
+                fill(bias, N, 1), fill(y0, (size_t)M * N, 4);
+                for (int m = 0; m < M; m++) rows[m] = (int32_t)(t_rand64() % (uint64_t)XR);
+                bool with_bias = sh % 2 == 0;
+                /* the reference input rows */
+                if (mode == 1)
+                    for (int m = 0; m < M; m++) kernels_ref()->rmsnorm(xin + (size_t)m * K, x + (size_t)rows[m] * K, nw, K, 1e-5f);
+                else if (mode == 2)
+                    memcpy(xin, x, (size_t)M * K * 4);
+                else
+                    ref_swiglu_rows(x, with_bias ? bg : NULL, with_bias ? bu : NULL, M, K, xin);
+                kernels_ref()->matmul(xin, K, M, &w, 0, N, want, N, NULL);
+                abs_dot(xin, M, &w, sc);
+                for (size_t i = 0; i < (size_t)M * N; i++) {
+                    if (mode >= 2) {
+                        float b = with_bias ? bias[i % N] : 0;
+                        want[i] = y0[i] + (with_bias ? want[i] + b : want[i]);
+                        sc[i] += fabsf(y0[i]) + fabsf(b);
+                    }
+                    got[i] = y0[i];
+                }
+                fcuda_weight cw = fw(&w);
+                CHECKF(!A->op_gemv(mode, x, M, &cw, mode == 1 ? rows : NULL, XR, nw, 1e-5f, with_bias ? bg : NULL,
+                                   with_bias ? bu : NULL, with_bias ? bias : NULL, got, &err),
+                       "%s", err.msg);
+                char name[96];
+                snprintf(name, sizeof name, "gemv %s %s M%d N%d K%d%s", mode == 1 ? "norm" : mode == 2 ? "resid" : "swiglu",
+                         dtype_name(dt), M, N, K, with_bias ? " bias" : "");
+                close_enough(name, got, want, sc, (size_t)M * N, 1e-6, 4e-6);
+                free((void *)w.data);
+                free(x), free(nw), free(bg), free(bu), free(bias), free(y0), free(xin), free(want), free(got), free(sc);
+            }
 }
 
 /* ---- row ops ---------------------------------------------------------------------------- */
@@ -386,7 +412,7 @@ int main(int argc, char **argv) {
     printf("cuda_ops: %s (sm_%d%d, %d SMs), driver %d, runtime %d, %s\n", info.name, info.cc_major, info.cc_minor,
            info.n_sm, info.driver_version, info.runtime_version, cuda_lib_path());
     RUN(matmul);
-    RUN(matmul_swiglu);
+    RUN(gemv_fused);
     RUN(add_rmsnorm);
     RUN(swiglu);
     RUN(embed);

@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define FCUDA_ABI_VERSION 3
+#define FCUDA_ABI_VERSION 4
 #define FCUDA_ENTRY "forge_cuda_api"
 #define FCUDA_MAX_HEAD_DIM 256
 #define FCUDA_MAX_GQA 32
@@ -109,10 +109,13 @@ typedef struct fcuda_api {
     /* y[M][N] = x[M][K] . w^T (w's bias ignored); path 1: GEMV kernel, 2: cuBLAS (x rounded
      * to w's dtype when 16-bit), 0: as the forward would choose. */
     forge_status (*op_matmul)(const float *x, int M, const fcuda_weight *w, float *y, int path, forge_error *err);
-    /* y[M][N] = swiglu(gu)[M][K] . w^T with K = w->cols, gu [M][2K] (the fused GEMV of the
-     * down projection; biases may be NULL). */
-    forge_status (*op_matmul_swiglu)(const float *gu, const float *bg, const float *bu, int M, const fcuda_weight *w,
-                                     float *y, forge_error *err);
+    /* The GEMV kernel with its fused neighbours (mode 0 plain, 1 RMSNorm prologue over rows
+     * xrows of x (x_rows rows in all; xrows NULL: row m), 2 residual epilogue y += x.W^T +
+     * bias, 3 SwiGLU prologue (x rows are [gate | up], K = w->cols each) + residual epilogue).
+     * y [M][N] is read (modes 2, 3) and written. Pointers other than x, w, y may be NULL. */
+    forge_status (*op_gemv)(int mode, const float *x, int M, const fcuda_weight *w, const int32_t *xrows, int x_rows,
+                            const float *norm_w, float eps, const float *bg, const float *bu, const float *bias,
+                            float *y, forge_error *err);
     /* x[r] += add[r] + add_bias (when add is not NULL); out[r] = rmsnorm(x[r]) * w. */
     forge_status (*op_add_rmsnorm)(float *x, const float *add, const float *add_bias, const float *w, int rows,
                                    int n, float eps, float *out, forge_error *err);

@@ -448,14 +448,60 @@ static int gu_input_dtype(const fcuda_backend *b, const dlayer &d, int T) {
     return dt;
 }
 
-/* Enqueues the whole forward of T rows (R with logits) reading the batch from d_meta. */
-static forge_status enqueue(fcuda_backend *b, int T, int R, forge_error *err) {
+/* The layer steps both paths share: q/k norm + RoPE + KV store, then attention. */
+static void attend(fcuda_backend *b, const dlayer &d, int T, int out_dtype) {
+    const int32_t *pos = b->d_meta + b->Tcap, *toff = pos + b->Tcap, *tables = toff + b->Tcap + b->Rcap;
+    rope_store_args ra = {b->qkv, b->QKV, b->nh, b->nkv, b->hd, d.bq, d.bk, d.bv, d.q_norm, d.k_norm, b->eps,
+                          b->inv_freq, pos, toff, tables, d.k_cache, d.v_cache, b->p.kv_dtype};
+    launch_qk_rope_store(b->stream, ra, T);
+    attn_args aa = {b->qkv, b->QKV, b->nh, b->nkv, b->hd, d.k_cache, d.v_cache, b->p.kv_dtype, pos, toff, tables,
+                    d.sliding ? b->window : 0, (float)(1.0 / sqrt((double)b->hd)), b->part, b->counters, b->att,
+                    out_dtype, b->qd};
+    launch_attention(b->stream, aa, T);
+}
+
+/* Decode (T <= gemv_max): six kernels a layer, the residual stream updated in place by the
+ * GEMV epilogues and normalized in the next GEMV's prologue. */
+static void enqueue_gemv(fcuda_backend *b, int T, int R) {
     cudaStream_t s = b->stream;
-    const int32_t *tok = b->d_meta, *pos = tok + b->Tcap, *toff = pos + b->Tcap, *lrows = toff + b->Tcap;
-    const int32_t *tables = lrows + b->Rcap;
+    const int32_t *lrows = b->d_meta + 3 * b->Tcap;
+    const int H = b->H, I = b->I;
+    launch_embed(s, b->embed, b->d_meta, T, b->x);
+    for (int l = 0; l < b->L; l++) {
+        const dlayer &d = b->layers[l];
+        gemv_extra norm;
+        norm.norm_w = d.attn_norm;
+        norm.eps = b->eps;
+        for (int i = 0; i < d.n_qkv; i++)
+            gemv_run(s, GEMV_NORM, b->x, H, T, d.qkv[i], b->qkv + d.qkv_col[i], b->QKV, norm);
+        attend(b, d, T, FORGE_DTYPE_F32);
+        gemv_extra res;
+        res.bias = d.bo;
+        gemv_run(s, GEMV_RESID, (const float *)b->att, b->qd, T, d.wo, b->x, H, res);
+        norm.norm_w = d.ffn_norm;
+        for (int i = 0; i < d.n_gu; i++)
+            gemv_run(s, GEMV_NORM, b->x, H, T, d.gu[i], b->gu + d.gu_col[i], 2 * I, norm);
+        gemv_extra sw;
+        sw.bg = d.bg, sw.bu = d.bu, sw.bias = d.bd;
+        gemv_run(s, GEMV_SWIGLU_RESID, b->gu, 2 * I, T, d.wdown, b->x, H, sw);
+    }
+    if (R > 0) {
+        gemv_extra fin;
+        fin.xrows = lrows;
+        fin.norm_w = b->final_norm;
+        fin.eps = b->eps;
+        gemv_run(s, GEMV_NORM, b->x, H, R, b->lm_head, b->logits, b->V, fin);
+    }
+}
+
+/* Prefill and large batches: cuBLAS GEMMs; norms as kernels writing the GEMM's input dtype,
+ * the residual add deferred into the next norm (as the CPU backend does). */
+static forge_status enqueue_blas(fcuda_backend *b, int T, int R, forge_error *err) {
+    cudaStream_t s = b->stream;
+    const int32_t *lrows = b->d_meta + 3 * b->Tcap;
     const int H = b->H, I = b->I;
     forge_status st;
-    launch_embed(s, b->embed, tok, T, b->x);
+    launch_embed(s, b->embed, b->d_meta, T, b->x);
     for (int l = 0; l < b->L; l++) {
         const dlayer &d = b->layers[l];
         int dq = qkv_input_dtype(b, d, T);
@@ -464,33 +510,34 @@ static forge_status enqueue(fcuda_backend *b, int T, int R, forge_error *err) {
         for (int i = 0; i < d.n_qkv; i++)
             if ((st = gemm_run(b->gc, b->xn, dq, H, T, d.qkv[i], b->qkv + d.qkv_col[i], b->QKV, GEMM_AUTO, err)))
                 return st;
-        rope_store_args ra = {b->qkv, b->QKV, b->nh, b->nkv, b->hd, d.bq, d.bk, d.bv, d.q_norm, d.k_norm, b->eps,
-                              b->inv_freq, pos, toff, tables, d.k_cache, d.v_cache, b->p.kv_dtype};
-        launch_qk_rope_store(s, ra, T);
         int da = gemm_input_dtype(b->gc, d.wo, T, GEMM_AUTO);
-        attn_args aa = {b->qkv, b->QKV, b->nh, b->nkv, b->hd, d.k_cache, d.v_cache, b->p.kv_dtype, pos, toff, tables,
-                        d.sliding ? b->window : 0, (float)(1.0 / sqrt((double)b->hd)), b->part, b->counters, b->att,
-                        da, b->qd};
-        launch_attention(s, aa, T);
+        attend(b, d, T, da);
         if ((st = gemm_run(b->gc, b->att, da, b->qd, T, d.wo, b->tmp, H, GEMM_AUTO, err))) return st;
         int dg = gu_input_dtype(b, d, T);
         launch_add_rmsnorm(s, b->x, b->tmp, d.bo, nullptr, true, d.ffn_norm, T, H, b->eps, b->xn, dg);
         for (int i = 0; i < d.n_gu; i++)
             if ((st = gemm_run(b->gc, b->xn, dg, H, T, d.gu[i], b->gu + d.gu_col[i], 2 * I, GEMM_AUTO, err)))
                 return st;
-        if (T <= b->gc.gemv_max) {
-            gemv_swiglu(b->gc, b->gu, 2 * I, d.bg, d.bu, T, d.wdown, b->tmp, H);
-        } else {
-            int dd = gemm_input_dtype(b->gc, d.wdown, T, GEMM_AUTO);
-            launch_swiglu(s, b->gu, 2 * I, d.bg, d.bu, T, I, b->act, dd);
-            if ((st = gemm_run(b->gc, b->act, dd, I, T, d.wdown, b->tmp, H, GEMM_AUTO, err))) return st;
-        }
+        int dd = gemm_input_dtype(b->gc, d.wdown, T, GEMM_AUTO);
+        launch_swiglu(s, b->gu, 2 * I, d.bg, d.bu, T, I, b->act, dd);
+        if ((st = gemm_run(b->gc, b->act, dd, I, T, d.wdown, b->tmp, H, GEMM_AUTO, err))) return st;
     }
     if (R > 0) {
         int dl = gemm_input_dtype(b->gc, b->lm_head, R, GEMM_AUTO);
         launch_add_rmsnorm(s, b->x, b->tmp, b->layers[b->L - 1].bd, lrows, false, b->final_norm, R, H, b->eps, b->xf,
                            dl);
         if ((st = gemm_run(b->gc, b->xf, dl, H, R, b->lm_head, b->logits, b->V, GEMM_AUTO, err))) return st;
+    }
+    return FORGE_OK;
+}
+
+/* Enqueues the whole forward of T rows (R with logits) reading the batch from d_meta. */
+static forge_status enqueue(fcuda_backend *b, int T, int R, forge_error *err) {
+    if (T <= b->gc.gemv_max) {
+        enqueue_gemv(b, T, R);
+    } else {
+        forge_status st = enqueue_blas(b, T, R, err);
+        if (st) return st;
     }
     cudaError_t e = cudaGetLastError();
     return e ? cuda_err(err, e, "launching the forward") : FORGE_OK;
@@ -643,7 +690,7 @@ static const fcuda_api g_api = {
     cuda_scratch_bytes,
     op_measure_bandwidth,
     op_matmul,
-    op_matmul_swiglu,
+    op_gemv,
     op_add_rmsnorm,
     op_swiglu,
     op_embed,

@@ -5,7 +5,10 @@
  * kernel is bound by memory bandwidth. One warp owns one output column; each lane
  * accumulates its strided slice of K in increasing order with one FMA chain per row of x,
  * then the warp reduces with a fixed butterfly. So a value never depends on how many rows
- * the batch has (batch invariant within this path).
+ * the batch has (batch invariant within this path). The decode forward fuses its neighbours
+ * into it: RMSNorm as a prologue (each block computes its rows' RMS), SwiGLU as a prologue of
+ * the down projection, and the residual add as an epilogue (x += x . W^T + bias, each output
+ * owned by one warp), so a layer is six kernels.
  *
  * cuBLAS (prefill, large batches): tensor cores. cuBLAS has no bf16 x f32 product, so x is
  * rounded to the weight's 16-bit type first (by its producer, or here) and accumulated in
@@ -47,33 +50,29 @@ __device__ __forceinline__ float wload(const __half *p) { return __half2float(*p
 
 __device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
-/* x element k of row m: plain, or SwiGLU of the gate/up buffer */
-template <bool SWI>
-__device__ __forceinline__ float xval(const float *x, int ldx, int m, int k, const float *bg, const float *bu,
-                                      int I) {
-    const float *xr = x + (size_t)m * ldx;
-    if (!SWI) return xr[k];
-    float g = xr[k], u = xr[I + k];
-    if (bg) g += bg[k];
-    if (bu) u += bu[k];
-    return silu_mul(g, u);
+__device__ __forceinline__ double warp_sum_dd(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
 }
 
-/* E consecutive x values of row m from k (k a multiple of 4, rows 16-byte aligned) */
-template <bool SWI, int E>
-__device__ __forceinline__ void xvec(const float *x, int ldx, int m, int k, const float *bg, const float *bu, int I,
-                                     float *out) {
-    const float *xr = x + (size_t)m * ldx;
+/* E consecutive x values of row xr from k (k a multiple of 4, rows 16-byte aligned), after
+ * the mode's prologue: RMSNorm as (x * inv) * w, or SwiGLU of the gate/up halves. */
+template <int MODE, int E>
+__device__ __forceinline__ void xvec(const float *xr, int k, float inv, const gemv_args &a, float *out) {
     for (int j = 0; j < E; j += 4) {
-        float4 a = *(const float4 *)(xr + k + j);
-        float v[4] = {a.x, a.y, a.z, a.w};
-        if (SWI) {
-            float4 b = *(const float4 *)(xr + I + k + j);
-            float u[4] = {b.x, b.y, b.z, b.w};
+        float4 v4 = *(const float4 *)(xr + k + j);
+        float v[4] = {v4.x, v4.y, v4.z, v4.w};
+        if (MODE == GEMV_NORM) {
+            float4 w4 = *(const float4 *)(a.norm_w + k + j);
+            float w[4] = {w4.x, w4.y, w4.z, w4.w};
+            for (int i = 0; i < 4; i++) v[i] = (v[i] * inv) * w[i];
+        } else if (MODE == GEMV_SWIGLU_RESID) {
+            float4 u4 = *(const float4 *)(xr + a.I + k + j);
+            float u[4] = {u4.x, u4.y, u4.z, u4.w};
             for (int i = 0; i < 4; i++) {
                 float g = v[i], uu = u[i];
-                if (bg) g += bg[k + j + i];
-                if (bu) uu += bu[k + j + i];
+                if (a.bg) g += a.bg[k + j + i];
+                if (a.bu) uu += a.bu[k + j + i];
                 v[i] = silu_mul(g, uu);
             }
         }
@@ -81,14 +80,53 @@ __device__ __forceinline__ void xvec(const float *x, int ldx, int m, int k, cons
     }
 }
 
-template <typename WT, bool SWI, bool VEC>
-__global__ void __launch_bounds__(32 * GEMV_WARPS)
-    gemv_k(const float *x, int ldx, int M, const WT *W, int N, int K, float *y, int ldy, const float *bg,
-           const float *bu, int I) {
-    const int lane = threadIdx.x & 31, n = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    if (n >= N) return;
-    const int m0 = blockIdx.y * GEMV_ROWS, mc = min(GEMV_ROWS, M - m0);
-    const WT *wr = W + (size_t)n * K;
+template <int MODE>
+__device__ __forceinline__ float xval(const float *xr, int k, float inv, const gemv_args &a) {
+    if (MODE == GEMV_NORM) return (xr[k] * inv) * a.norm_w[k];
+    if (MODE != GEMV_SWIGLU_RESID) return xr[k];
+    float g = xr[k], u = xr[a.I + k];
+    if (a.bg) g += a.bg[k];
+    if (a.bu) u += a.bu[k];
+    return silu_mul(g, u);
+}
+
+/* One warp per output column n, GEMV_ROWS rows of x per block (blockIdx.y). */
+template <typename WT, int MODE, bool VEC>
+__global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_k(gemv_args a) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int n = blockIdx.x * GEMV_WARPS + warp, K = a.K;
+    const int m0 = blockIdx.y * GEMV_ROWS, mc = min(GEMV_ROWS, a.M - m0);
+    const float *xr[GEMV_ROWS];
+#pragma unroll
+    for (int m = 0; m < GEMV_ROWS; m++) {
+        int r = m0 + (m < mc ? m : 0);
+        xr[m] = a.x + (size_t)(a.xrows ? a.xrows[r] : r) * a.ldx;
+    }
+    float inv[GEMV_ROWS];
+    if (MODE == GEMV_NORM) { /* each row's RMS, summed in double over the block in a fixed order */
+        __shared__ double part[GEMV_WARPS][GEMV_ROWS];
+#pragma unroll
+        for (int m = 0; m < GEMV_ROWS; m++) {
+            if (m < mc) {
+                double ss = 0;
+                for (int k = threadIdx.x; k < K; k += blockDim.x) ss += (double)xr[m][k] * xr[m][k];
+                ss = warp_sum_dd(ss);
+                if (lane == 0) part[warp][m] = ss;
+            }
+        }
+        __syncthreads();
+#pragma unroll
+        for (int m = 0; m < GEMV_ROWS; m++) {
+            double ss = 0;
+            for (int w = 0; w < GEMV_WARPS; w++) ss += m < mc ? part[w][m] : 0.0;
+            inv[m] = (float)(1.0 / sqrt(ss / K + (double)a.eps));
+        }
+    } else {
+#pragma unroll
+        for (int m = 0; m < GEMV_ROWS; m++) inv[m] = 1.f;
+    }
+    if (n >= a.N) return;
+    const WT *wr = (const WT *)a.W + (size_t)n * K;
     float acc[GEMV_ROWS];
 #pragma unroll
     for (int m = 0; m < GEMV_ROWS; m++) acc[m] = 0.f;
@@ -103,7 +141,7 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS)
             for (int m = 0; m < GEMV_ROWS; m++) {
                 if (m < mc) {
                     float xv[E];
-                    xvec<SWI, E>(x, ldx, m0 + m, k, bg, bu, I, xv);
+                    xvec<MODE, E>(xr[m], k, inv[m], a, xv);
 #pragma unroll
                     for (int e = 0; e < E; e++) acc[m] = fmaf(xv[e], w[e], acc[m]);
                 }
@@ -114,36 +152,51 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS)
             float w = wload(wr + k);
 #pragma unroll
             for (int m = 0; m < GEMV_ROWS; m++)
-                if (m < mc) acc[m] = fmaf(xval<SWI>(x, ldx, m0 + m, k, bg, bu, I), w, acc[m]);
+                if (m < mc) acc[m] = fmaf(xval<MODE>(xr[m], k, inv[m], a), w, acc[m]);
         }
     }
 #pragma unroll
     for (int m = 0; m < GEMV_ROWS; m++)
         if (m < mc) acc[m] = warp_sum_f(acc[m]); /* mc is the same across the warp */
     if (lane == 0)
-        for (int m = 0; m < mc; m++) y[(size_t)(m0 + m) * ldy + n] = acc[m];
+        for (int m = 0; m < mc; m++) {
+            float *y = a.y + (size_t)(m0 + m) * a.ldy + n;
+            if (MODE == GEMV_RESID || MODE == GEMV_SWIGLU_RESID)
+                *y = *y + (a.bias ? acc[m] + a.bias[n] : acc[m]); /* the CPU's x += (dot + bias) */
+            else
+                *y = acc[m];
+        }
 }
 
-template <typename WT, bool SWI>
-static void gemv_launch(cudaStream_t s, const float *x, int ldx, int M, const dmat &w, float *y, int ldy,
-                        const float *bg, const float *bu, int I) {
+template <typename WT, int MODE>
+static void gemv_launch(cudaStream_t s, const gemv_args &a) {
     const int E = 16 / (int)sizeof(WT);
-    bool vec = w.cols % E == 0 && ldx % 4 == 0 && ((uintptr_t)x & 15) == 0 && ((uintptr_t)w.data & 15) == 0 &&
-               (!SWI || I % 4 == 0);
-    dim3 grid((w.rows + GEMV_WARPS - 1) / GEMV_WARPS, (M + GEMV_ROWS - 1) / GEMV_ROWS);
-    auto kernel = vec ? gemv_k<WT, SWI, true> : gemv_k<WT, SWI, false>;
-    LAUNCH(kernel, grid, 32 * GEMV_WARPS, 0, s, x, ldx, M, (const WT *)w.data, w.rows, w.cols, y, ldy, bg, bu, I);
+    bool vec = a.K % E == 0 && a.ldx % 4 == 0 && ((uintptr_t)a.x & 15) == 0 && ((uintptr_t)a.W & 15) == 0 &&
+               (MODE != GEMV_SWIGLU_RESID || a.I % 4 == 0) && (MODE != GEMV_NORM || ((uintptr_t)a.norm_w & 15) == 0);
+    dim3 grid((a.N + GEMV_WARPS - 1) / GEMV_WARPS, (a.M + GEMV_ROWS - 1) / GEMV_ROWS);
+    auto kernel = vec ? gemv_k<WT, MODE, true> : gemv_k<WT, MODE, false>;
+    LAUNCH(kernel, grid, 32 * GEMV_WARPS, 0, s, a);
 }
 
-template <bool SWI>
-static void gemv_any(cudaStream_t s, const float *x, int ldx, int M, const dmat &w, float *y, int ldy,
-                     const float *bg, const float *bu, int I) {
-    if (w.dtype == FORGE_DTYPE_BF16)
-        gemv_launch<__nv_bfloat16, SWI>(s, x, ldx, M, w, y, ldy, bg, bu, I);
-    else if (w.dtype == FORGE_DTYPE_F16)
-        gemv_launch<__half, SWI>(s, x, ldx, M, w, y, ldy, bg, bu, I);
+template <int MODE>
+static void gemv_dtype(cudaStream_t s, int dtype, const gemv_args &a) {
+    if (dtype == FORGE_DTYPE_BF16)
+        gemv_launch<__nv_bfloat16, MODE>(s, a);
+    else if (dtype == FORGE_DTYPE_F16)
+        gemv_launch<__half, MODE>(s, a);
     else
-        gemv_launch<float, SWI>(s, x, ldx, M, w, y, ldy, bg, bu, I);
+        gemv_launch<float, MODE>(s, a);
+}
+
+void gemv_run(cudaStream_t s, int mode, const float *x, int ldx, int M, const dmat &w, float *y, int ldy,
+              const gemv_extra &e) {
+    gemv_args a = {x, ldx, M, w.data, w.rows, w.cols, y, ldy, e.xrows, e.norm_w, e.eps, e.bg, e.bu, w.cols, e.bias};
+    switch (mode) {
+    case GEMV_PLAIN: gemv_dtype<GEMV_PLAIN>(s, w.dtype, a); break;
+    case GEMV_NORM: gemv_dtype<GEMV_NORM>(s, w.dtype, a); break;
+    case GEMV_RESID: gemv_dtype<GEMV_RESID>(s, w.dtype, a); break;
+    default: gemv_dtype<GEMV_SWIGLU_RESID>(s, w.dtype, a); break;
+    }
 }
 
 static int resolve_path(const gemm_ctx &g, int M, int path) {
@@ -165,7 +218,7 @@ forge_status gemm_run(const gemm_ctx &g, const void *x, int xdt, int ldx, int M,
     path = resolve_path(g, M, path);
     if (path == GEMM_GEMV) {
         if (xdt != FORGE_DTYPE_F32) return set_err(err, FORGE_E_INTERNAL, "GEMV input must be f32");
-        gemv_any<false>(g.stream, (const float *)x, ldx, M, w, y, ldy, nullptr, nullptr, 0);
+        gemv_run(g.stream, GEMV_PLAIN, (const float *)x, ldx, M, w, y, ldy, gemv_extra());
         return FORGE_OK;
     }
     const void *xin = x;
@@ -187,9 +240,4 @@ forge_status gemm_run(const gemm_ctx &g, const void *x, int xdt, int ldx, int M,
                                      ldy, ct, CUBLAS_GEMM_DEFAULT);
     if (st != CUBLAS_STATUS_SUCCESS) return blas_err(err, st, "cublasGemmEx");
     return FORGE_OK;
-}
-
-void gemv_swiglu(const gemm_ctx &g, const float *gu, int ldgu, const float *bg, const float *bu, int M,
-                 const dmat &w, float *y, int ldy) {
-    gemv_any<true>(g.stream, gu, ldgu, M, w, y, ldy, bg, bu, w.cols);
 }

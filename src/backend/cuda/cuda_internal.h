@@ -60,10 +60,35 @@ int gemm_input_dtype(const gemm_ctx &g, const dmat &w, int M, int path);
  * ldx; converted first when the path needs another dtype. */
 forge_status gemm_run(const gemm_ctx &g, const void *x, int xdt, int ldx, int M, const dmat &w, float *y, int ldy,
                       int path, forge_error *err);
-/* The same for the down projection fused with SwiGLU: x[m][k] = silu(gu[m][k] + bg[k]) *
- * (gu[m][inter + k] + bu[k]), on the GEMV path only. */
-void gemv_swiglu(const gemm_ctx &g, const float *gu, int ldgu, const float *bg, const float *bu, int M,
-                 const dmat &w, float *y, int ldy);
+/* The GEMV kernel with fused neighbours (cuda_gemm.cu), f32 x of row stride ldx:
+ *  GEMV_PLAIN        y[m] = x[m] . W^T
+ *  GEMV_NORM         y[m] = (rmsnorm(x[r]) * norm_w) . W^T, r = xrows[m] (xrows NULL: m)
+ *  GEMV_RESID        y[m] = y[m] + (x[m] . W^T + bias)
+ *  GEMV_SWIGLU_RESID y[m] = y[m] + (swiglu(x[m]) . W^T + bias), x[m] = [gate | up] of
+ *                    W.cols each, gate += bg, up += bu */
+enum gemv_mode { GEMV_PLAIN, GEMV_NORM, GEMV_RESID, GEMV_SWIGLU_RESID };
+struct gemv_extra {
+    const int32_t *xrows = nullptr;
+    const float *norm_w = nullptr;
+    float eps = 0;
+    const float *bg = nullptr, *bu = nullptr, *bias = nullptr;
+};
+struct gemv_args {
+    const float *x;
+    int ldx, M;
+    const void *W;
+    int N, K;
+    float *y;
+    int ldy;
+    const int32_t *xrows;
+    const float *norm_w;
+    float eps;
+    const float *bg, *bu;
+    int I;
+    const float *bias;
+};
+void gemv_run(cudaStream_t s, int mode, const float *x, int ldx, int M, const dmat &w, float *y, int ldy,
+              const gemv_extra &e);
 
 /* ---- element-wise and row kernels (cuda_kernels.cu) ---- */
 void launch_embed(cudaStream_t s, const dmat &embed, const int32_t *tokens, int T, float *x);
@@ -110,8 +135,9 @@ void launch_attention(cudaStream_t s, const attn_args &a, int T);
 /* ---- the op test's entry points and the bandwidth probe (cuda_ops.cu); see cuda_abi.h ---- */
 double op_measure_bandwidth(size_t bytes, forge_error *err);
 forge_status op_matmul(const float *x, int M, const fcuda_weight *w, float *y, int path, forge_error *err);
-forge_status op_matmul_swiglu(const float *gu, const float *bg, const float *bu, int M, const fcuda_weight *w,
-                              float *y, forge_error *err);
+forge_status op_gemv(int mode, const float *x, int M, const fcuda_weight *w, const int32_t *xrows, int x_rows,
+                     const float *norm_w, float eps, const float *bg, const float *bu, const float *bias, float *y,
+                     forge_error *err);
 forge_status op_add_rmsnorm(float *x, const float *add, const float *add_bias, const float *w, int rows, int n,
                             float eps, float *out, forge_error *err);
 forge_status op_swiglu(const float *gu, const float *bg, const float *bu, int rows, int inter, float *out,

@@ -80,20 +80,26 @@ forge_status op_matmul(const float *x, int M, const fcuda_weight *w, float *y, i
     return back(s, y, dy, (size_t)M * w->rows * 4, err);
 }
 
-forge_status op_matmul_swiglu(const float *gu, const float *bg, const float *bu, int M, const fcuda_weight *w,
-                              float *y, forge_error *err) {
+forge_status op_gemv(int mode, const float *x, int M, const fcuda_weight *w, const int32_t *xrows, int x_rows,
+                     const float *norm_w, float eps, const float *bg, const float *bu, const float *bias, float *y,
+                     forge_error *err) {
     scratch s;
-    gemm_ctx g;
-    forge_status st = blas_ctx(g, s, 16, err);
-    if (st) return st;
-    int K = w->cols;
+    int K = w->cols, ldx = mode == GEMV_SWIGLU_RESID ? 2 * K : K;
+    if (!xrows) x_rows = M;
     dmat dw = upload_weight(s, w);
-    const float *dgu = s.vec(gu, (size_t)M * 2 * K), *dbg = s.vec(bg, K), *dbu = s.vec(bu, K);
-    float *dy = (float *)s.get(nullptr, (size_t)M * w->rows * 4);
+    gemv_extra e;
+    const float *dx = s.vec(x, (size_t)x_rows * ldx);
+    e.xrows = s.vec(xrows, (size_t)M);
+    e.norm_w = s.vec(norm_w, K);
+    e.eps = eps;
+    e.bg = s.vec(bg, K);
+    e.bu = s.vec(bu, K);
+    e.bias = s.vec(bias, w->rows);
+    float *dy = s.vec(y, (size_t)M * w->rows);
     if (s.e) return cuda_err(err, s.e, "allocating");
-    gemv_swiglu(g, dgu, 2 * K, dbg, dbu, M, dw, dy, w->rows);
-    if ((st = finish(s, err, "matmul_swiglu"))) return st;
-    return back(s, y, dy, (size_t)M * w->rows * 4, err);
+    gemv_run(0, mode, dx, ldx, M, dw, dy, w->rows, e);
+    forge_status st = finish(s, err, "gemv");
+    return st ? st : back(s, y, dy, (size_t)M * w->rows * 4, err);
 }
 
 forge_status op_add_rmsnorm(float *x, const float *add, const float *add_bias, const float *w, int rows, int n,
