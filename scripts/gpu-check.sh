@@ -35,8 +35,8 @@ for d in "${CUDA_HOME:-/usr/local/cuda}/lib64" /usr/local/cuda/targets/x86_64-li
   [ -e "$d/libcublas.so.13" ] && { CUBLAS_DIR=$d; break; }
 done
 if [ -z "$CUBLAS_DIR" ]; then
-  for root in /opt /usr/local/lib /usr/lib/python3*; do
-    f=$(find "$root" -maxdepth 7 -name libcublas.so.13 2>/dev/null | head -1)
+  for root in /opt /usr/local /usr/lib /; do
+    f=$(timeout 20 find "$root" -xdev -name libcublas.so.13 -not -path '/proc/*' 2>/dev/null | head -1)
     [ -n "$f" ] && { CUBLAS_DIR=$(dirname "$f"); break; }
   done
 fi
