@@ -19,6 +19,7 @@ DRY=0
 BUNDLE=$(cd "${GPU_BUNDLE:-gpu-bundle}" 2>/dev/null && pwd) || { echo "gpu-check: no ${GPU_BUNDLE:-gpu-bundle}/: run scripts/gpu-bundle.sh first"; exit 1; }
 LOG=${OUT:-$PWD/gpu-check-out}
 mkdir -p "$LOG"
+(cd "$LOG" && rm -f summary.txt env.log models.log ops.log model.log bench.log results.json sanitizer.log)
 if [ -z "${MODELS:-}" ]; then
   if [ -d /dev/shm ] && [ -w /dev/shm ]; then MODELS=/dev/shm/forge-gpu-models; else MODELS=/tmp/forge-gpu-models; fi
 fi
