@@ -67,10 +67,14 @@ forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok
     int seq_blocks = (e->context_len + FORGE_KV_BLOCK_TOKENS - 1) / FORGE_KV_BLOCK_TOKENS;
     long long n_blocks = e->p.n_kv_blocks;
     if (n_blocks <= 0 && e->p.kv_cache_mb > 0) n_blocks = (long long)(e->p.kv_cache_mb * 1024 * 1024 / block_bytes);
+    forge_context_params cp = {.max_batch_tokens = e->p.max_batched_tokens, .max_logit_rows = e->p.max_seqs + 64,
+                               .kv_dtype = kvd, .n_threads = e->p.n_threads, .device = e->p.device,
+                               .gpu_memory_utilization = e->p.gpu_memory_utilization};
     if (n_blocks <= 0) {
-        size_t avail = sys_mem_available();
+        /* on a GPU the pool takes what the weights leave of gpu_memory_utilization */
+        size_t gpu = forge_context_kv_budget(model, &cp, NULL), avail = gpu ? 0 : sys_mem_available();
         long long cap = (long long)seq_blocks * e->p.max_seqs;
-        n_blocks = avail ? (long long)(avail / 4 / block_bytes) : cap;
+        n_blocks = gpu ? (long long)(gpu / block_bytes) : avail ? (long long)(avail / 4 / block_bytes) : cap;
         if (n_blocks > cap) n_blocks = cap;
         if (n_blocks < seq_blocks) n_blocks = seq_blocks;
     }
@@ -86,12 +90,9 @@ forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok
              n_blocks * (double)block_bytes / 1e6, kvd == FORGE_DTYPE_F32 ? "f32" : "bf16", e->context_len);
 
     e->max_logit_rows = e->p.max_seqs + 64; /* room for prompt logprobs rows too */
-    e->ctx = forge_context_create(model, &(forge_context_params){.n_kv_blocks = (int)n_blocks,
-                                                                  .max_batch_tokens = e->p.max_batched_tokens,
-                                                                  .max_logit_rows = e->max_logit_rows,
-                                                                  .kv_dtype = kvd,
-                                                                  .n_threads = e->p.n_threads},
-                                  err);
+    cp.n_kv_blocks = (int)n_blocks;
+    cp.max_logit_rows = e->max_logit_rows;
+    e->ctx = forge_context_create(model, &cp, err);
     if (!e->ctx) goto fail;
     e->kv = kvb_create((int)n_blocks);
     e->ws = sampler_ws_create(e->vocab);
