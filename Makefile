@@ -38,7 +38,26 @@ BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
 $(BUILD)/obj/%_avx2.o: SIMD_FLAGS = -mavx2 -mfma -mf16c -O3
 $(BUILD)/obj/src/kernels/%.o: OPT = -O3
 
-.PHONY: all test asan fuzz bench install clean cuda
+# CUDA backend (optional): build/libforge-cuda.so, which libforge dlopens at run time
+# (src/backend/cuda_loader.c), so nothing else links CUDA and one binary runs everywhere.
+# cudart is linked statically, cuBLAS dynamically (libcublas.so.13, found through RUNPATH
+# $ORIGIN and $(CUDA_HOME)/lib64, or LD_LIBRARY_PATH); never libcuda. `make CUDA=1 cuda`
+# also builds the GPU check programs of tests/cuda/ into build/cuda/ (see docs/cuda.md).
+CUDA_HOME ?= /usr/local/cuda
+CUDA_ARCH ?= sm_90
+NVCC      ?= $(shell command -v nvcc 2>/dev/null || echo $(CUDA_HOME)/bin/nvcc)
+CUDA_VIRT := $(subst sm_,compute_,$(CUDA_ARCH))
+NVCCFLAGS := -O3 -std=c++17 -gencode arch=$(CUDA_VIRT),code=$(CUDA_ARCH) -gencode arch=$(CUDA_VIRT),code=$(CUDA_VIRT) \
+             -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra --Werror all-warnings -Iinclude -Isrc \
+             -DFORGE_CUDA_ARCH=\"$(CUDA_ARCH)\"
+CUDA_SRC  := $(wildcard src/backend/cuda/*.cu)
+CUDA_OBJ  := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
+CUDA_TOOLS := $(patsubst tests/cuda/%.c,$(BUILD)/cuda/%,$(wildcard tests/cuda/*.c))
+ifeq ($(CUDA),1)
+  CUDA_LIB := $(BUILD)/libforge-cuda.so $(CUDA_TOOLS)
+endif
+
+.PHONY: all test asan fuzz bench install clean cuda cuda-emu
 all: $(BUILD)/forge $(BUILD)/libforge.a $(BUILD)/libforge.so $(CUDA_LIB)
 
 # V=1 shows the full commands
@@ -94,24 +113,42 @@ fuzz:
 bench: all $(BENCH_BIN)
 	bash bench/run.sh
 
-# CUDA backend (optional): a shared object the CPU build loads with dlopen when present.
-CUDA_ARCH ?= sm_90
-NVCC      ?= $(shell command -v nvcc || echo /usr/local/cuda/bin/nvcc)
-CUDA_SRC  := $(wildcard src/backend/cuda/*.cu)
-ifeq ($(CUDA),1)
-  CUDA_LIB := $(BUILD)/libforge-cuda.so
-endif
-cuda: $(BUILD)/libforge-cuda.so
-$(BUILD)/libforge-cuda.so: $(CUDA_SRC) $(wildcard src/backend/cuda/*.h) src/backend/backend.h
+cuda: $(BUILD)/libforge-cuda.so $(CUDA_TOOLS)
+
+$(BUILD)/obj/%.o: %.cu $(wildcard src/backend/cuda/*.h) include/forge.h
 	@mkdir -p $(dir $@)
-	$(NVCC) -O3 -std=c++17 -arch=$(CUDA_ARCH) -Xcompiler -fPIC,-Wall -shared -Iinclude -Isrc \
-	  -cudart static -o $@ $(CUDA_SRC) -ldl
+	@$(if $(Q),echo "  NVCC  $<")
+	$(Q)$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(BUILD)/libforge-cuda.so: $(CUDA_OBJ)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(NVCC) -shared -cudart static -o $@ $^ -lcublas -lrt -lpthread -ldl \
+	  -Xlinker -rpath,'$$ORIGIN:$(CUDA_HOME)/lib64'
+
+# The CPU emulator of the CUDA backend (tests/cuda/emu/): the same .cu sources compiled as
+# host C++ against a fake runtime, so the kernels and the whole CUDA forward run here without
+# a GPU (FORGE_CUDA_LIB=build/emu/libforge-cuda.so). Needs only the CUDA headers.
+EMU_CXXFLAGS := -std=c++17 -O2 -g -fPIC -Wall -Wextra -Werror -Wno-unknown-pragmas -ffp-contract=off -DFORGE_CUDA_EMU \
+                -include tests/cuda/emu/emu.h -isystem $(CUDA_HOME)/include -Iinclude -Isrc
+cuda-emu: $(BUILD)/emu/libforge-cuda.so $(CUDA_TOOLS)
+$(BUILD)/emu/libforge-cuda.so: $(CUDA_SRC) $(wildcard src/backend/cuda/*.h) $(wildcard tests/cuda/emu/*)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX   $@ (CUDA emulator)")
+	$(Q)$(CXX) $(EMU_CXXFLAGS) -shared -o $@ -x c++ $(CUDA_SRC) -x none tests/cuda/emu/emu_runtime.cpp
+
+# the GPU check programs: plain C on libforge.a; --as-needed keeps their dependencies to
+# what they use, so scripts/gpu-bundle.sh has little to carry
+$(BUILD)/cuda/%: tests/cuda/%.c $(wildcard tests/cuda/*.h) tests/test.h $(BUILD)/libforge.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(BUILD)/libforge.a -Wl,--as-needed $(LDLIBS_ALL)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 755 $(BUILD)/forge $(DESTDIR)$(PREFIX)/bin/forge
 	install -m 644 $(BUILD)/libforge.a $(DESTDIR)$(PREFIX)/lib/libforge.a
 	install -m 755 $(BUILD)/libforge.so $(DESTDIR)$(PREFIX)/lib/libforge.so
+	if [ -f $(BUILD)/libforge-cuda.so ]; then install -m 755 $(BUILD)/libforge-cuda.so $(DESTDIR)$(PREFIX)/lib/; fi
 	install -m 644 include/forge.h $(DESTDIR)$(PREFIX)/include/forge.h
 	install -d $(DESTDIR)$(PREFIX)/share/forge/models/stories260K
 	install -m 644 models/stories260K/* $(DESTDIR)$(PREFIX)/share/forge/models/stories260K/

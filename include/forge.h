@@ -102,6 +102,12 @@ typedef struct forge_context_params {
     int max_logit_rows;   /* most rows needing logits in one call; 0: 64 */
     forge_dtype kv_dtype; /* F32, BF16 or AUTO (F32 for F32 weights, else BF16) */
     int n_threads;        /* 0: the model's */
+    /* "auto": CUDA when libforge-cuda.so loads and finds a GPU, else the CPU (one log line
+     * says why); "cpu"; "cuda" (an error when no GPU can be used). NULL: $FORGE_DEVICE, else auto. */
+    const char *device;
+    /* CUDA: share of the GPU's memory for weights, KV cache and scratch (vLLM's
+     * --gpu-memory-utilization); 0: $FORGE_GPU_MEMORY_UTILIZATION, else 0.9 */
+    float gpu_memory_utilization;
 } forge_context_params;
 
 /* One forward call: a flat list of tokens from any number of sequences.
@@ -128,6 +134,12 @@ forge_context *forge_context_create(forge_model *model, const forge_context_para
 void forge_context_free(forge_context *ctx);
 /* Number of KV blocks in the pool. */
 int forge_context_n_kv_blocks(const forge_context *ctx);
+/* The device the context runs on: "cpu" or "cuda". */
+const char *forge_context_device(const forge_context *ctx);
+/* Bytes of KV cache the device that params select can hold beside the model's weights and
+ * the scratch for params' batch sizes (gpu_memory_utilization of the GPU, within what is
+ * free); 0 when that device is the CPU, whose cache the caller sizes from host memory. */
+size_t forge_context_kv_budget(forge_model *model, const forge_context_params *params, forge_error *err);
 /* Runs the forward pass of one batch; logits of the rows in logit_rows become readable. */
 forge_status forge_context_decode(forge_context *ctx, const forge_batch *batch, forge_error *err);
 /* Logits (vocab_size floats) of output row i of the last successful decode. */
@@ -349,12 +361,15 @@ typedef struct forge_engine_params {
     int max_seqs;           /* sequences running at once; 0: 64 */
     int max_batched_tokens; /* token budget of one step; 0: 512 */
     int max_waiting;        /* requests queued before submit answers FORGE_E_BUSY; 0: 1024 */
-    size_t kv_cache_mb;     /* KV pool size; 0: a quarter of free memory, capped at max_seqs full contexts */
+    size_t kv_cache_mb;     /* KV pool size; 0: a quarter of free memory (on a GPU: what gpu_memory_utilization
+                               leaves beside the weights), capped at max_seqs full contexts */
     int n_kv_blocks;        /* exact pool size in blocks (tests); overrides kv_cache_mb */
     forge_dtype kv_dtype;   /* F32, BF16 or AUTO */
     int n_threads;          /* 0: the model's */
     bool no_prefix_caching;
     bool manual_step;       /* no engine thread: the caller drives forge_engine_step (tests) */
+    const char *device;     /* as forge_context_params.device: "auto", "cpu", "cuda"; NULL: $FORGE_DEVICE */
+    float gpu_memory_utilization; /* as forge_context_params; on a GPU the default KV pool fills it */
 } forge_engine_params;
 
 typedef enum forge_finish_reason {

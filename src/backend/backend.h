@@ -4,6 +4,7 @@
 #ifndef FORGE_BACKEND_H
 #define FORGE_BACKEND_H
 
+#include "backend/cuda/cuda_abi.h"
 #include "forge.h"
 #include "model/model.h"
 
@@ -13,6 +14,8 @@ typedef struct backend_params {
     int max_logit_rows;
     forge_dtype kv_dtype; /* F32 or BF16 */
     int n_threads;
+    double gpu_mem_fraction; /* CUDA: share of the device's memory to take (0, 1] */
+    float *logits;           /* the context's logits buffer (max_logit_rows x vocab) */
 } backend_params;
 
 typedef struct backend backend;
@@ -24,5 +27,22 @@ struct backend {
 };
 
 backend *backend_cpu_create(const forge_model *m, const backend_params *p, forge_error *err);
+
+/* The CUDA backend through libforge-cuda.so, loaded on first use (cuda_loader.c). Fails with
+ * a message naming why: library not found or not loadable, no device, weights not fitting. */
+backend *backend_cuda_create(const forge_model *m, const backend_params *p, forge_error *err);
+/* The loaded library's entry table, or NULL (err says why; the reason is kept). */
+const fcuda_api *cuda_api_get(forge_error *err);
+/* Path of the loaded libforge-cuda.so, or NULL. */
+const char *cuda_lib_path(void);
+/* Device count, name and memory; FORGE_E_UNSUPPORTED naming why when none can be used. */
+forge_status backend_cuda_probe(fcuda_device_info *info, forge_error *err);
+/* Device bytes the CUDA backend needs beside weights and KV for p's batch sizes (0: no library). */
+size_t backend_cuda_scratch_bytes(const forge_model *m, const backend_params *p);
+/* Statistics of a CUDA backend; false for other backends. */
+bool backend_cuda_get_stats(const backend *be, fcuda_stats *out);
+
+/* The backend behind a context (tools and tests). */
+const backend *context_backend(const forge_context *ctx);
 
 #endif

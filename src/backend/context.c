@@ -14,6 +14,45 @@ struct forge_context {
     int n_logits;
 };
 
+typedef enum { DEVICE_AUTO, DEVICE_CPU, DEVICE_CUDA } device_kind;
+
+/* The device params (or $FORGE_DEVICE) ask for; FORGE_E_INVALID naming the bad value. */
+static forge_status device_choice(const forge_context_params *params, device_kind *out, forge_error *err) {
+    const char *s = params->device, *from = "device";
+    if (!s) {
+        s = getenv("FORGE_DEVICE");
+        from = "FORGE_DEVICE";
+    }
+    if (!s || !*s || !strcmp(s, "auto")) *out = DEVICE_AUTO;
+    else if (!strcmp(s, "cpu")) *out = DEVICE_CPU;
+    else if (!strcmp(s, "cuda")) *out = DEVICE_CUDA;
+    else return err_set(err, FORGE_E_INVALID, "%s \"%s\" is not a device: use auto, cpu or cuda", from, s);
+    return FORGE_OK;
+}
+
+/* gpu_memory_utilization from params, $FORGE_GPU_MEMORY_UTILIZATION, or 0.9 */
+static forge_status gpu_fraction(const forge_context_params *params, double *out, forge_error *err) {
+    double f = params->gpu_memory_utilization;
+    const char *from = "gpu_memory_utilization", *env = getenv("FORGE_GPU_MEMORY_UTILIZATION");
+    if (f == 0 && env && *env) {
+        char *end;
+        f = strtod(env, &end);
+        from = "FORGE_GPU_MEMORY_UTILIZATION";
+        if (*end) f = -1;
+    }
+    if (f == 0) f = 0.9;
+    if (!(f > 0 && f <= 1)) return err_set(err, FORGE_E_RANGE, "%s must be in (0, 1]", from);
+    *out = f;
+    return FORGE_OK;
+}
+
+/* The CPU fallback of device auto is said once per process, not once per context. */
+static void note_fallback(const char *why) {
+    static int said;
+    if (__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED)) return;
+    log_info("device: CPU (CUDA not used: %s)", why);
+}
+
 forge_context *forge_context_create(forge_model *m, const forge_context_params *params, forge_error *err) {
     if (!m) {
         err_set(err, FORGE_E_INVALID, "no model");
@@ -21,6 +60,9 @@ forge_context *forge_context_create(forge_model *m, const forge_context_params *
     }
     forge_context_params dflt = {.kv_dtype = FORGE_DTYPE_AUTO};
     if (!params) params = &dflt;
+    device_kind dev;
+    double gpu_frac;
+    if (device_choice(params, &dev, err) || gpu_fraction(params, &gpu_frac, err)) return NULL;
     const model_config *c = &m->cfg;
     const forge_model_info *in = &m->info;
     backend_params p = {0};
@@ -33,6 +75,7 @@ forge_context *forge_context_create(forge_model *m, const forge_context_params *
     p.max_batch_tokens = params->max_batch_tokens > 0 ? params->max_batch_tokens : 512;
     p.max_logit_rows = params->max_logit_rows > 0 ? params->max_logit_rows : 64;
     p.n_threads = params->n_threads > 0 ? params->n_threads : in->n_threads;
+    p.gpu_mem_fraction = gpu_frac;
     if (p.max_batch_tokens > 1 << 20 || p.max_logit_rows > 1 << 16 || p.n_threads > 1024) {
         err_set(err, FORGE_E_RANGE, "context parameters out of range");
         return NULL;
@@ -54,18 +97,37 @@ forge_context *forge_context_create(forge_model *m, const forge_context_params *
     }
     ctx->model = m;
     ctx->p = p;
-    ctx->logits = malloc((size_t)p.max_logit_rows * (size_t)c->vocab_size * sizeof(float));
+    /* page-aligned: the CUDA backend pins it in place and copies logits straight into it */
+    size_t logit_bytes = (size_t)p.max_logit_rows * (size_t)c->vocab_size * sizeof(float);
+    ctx->logits = aligned_alloc(4096, (logit_bytes + 4095) & ~(size_t)4095);
     if (!ctx->logits) {
         free(ctx);
         err_set(err, FORGE_E_NOMEM, "cannot allocate logits for %d rows", p.max_logit_rows);
         return NULL;
     }
-    ctx->be = backend_cpu_create(m, &p, err);
+    p.logits = ctx->logits;
+    ctx->p = p;
+    if (dev != DEVICE_CPU) {
+        forge_error cerr;
+        ctx->be = backend_cuda_create(m, &p, &cerr);
+        if (!ctx->be && dev == DEVICE_CUDA) {
+            if (err) *err = cerr;
+            free(ctx->logits);
+            free(ctx);
+            return NULL;
+        }
+        if (!ctx->be) note_fallback(cerr.msg);
+    }
+    if (!ctx->be) ctx->be = backend_cpu_create(m, &p, err);
     if (!ctx->be) {
         free(ctx->logits);
         free(ctx);
         return NULL;
     }
+    fcuda_stats cs;
+    if (backend_cuda_get_stats(ctx->be, &cs))
+        log_info("device: CUDA, %s: weights %.2f GB uploaded in %.2f s, KV cache %.2f GB, scratch %.2f GB",
+                 cs.device, cs.weight_bytes / 1e9, cs.upload_seconds, cs.kv_bytes / 1e9, cs.scratch_bytes / 1e9);
     log_debug("context: %s backend, %d KV blocks (%.1f MB, %s), %d batch tokens, %d threads", ctx->be->name,
               p.n_kv_blocks, p.n_kv_blocks * (double)block_bytes / 1e6, p.kv_dtype == FORGE_DTYPE_F32 ? "f32" : "bf16",
               p.max_batch_tokens, p.n_threads);
@@ -80,6 +142,33 @@ void forge_context_free(forge_context *ctx) {
 }
 
 int forge_context_n_kv_blocks(const forge_context *ctx) { return ctx->p.n_kv_blocks; }
+
+const char *forge_context_device(const forge_context *ctx) { return ctx->be->name; }
+
+const backend *context_backend(const forge_context *ctx) { return ctx->be; }
+
+size_t forge_context_kv_budget(forge_model *m, const forge_context_params *params, forge_error *err) {
+    forge_context_params dflt = {.kv_dtype = FORGE_DTYPE_AUTO};
+    if (!params) params = &dflt;
+    device_kind dev;
+    double frac;
+    if (device_choice(params, &dev, err) || gpu_fraction(params, &frac, err) || dev == DEVICE_CPU) return 0;
+    fcuda_device_info info;
+    forge_error perr;
+    if (backend_cuda_probe(&info, &perr)) {
+        if (dev == DEVICE_CUDA && err) *err = perr;
+        return 0;
+    }
+    backend_params p = {.max_batch_tokens = params->max_batch_tokens > 0 ? params->max_batch_tokens : 512,
+                        .max_logit_rows = params->max_logit_rows > 0 ? params->max_logit_rows : 64,
+                        .kv_dtype = FORGE_DTYPE_BF16, .gpu_mem_fraction = frac};
+    double allowed = frac * (double)info.total_bytes;
+    double free_bytes = (double)info.free_bytes - 64.0 * 1024 * 1024;
+    if (free_bytes < allowed) allowed = free_bytes;
+    /* weights as uploaded (a little more than weight_bytes: norms, biases, alignment) */
+    double need = (double)m->info.weight_bytes * 1.01 + 16.0 * 1024 * 1024 + (double)backend_cuda_scratch_bytes(m, &p);
+    return allowed > need ? (size_t)(allowed - need) : 0;
+}
 
 static forge_status check_batch(const forge_context *ctx, const forge_batch *b, forge_error *err) {
     const forge_model_info *in = &ctx->model->info;

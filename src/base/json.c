@@ -1,6 +1,5 @@
 #include "base/json.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,8 +117,24 @@ static int cb_bool(void *ctx, int b) {
     return add_value(c, v);
 }
 
+/* Integers are parsed in place (most numbers in tokenizer.json are vocab ids); anything with
+ * a fraction, an exponent or beyond int64 goes through strtod on a NUL-terminated copy. */
 static int cb_number(void *ctx, const char *s, size_t n) {
     parse_ctx *c = ctx;
+    json_value *v = new_value(c, JSON_INT);
+    if (!v) return 0;
+    size_t i = s[0] == '-' ? 1 : 0;
+    uint64_t mag = 0;
+    bool is_int = i < n && n - i <= 19;
+    for (size_t k = i; is_int && k < n; k++) {
+        if (s[k] < '0' || s[k] > '9') is_int = false;
+        else mag = mag * 10 + (uint64_t)(s[k] - '0');
+    }
+    if (is_int && mag <= (uint64_t)INT64_MAX) {
+        v->u.i = i ? -(int64_t)mag : (int64_t)mag;
+        return add_value(c, v);
+    }
+    bool fraction = memchr(s, '.', n) || memchr(s, 'e', n) || memchr(s, 'E', n);
     char buf[64];
     char *tmp = n < sizeof buf ? buf : malloc(n + 1);
     if (!tmp) {
@@ -128,19 +143,9 @@ static int cb_number(void *ctx, const char *s, size_t n) {
     }
     memcpy(tmp, s, n);
     tmp[n] = 0;
-    json_value *v = new_value(c, JSON_INT);
-    if (!v) {
-        if (tmp != buf) free(tmp);
-        return 0;
-    }
-    int is_int = !memchr(s, '.', n) && !memchr(s, 'e', n) && !memchr(s, 'E', n);
-    if (is_int) {
-        errno = 0;
-        long long x = strtoll(tmp, NULL, 10);
-        if (errno == ERANGE) is_int = 0;
-        else v->u.i = x;
-    }
-    if (!is_int) {
+    if (!fraction && i && mag == (uint64_t)INT64_MAX + 1 && n - i <= 19) {
+        v->u.i = INT64_MIN;
+    } else {
         v->type = JSON_DOUBLE;
         v->u.d = strtod(tmp, NULL);
     }
@@ -286,11 +291,15 @@ nomem:
 }
 
 json_doc *json_parse_file(const char *path, size_t max_size, forge_error *err) {
-    char *text;
-    size_t len;
-    if (file_read_all(path, max_size, &text, &len, err) != FORGE_OK) return NULL;
-    json_doc *d = json_parse(text, len, err);
-    free(text);
+    mfile f;
+    if (mfile_open(&f, path, err) != FORGE_OK) return NULL;
+    if (f.size > max_size) {
+        err_set(err, FORGE_E_RANGE, "%s: file is %zu bytes, more than the %zu allowed", path, f.size, max_size);
+        mfile_close(&f);
+        return NULL;
+    }
+    json_doc *d = json_parse(f.data ? (const char *)f.data : "", f.size, err);
+    mfile_close(&f);
     if (!d) err_prefix(err, "%s", path);
     return d;
 }

@@ -7,21 +7,12 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "base/sysinfo.h"
 #include "engine/engine_int.h"
 #include "model/model.h"
 
 /* ---- creation ------------------------------------------------------------------------- */
 
-static size_t mem_available_bytes(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    size_t kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
-    fclose(f);
-    return kb * 1024;
-}
 
 static void add_eos(forge_engine *e, int32_t id) {
     if (id < 0 || id >= e->vocab || e->n_eos >= (int)(sizeof e->eos_ids / sizeof e->eos_ids[0])) return;
@@ -76,10 +67,14 @@ forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok
     int seq_blocks = (e->context_len + FORGE_KV_BLOCK_TOKENS - 1) / FORGE_KV_BLOCK_TOKENS;
     long long n_blocks = e->p.n_kv_blocks;
     if (n_blocks <= 0 && e->p.kv_cache_mb > 0) n_blocks = (long long)(e->p.kv_cache_mb * 1024 * 1024 / block_bytes);
+    forge_context_params cp = {.max_batch_tokens = e->p.max_batched_tokens, .max_logit_rows = e->p.max_seqs + 64,
+                               .kv_dtype = kvd, .n_threads = e->p.n_threads, .device = e->p.device,
+                               .gpu_memory_utilization = e->p.gpu_memory_utilization};
     if (n_blocks <= 0) {
-        size_t avail = mem_available_bytes();
+        /* on a GPU the pool takes what the weights leave of gpu_memory_utilization */
+        size_t gpu = forge_context_kv_budget(model, &cp, NULL), avail = gpu ? 0 : sys_mem_available();
         long long cap = (long long)seq_blocks * e->p.max_seqs;
-        n_blocks = avail ? (long long)(avail / 4 / block_bytes) : cap;
+        n_blocks = gpu ? (long long)(gpu / block_bytes) : avail ? (long long)(avail / 4 / block_bytes) : cap;
         if (n_blocks > cap) n_blocks = cap;
         if (n_blocks < seq_blocks) n_blocks = seq_blocks;
     }
@@ -95,12 +90,9 @@ forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok
              n_blocks * (double)block_bytes / 1e6, kvd == FORGE_DTYPE_F32 ? "f32" : "bf16", e->context_len);
 
     e->max_logit_rows = e->p.max_seqs + 64; /* room for prompt logprobs rows too */
-    e->ctx = forge_context_create(model, &(forge_context_params){.n_kv_blocks = (int)n_blocks,
-                                                                  .max_batch_tokens = e->p.max_batched_tokens,
-                                                                  .max_logit_rows = e->max_logit_rows,
-                                                                  .kv_dtype = kvd,
-                                                                  .n_threads = e->p.n_threads},
-                                  err);
+    cp.n_kv_blocks = (int)n_blocks;
+    cp.max_logit_rows = e->max_logit_rows;
+    e->ctx = forge_context_create(model, &cp, err);
     if (!e->ctx) goto fail;
     e->kv = kvb_create((int)n_blocks);
     e->ws = sampler_ws_create(e->vocab);
@@ -122,7 +114,7 @@ forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok
         err_set(err, FORGE_E_NOMEM, "out of memory");
         goto fail;
     }
-    e->stats.kv_blocks_total = (int)n_blocks;
+    e->stats.kv_blocks_total = e->pub_stats.kv_blocks_total = (int)n_blocks;
     if (!e->p.manual_step) {
         if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
             err_set(err, FORGE_E_NOMEM, "cannot start the engine thread");
@@ -376,13 +368,13 @@ static void take_incoming(forge_engine *e) {
     }
 }
 
+/* Publishes the engine thread's counters for other threads (forge_engine_get_stats). */
 static void update_stats(forge_engine *e) {
     double now = engine_now_ms();
     int at = e->rate_at % 64, old = (e->rate_at + 1) % 64;
     e->rate_t[at] = now;
     e->rate_n[at] = e->stats.generated_tokens;
     e->rate_at++;
-    pthread_mutex_lock(&e->lock);
     if (e->rate_at > 64 && now > e->rate_t[old])
         e->stats.tokens_per_second = (e->stats.generated_tokens - e->rate_n[old]) / ((now - e->rate_t[old]) / 1e3);
     else if (e->rate_at > 1 && now > e->rate_t[0])
@@ -391,6 +383,8 @@ static void update_stats(forge_engine *e) {
     e->stats.waiting = e->n_waiting;
     e->stats.kv_blocks_used = kvb_total(e->kv) - kvb_free_count(e->kv);
     e->stats.kv_blocks_cached = kvb_cached_free_count(e->kv);
+    pthread_mutex_lock(&e->lock);
+    e->pub_stats = e->stats;
     pthread_mutex_unlock(&e->lock);
 }
 
@@ -441,7 +435,7 @@ void forge_engine_free(forge_engine *e) {
 
 void forge_engine_get_stats(forge_engine *e, forge_engine_stats *out) {
     pthread_mutex_lock(&e->lock);
-    *out = e->stats;
+    *out = e->pub_stats;
     pthread_mutex_unlock(&e->lock);
 }
 

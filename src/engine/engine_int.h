@@ -95,8 +95,8 @@ struct forge_engine {
     bool stopping;
     pthread_t thread;
     bool has_thread;
-    /* stats (written by the engine thread under lock) */
-    forge_engine_stats stats;
+    /* stats: the engine thread's own, and the copy it publishes under the lock each step */
+    forge_engine_stats stats, pub_stats;
     /* tokens generated over recent steps: a ring of (time, total generated) */
     double rate_t[64];
     long long rate_n[64];

@@ -76,8 +76,8 @@ static inline float exp1(float x) {
     return out[0];
 }
 
-#ifndef PREFETCH_BYTES
-#define PREFETCH_BYTES 1024
+#ifndef PREFETCH_TILES
+#define PREFETCH_TILES 2
 #endif
 
 /* ---- matmul --------------------------------------------------------------------------- */
@@ -91,11 +91,15 @@ static inline __attribute__((always_inline)) void tile(const float *x, int ldx, 
     for (int r = 0; r < RM; r++)
         for (int c = 0; c < RN; c++) acc[r][c] = _mm256_setzero_ps();
     int K8 = K & ~7;
-    const size_t esz = dtype_size(dt);
+    /* Decode streams the weights from memory in short rows (a tile reads RN rows of K side by
+     * side), too short for the hardware prefetcher to follow. So each step prefetches the
+     * tile PREFETCH_TILES ahead, in memory order: RN * 8 elements per step cover it exactly. */
+    const size_t esz = dtype_size(dt), step_bytes = (size_t)RN * 8 * esz;
+    const char *pf = w + (size_t)PREFETCH_TILES * RN * wstride;
     for (int k = 0; k < K8; k += 8) {
         __m256 wv[4];
-        if (RM < 4 && (k & 31) == 0) /* streaming weights (decode): fetch ahead of the loads */
-            for (int c = 0; c < RN; c++) _mm_prefetch(w + c * wstride + (size_t)k * esz + PREFETCH_BYTES, _MM_HINT_T0);
+        if (RM < 4)
+            for (size_t b = 0; b < step_bytes; b += 64) _mm_prefetch(pf + (size_t)k / 8 * step_bytes + b, _MM_HINT_T0);
         for (int c = 0; c < RN; c++) wv[c] = ld_w(w + c * wstride, k, dt);
         for (int r = 0; r < RM; r++) {
             __m256 xv = _mm256_loadu_ps(x + (size_t)r * ldx + k);
@@ -159,18 +163,31 @@ static void avx2_matmul(const float *x, int ldx, int m, const mm_weight *w, int 
     int K = w->cols;
     size_t row_bytes = (size_t)K * dtype_size(w->dtype);
     const char *base = (const char *)w->data;
-    if (w->dtype == FORGE_DTYPE_F32 || m < 4 || !pack) {
+    if (m < 4 || (w->dtype != FORGE_DTYPE_F32 && !pack)) {
         run_tiles(x, ldx, m, base + (size_t)j0 * row_bytes, row_bytes, w->dtype, K, j0, j1, y, ldy, w->bias);
         return;
     }
-    /* 16-bit weights with several rows: convert a panel to f32 once (exact), reuse it m times */
+    /* Blocked for the caches: a panel of weight rows (16-bit ones converted to f32 once,
+     * exactly) stays in L2 while blocks of input rows that also fit beside it sweep it; an
+     * unblocked x of hundreds of rows would evict the panel for every row group. */
     int np = mm_panel_rows(K);
+    int mb = (64 * 1024) / K;
+    mb = mb < 16 ? 16 : mb > 128 ? 128 : mb & ~3;
     for (int jp = j0; jp < j1; jp += np) {
         int n = j1 - jp < np ? j1 - jp : np;
-        for (int j = 0; j < n; j++)
-            avx2_to_f32(pack + (size_t)j * K, base + (size_t)(jp + j) * row_bytes, w->dtype, K);
-        run_tiles(x, ldx, m, (const char *)pack, (size_t)K * 4, FORGE_DTYPE_F32, K, jp, jp + n, y, ldy,
-                  w->bias);
+        const char *panel = base + (size_t)jp * row_bytes;
+        size_t stride = row_bytes;
+        forge_dtype pdt = w->dtype;
+        if (w->dtype != FORGE_DTYPE_F32) {
+            for (int j = 0; j < n; j++) avx2_to_f32(pack + (size_t)j * K, base + (size_t)(jp + j) * row_bytes, w->dtype, K);
+            panel = (const char *)pack;
+            stride = (size_t)K * 4;
+            pdt = FORGE_DTYPE_F32;
+        }
+        for (int i0 = 0; i0 < m; i0 += mb) {
+            int mi = m - i0 < mb ? m - i0 : mb;
+            run_tiles(x + (size_t)i0 * ldx, ldx, mi, panel, stride, pdt, K, jp, jp + n, y + (size_t)i0 * ldy, ldy, w->bias);
+        }
     }
 }
 
@@ -287,38 +304,65 @@ static void avx2_attention(const attn_args *a) {
         const char *kb = (const char *)a->k_cache + base * esz;
         const char *vb = (const char *)a->v_cache + base * esz;
         int nt = p1 - p0 + 1;
-        for (int t = 0; t < nt; t++) {
+        int t = 0;
+        if ((hd & 7) == 0) /* four keys at a time share one horizontal reduction (same bits as dot_hd) */
+            for (; t + 4 <= nt; t += 4) {
+                const char *k0 = kb + (size_t)((p0 - b * B) + t) * hd * esz, *k1 = k0 + (size_t)hd * esz;
+                const char *k2 = k1 + (size_t)hd * esz, *k3 = k2 + (size_t)hd * esz;
+                for (int r = 0; r < nr; r++) {
+                    const float *q = a->q + (size_t)r * hd;
+                    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+                    for (int d = 0; d < hd; d += 8) {
+                        __m256 qv = _mm256_loadu_ps(q + d);
+                        c0 = _mm256_fmadd_ps(qv, ld_w(k0, d, a->kv_dtype), c0);
+                        c1 = _mm256_fmadd_ps(qv, ld_w(k1, d, a->kv_dtype), c1);
+                        c2 = _mm256_fmadd_ps(qv, ld_w(k2, d, a->kv_dtype), c2);
+                        c3 = _mm256_fmadd_ps(qv, ld_w(k3, d, a->kv_dtype), c3);
+                    }
+                    _mm_storeu_ps(&s[r][t], _mm_mul_ps(hsum4(c0, c1, c2, c3), _mm_set1_ps(a->scale)));
+                }
+            }
+        for (; t < nt; t++) {
             const char *k = kb + (size_t)((p0 - b * B) + t) * hd * esz;
             for (int r = 0; r < nr; r++) s[r][t] = dot_hd(a->q + (size_t)r * hd, k, a->kv_dtype, hd) * a->scale;
         }
+        /* softmax bookkeeping per query head: block max, rescale factor, probabilities */
+        float p[MAX_REP][16], corr[MAX_REP];
         for (int r = 0; r < nr; r++) {
             float mb = s[r][0];
             for (int t = 1; t < nt; t++) mb = s[r][t] > mb ? s[r][t] : mb;
             float mn = mb > m[r] ? mb : m[r];
-            float corr = m[r] == -INFINITY ? 0.0f : exp1(m[r] - mn);
-            float p[16];
+            corr[r] = m[r] == -INFINITY ? 0.0f : exp1(m[r] - mn);
             _Alignas(32) float tmp[16] = {0};
             for (int t = 0; t < nt; t++) tmp[t] = s[r][t] - mn;
-            _mm256_storeu_ps(p, exp8(_mm256_loadu_ps(tmp)));
-            if (nt > 8) _mm256_storeu_ps(p + 8, exp8(_mm256_loadu_ps(tmp + 8)));
+            _mm256_storeu_ps(p[r], exp8(_mm256_loadu_ps(tmp)));
+            if (nt > 8) _mm256_storeu_ps(p[r] + 8, exp8(_mm256_loadu_ps(tmp + 8)));
             float ls = 0;
-            for (int t = 0; t < nt; t++) ls += p[t];
-            l[r] = l[r] * corr + ls;
+            for (int t = 0; t < nt; t++) ls += p[r][t];
+            l[r] = l[r] * corr[r] + ls;
             m[r] = mn;
-            float *ar = acc[r];
-            __m256 vc = _mm256_set1_ps(corr);
+        }
+        /* acc = acc * corr + sum_t p_t v_t, up to four heads at once so each V row is loaded
+         * once per group (the per-head arithmetic and its order are unchanged) */
+        const char *v0 = vb + (size_t)(p0 - b * B) * hd * esz;
+        for (int r0 = 0; r0 < nr; r0 += 4) {
+            int g = nr - r0 < 4 ? nr - r0 : 4;
             int d = 0;
             for (; d + 8 <= hd; d += 8) {
-                __m256 o = _mm256_mul_ps(_mm256_load_ps(ar + d), vc);
-                for (int t = 0; t < nt; t++)
-                    o = _mm256_fmadd_ps(_mm256_set1_ps(p[t]), ld_w(vb + (size_t)((p0 - b * B) + t) * hd * esz, d, a->kv_dtype), o);
-                _mm256_store_ps(ar + d, o);
+                __m256 o[4];
+                for (int r = 0; r < g; r++) o[r] = _mm256_mul_ps(_mm256_load_ps(acc[r0 + r] + d), _mm256_set1_ps(corr[r0 + r]));
+                for (int t = 0; t < nt; t++) {
+                    __m256 v = ld_w(v0 + (size_t)t * hd * esz, d, a->kv_dtype);
+                    for (int r = 0; r < g; r++) o[r] = _mm256_fmadd_ps(_mm256_set1_ps(p[r0 + r][t]), v, o[r]);
+                }
+                for (int r = 0; r < g; r++) _mm256_store_ps(acc[r0 + r] + d, o[r]);
             }
-            for (; d < hd; d++) {
-                float o = ar[d] * corr;
-                for (int t = 0; t < nt; t++) o = fmaf(p[t], ld_w1(vb + (size_t)((p0 - b * B) + t) * hd * esz, d, a->kv_dtype), o);
-                ar[d] = o;
-            }
+            for (; d < hd; d++)
+                for (int r = r0; r < r0 + g; r++) {
+                    float o = acc[r][d] * corr[r];
+                    for (int t = 0; t < nt; t++) o = fmaf(p[r][t], ld_w1(v0 + (size_t)t * hd * esz, d, a->kv_dtype), o);
+                    acc[r][d] = o;
+                }
         }
     }
     for (int r = 0; r < nr; r++) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/sysinfo.h"
 #include "base/threadpool.h"
 
 static void *own(forge_model *m, size_t bytes) {
@@ -148,17 +149,6 @@ forge_status model_bind(forge_model *m, forge_error *err) {
     return FORGE_OK;
 }
 
-/* Bytes of memory the system can still give us (MemAvailable), or 0 if unknown. */
-static size_t mem_available(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    size_t kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
-    fclose(f);
-    return kb * 1024;
-}
 
 forge_model *forge_model_open(const char *dir, const forge_model_params *params, forge_error *err) {
     forge_model_params dflt = {0};
@@ -223,7 +213,7 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
     } else {
         size_t kv_tok = (size_t)c->n_layers * 2 * (size_t)c->n_kv_heads * (size_t)c->head_dim *
                         (in->dtype == FORGE_DTYPE_F32 ? 4 : 2);
-        size_t avail = mem_available();
+        size_t avail = sys_mem_available();
         if (avail > 0 && kv_tok > 0) {
             size_t fit = avail / 2 / kv_tok;
             if (fit < (size_t)ctx) {

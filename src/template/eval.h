@@ -90,6 +90,13 @@ static inline bool tpl_step(rctx *c, uint64_t n) {
 }
 bool tpl_fail_steps(rctx *c);
 #define STEP(c, n) (tpl_step((c), (n)) || tpl_fail_steps(c))
+/* Charges n steps for a result already in *out; on failure drops it (the caller owns nothing). */
+static inline bool out_step(rctx *c, val *out, uint64_t n) {
+    if (STEP(c, n)) return true;
+    v_unref(*out);
+    *out = v_undef();
+    return false;
+}
 
 void registry_add(rctx *c, obj *o);
 void registry_unlink(obj *o);

@@ -210,8 +210,10 @@ static bool f_reverse(rctx *c, val in, callargs *a, val *out) {
         sb_free(&sb);
         return out->t == V_STR || tpl_oom(c);
     }
+    if (in.t != V_LIST && in.t != V_DICT && in.t != V_UNDEF && in.t != V_ITER && in.t != V_LOOP)
+        return tpl_fail(c, TE_FILTERARG, "argument must be iterable");
     vlist *l;
-    if (!op_iterate(c, in, &l)) return tpl_fail(c, TE_FILTERARG, "argument must be iterable");
+    if (!op_iterate(c, in, &l)) return false;
     for (size_t i = 0, j = l->n ? l->n - 1 : 0; i < j; i++, j--) {
         val t = l->items[i];
         l->items[i] = l->items[j];

@@ -200,7 +200,7 @@ static bool g_range(rctx *c, callargs *a, val *out) {
     if (!l) return tpl_oom(c);
     for (int64_t i = 0; i < count; i++) l->items[l->n++] = v_int(start + i * step);
     *out = v_obj(V_LIST, l);
-    return STEP(c, (uint64_t)count / 8);
+    return out_step(c, out, (uint64_t)count / 8);
 }
 
 /* dict(*args, **kwargs) into d */
@@ -375,7 +375,7 @@ bool func_call(rctx *c, vfunc *f, callargs *a, val *out) {
             }
         }
         *out = v_obj(V_LIST, l);
-        return STEP(c, l->n / 8);
+        return out_step(c, out, l->n / 8);
     }
     case D_GET: {
         if (a->nk) return tpl_fail(c, TE_TYPE, "dict.get() takes no keyword arguments");

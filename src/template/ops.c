@@ -105,7 +105,7 @@ static bool repeat_seq(rctx *c, val seq, int64_t times, val *out) {
             r->ncp = r->len;
         }
         *out = v_obj(V_STR, r);
-        return STEP(c, r->len / 64);
+        return out_step(c, out, r->len / 64);
     }
     vlist *l = V_L(seq);
     if (l->n && (uint64_t)times > (c->lim.max_output / 8) / l->n)
@@ -116,7 +116,7 @@ static bool repeat_seq(rctx *c, val seq, int64_t times, val *out) {
     for (int64_t i = 0; i < times; i++)
         for (size_t j = 0; j < l->n; j++) r->items[r->n++] = v_ref(l->items[j]);
     *out = v_obj(V_LIST, r);
-    return STEP(c, r->n);
+    return out_step(c, out, r->n);
 }
 
 static bool concat_seq(rctx *c, val a, val b, val *out) {
@@ -133,7 +133,7 @@ static bool concat_seq(rctx *c, val a, val b, val *out) {
             r->ncp = r->len;
         }
         *out = v_obj(V_STR, r);
-        return STEP(c, r->len / 64);
+        return out_step(c, out, r->len / 64);
     }
     vlist *x = V_L(a), *y = V_L(b);
     vlist *r = list_new(x->n + y->n);
@@ -142,7 +142,7 @@ static bool concat_seq(rctx *c, val a, val b, val *out) {
     for (size_t i = 0; i < x->n; i++) r->items[r->n++] = v_ref(x->items[i]);
     for (size_t i = 0; i < y->n; i++) r->items[r->n++] = v_ref(y->items[i]);
     *out = v_obj(V_LIST, r);
-    return STEP(c, r->n);
+    return out_step(c, out, r->n);
 }
 
 static bool int_pow(rctx *c, int64_t base, int64_t exp, val *out) {
@@ -663,8 +663,12 @@ bool op_iterate(rctx *c, val v, vlist **out) {
     }
     default: return tpl_fail(c, TE_TYPE, "'%s' object is not iterable", v_type_name(v));
     }
+    if (!STEP(c, r->n / 8)) {
+        obj_unref(r);
+        return false;
+    }
     *out = r;
-    return STEP(c, r->n / 8);
+    return true;
 }
 
 bool op_call(rctx *c, val fn, callargs *a, val *out) {

@@ -357,7 +357,7 @@ static bool do_split(rctx *c, vstr *s, val sepv, int64_t maxsplit, bool right, v
         return tpl_oom(c);
     }
     *out = v_obj(V_LIST, l);
-    return STEP(c, l->n);
+    return out_step(c, out, l->n);
 }
 
 static bool affix(rctx *c, vstr *s, val *args, bool *given, bool end, const char *fname, val *out) {

@@ -40,6 +40,26 @@ TEST(json_types_and_order) {
     json_free(d);
 }
 
+TEST(json_numbers) {
+    const char *t = "[9223372036854775807, -9223372036854775808, 9223372036854775808, -0, 1e2, 0.5, -12, 00]";
+    forge_error err;
+    json_doc *d = json_parse(t, strlen(t) - 5, &err); /* without the invalid "00" */
+    CHECKF(d == NULL, "trailing comma accepted");
+    json_free(d);
+    d = json_parse("[9223372036854775807, -9223372036854775808, 9223372036854775808, -0, 1e2, 0.5, -12]", 83, &err);
+    CHECKF(d, "%s", err.msg);
+    if (!d) return;
+    const json_value *a = json_root(d);
+    CHECK(json_at(a, 0)->type == JSON_INT && json_at(a, 0)->u.i == INT64_MAX);
+    CHECK(json_at(a, 1)->type == JSON_INT && json_at(a, 1)->u.i == INT64_MIN);
+    CHECK(json_at(a, 2)->type == JSON_DOUBLE && json_at(a, 2)->u.d == 9223372036854775808.0);
+    CHECK(json_at(a, 3)->type == JSON_INT && json_at(a, 3)->u.i == 0);
+    CHECK(json_at(a, 4)->type == JSON_DOUBLE && json_at(a, 4)->u.d == 100.0);
+    CHECK(json_at(a, 5)->type == JSON_DOUBLE && json_at(a, 5)->u.d == 0.5);
+    CHECK(json_at(a, 6)->type == JSON_INT && json_at(a, 6)->u.i == -12);
+    json_free(d);
+}
+
 TEST(json_errors_name_the_offset) {
     forge_error err = {0};
     const char *bad[] = {"{\"a\": 1,", "[1, 2", "{\"a\" 1}", "", "[\"\xff\"]", "tru", "{} {}"};
@@ -168,6 +188,7 @@ TEST(cpu_override) {
 
 int main(void) {
     RUN(json_types_and_order);
+    RUN(json_numbers);
     RUN(json_errors_name_the_offset);
     RUN(float_repr_matches_python);
     RUN(utf8_rules);

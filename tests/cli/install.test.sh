@@ -21,7 +21,9 @@ int main(int argc, char **argv) {
 }
 C
 export PKG_CONFIG_PATH=$P/lib/pkgconfig
-cc -std=c11 -o "$T_TMP/embed" "$T_TMP/embed.c" $(pkg-config --cflags --libs forge) -Wl,-rpath,"$P/lib" >"$T_TMP/cc.log" 2>&1
+san=""  # the sanitizer build installs an instrumented library: the embedder needs the runtime too
+[ -n "${FORGE_SANITIZE:-}" ] && san="-fsanitize=address,undefined"
+cc -std=c11 $san -o "$T_TMP/embed" "$T_TMP/embed.c" $(pkg-config --cflags --libs forge) -Wl,-rpath,"$P/lib" >"$T_TMP/cc.log" 2>&1
 check "an embedder builds with pkg-config (libforge.so)" test $? = 0
 check_eq "and runs a model" "$("$T_TMP/embed" tests/fixtures/stories260K 2>&1)" "llama 512"
 out=$(cd /tmp && "$P/bin/forge" generate --prompt "Once upon a time" --max-tokens 20 --temperature 0 2>/dev/null)

@@ -1,0 +1,193 @@
+/* cuda_attention.cu: causal attention over the paged KV cache, for prefill and decode alike.
+ *
+ * One block per (token, KV head, split) handles the n_rep query heads that share the KV
+ * head (GQA). A token's visible keys [first, pos] (first > 0 with a sliding window) are cut
+ * into ATTN_SPLITS ranges (flash-decoding), so a single decoding sequence still fills the
+ * GPU; each block runs an online softmax over its range in tiles of ATTN_TILE keys and
+ * writes (max, sum, unnormalized output), and the last block of the token's splits to
+ * finish (an atomic counter) combines them in split order. The ranges depend only on the
+ * token's own (first, pos), never on the batch, so attention is batch invariant: a token
+ * gets the same bits alone or among others, chunked or not. Keys are read back from the
+ * cache after this layer's K/V were stored, as the CPU backend does. */
+#include <math.h>
+
+#include "backend/cuda/cuda_internal.h"
+
+__device__ __forceinline__ float kv_f(float v) { return v; }
+__device__ __forceinline__ float kv_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+__device__ __forceinline__ float warp_sum_a(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ void store_out(void *out, size_t i, float v, int dt) {
+    if (dt == FORGE_DTYPE_F32)
+        ((float *)out)[i] = v;
+    else if (dt == FORGE_DTYPE_BF16)
+        ((__nv_bfloat16 *)out)[i] = __float2bfloat16_rn(v);
+    else
+        ((__half *)out)[i] = __float2half_rn(v);
+}
+
+/* shared memory layout, in floats: q[rep][hd], acc[rep][hd], s[rep][TILE], m[rep], l[rep],
+ * corr[rep]; then TILE size_t key offsets */
+static size_t attn_smem(int rep, int hd) {
+    size_t f = (size_t)2 * rep * hd + (size_t)rep * ATTN_TILE + 3 * (size_t)rep;
+    f = (f + 1) & ~(size_t)1;
+    return f * sizeof(float) + ATTN_TILE * sizeof(size_t);
+}
+
+size_t attn_part_floats(int T, int n_heads, int head_dim) {
+    return (size_t)T * n_heads * ATTN_SPLITS * (head_dim + 2);
+}
+
+template <typename KT>
+__global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
+    DYNAMIC_SMEM(float, sm);
+    const int t = blockIdx.x, g = blockIdx.y, j = blockIdx.z, S = gridDim.z;
+    const int hd = a.head_dim, nkv = a.n_kv_heads, rep = a.n_heads / nkv;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarps = blockDim.x >> 5;
+    float *qs = sm, *acc = qs + rep * hd, *ss = acc + rep * hd, *ms = ss + rep * ATTN_TILE, *ls = ms + rep,
+          *cs = ls + rep;
+    size_t *koff = (size_t *)(sm + ((2 * rep * hd + rep * ATTN_TILE + 3 * rep + 1) & ~1));
+    const KT *kc = (const KT *)a.k_cache, *vc = (const KT *)a.v_cache;
+
+    const int toff = a.table_off[t], pos = a.positions[t];
+    int first = 0;
+    if (a.window > 0 && pos - a.window + 1 > 0) first = pos - a.window + 1; /* HF: visible iff q - k < window */
+    const int n = pos - first + 1;
+    const int chunk = ((n + S - 1) / S + KV_BLOCK - 1) / KV_BLOCK * KV_BLOCK;
+    const int k0 = first + j * chunk, k1 = min(k0 + chunk, pos + 1);
+    const bool empty = toff < 0 || k0 >= k1;
+
+    if (!empty) {
+        const float *q = a.q + (size_t)t * a.ldq + (size_t)g * rep * hd;
+        for (int e = tid; e < rep * hd; e += blockDim.x) {
+            qs[e] = q[e];
+            acc[e] = 0.f;
+        }
+        for (int r = tid; r < rep; r += blockDim.x) {
+            ms[r] = -INFINITY;
+            ls[r] = 0.f;
+        }
+        __syncthreads();
+        for (int tile = k0; tile < k1; tile += ATTN_TILE) {
+            const int nk = min(ATTN_TILE, k1 - tile);
+            if (tid < nk) {
+                int p = tile + tid, blk = a.tables[toff + p / KV_BLOCK];
+                koff[tid] = ((size_t)blk * nkv + g) * KV_BLOCK * hd + (size_t)(p % KV_BLOCK) * hd;
+            }
+            __syncthreads();
+            /* scores: a warp per key, lanes over head_dim */
+            for (int kk = warp; kk < nk; kk += nwarps) {
+                const KT *kr = kc + koff[kk];
+                float kv[FCUDA_MAX_HEAD_DIM / 32];
+#pragma unroll
+                for (int i = 0; i < FCUDA_MAX_HEAD_DIM / 32; i++) {
+                    int d = lane + 32 * i;
+                    kv[i] = d < hd ? kv_f(kr[d]) : 0.f;
+                }
+                for (int r = 0; r < rep; r++) {
+                    float s = 0.f;
+#pragma unroll
+                    for (int i = 0; i < FCUDA_MAX_HEAD_DIM / 32; i++) {
+                        int d = lane + 32 * i;
+                        if (d < hd) s = fmaf(qs[r * hd + d], kv[i], s);
+                    }
+                    s = warp_sum_a(s);
+                    if (lane == 0) ss[r * ATTN_TILE + kk] = s * a.scale;
+                }
+            }
+            __syncthreads();
+            /* online softmax bookkeeping, a thread per query head */
+            for (int r = tid; r < rep; r += blockDim.x) {
+                float *sr = ss + r * ATTN_TILE, mx = ms[r], mt = -INFINITY;
+                for (int k = 0; k < nk; k++) mt = fmaxf(mt, sr[k]);
+                float mnew = fmaxf(mx, mt), c = expf(mx - mnew), l = 0.f;
+                for (int k = 0; k < nk; k++) {
+                    float p = expf(sr[k] - mnew);
+                    sr[k] = p;
+                    l += p;
+                }
+                ls[r] = ls[r] * c + l;
+                ms[r] = mnew;
+                cs[r] = c;
+            }
+            __syncthreads();
+            for (int e = tid; e < rep * hd; e += blockDim.x) {
+                int r = e / hd, d = e - r * hd;
+                const float *pr = ss + r * ATTN_TILE;
+                float v = acc[e] * cs[r];
+                for (int k = 0; k < nk; k++) v = fmaf(pr[k], kv_f(vc[koff[k] + d]), v);
+                acc[e] = v;
+            }
+            __syncthreads();
+        }
+    }
+
+    const size_t out_row = (size_t)t * a.ldo + (size_t)g * rep * hd;
+    if (S == 1) {
+        for (int e = tid; e < rep * hd; e += blockDim.x) {
+            float l = empty ? 0.f : ls[e / hd];
+            store_out(a.out, out_row + e, l > 0.f ? acc[e] / l : 0.f, a.out_dtype);
+        }
+        return;
+    }
+    const size_t stride = (size_t)rep * (hd + 2);
+    float *base = a.part + ((size_t)t * nkv + g) * S * stride, *pp = base + j * stride;
+    for (int e = tid; e < rep * hd; e += blockDim.x) pp[e] = empty ? 0.f : acc[e];
+    for (int r = tid; r < rep; r += blockDim.x) {
+        pp[rep * hd + r] = empty ? -INFINITY : ms[r];
+        pp[rep * hd + rep + r] = empty ? 0.f : ls[r];
+    }
+    __threadfence();
+    __syncthreads();
+    __shared__ int is_last;
+    if (tid == 0) is_last = atomicAdd(&a.counters[t * nkv + g], 1) == S - 1;
+    __syncthreads();
+    if (!is_last) return;
+    __threadfence();
+    /* the last block: combine the splits in order (read through L2: other SMs wrote them) */
+    for (int r = tid; r < rep; r += blockDim.x) {
+        float M = -INFINITY, L = 0.f;
+        for (int s = 0; s < S; s++)
+            if (__ldcg(base + s * stride + rep * hd + rep + r) > 0.f)
+                M = fmaxf(M, __ldcg(base + s * stride + rep * hd + r));
+        for (int s = 0; s < S; s++) {
+            float l = __ldcg(base + s * stride + rep * hd + rep + r);
+            if (l > 0.f) L += l * expf(__ldcg(base + s * stride + rep * hd + r) - M);
+        }
+        ms[r] = M;
+        ls[r] = L;
+    }
+    __syncthreads();
+    for (int e = tid; e < rep * hd; e += blockDim.x) {
+        int r = e / hd;
+        float sum = 0.f;
+        for (int s = 0; s < S; s++) {
+            const float *ps = base + s * stride;
+            float l = __ldcg(ps + rep * hd + rep + r);
+            if (l > 0.f) sum += __ldcg(ps + e) * expf(__ldcg(ps + rep * hd + r) - ms[r]);
+        }
+        store_out(a.out, out_row + e, ls[r] > 0.f ? sum / ls[r] : 0.f, a.out_dtype);
+    }
+    if (tid == 0) a.counters[t * nkv + g] = 0; /* ready for the next launch */
+}
+
+cudaError_t attn_prepare(int n_heads, int n_kv_heads, int head_dim) {
+    size_t smem = attn_smem(n_heads / n_kv_heads, head_dim);
+    cudaError_t e = cudaFuncSetAttribute(reinterpret_cast<const void *>(&attn_k<float>), cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e == cudaSuccess)
+        e = cudaFuncSetAttribute(reinterpret_cast<const void *>(&attn_k<__nv_bfloat16>), cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    return e;
+}
+
+void launch_attention(cudaStream_t s, const attn_args &a, int T) {
+    dim3 grid(T, a.n_kv_heads, ATTN_SPLITS); /* T on x: up to 2^31 - 1 blocks */
+    size_t smem = attn_smem(a.n_heads / a.n_kv_heads, a.head_dim);
+    if (a.kv_dtype == FORGE_DTYPE_F32)
+        LAUNCH(attn_k<float>, grid, ATTN_THREADS, smem, s, a);
+    else
+        LAUNCH(attn_k<__nv_bfloat16>, grid, ATTN_THREADS, smem, s, a);
+}

@@ -1,0 +1,243 @@
+/* cuda_gemm.cu: y = x . W^T on the GPU, by two paths.
+ *
+ * GEMV (decode, few rows): x stays f32 and each weight is read once from memory as stored
+ * (bf16/f16/f32), converted in registers: the same products as the CPU's kernels, and the
+ * kernel is bound by memory bandwidth. One warp owns one output column; each lane
+ * accumulates its strided slice of K in increasing order with one FMA chain per row of x,
+ * then the warp reduces with a fixed butterfly. So a value never depends on how many rows
+ * the batch has (batch invariant within this path). The decode forward fuses its neighbours
+ * into it: RMSNorm as a prologue (each block computes its rows' RMS), SwiGLU as a prologue of
+ * the down projection, and the residual add as an epilogue (x += x . W^T + bias, each output
+ * owned by one warp), so a layer is six kernels.
+ *
+ * cuBLAS (prefill, large batches): tensor cores. cuBLAS has no bf16 x f32 product, so x is
+ * rounded to the weight's 16-bit type first (by its producer, or here) and accumulated in
+ * f32. F32 weights use plain SGEMM math (no TF32) unless tf32 is asked for. */
+#include "backend/cuda/cuda_internal.h"
+
+__device__ __forceinline__ float warp_sum_f(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* 16 bytes of weights as floats */
+__device__ __forceinline__ void unpack(const uint4 &r, float *w, const __nv_bfloat16 *) {
+    const __nv_bfloat162 *h = (const __nv_bfloat162 *)&r;
+    for (int i = 0; i < 4; i++) {
+        float2 f = __bfloat1622float2(h[i]);
+        w[2 * i] = f.x;
+        w[2 * i + 1] = f.y;
+    }
+}
+__device__ __forceinline__ void unpack(const uint4 &r, float *w, const __half *) {
+    const __half2 *h = (const __half2 *)&r;
+    for (int i = 0; i < 4; i++) {
+        float2 f = __half22float2(h[i]);
+        w[2 * i] = f.x;
+        w[2 * i + 1] = f.y;
+    }
+}
+__device__ __forceinline__ void unpack(const uint4 &r, float *w, const float *) {
+    w[0] = __uint_as_float(r.x);
+    w[1] = __uint_as_float(r.y);
+    w[2] = __uint_as_float(r.z);
+    w[3] = __uint_as_float(r.w);
+}
+
+__device__ __forceinline__ float wload(const float *p) { return *p; }
+__device__ __forceinline__ float wload(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
+__device__ __forceinline__ float wload(const __half *p) { return __half2float(*p); }
+
+__device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
+__device__ __forceinline__ double warp_sum_dd(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* E consecutive x values of row xr from k (k a multiple of 4, rows 16-byte aligned), after
+ * the mode's prologue: RMSNorm as (x * inv) * w, or SwiGLU of the gate/up halves. */
+template <int MODE, int E>
+__device__ __forceinline__ void xvec(const float *xr, int k, float inv, const gemv_args &a, float *out) {
+    for (int j = 0; j < E; j += 4) {
+        float4 v4 = *(const float4 *)(xr + k + j);
+        float v[4] = {v4.x, v4.y, v4.z, v4.w};
+        if (MODE == GEMV_NORM) {
+            float4 w4 = *(const float4 *)(a.norm_w + k + j);
+            float w[4] = {w4.x, w4.y, w4.z, w4.w};
+            for (int i = 0; i < 4; i++) v[i] = (v[i] * inv) * w[i];
+        } else if (MODE == GEMV_SWIGLU_RESID) {
+            float4 u4 = *(const float4 *)(xr + a.I + k + j);
+            float u[4] = {u4.x, u4.y, u4.z, u4.w};
+            for (int i = 0; i < 4; i++) {
+                float g = v[i], uu = u[i];
+                if (a.bg) g += a.bg[k + j + i];
+                if (a.bu) uu += a.bu[k + j + i];
+                v[i] = silu_mul(g, uu);
+            }
+        }
+        for (int i = 0; i < 4; i++) out[j + i] = v[i];
+    }
+}
+
+template <int MODE>
+__device__ __forceinline__ float xval(const float *xr, int k, float inv, const gemv_args &a) {
+    if (MODE == GEMV_NORM) return (xr[k] * inv) * a.norm_w[k];
+    if (MODE != GEMV_SWIGLU_RESID) return xr[k];
+    float g = xr[k], u = xr[a.I + k];
+    if (a.bg) g += a.bg[k];
+    if (a.bu) u += a.bu[k];
+    return silu_mul(g, u);
+}
+
+/* One warp per output column n, GEMV_ROWS rows of x per block (blockIdx.y). */
+template <typename WT, int MODE, bool VEC>
+__global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_k(gemv_args a) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int n = blockIdx.x * GEMV_WARPS + warp, K = a.K;
+    const int m0 = blockIdx.y * GEMV_ROWS, mc = min(GEMV_ROWS, a.M - m0);
+    const float *xr[GEMV_ROWS];
+#pragma unroll
+    for (int m = 0; m < GEMV_ROWS; m++) {
+        int r = m0 + (m < mc ? m : 0);
+        xr[m] = a.x + (size_t)(a.xrows ? a.xrows[r] : r) * a.ldx;
+    }
+    float inv[GEMV_ROWS];
+    if (MODE == GEMV_NORM) { /* each row's RMS, summed in double over the block in a fixed order */
+        __shared__ double part[GEMV_WARPS][GEMV_ROWS];
+#pragma unroll
+        for (int m = 0; m < GEMV_ROWS; m++) {
+            if (m < mc) {
+                double ss = 0;
+                for (int k = threadIdx.x; k < K; k += blockDim.x) ss += (double)xr[m][k] * xr[m][k];
+                ss = warp_sum_dd(ss);
+                if (lane == 0) part[warp][m] = ss;
+            }
+        }
+        __syncthreads();
+#pragma unroll
+        for (int m = 0; m < GEMV_ROWS; m++) {
+            double ss = 0;
+            for (int w = 0; w < GEMV_WARPS; w++) ss += m < mc ? part[w][m] : 0.0;
+            inv[m] = (float)(1.0 / sqrt(ss / K + (double)a.eps));
+        }
+    } else {
+#pragma unroll
+        for (int m = 0; m < GEMV_ROWS; m++) inv[m] = 1.f;
+    }
+    if (n >= a.N) return;
+    const WT *wr = (const WT *)a.W + (size_t)n * K;
+    float acc[GEMV_ROWS];
+#pragma unroll
+    for (int m = 0; m < GEMV_ROWS; m++) acc[m] = 0.f;
+    if (VEC) {
+        constexpr int E = 16 / sizeof(WT);
+#pragma unroll 4
+        for (int k = lane * E; k < K; k += 32 * E) {
+            uint4 raw = __ldcs((const uint4 *)(wr + k)); /* streamed: read once per forward */
+            float w[E];
+            unpack(raw, w, (const WT *)nullptr);
+#pragma unroll
+            for (int m = 0; m < GEMV_ROWS; m++) {
+                if (m < mc) {
+                    float xv[E];
+                    xvec<MODE, E>(xr[m], k, inv[m], a, xv);
+#pragma unroll
+                    for (int e = 0; e < E; e++) acc[m] = fmaf(xv[e], w[e], acc[m]);
+                }
+            }
+        }
+    } else {
+        for (int k = lane; k < K; k += 32) {
+            float w = wload(wr + k);
+#pragma unroll
+            for (int m = 0; m < GEMV_ROWS; m++)
+                if (m < mc) acc[m] = fmaf(xval<MODE>(xr[m], k, inv[m], a), w, acc[m]);
+        }
+    }
+#pragma unroll
+    for (int m = 0; m < GEMV_ROWS; m++)
+        if (m < mc) acc[m] = warp_sum_f(acc[m]); /* mc is the same across the warp */
+    if (lane == 0)
+        for (int m = 0; m < mc; m++) {
+            float *y = a.y + (size_t)(m0 + m) * a.ldy + n;
+            if (MODE == GEMV_RESID || MODE == GEMV_SWIGLU_RESID)
+                *y = *y + (a.bias ? acc[m] + a.bias[n] : acc[m]); /* the CPU's x += (dot + bias) */
+            else
+                *y = acc[m];
+        }
+}
+
+template <typename WT, int MODE>
+static void gemv_launch(cudaStream_t s, const gemv_args &a) {
+    const int E = 16 / (int)sizeof(WT);
+    bool vec = a.K % E == 0 && a.ldx % 4 == 0 && ((uintptr_t)a.x & 15) == 0 && ((uintptr_t)a.W & 15) == 0 &&
+               (MODE != GEMV_SWIGLU_RESID || a.I % 4 == 0) && (MODE != GEMV_NORM || ((uintptr_t)a.norm_w & 15) == 0);
+    dim3 grid((a.N + GEMV_WARPS - 1) / GEMV_WARPS, (a.M + GEMV_ROWS - 1) / GEMV_ROWS);
+    auto kernel = vec ? gemv_k<WT, MODE, true> : gemv_k<WT, MODE, false>;
+    LAUNCH(kernel, grid, 32 * GEMV_WARPS, 0, s, a);
+}
+
+template <int MODE>
+static void gemv_dtype(cudaStream_t s, int dtype, const gemv_args &a) {
+    if (dtype == FORGE_DTYPE_BF16)
+        gemv_launch<__nv_bfloat16, MODE>(s, a);
+    else if (dtype == FORGE_DTYPE_F16)
+        gemv_launch<__half, MODE>(s, a);
+    else
+        gemv_launch<float, MODE>(s, a);
+}
+
+void gemv_run(cudaStream_t s, int mode, const float *x, int ldx, int M, const dmat &w, float *y, int ldy,
+              const gemv_extra &e) {
+    gemv_args a = {x, ldx, M, w.data, w.rows, w.cols, y, ldy, e.xrows, e.norm_w, e.eps, e.bg, e.bu, w.cols, e.bias};
+    switch (mode) {
+    case GEMV_PLAIN: gemv_dtype<GEMV_PLAIN>(s, w.dtype, a); break;
+    case GEMV_NORM: gemv_dtype<GEMV_NORM>(s, w.dtype, a); break;
+    case GEMV_RESID: gemv_dtype<GEMV_RESID>(s, w.dtype, a); break;
+    default: gemv_dtype<GEMV_SWIGLU_RESID>(s, w.dtype, a); break;
+    }
+}
+
+static int resolve_path(const gemm_ctx &g, int M, int path) {
+    if (path != GEMM_AUTO) return path;
+    return M <= g.gemv_max ? GEMM_GEMV : GEMM_BLAS;
+}
+
+int gemm_input_dtype(const gemm_ctx &g, const dmat &w, int M, int path) {
+    if (resolve_path(g, M, path) == GEMM_GEMV) return FORGE_DTYPE_F32;
+    return w.dtype;
+}
+
+static cudaDataType_t cuda_type(int dt) {
+    return dt == FORGE_DTYPE_BF16 ? CUDA_R_16BF : dt == FORGE_DTYPE_F16 ? CUDA_R_16F : CUDA_R_32F;
+}
+
+forge_status gemm_run(const gemm_ctx &g, const void *x, int xdt, int ldx, int M, const dmat &w, float *y, int ldy,
+                      int path, forge_error *err) {
+    path = resolve_path(g, M, path);
+    if (path == GEMM_GEMV) {
+        if (xdt != FORGE_DTYPE_F32) return set_err(err, FORGE_E_INTERNAL, "GEMV input must be f32");
+        gemv_run(g.stream, GEMV_PLAIN, (const float *)x, ldx, M, w, y, ldy, gemv_extra());
+        return FORGE_OK;
+    }
+    const void *xin = x;
+    int ld = ldx;
+    if (xdt != w.dtype) {
+        if (xdt != FORGE_DTYPE_F32) return set_err(err, FORGE_E_INTERNAL, "GEMM input dtype mismatch");
+        if ((size_t)M * w.cols * dtype_bytes(w.dtype) > g.conv_bytes)
+            return set_err(err, FORGE_E_INTERNAL, "GEMM conversion scratch too small");
+        launch_convert(g.stream, (const float *)x, ldx, M, w.cols, g.conv, w.dtype);
+        xin = g.conv;
+        ld = w.cols;
+    }
+    const float alpha = 1.f, beta = 0.f;
+    cublasComputeType_t ct = CUBLAS_COMPUTE_32F;
+    if (w.dtype == FORGE_DTYPE_F32 && g.tf32) ct = CUBLAS_COMPUTE_32F_FAST_TF32;
+    /* column-major view: Y^T[N][M] = W[N][K] . X^T[K][M] */
+    cublasStatus_t st = cublasGemmEx(g.blas, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, M, w.cols, &alpha, w.data,
+                                     cuda_type(w.dtype), w.cols, xin, cuda_type(w.dtype), ld, &beta, y, CUDA_R_32F,
+                                     ldy, ct, CUBLAS_GEMM_DEFAULT);
+    if (st != CUBLAS_STATUS_SUCCESS) return blas_err(err, st, "cublasGemmEx");
+    return FORGE_OK;
+}

@@ -1,0 +1,276 @@
+/* cuda_kernels.cu: the row and element-wise kernels of the forward: embedding gather,
+ * residual add + RMSNorm, q/k norm + RoPE + paged KV store, SwiGLU, dtype conversion.
+ *
+ * Each mirrors its CPU reference (src/kernels/kernels_ref.c, src/backend/cpu/cpu_backend.c)
+ * operation for operation: RMSNorm sums squares in double and scales as (x * inv) * w, RoPE
+ * takes cos/sin of (double)pos * inv_freq rounded to float and rotates with explicitly
+ * rounded products (no FMA contraction, as the CPU's ISO C build does), so these kernels
+ * give the CPU's values up to the order of the sum of squares. Producers of a GEMM input
+ * write it in the dtype that GEMM wants (f32, or bf16/f16 for cuBLAS). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "backend/cuda/cuda_internal.h"
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+size_t dtype_bytes(int dtype) { return dtype == FORGE_DTYPE_F32 ? 4 : 2; }
+
+double wall_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+forge_status set_err(forge_error *err, forge_status code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+forge_status cuda_err(forge_error *err, cudaError_t e, const char *what) {
+    forge_status code = e == cudaErrorMemoryAllocation ? FORGE_E_NOMEM : FORGE_E_INTERNAL;
+    return set_err(err, code, "CUDA: %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+forge_status blas_err(forge_error *err, cublasStatus_t st, const char *what) {
+    return set_err(err, st == CUBLAS_STATUS_ALLOC_FAILED ? FORGE_E_NOMEM : FORGE_E_INTERNAL, "cuBLAS: %s: %s", what,
+                   cublasGetStatusString(st));
+}
+
+__device__ __forceinline__ float to_f(float v) { return v; }
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+
+__device__ __forceinline__ void store_act(void *out, size_t i, float v, int dt) {
+    if (dt == FORGE_DTYPE_F32)
+        ((float *)out)[i] = v;
+    else if (dt == FORGE_DTYPE_BF16)
+        ((__nv_bfloat16 *)out)[i] = __float2bfloat16_rn(v);
+    else
+        ((__half *)out)[i] = __float2half_rn(v);
+}
+
+__device__ __forceinline__ double warp_sum_d(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* Sum over the block (blockDim.x a multiple of 32, at most 1024), the same on every thread. */
+__device__ double block_sum_d(double v) {
+    __shared__ double part[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum_d(v);
+    __syncthreads(); /* part[] may still be read by a previous call */
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    double s = 0;
+    for (int i = 0; i < nw; i++) s += part[i];
+    return s;
+}
+
+/* ---- embedding ------------------------------------------------------------------------- */
+
+template <typename T>
+__global__ void embed_k(const T *table, int H, const int32_t *tokens, float *x) {
+    const T *row = table + (size_t)tokens[blockIdx.x] * H;
+    float *out = x + (size_t)blockIdx.x * H;
+    for (int i = threadIdx.x; i < H; i += blockDim.x) out[i] = to_f(row[i]);
+}
+
+void launch_embed(cudaStream_t s, const dmat &e, const int32_t *tokens, int T, float *x) {
+    if (e.dtype == FORGE_DTYPE_BF16)
+        LAUNCH(embed_k<__nv_bfloat16>, T, 256, 0, s, (const __nv_bfloat16 *)e.data, e.cols, tokens, x);
+    else if (e.dtype == FORGE_DTYPE_F16)
+        LAUNCH(embed_k<__half>, T, 256, 0, s, (const __half *)e.data, e.cols, tokens, x);
+    else
+        LAUNCH(embed_k<float>, T, 256, 0, s, (const float *)e.data, e.cols, tokens, x);
+}
+
+/* ---- residual add + RMSNorm ------------------------------------------------------------ */
+
+__device__ __forceinline__ float residual(const float *xr, const float *ar, const float *bias, int i) {
+    float v = xr[i];
+    if (ar) {
+        float a = ar[i];
+        if (bias) a += bias[i];
+        v += a;
+    }
+    return v;
+}
+
+__global__ void add_rmsnorm_k(float *x, const float *add, const float *add_bias, const int32_t *idx, int write_back,
+                              const float *w, int n, float eps, void *out, int out_dt) {
+    int r = blockIdx.x, src = idx ? idx[r] : r;
+    float *xr = x + (size_t)src * n;
+    const float *ar = add ? add + (size_t)src * n : nullptr;
+    double ss = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float v = residual(xr, ar, add_bias, i);
+        ss += (double)v * v;
+    }
+    ss = block_sum_d(ss);
+    float inv = (float)(1.0 / sqrt(ss / n + (double)eps));
+    /* write_back happens after every thread has read its inputs: each thread only touches
+     * its own elements, so recomputing v from x and add gives the same value as above. */
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float v = residual(xr, ar, add_bias, i);
+        if (write_back && ar) xr[i] = v;
+        store_act(out, (size_t)r * n + i, (v * inv) * w[i], out_dt);
+    }
+}
+
+void launch_add_rmsnorm(cudaStream_t s, float *x, const float *add, const float *add_bias, const int32_t *idx,
+                        bool write_back, const float *w, int rows, int n, float eps, void *out, int out_dtype) {
+    int threads = n >= 2048 ? 512 : n >= 512 ? 256 : 128;
+    LAUNCH(add_rmsnorm_k, rows, threads, 0, s, x, add, add_bias, idx, write_back ? 1 : 0, w, n, eps, out, out_dtype);
+}
+
+/* ---- q/k norm, RoPE, KV store ----------------------------------------------------------- */
+
+enum { ROPE_WARPS = 4 };
+
+template <typename KT>
+__device__ __forceinline__ void kv_put(void *cache, size_t i, float v) {
+    if (sizeof(KT) == 4)
+        ((float *)cache)[i] = v;
+    else
+        ((__nv_bfloat16 *)cache)[i] = __float2bfloat16_rn(v);
+}
+
+/* One block per token; warps take heads: q heads (normed, rotated, written back), k heads
+ * (normed, rotated, stored), v heads (stored). Padding rows (table_off < 0) store nothing. */
+template <typename KT>
+__global__ void qk_rope_store_k(rope_store_args a) {
+    DYNAMIC_SMEM(float, sm);
+    const int hd = a.head_dim, half = hd / 2, t = blockIdx.x;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    float *cs = sm, *sn = sm + half, *hb = sm + hd + warp * hd;
+    const int pos = a.positions[t];
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        double ang = (double)pos * a.inv_freq[i];
+        cs[i] = (float)cos(ang);
+        sn[i] = (float)sin(ang);
+    }
+    __syncthreads();
+    const int toff = a.table_off[t];
+    size_t slot = 0;
+    if (toff >= 0) {
+        int blk = a.tables[toff + pos / KV_BLOCK];
+        slot = (size_t)blk * a.n_kv_heads * KV_BLOCK * hd + (size_t)(pos % KV_BLOCK) * hd;
+    }
+    float *row = a.qkv + (size_t)t * a.ld;
+    const int nq = a.n_heads, nk = a.n_kv_heads;
+    for (int h = warp; h < nq + 2 * nk; h += ROPE_WARPS) {
+        const bool is_q = h < nq, is_k = !is_q && h < nq + nk;
+        const int hh = is_q ? h : is_k ? h - nq : h - nq - nk; /* head index within its part */
+        const float *bias = is_q ? a.bq : is_k ? a.bk : a.bv;
+        const float *nw = is_q ? a.q_norm : is_k ? a.k_norm : nullptr;
+        float *v = row + (size_t)h * hd;
+        if (!is_q && !is_k) {
+            if (toff < 0) continue;
+            size_t base = slot + (size_t)hh * KV_BLOCK * hd;
+            for (int d = lane; d < hd; d += 32) {
+                float x = v[d];
+                if (bias) x += bias[hh * hd + d];
+                kv_put<KT>(a.v_cache, base + d, x);
+            }
+            continue;
+        }
+        double ss = 0;
+        for (int d = lane; d < hd; d += 32) {
+            float x = v[d];
+            if (bias) x += bias[hh * hd + d];
+            hb[d] = x;
+            ss += (double)x * x;
+        }
+        if (nw) {
+            ss = warp_sum_d(ss);
+            float inv = (float)(1.0 / sqrt(ss / hd + (double)a.eps));
+            for (int d = lane; d < hd; d += 32) hb[d] = (hb[d] * inv) * nw[d];
+        }
+        __syncwarp();
+        size_t kbase = slot + (size_t)hh * KV_BLOCK * hd;
+        for (int i = lane; i < half; i += 32) {
+            float x0 = hb[i], x1 = hb[i + half];
+            float o0 = __fsub_rn(__fmul_rn(x0, cs[i]), __fmul_rn(x1, sn[i]));
+            float o1 = __fadd_rn(__fmul_rn(x1, cs[i]), __fmul_rn(x0, sn[i]));
+            if (is_q) {
+                v[i] = o0;
+                v[i + half] = o1;
+            } else if (toff >= 0) {
+                kv_put<KT>(a.k_cache, kbase + i, o0);
+                kv_put<KT>(a.k_cache, kbase + i + half, o1);
+            }
+        }
+        __syncwarp(); /* hb is reused by this warp's next head */
+    }
+}
+
+void launch_qk_rope_store(cudaStream_t s, const rope_store_args &a, int T) {
+    size_t smem = (size_t)(a.head_dim + ROPE_WARPS * a.head_dim) * sizeof(float);
+    if (a.kv_dtype == FORGE_DTYPE_F32)
+        LAUNCH(qk_rope_store_k<float>, T, 32 * ROPE_WARPS, smem, s, a);
+    else
+        LAUNCH(qk_rope_store_k<__nv_bfloat16>, T, 32 * ROPE_WARPS, smem, s, a);
+}
+
+/* ---- SwiGLU, conversion ----------------------------------------------------------------- */
+
+__global__ void swiglu_k(const float *gu, int ldgu, const float *bg, const float *bu, int T, int I, void *out,
+                         int out_dt) {
+    size_t n = (size_t)T * I;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
+        int r = (int)(e / I), i = (int)(e % I);
+        float g = gu[(size_t)r * ldgu + i], u = gu[(size_t)r * ldgu + I + i];
+        if (bg) g += bg[i];
+        if (bu) u += bu[i];
+        store_act(out, e, g / (1.0f + expf(-g)) * u, out_dt);
+    }
+}
+
+static int grid_for(size_t n, int threads) {
+    size_t b = (n + threads - 1) / threads;
+    return (int)(b > 65535 ? 65535 : b < 1 ? 1 : b);
+}
+
+void launch_swiglu(cudaStream_t s, const float *gu, int ldgu, const float *bg, const float *bu, int T, int inter,
+                   void *out, int out_dtype) {
+    LAUNCH(swiglu_k, grid_for((size_t)T * inter, 256), 256, 0, s, gu, ldgu, bg, bu, T, inter, out, out_dtype);
+}
+
+__global__ void convert_k(const float *x, int ldx, int T, int n, void *out, int out_dt) {
+    size_t total = (size_t)T * n;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total; e += (size_t)gridDim.x * blockDim.x) {
+        int r = (int)(e / n), i = (int)(e % n);
+        store_act(out, e, x[(size_t)r * ldx + i], out_dt);
+    }
+}
+
+void launch_convert(cudaStream_t s, const float *x, int ldx, int T, int n, void *out, int out_dtype) {
+    LAUNCH(convert_k, grid_for((size_t)T * n, 256), 256, 0, s, x, ldx, T, n, out, out_dtype);
+}
+
+/* ---- bandwidth probe -------------------------------------------------------------------- */
+
+__global__ void read_sum_k(const float4 *x, size_t n4, float *out) {
+    float acc = 0;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n4; i += (size_t)gridDim.x * blockDim.x) {
+        float4 v = __ldcs(x + i);
+        acc += v.x + v.y + v.z + v.w;
+    }
+    if (acc == 12345.678f) out[0] = acc; /* keeps the loads alive; never true for zeros */
+}
+
+void launch_read_sum(cudaStream_t s, const float4 *x, size_t n4, float *out) {
+    int dev = 0, sms = 132;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    LAUNCH(read_sum_k, sms * 8, 512, 0, s, x, n4, out);
+}
