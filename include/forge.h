@@ -523,7 +523,8 @@ typedef struct forge_server_params {
     bool handle_signals;           /* forge_server_run stops on SIGTERM/SIGINT (a second one
                                       cancels in-flight requests at once) */
     forge_model_params model_params;
-    forge_engine_params engine;    /* manual_step is ignored: the engine has its own thread */
+    forge_engine_params engine;    /* manual_step is ignored: the engine has its own thread;
+                                      device NULL: $FORGE_DEVICE, else auto */
     forge_hub_params hub;          /* how a Hub id is fetched */
 } forge_server_params;
 

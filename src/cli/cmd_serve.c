@@ -1,6 +1,6 @@
 /* forge serve: the OpenAI-compatible HTTP server (the library's forge_server). Flags
  * override the environment (FORGE_MODEL, FORGE_HOST, FORGE_PORT, FORGE_API_KEY,
- * FORGE_DEVICE). SIGTERM or Ctrl-C stop it gracefully; a second one cancels what runs. */
+ * FORGE_DEVICE, the latter read by the engine). SIGTERM or Ctrl-C stop it gracefully; a second one cancels what runs. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -28,7 +28,7 @@ int cmd_serve(int argc, char **argv) {
     cli_model_opts mo = {0};
     const char *host = NULL, *api_key = NULL, *name = NULL, *tmpl = NULL, *device = NULL;
     long port = LONG_MIN, max_waiting = 0, max_body_mb = 0;
-    double request_timeout = 0, shutdown_timeout = 0, keepalive = 0;
+    double request_timeout = 0, shutdown_timeout = 0, keepalive = 0, gpu_util = 0;
     int no_prefix = 0, help = 0;
     cli_opt opts[40];
     int n = cli_model_options(opts, &mo, true);
@@ -46,7 +46,9 @@ int cmd_serve(int argc, char **argv) {
     opts[n++] = (cli_opt){"max-body-mb", OPT_INT, &max_body_mb, "MB: largest request body (default 8)"};
     opts[n++] = (cli_opt){"max-waiting", OPT_INT, &max_waiting, "N: queued sequences before 503 (default 1024)"};
     opts[n++] = (cli_opt){"no-prefix-caching", OPT_FLAG, &no_prefix, "turn the prefix cache off"};
-    opts[n++] = (cli_opt){"device", OPT_STR, &device, "cpu: where to run (default $FORGE_DEVICE, else cpu)"};
+    opts[n++] = (cli_opt){"device", OPT_STR, &device, "auto|cpu|cuda: where to run (default $FORGE_DEVICE, else auto)"};
+    opts[n++] = (cli_opt){"gpu-memory-utilization", OPT_DOUBLE, &gpu_util,
+                          "FRACTION: share of GPU memory to use (default 0.9)"};
     opts[n++] = (cli_opt){"help", OPT_FLAG, &help, "this help"};
     const char *pos[1];
     if (cli_parse("serve", argc, argv, opts, n, pos, 0) < 0) return 2;
@@ -63,15 +65,10 @@ int cmd_serve(int argc, char **argv) {
     }
     if (!host) host = getenv("FORGE_HOST");
     if (!api_key) api_key = getenv("FORGE_API_KEY");
-    if (!device) device = getenv("FORGE_DEVICE");
-    if (device && *device && strcmp(device, "cpu") && strcmp(device, "auto")) {
-        fprintf(stderr, "forge serve: device '%s' is not available in this build (only cpu)\n", device);
-        return 2;
-    }
     if (max_waiting < 0 || max_waiting > INT_MAX || max_body_mb < 0 || max_body_mb > 4096 || mo.threads < 0 ||
         mo.threads > 1024 || mo.max_model_len < 0 || mo.max_model_len > INT_MAX || mo.max_seqs < 0 ||
         mo.max_seqs > 4096 || mo.max_batched_tokens < 0 || mo.max_batched_tokens > 65536 || mo.kv_cache_mb < 0 ||
-        request_timeout < 0 || keepalive < 0) {
+        request_timeout < 0 || keepalive < 0 || gpu_util < 0 || gpu_util > 1) {
         fprintf(stderr, "forge serve: a numeric option is out of range (see forge serve --help)\n");
         return 2;
     }
@@ -107,7 +104,8 @@ int cmd_serve(int argc, char **argv) {
         .model_params = {.max_model_len = (int)mo.max_model_len, .n_threads = (int)mo.threads},
         .engine = {.max_seqs = (int)mo.max_seqs, .max_batched_tokens = (int)mo.max_batched_tokens,
                    .max_waiting = (int)max_waiting, .kv_cache_mb = (size_t)mo.kv_cache_mb, .kv_dtype = kvd,
-                   .n_threads = (int)mo.threads, .no_prefix_caching = no_prefix != 0},
+                   .n_threads = (int)mo.threads, .no_prefix_caching = no_prefix != 0, .device = device,
+                   .gpu_memory_utilization = (float)gpu_util},
         .hub = {.progress = true},
     };
     forge_error err;

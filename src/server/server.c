@@ -446,11 +446,14 @@ forge_server *forge_server_create(const forge_server_params *params, forge_error
     s->s_key = dup_or_null(s->p.api_key);
     s->s_name = strdup(s->p.served_model_name && *s->p.served_model_name ? s->p.served_model_name : model);
     s->s_template = dup_or_null(s->p.chat_template);
+    s->s_device = dup_or_null(s->p.engine.device);
     if (!s->s_model || !s->s_host || !s->s_name || (s->p.api_key && *s->p.api_key && !s->s_key) ||
-        (s->p.chat_template && *s->p.chat_template && !s->s_template)) {
+        (s->p.chat_template && *s->p.chat_template && !s->s_template) ||
+        (s->p.engine.device && *s->p.engine.device && !s->s_device)) {
         err_set(err, FORGE_E_NOMEM, "out of memory");
         goto fail;
     }
+    s->p.engine.device = s->s_device;
     strbuf nj = STRBUF_INIT;
     json_write_string(&nj, s->s_name, strlen(s->s_name), false);
     s->name_json = sb_take(&nj, NULL);
@@ -598,6 +601,7 @@ void forge_server_free(forge_server *s) {
     pthread_mutex_destroy(&s->q_lock);
     sb_free(&s->scratch);
     free(s->s_model), free(s->s_host), free(s->s_key), free(s->s_name), free(s->s_template);
+    free(s->s_device);
     free(s->name_json);
     free(s);
 }

@@ -240,7 +240,7 @@ typedef enum { SRV_LOADING, SRV_READY, SRV_STOPPING, SRV_FAILED } srv_state;
 
 struct forge_server {
     forge_server_params p;
-    char *s_model, *s_host, *s_key, *s_name, *s_template; /* copies of the params' strings */
+    char *s_model, *s_host, *s_key, *s_name, *s_template, *s_device; /* copies of the params' strings */
     char *name_json; /* s_name as a JSON string */
     char model_dir[4096];
     int port;

@@ -234,7 +234,8 @@ expect_fail() { # name, pattern, args...
 }
 expect_fail "port out of range" "port" --model $M --port 70000
 FORGE_PORT=abc expect_fail "FORGE_PORT not a number" "FORGE_PORT" --model $M
-FORGE_DEVICE=tpu expect_fail "unknown FORGE_DEVICE" "device" --model $M --port 0
+FORGE_DEVICE=tpu expect_fail "unknown FORGE_DEVICE" "tpu" --model $M --port 0
+expect_fail "unknown --device" "tpu" --model $M --port 0 --device tpu
 expect_fail "a model folder that does not exist" "does-not-exist" --model /tmp/does-not-exist-forge --port 0
 expect_fail "a chat template that does not exist" "nope.jinja" --model $M --port 0 --chat-template /tmp/nope.jinja
 expect_fail "an address that cannot be bound" "cannot listen" --model $M --host 203.0.113.1 --port 0
