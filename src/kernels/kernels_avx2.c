@@ -77,7 +77,7 @@ static inline float exp1(float x) {
 }
 
 #ifndef PREFETCH_TILES
-#define PREFETCH_TILES 2
+#define PREFETCH_TILES 4
 #endif
 
 /* ---- matmul --------------------------------------------------------------------------- */
@@ -99,7 +99,7 @@ static inline __attribute__((always_inline)) void tile(const float *x, int ldx, 
     for (int k = 0; k < K8; k += 8) {
         __m256 wv[4];
         if (RM < 4)
-            for (size_t b = 0; b < step_bytes; b += 64) _mm_prefetch(pf + (size_t)k / 8 * step_bytes + b, _MM_HINT_T0);
+            for (size_t b = 0; b < step_bytes; b += 64) _mm_prefetch(pf + (size_t)k / 8 * step_bytes + b, _MM_HINT_T1);
         for (int c = 0; c < RN; c++) wv[c] = ld_w(w + c * wstride, k, dt);
         for (int r = 0; r < RM; r++) {
             __m256 xv = _mm256_loadu_ps(x + (size_t)r * ldx + k);
@@ -304,6 +304,13 @@ static void avx2_attention(const attn_args *a) {
         const char *kb = (const char *)a->k_cache + base * esz;
         const char *vb = (const char *)a->v_cache + base * esz;
         int nt = p1 - p0 + 1;
+        if (b < a->last / B) { /* the next block's K and V rows: cache misses on decode, fetch ahead */
+            size_t next = ((size_t)a->blocks[b + 1] * block_elems + (size_t)a->kv_head * B * hd) * esz, bytes = (size_t)B * hd * esz;
+            for (size_t off = 0; off < bytes; off += 64) {
+                _mm_prefetch((const char *)a->k_cache + next + off, _MM_HINT_T0);
+                _mm_prefetch((const char *)a->v_cache + next + off, _MM_HINT_T0);
+            }
+        }
         int t = 0;
         if ((hd & 7) == 0) /* four keys at a time share one horizontal reduction (same bits as dot_hd) */
             for (; t + 4 <= nt; t += 4) {

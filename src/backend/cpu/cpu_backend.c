@@ -45,6 +45,7 @@ typedef struct cpu_backend {
     int layer;
     rows_op op;
     int rows_per_chunk;
+    int attn_heads_per_chunk;
     mm_task tasks[MM_MAX_TASKS];
     int n_tasks;
 } cpu_backend;
@@ -76,7 +77,9 @@ static void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weig
     if (m < 4) {
         /* memory bound: chunks of about 48 KB of weights */
         size_t row_bytes = (size_t)w->cols * dtype_size(w->dtype);
-        int cs = (int)(49152 / row_bytes);
+        static long chunk_bytes = -1;
+        if (chunk_bytes < 0) chunk_bytes = getenv("FORGE_GEMV_CHUNK") ? atol(getenv("FORGE_GEMV_CHUNK")) : 49152;
+        int cs = (int)(chunk_bytes / row_bytes);
         cs = cs < 8 ? 8 : cs & ~3;
         t->col_size = cs;
         t->row_size = m;
@@ -178,14 +181,17 @@ static void attn_chunk(void *ctx, int chunk, int thread) {
     cpu_backend *b = ctx;
     const model_config *c = &b->m->cfg;
     const forge_batch *bt = b->batch;
-    int t = chunk / c->n_kv_heads, g = chunk % c->n_kv_heads;
-    int hd = c->head_dim, rep = c->n_heads / c->n_kv_heads, pos = bt->positions[t];
+    /* a chunk is one query's heads that share a KV head, or a single head when there are too
+     * few tokens to keep the threads busy (each head's arithmetic is the same either way) */
+    int hpc = b->attn_heads_per_chunk, per_token = c->n_heads / hpc;
+    int t = chunk / per_token, h0 = (chunk % per_token) * hpc;
+    int hd = c->head_dim, rep = c->n_heads / c->n_kv_heads, g = h0 / rep, pos = bt->positions[t];
     int first = 0;
     if (b->m->layers[b->layer].sliding && c->sliding_window > 0 && pos - c->sliding_window + 1 > 0)
         first = pos - c->sliding_window + 1; /* HF: key visible iff q_pos - k_pos < window */
     attn_args a = {
-        .q = b->q + (size_t)t * c->n_heads * hd + (size_t)g * rep * hd,
-        .n_rep = rep,
+        .q = b->q + (size_t)t * c->n_heads * hd + (size_t)h0 * hd,
+        .n_rep = hpc,
         .head_dim = hd,
         .k_cache = b->kpool[b->layer],
         .v_cache = b->vpool[b->layer],
@@ -196,7 +202,7 @@ static void attn_chunk(void *ctx, int chunk, int thread) {
         .first = first,
         .last = pos,
         .scale = (float)(1.0 / sqrt((double)hd)),
-        .out = b->att + (size_t)t * c->n_heads * hd + (size_t)g * rep * hd,
+        .out = b->att + (size_t)t * c->n_heads * hd + (size_t)h0 * hd,
     };
     b->k->attention(&a);
 }
@@ -231,7 +237,8 @@ static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logit
         mm_add(b, b->xn, H, T, &L->wv, b->vv, kvd);
         mm_run(b);
         rows_run(b, ROWS_QK_ROPE_STORE);
-        tpool_run(b->pool, T * c->n_kv_heads, attn_chunk, b);
+        b->attn_heads_per_chunk = T * c->n_kv_heads >= 4 * b->n_threads ? c->n_heads / c->n_kv_heads : 1;
+        tpool_run(b->pool, T * c->n_heads / b->attn_heads_per_chunk, attn_chunk, b);
         mm_add(b, b->att, qd, T, &L->wo, b->tmp, H);
         mm_run(b);
         rows_run(b, ROWS_FFN_NORM);
