@@ -75,12 +75,10 @@ static void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weig
     *t = (mm_task){.x = x, .ldx = ldx, .m = m, .w = w, .y = y, .ldy = ldy};
     int N = w->rows;
     if (m < 4) {
-        /* memory bound: chunks of about 48 KB of weights */
-        size_t row_bytes = (size_t)w->cols * dtype_size(w->dtype);
-        static long chunk_bytes = -1;
-        if (chunk_bytes < 0) chunk_bytes = getenv("FORGE_GEMV_CHUNK") ? atol(getenv("FORGE_GEMV_CHUNK")) : 49152;
-        int cs = (int)(chunk_bytes / row_bytes);
-        cs = cs < 8 ? 8 : cs & ~3;
+        /* memory bound: one long run of weight rows per thread streams best (measured: finer
+         * chunks for balance cost more in restarted prefetch streams than they gain) */
+        int cs = (N + b->n_threads - 1) / b->n_threads;
+        cs = cs < 16 ? 16 : (cs + 3) & ~3;
         t->col_size = cs;
         t->row_size = m;
         t->n_row = 1;
