@@ -13,6 +13,8 @@
 #include "cli/commands.h"
 #include "forge.h"
 
+enum { BATCH_CTX = 128 }; /* context of the batched decode measurements */
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -250,6 +252,7 @@ int cmd_bench(int argc, char **argv) {
     }
     int max_ctx = (int)prompt;
     for (int i = 0; i < n_ctx; i++) max_ctx = ctx_list[i] > max_ctx ? ctx_list[i] : max_ctx;
+    if (n_bat > 0 && max_ctx < BATCH_CTX) max_ctx = BATCH_CTX;
     int max_seqs = 1;
     for (int i = 0; i < n_bat; i++) max_seqs = bat_list[i] > max_seqs ? bat_list[i] : max_seqs;
     int blocks_per_seq = (max_ctx + (int)steps + 2) / FORGE_KV_BLOCK_TOKENS + 1;
@@ -321,7 +324,7 @@ int cmd_bench(int argc, char **argv) {
         fflush(stdout);
     }
     for (int i = 0; i < n_bat; i++) {
-        int n = bat_list[i], c = 128;
+        int n = bat_list[i], c = BATCH_CTX;
         double r = time_decode(&b, n, c, (int)steps);
         if (r < 0) goto done;
         /* bound: weights once per step + each sequence's KV, or FLOPs, whichever is slower */

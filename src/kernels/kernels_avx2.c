@@ -141,15 +141,20 @@ DEF_TILES(FORGE_DTYPE_F16, f16)
 static const tile_fn g_tiles[3][4][4] = {DT_TILES(f32), DT_TILES(f16), DT_TILES(bf16)};
 
 /* Rows [0, m) of x against weight rows [j0, j1) of w (a panel or the whole matrix). */
+/* pf/pf_bytes: memory to prefetch into L2 while the tiles compute (the next weight panel),
+ * spread evenly over the tiles. */
 static void run_tiles(const float *x, int ldx, int m, const char *w, size_t wstride, forge_dtype dt,
-                      int K, int j0, int j1, float *y, int ldy, const float *bias) {
+                      int K, int j0, int j1, float *y, int ldy, const float *bias, const char *pf, size_t pf_bytes) {
     /* 4x3 tiles keep 12 accumulators + 3 weights + 1 input in the 16 YMM registers; with
      * fewer rows, 4 weight rows per tile give the FMA chains enough independence. */
     int rn = m >= 4 ? 3 : 4;
+    size_t n_tiles = (size_t)((m + 3) / 4) * (size_t)((j1 - j0 + rn - 1) / rn);
+    size_t pf_share = pf_bytes ? ((pf_bytes + n_tiles - 1) / n_tiles + 63) & ~(size_t)63 : 0, pf_at = 0;
     for (int i = 0; i < m; i += 4) {
         int rm = m - i < 4 ? m - i : 4;
         for (int j = j0; j < j1; j += rn) {
             int cn = j1 - j < rn ? j1 - j : rn;
+            for (size_t e = pf_at + pf_share; pf_at < e && pf_at < pf_bytes; pf_at += 64) _mm_prefetch(pf + pf_at, _MM_HINT_T1);
             g_tiles[dt][rm - 1][cn - 1](x + (size_t)i * ldx, ldx, w + (size_t)(j - j0) * wstride, wstride, K,
                                         y + (size_t)i * ldy + j, ldy, bias ? bias + j : NULL);
         }
@@ -164,7 +169,7 @@ static void avx2_matmul(const float *x, int ldx, int m, const mm_weight *w, int 
     size_t row_bytes = (size_t)K * dtype_size(w->dtype);
     const char *base = (const char *)w->data;
     if (m < 4 || (w->dtype != FORGE_DTYPE_F32 && !pack)) {
-        run_tiles(x, ldx, m, base + (size_t)j0 * row_bytes, row_bytes, w->dtype, K, j0, j1, y, ldy, w->bias);
+        run_tiles(x, ldx, m, base + (size_t)j0 * row_bytes, row_bytes, w->dtype, K, j0, j1, y, ldy, w->bias, NULL, 0);
         return;
     }
     /* Blocked for the caches: a panel of weight rows (16-bit ones converted to f32 once,
@@ -184,9 +189,13 @@ static void avx2_matmul(const float *x, int ldx, int m, const mm_weight *w, int 
             stride = (size_t)K * 4;
             pdt = FORGE_DTYPE_F32;
         }
+        /* the next panel's weights stream in from memory while this one computes */
+        int next = j1 - (jp + n) < np ? j1 - (jp + n) : np;
+        const char *pf = base + (size_t)(jp + n) * row_bytes;
         for (int i0 = 0; i0 < m; i0 += mb) {
             int mi = m - i0 < mb ? m - i0 : mb;
-            run_tiles(x + (size_t)i0 * ldx, ldx, mi, panel, stride, pdt, K, jp, jp + n, y + (size_t)i0 * ldy, ldy, w->bias);
+            run_tiles(x + (size_t)i0 * ldx, ldx, mi, panel, stride, pdt, K, jp, jp + n, y + (size_t)i0 * ldy, ldy, w->bias,
+                      pf, i0 == 0 && next > 0 ? (size_t)next * row_bytes : 0);
         }
     }
 }

@@ -14,6 +14,9 @@
 #include "base/threadpool.h"
 
 enum { MM_MAX_TASKS = 4 };
+#ifndef GEMM_STREAM_ROWS
+#define GEMM_STREAM_ROWS 32
+#endif
 
 typedef struct mm_task {
     const float *x;
@@ -83,8 +86,14 @@ static void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weig
         t->row_size = m;
         t->n_row = 1;
     } else {
-        /* one packed panel per chunk; split rows too when there are few panels */
+        /* one packed panel per chunk, split rows too when there are few panels; with few rows
+         * the weights' streaming still matters: one run of panels per thread, each panel's
+         * successor prefetched while it computes */
         t->col_size = mm_panel_rows(w->cols);
+        if (m < GEMM_STREAM_ROWS) {
+            int per = (N + b->n_threads - 1) / b->n_threads;
+            t->col_size = (per + t->col_size - 1) / t->col_size * t->col_size;
+        }
         int n_col = (N + t->col_size - 1) / t->col_size;
         int want = 4 * b->n_threads;
         int n_row = n_col >= want ? 1 : (want + n_col - 1) / n_col;
