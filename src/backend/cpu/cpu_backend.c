@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "base/log.h"
 #include "base/threadpool.h"
+#include "base/timing.h"
 
 enum { MM_MAX_TASKS = 4 };
 #ifndef GEMM_STREAM_ROWS
@@ -28,6 +30,11 @@ typedef struct mm_task {
 } mm_task;
 
 typedef enum { ROWS_ATTN_NORM, ROWS_QK_ROPE_STORE, ROWS_FFN_NORM, ROWS_SWIGLU } rows_op;
+
+/* FORGE_PROFILE=1: time per phase of the forward, printed when the backend is freed */
+enum { PH_NORM, PH_QKV, PH_ROPE, PH_ATTN, PH_O, PH_GATEUP, PH_SWIGLU, PH_DOWN, PH_HEAD, PH_N };
+static const char *g_phase_names[PH_N] = {"norms", "qkv", "qk-norm/rope/kv-write", "attention", "o_proj",
+                                          "gate/up", "swiglu", "down", "lm_head"};
 
 typedef struct cpu_backend {
     backend base;
@@ -51,7 +58,17 @@ typedef struct cpu_backend {
     int attn_heads_per_chunk;
     mm_task tasks[MM_MAX_TASKS];
     int n_tasks;
+    bool profile;
+    double phase_s[PH_N];
+    uint64_t phase_t0;
 } cpu_backend;
+
+static void phase_end(cpu_backend *b, int ph) {
+    if (!b->profile) return;
+    uint64_t t = time_ns();
+    b->phase_s[ph] += (double)(t - b->phase_t0) * 1e-9;
+    b->phase_t0 = t;
+}
 
 /* ---- matmul dispatch ------------------------------------------------------------------ */
 
@@ -235,26 +252,36 @@ static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logit
             b->rsin[(size_t)t * (hd / 2) + i] = (float)sin(ang);
         }
 
+    if (b->profile) b->phase_t0 = time_ns();
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *L = &m->layers[l];
         b->layer = l;
         rows_run(b, ROWS_ATTN_NORM);
+        phase_end(b, PH_NORM);
         mm_add(b, b->xn, H, T, &L->wq, b->q, qd);
         mm_add(b, b->xn, H, T, &L->wk, b->kk, kvd);
         mm_add(b, b->xn, H, T, &L->wv, b->vv, kvd);
         mm_run(b);
+        phase_end(b, PH_QKV);
         rows_run(b, ROWS_QK_ROPE_STORE);
+        phase_end(b, PH_ROPE);
         b->attn_heads_per_chunk = T * c->n_kv_heads >= 4 * b->n_threads ? c->n_heads / c->n_kv_heads : 1;
         tpool_run(b->pool, T * c->n_heads / b->attn_heads_per_chunk, attn_chunk, b);
+        phase_end(b, PH_ATTN);
         mm_add(b, b->att, qd, T, &L->wo, b->tmp, H);
         mm_run(b);
+        phase_end(b, PH_O);
         rows_run(b, ROWS_FFN_NORM);
+        phase_end(b, PH_NORM);
         mm_add(b, b->xn, H, T, &L->wgate, b->gate, I);
         mm_add(b, b->xn, H, T, &L->wup, b->up, I);
         mm_run(b);
+        phase_end(b, PH_GATEUP);
         rows_run(b, ROWS_SWIGLU);
+        phase_end(b, PH_SWIGLU);
         mm_add(b, b->gate, I, T, &L->wdown, b->tmp, H);
         mm_run(b);
+        phase_end(b, PH_DOWN);
     }
     int R = bt->n_logits;
     if (R == 0) return FORGE_OK;
@@ -266,12 +293,19 @@ static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logit
     }
     mm_add(b, b->xf, H, R, &m->lm_head, logits, c->vocab_size);
     mm_run(b);
+    phase_end(b, PH_HEAD);
     return FORGE_OK;
 }
 
 static void cpu_destroy(backend *be) {
     cpu_backend *b = (cpu_backend *)be;
     if (!b) return;
+    if (b->profile) {
+        double total = 0;
+        for (int i = 0; i < PH_N; i++) total += b->phase_s[i];
+        for (int i = 0; i < PH_N; i++)
+            log_info("profile: %-22s %8.3f s %5.1f%%", g_phase_names[i], b->phase_s[i], 100 * b->phase_s[i] / (total > 0 ? total : 1));
+    }
     tpool_free(b->pool);
     if (b->kpool)
         for (int l = 0; l < b->m->cfg.n_layers; l++) {
@@ -304,6 +338,7 @@ backend *backend_cpu_create(const forge_model *m, const backend_params *p, forge
     b->m = m;
     b->p = *p;
     b->k = kernels_get();
+    b->profile = getenv("FORGE_PROFILE") && atoi(getenv("FORGE_PROFILE")) > 0;
     b->n_threads = p->n_threads > 0 ? p->n_threads : 1;
     b->pool = tpool_create(b->n_threads);
     if (!b->pool) {
