@@ -169,17 +169,22 @@ static int bench_concurrency(forge_model *m, const forge_model_info *in, int C, 
     forge_engine_stats st;
     forge_engine_get_stats(e, &st);
     forge_engine_free(e);
-    /* decode throughput once every request is generating; tokens after the last first token */
-    long long after = 0;
+    /* steady-state decode: tokens emitted while all C requests are generating (after the last
+     * first token, before the first request ends), as llama-batched-bench's TG phase */
+    double first_end = 1e300;
     for (int i = 0; i < C; i++)
+        if (hs[i] && rs[i].last_ms < first_end) first_end = rs[i].last_ms;
+    long long after = 0;
+    for (int i = 0; i < C; i++) {
+        double t = rs[i].first_ms;
         for (int k = 0; k + 1 < rs[i].n; k++) {
-            double t = rs[i].first_ms;
-            for (int j = 0; j <= k; j++) t += rs[i].gaps[j];
-            after += t > all_first;
+            t += rs[i].gaps[k];
+            after += t > all_first && t <= first_end;
         }
+    }
     qsort(ttft, (size_t)C, sizeof *ttft, cmp_d);
     qsort(all_gaps, ngaps, sizeof *all_gaps, cmp_d);
-    double wall = (end - t0) / 1e3, dec = (end - all_first) / 1e3;
+    double wall = (end - t0) / 1e3, dec = (first_end - all_first) / 1e3;
     double H = in->hidden_size, qd = (double)in->n_heads * in->head_dim, kvd = (double)in->n_kv_heads * in->head_dim;
     double flops = 2.0 * in->n_layers * (H * qd * 2 + H * kvd * 2 + 3.0 * H * in->intermediate_size) + 2.0 * H * in->vocab_size;
     printf("concurrency %-3d total %8.1f tok/s, decode %8.1f tok/s (%3.0f%% of FMA roofline %.0f), TTFT p50 %6.0f p99 %6.0f ms, "

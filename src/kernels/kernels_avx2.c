@@ -292,14 +292,54 @@ static inline float dot_hd(const float *q, const void *k, forge_dtype dt, int hd
     return s;
 }
 
+/* Scores of four keys for HG (1 or 2) query heads: each key row is loaded and converted once
+ * for the heads; lanes are reduced as dot_hd does (hsum4 gives the same bits as hsum1). */
+static inline __attribute__((always_inline)) void qk_four(const float *q, int HG, const char *k0, size_t kstride,
+                                                          int hd, forge_dtype dt, float scale, float *out0, float *out1) {
+    __m256 c[2][4];
+    for (int h = 0; h < HG; h++)
+        for (int j = 0; j < 4; j++) c[h][j] = _mm256_setzero_ps();
+    for (int d = 0; d < hd; d += 8) {
+        __m256 kv[4];
+        for (int j = 0; j < 4; j++) kv[j] = ld_w(k0 + j * kstride, d, dt);
+        for (int h = 0; h < HG; h++) {
+            __m256 qv = _mm256_loadu_ps(q + (size_t)h * hd + d);
+            for (int j = 0; j < 4; j++) c[h][j] = _mm256_fmadd_ps(qv, kv[j], c[h][j]);
+        }
+    }
+    _mm_storeu_ps(out0, _mm_mul_ps(hsum4(c[0][0], c[0][1], c[0][2], c[0][3]), _mm_set1_ps(scale)));
+    if (HG > 1) _mm_storeu_ps(out1, _mm_mul_ps(hsum4(c[1][0], c[1][1], c[1][2], c[1][3]), _mm_set1_ps(scale)));
+}
+
+/* acc[h] = acc[h] * corr[h] + sum_t p[h][t] v_t for G (1-4) heads over 8*DC dimensions at [d]:
+ * the G x DC accumulators stay in registers across the keys, so each probability is
+ * broadcast once per key and each V row loaded once; per element the order is fixed. */
+static inline __attribute__((always_inline)) void pv_block(int G, int DC, float (*acc)[MAX_HD], const float *corr,
+                                                           float (*p)[16], const char *v0, size_t vstride, int nt,
+                                                           int d, forge_dtype dt) {
+    __m256 o[4][4];
+    for (int h = 0; h < G; h++)
+        for (int c = 0; c < DC; c++) o[h][c] = _mm256_mul_ps(_mm256_load_ps(acc[h] + d + 8 * c), _mm256_set1_ps(corr[h]));
+    for (int t = 0; t < nt; t++) {
+        __m256 pb[4];
+        for (int h = 0; h < G; h++) pb[h] = _mm256_set1_ps(p[h][t]);
+        for (int c = 0; c < DC; c++) {
+            __m256 v = ld_w(v0 + (size_t)t * vstride, d + 8 * c, dt);
+            for (int h = 0; h < G; h++) o[h][c] = _mm256_fmadd_ps(pb[h], v, o[h][c]);
+        }
+    }
+    for (int h = 0; h < G; h++)
+        for (int c = 0; c < DC; c++) _mm256_store_ps(acc[h] + d + 8 * c, o[h][c]);
+}
+
 /* Online softmax over the visible keys, one KV block (16 positions, aligned to absolute
  * positions) at a time, so the result depends only on the cache and [first, last]. */
-static void avx2_attention(const attn_args *a) {
+static inline __attribute__((always_inline)) void attention_impl(const attn_args *a, forge_dtype dt) {
     const int B = FORGE_KV_BLOCK_TOKENS, hd = a->head_dim, nr = a->n_rep;
     FORGE_ASSERT(nr <= MAX_REP && hd <= MAX_HD && a->first <= a->last);
-    const size_t esz = dtype_size(a->kv_dtype);
+    const size_t esz = dtype_size(dt), row = (size_t)hd * esz;
     const size_t block_elems = (size_t)a->n_kv_heads * B * hd;
-    float m[MAX_REP], l[MAX_REP], s[MAX_REP][16];
+    float m[MAX_REP], l[MAX_REP], s[MAX_REP][16], p[MAX_REP][16], corr[MAX_REP];
     _Alignas(32) float acc[MAX_REP][MAX_HD];
     for (int r = 0; r < nr; r++) {
         m[r] = -INFINITY;
@@ -310,73 +350,59 @@ static void avx2_attention(const attn_args *a) {
         int p0 = b * B > a->first ? b * B : a->first;
         int p1 = b * B + B - 1 < a->last ? b * B + B - 1 : a->last;
         size_t base = (size_t)a->blocks[b] * block_elems + (size_t)a->kv_head * B * hd;
-        const char *kb = (const char *)a->k_cache + base * esz;
-        const char *vb = (const char *)a->v_cache + base * esz;
+        const char *kb = (const char *)a->k_cache + base * esz + (size_t)(p0 - b * B) * row;
+        const char *vb = (const char *)a->v_cache + base * esz + (size_t)(p0 - b * B) * row;
         int nt = p1 - p0 + 1;
         if (b < a->last / B) { /* the next block's K and V rows: cache misses on decode, fetch ahead */
-            size_t next = ((size_t)a->blocks[b + 1] * block_elems + (size_t)a->kv_head * B * hd) * esz, bytes = (size_t)B * hd * esz;
+            size_t next = ((size_t)a->blocks[b + 1] * block_elems + (size_t)a->kv_head * B * hd) * esz, bytes = (size_t)B * row;
             for (size_t off = 0; off < bytes; off += 64) {
                 _mm_prefetch((const char *)a->k_cache + next + off, _MM_HINT_T0);
                 _mm_prefetch((const char *)a->v_cache + next + off, _MM_HINT_T0);
             }
         }
         int t = 0;
-        if ((hd & 7) == 0) /* four keys at a time share one horizontal reduction (same bits as dot_hd) */
+        if ((hd & 7) == 0)
             for (; t + 4 <= nt; t += 4) {
-                const char *k0 = kb + (size_t)((p0 - b * B) + t) * hd * esz, *k1 = k0 + (size_t)hd * esz;
-                const char *k2 = k1 + (size_t)hd * esz, *k3 = k2 + (size_t)hd * esz;
-                for (int r = 0; r < nr; r++) {
-                    const float *q = a->q + (size_t)r * hd;
-                    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-                    for (int d = 0; d < hd; d += 8) {
-                        __m256 qv = _mm256_loadu_ps(q + d);
-                        c0 = _mm256_fmadd_ps(qv, ld_w(k0, d, a->kv_dtype), c0);
-                        c1 = _mm256_fmadd_ps(qv, ld_w(k1, d, a->kv_dtype), c1);
-                        c2 = _mm256_fmadd_ps(qv, ld_w(k2, d, a->kv_dtype), c2);
-                        c3 = _mm256_fmadd_ps(qv, ld_w(k3, d, a->kv_dtype), c3);
-                    }
-                    _mm_storeu_ps(&s[r][t], _mm_mul_ps(hsum4(c0, c1, c2, c3), _mm_set1_ps(a->scale)));
-                }
+                int r = 0;
+                for (; r + 2 <= nr; r += 2) qk_four(a->q + (size_t)r * hd, 2, kb + (size_t)t * row, row, hd, dt, a->scale, &s[r][t], &s[r + 1][t]);
+                if (r < nr) qk_four(a->q + (size_t)r * hd, 1, kb + (size_t)t * row, row, hd, dt, a->scale, &s[r][t], NULL);
             }
-        for (; t < nt; t++) {
-            const char *k = kb + (size_t)((p0 - b * B) + t) * hd * esz;
-            for (int r = 0; r < nr; r++) s[r][t] = dot_hd(a->q + (size_t)r * hd, k, a->kv_dtype, hd) * a->scale;
-        }
+        for (; t < nt; t++)
+            for (int r = 0; r < nr; r++) s[r][t] = dot_hd(a->q + (size_t)r * hd, kb + (size_t)t * row, dt, hd) * a->scale;
         /* softmax bookkeeping per query head: block max, rescale factor, probabilities */
-        float p[MAX_REP][16], corr[MAX_REP];
         for (int r = 0; r < nr; r++) {
             float mb = s[r][0];
-            for (int t = 1; t < nt; t++) mb = s[r][t] > mb ? s[r][t] : mb;
+            for (int k = 1; k < nt; k++) mb = s[r][k] > mb ? s[r][k] : mb;
             float mn = mb > m[r] ? mb : m[r];
             corr[r] = m[r] == -INFINITY ? 0.0f : exp1(m[r] - mn);
             _Alignas(32) float tmp[16] = {0};
-            for (int t = 0; t < nt; t++) tmp[t] = s[r][t] - mn;
+            for (int k = 0; k < nt; k++) tmp[k] = s[r][k] - mn;
             _mm256_storeu_ps(p[r], exp8(_mm256_loadu_ps(tmp)));
             if (nt > 8) _mm256_storeu_ps(p[r] + 8, exp8(_mm256_loadu_ps(tmp + 8)));
             float ls = 0;
-            for (int t = 0; t < nt; t++) ls += p[r][t];
+            for (int k = 0; k < nt; k++) ls += p[r][k];
             l[r] = l[r] * corr[r] + ls;
             m[r] = mn;
         }
-        /* acc = acc * corr + sum_t p_t v_t, up to four heads at once so each V row is loaded
-         * once per group (the per-head arithmetic and its order are unchanged) */
-        const char *v0 = vb + (size_t)(p0 - b * B) * hd * esz;
         for (int r0 = 0; r0 < nr; r0 += 4) {
-            int g = nr - r0 < 4 ? nr - r0 : 4;
-            int d = 0;
-            for (; d + 8 <= hd; d += 8) {
-                __m256 o[4];
-                for (int r = 0; r < g; r++) o[r] = _mm256_mul_ps(_mm256_load_ps(acc[r0 + r] + d), _mm256_set1_ps(corr[r0 + r]));
-                for (int t = 0; t < nt; t++) {
-                    __m256 v = ld_w(v0 + (size_t)t * hd * esz, d, a->kv_dtype);
-                    for (int r = 0; r < g; r++) o[r] = _mm256_fmadd_ps(_mm256_set1_ps(p[r0 + r][t]), v, o[r]);
+            int g = nr - r0 < 4 ? nr - r0 : 4, d = 0;
+            /* 32 dimensions at a time for up to 3 heads (12 accumulators), 16 for 4 heads */
+            for (; g < 4 && d + 32 <= hd; d += 32) switch (g) {
+                case 1: pv_block(1, 4, acc + r0, corr + r0, p + r0, vb, row, nt, d, dt); break;
+                case 2: pv_block(2, 4, acc + r0, corr + r0, p + r0, vb, row, nt, d, dt); break;
+                default: pv_block(3, 4, acc + r0, corr + r0, p + r0, vb, row, nt, d, dt); break;
                 }
-                for (int r = 0; r < g; r++) _mm256_store_ps(acc[r0 + r] + d, o[r]);
-            }
+            for (; g == 4 && d + 16 <= hd; d += 16) pv_block(4, 2, acc + r0, corr + r0, p + r0, vb, row, nt, d, dt);
+            for (; d + 8 <= hd; d += 8) switch (g) {
+                case 1: pv_block(1, 1, acc + r0, corr + r0, p + r0, vb, row, nt, d, dt); break;
+                case 2: pv_block(2, 1, acc + r0, corr + r0, p + r0, vb, row, nt, d, dt); break;
+                case 3: pv_block(3, 1, acc + r0, corr + r0, p + r0, vb, row, nt, d, dt); break;
+                default: pv_block(4, 1, acc + r0, corr + r0, p + r0, vb, row, nt, d, dt); break;
+                }
             for (; d < hd; d++)
                 for (int r = r0; r < r0 + g; r++) {
                     float o = acc[r][d] * corr[r];
-                    for (int t = 0; t < nt; t++) o = fmaf(p[r][t], ld_w1(v0 + (size_t)t * hd * esz, d, a->kv_dtype), o);
+                    for (int k = 0; k < nt; k++) o = fmaf(p[r][k], ld_w1(vb + (size_t)k * row, d, dt), o);
                     acc[r][d] = o;
                 }
         }
@@ -385,6 +411,11 @@ static void avx2_attention(const attn_args *a) {
         float inv = 1.0f / l[r];
         for (int d = 0; d < hd; d++) a->out[(size_t)r * hd + d] = acc[r][d] * inv;
     }
+}
+
+static void avx2_attention(const attn_args *a) {
+    if (a->kv_dtype == FORGE_DTYPE_BF16) attention_impl(a, FORGE_DTYPE_BF16);
+    else attention_impl(a, FORGE_DTYPE_F32);
 }
 
 /* 10 independent FMA chains of 8 lanes: enough to cover the FMA latency on 2 ports */

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "backend/backend.h"
 #include "base/log.h"
@@ -45,7 +46,7 @@ typedef struct cpu_backend {
     backend_params p;
     /* the paged KV cache: per layer, [block][kv_head][BLOCK_TOKENS][head_dim] */
     void **kpool, **vpool;
-    size_t block_elems;
+    size_t block_elems, pool_bytes;
     /* scratch, sized once for max_batch_tokens rows */
     float *x, *xn, *q, *kk, *vv, *att, *tmp, *gate, *up, *rcos, *rsin, *xf;
     float *pack;
@@ -297,6 +298,22 @@ static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logit
     return FORGE_OK;
 }
 
+/* A KV pool: anonymous memory (zero pages cost nothing until a block is used) with
+ * transparent huge pages asked for: sequences' blocks are scattered over the pool, and with
+ * 4 KB pages attention would pay a TLB miss for nearly every block. */
+static void *kv_alloc(size_t bytes) {
+    void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+static void kv_release(void *p, size_t bytes) {
+    if (p) munmap(p, bytes ? bytes : 1);
+}
+
 static void cpu_destroy(backend *be) {
     cpu_backend *b = (cpu_backend *)be;
     if (!b) return;
@@ -309,8 +326,8 @@ static void cpu_destroy(backend *be) {
     tpool_free(b->pool);
     if (b->kpool)
         for (int l = 0; l < b->m->cfg.n_layers; l++) {
-            free(b->kpool[l]);
-            free(b->vpool[l]);
+            kv_release(b->kpool[l], b->pool_bytes);
+            kv_release(b->vpool[l], b->pool_bytes);
         }
     free(b->kpool);
     free(b->vpool);
@@ -348,14 +365,14 @@ backend *backend_cpu_create(const forge_model *m, const backend_params *p, forge
     }
     b->block_elems = (size_t)c->n_kv_heads * FORGE_KV_BLOCK_TOKENS * c->head_dim;
     size_t pool_bytes = (size_t)p->n_kv_blocks * b->block_elems * dtype_size(p->kv_dtype);
+    b->pool_bytes = pool_bytes;
     bool ok = true;
     b->kpool = calloc((size_t)c->n_layers, sizeof *b->kpool);
     b->vpool = calloc((size_t)c->n_layers, sizeof *b->vpool);
     if (!b->kpool || !b->vpool) ok = false;
     for (int l = 0; ok && l < c->n_layers; l++) {
-        /* calloc: untouched pages cost nothing until a block is used */
-        b->kpool[l] = calloc(1, pool_bytes);
-        b->vpool[l] = calloc(1, pool_bytes);
+        b->kpool[l] = kv_alloc(pool_bytes);
+        b->vpool[l] = kv_alloc(pool_bytes);
         if (!b->kpool[l] || !b->vpool[l]) ok = false;
     }
     if (!ok) {
