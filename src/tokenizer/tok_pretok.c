@@ -355,11 +355,14 @@ oom:
     return err_set(err, FORGE_E_NOMEM, "out of memory");
 }
 
-/* Appends text to the arena and returns its offset; (size_t)-1 on allocation failure. */
-static size_t arena_add(tok_scratch *sc, const char *a, size_t an, const char *b, size_t bn) {
+/* Appends a space and the arena's own bytes [src, src + n) to the arena and returns the new
+ * text's offset; (size_t)-1 on allocation failure. The room is made before copying: the
+ * source lives in the arena, which may move when it grows. */
+static size_t arena_add_space(tok_scratch *sc, size_t src, size_t n) {
     size_t off = sc->arena.len;
-    sb_append(&sc->arena, a, an);
-    sb_append(&sc->arena, b, bn);
+    if (!sb_reserve(&sc->arena, 1 + n)) return (size_t)-1;
+    sb_putc(&sc->arena, ' ');
+    sb_append(&sc->arena, sc->arena.data + src, n);
     return sb_failed(&sc->arena) ? (size_t)-1 : off;
 }
 
@@ -386,7 +389,7 @@ static forge_status apply_one(const tok_pre *p, tok_scratch *sc, tok_piece pc, s
         return split_by(sc, n_segs, SPLIT_REMOVED, false, pc.first, n_out, err);
     case PRE_BYTELEVEL:
         if (p->add_prefix_space && sc->arena.data[pc.off] != ' ') {
-            size_t off = arena_add(sc, " ", 1, sc->arena.data + pc.off, pc.len);
+            size_t off = arena_add_space(sc, pc.off, pc.len);
             if (off == (size_t)-1) return err_set(err, FORGE_E_NOMEM, "out of memory");
             pc.off = (uint32_t)off;
             pc.len++;

@@ -283,7 +283,13 @@ static void make_rows(int T, bool pad, int32_t *toff, int32_t *pos) {
     for (int r = 0; r < T; r++) {
         int s = r % NSEQ;
         toff[r] = pad && r == T - 1 ? -1 : s * SEQ_BLOCKS;
-        pos[r] = (int)(t_rand64() % (SEQ_BLOCKS * FORGE_KV_BLOCK_TOKENS / NSEQ)) * NSEQ + s; /* distinct per row */
+        /* distinct per row: two rows writing one cache slot would race on the GPU */
+        bool dup;
+        do {
+            pos[r] = (int)(t_rand64() % (SEQ_BLOCKS * FORGE_KV_BLOCK_TOKENS / NSEQ)) * NSEQ + s;
+            dup = false;
+            for (int i = 0; i < r; i++) dup |= toff[i] == toff[r] && pos[i] == pos[r];
+        } while (dup);
     }
 }
 

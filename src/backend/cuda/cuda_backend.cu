@@ -294,14 +294,14 @@ static forge_status fit_check(const fcuda_model *m, const fcuda_params *p, size_
     double allowed = cap < (double)dev.free_bytes - (64 << 20) ? cap : (double)dev.free_bytes - (64 << 20);
     if ((double)wbytes > allowed)
         return set_err(err, FORGE_E_NOMEM,
-                       "the weights (%.2f GB) do not fit on %s: %.2f of its %.1f GB with %.1f GB free allows %.2f GB "
+                       "the weights (%.2f GB) do not fit on %s: %.3g of its %.1f GB with %.1f GB free allows %.2f GB "
                        "(raise FORGE_GPU_MEMORY_UTILIZATION, free the GPU, or use the CPU: FORGE_DEVICE=cpu)",
                        wbytes / GB, dev.name, p->mem_fraction, dev.total_bytes / GB, dev.free_bytes / GB,
                        allowed / GB);
     if ((double)(wbytes + kv + scratch) > allowed)
         return set_err(err, FORGE_E_NOMEM,
                        "the model does not fit on %s: weights %.2f GB + KV cache %.2f GB (%d blocks) + scratch %.2f GB "
-                       "(%d batch tokens) = %.2f GB, but %.2f of %.1f GB with %.1f GB free allows %.2f GB: lower the "
+                       "(%d batch tokens) = %.2f GB, but %.3g of %.1f GB with %.1f GB free allows %.2f GB: lower the "
                        "KV cache (kv_cache_mb, n_kv_blocks) or the batch",
                        dev.name, wbytes / GB, kv / GB, p->n_kv_blocks, scratch / GB, p->max_batch_tokens,
                        (wbytes + kv + scratch) / GB, p->mem_fraction, dev.total_bytes / GB, dev.free_bytes / GB,
