@@ -2,9 +2,10 @@
  *
  * One block per (token, KV head, split) handles the n_rep query heads that share the KV
  * head (GQA). A token's visible keys [first, pos] (first > 0 with a sliding window) are cut
- * into ATTN_SPLITS ranges (flash-decoding), so a single decoding sequence still fills the
- * GPU; each block runs an online softmax over its range in tiles of ATTN_TILE keys and
- * writes (max, sum, unnormalized output), and the last block of the token's splits to
+ * into up to ATTN_SPLITS ranges of at least ATTN_MIN_CHUNK keys (flash-decoding), so a
+ * single long decoding sequence still fills the GPU, and a short one runs as one block with
+ * no combine. Each block runs an online softmax over its range in tiles of ATTN_TILE keys
+ * and writes (max, sum, unnormalized output), and the last block of the token's splits to
  * finish (an atomic counter) combines them in split order. The ranges depend only on the
  * token's own (first, pos), never on the batch, so attention is batch invariant: a token
  * gets the same bits alone or among others, chunked or not. Keys are read back from the
@@ -42,6 +43,10 @@ size_t attn_part_floats(int T, int n_heads, int head_dim) {
     return (size_t)T * n_heads * ATTN_SPLITS * (head_dim + 2);
 }
 
+/* Keys per split at least: below that, a split's fixed costs (its partial results and the
+ * combine) outweigh the parallelism it adds. */
+enum { ATTN_MIN_CHUNK = 64, HD32 = FCUDA_MAX_HEAD_DIM / 32, KEYS_PER_WARP = 4 };
+
 template <typename KT>
 __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
     DYNAMIC_SMEM(float, sm);
@@ -53,13 +58,17 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
     size_t *koff = (size_t *)(sm + ((2 * rep * hd + rep * ATTN_TILE + 3 * rep + 1) & ~1));
     const KT *kc = (const KT *)a.k_cache, *vc = (const KT *)a.v_cache;
 
+    /* this token's key range and its splits: they depend on (first, pos) alone */
     const int toff = a.table_off[t], pos = a.positions[t];
     int first = 0;
     if (a.window > 0 && pos - a.window + 1 > 0) first = pos - a.window + 1; /* HF: visible iff q - k < window */
     const int n = pos - first + 1;
-    const int chunk = ((n + S - 1) / S + KV_BLOCK - 1) / KV_BLOCK * KV_BLOCK;
+    int chunk = ((n + S - 1) / S + KV_BLOCK - 1) / KV_BLOCK * KV_BLOCK;
+    if (chunk < ATTN_MIN_CHUNK) chunk = ATTN_MIN_CHUNK;
+    const int active = toff < 0 ? 1 : (n + chunk - 1) / chunk;
+    if (j >= active) return; /* no keys here, and the combine does not wait for this block */
     const int k0 = first + j * chunk, k1 = min(k0 + chunk, pos + 1);
-    const bool empty = toff < 0 || k0 >= k1;
+    const bool empty = toff < 0;
 
     if (!empty) {
         const float *q = a.q + (size_t)t * a.ldq + (size_t)g * rep * hd;
@@ -79,24 +88,31 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
                 koff[tid] = ((size_t)blk * nkv + g) * KV_BLOCK * hd + (size_t)(p % KV_BLOCK) * hd;
             }
             __syncthreads();
-            /* scores: a warp per key, lanes over head_dim */
-            for (int kk = warp; kk < nk; kk += nwarps) {
-                const KT *kr = kc + koff[kk];
-                float kv[FCUDA_MAX_HEAD_DIM / 32];
+            /* scores: a warp takes KEYS_PER_WARP keys at a time, their rows loaded together
+             * (lanes over head_dim), then one dot product per (query head, key) */
+            for (int kb = warp * KEYS_PER_WARP; kb < nk; kb += nwarps * KEYS_PER_WARP) {
+                float kv[KEYS_PER_WARP][HD32];
 #pragma unroll
-                for (int i = 0; i < FCUDA_MAX_HEAD_DIM / 32; i++) {
-                    int d = lane + 32 * i;
-                    kv[i] = d < hd ? kv_f(kr[d]) : 0.f;
+                for (int u = 0; u < KEYS_PER_WARP; u++) {
+                    const KT *kr = kc + koff[min(kb + u, nk - 1)];
+#pragma unroll
+                    for (int i = 0; i < HD32; i++) {
+                        int d = lane + 32 * i;
+                        kv[u][i] = d < hd ? kv_f(kr[d]) : 0.f;
+                    }
                 }
                 for (int r = 0; r < rep; r++) {
-                    float s = 0.f;
 #pragma unroll
-                    for (int i = 0; i < FCUDA_MAX_HEAD_DIM / 32; i++) {
-                        int d = lane + 32 * i;
-                        if (d < hd) s = fmaf(qs[r * hd + d], kv[i], s);
+                    for (int u = 0; u < KEYS_PER_WARP; u++) {
+                        float s = 0.f;
+#pragma unroll
+                        for (int i = 0; i < HD32; i++) {
+                            int d = lane + 32 * i;
+                            if (d < hd) s = fmaf(qs[r * hd + d], kv[u][i], s);
+                        }
+                        s = warp_sum_a(s);
+                        if (lane == 0 && kb + u < nk) ss[r * ATTN_TILE + kb + u] = s * a.scale;
                     }
-                    s = warp_sum_a(s);
-                    if (lane == 0) ss[r * ATTN_TILE + kk] = s * a.scale;
                 }
             }
             __syncthreads();
@@ -115,11 +131,20 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
                 cs[r] = c;
             }
             __syncthreads();
+            /* acc = acc * c + P V, eight V rows loaded ahead of their FMAs */
             for (int e = tid; e < rep * hd; e += blockDim.x) {
                 int r = e / hd, d = e - r * hd;
                 const float *pr = ss + r * ATTN_TILE;
                 float v = acc[e] * cs[r];
-                for (int k = 0; k < nk; k++) v = fmaf(pr[k], kv_f(vc[koff[k] + d]), v);
+                int k = 0;
+                for (; k + 8 <= nk; k += 8) {
+                    float vv[8];
+#pragma unroll
+                    for (int u = 0; u < 8; u++) vv[u] = kv_f(vc[koff[k + u] + d]);
+#pragma unroll
+                    for (int u = 0; u < 8; u++) v = fmaf(pr[k + u], vv[u], v);
+                }
+                for (; k < nk; k++) v = fmaf(pr[k], kv_f(vc[koff[k] + d]), v);
                 acc[e] = v;
             }
             __syncthreads();
@@ -127,7 +152,7 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
     }
 
     const size_t out_row = (size_t)t * a.ldo + (size_t)g * rep * hd;
-    if (S == 1) {
+    if (active == 1) {
         for (int e = tid; e < rep * hd; e += blockDim.x) {
             float l = empty ? 0.f : ls[e / hd];
             store_out(a.out, out_row + e, l > 0.f ? acc[e] / l : 0.f, a.out_dtype);
@@ -136,40 +161,54 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
     }
     const size_t stride = (size_t)rep * (hd + 2);
     float *base = a.part + ((size_t)t * nkv + g) * S * stride, *pp = base + j * stride;
-    for (int e = tid; e < rep * hd; e += blockDim.x) pp[e] = empty ? 0.f : acc[e];
+    for (int e = tid; e < rep * hd; e += blockDim.x) pp[e] = acc[e];
     for (int r = tid; r < rep; r += blockDim.x) {
-        pp[rep * hd + r] = empty ? -INFINITY : ms[r];
-        pp[rep * hd + rep + r] = empty ? 0.f : ls[r];
+        pp[rep * hd + r] = ms[r];
+        pp[rep * hd + rep + r] = ls[r];
     }
     __threadfence();
     __syncthreads();
     __shared__ int is_last;
-    if (tid == 0) is_last = atomicAdd(&a.counters[t * nkv + g], 1) == S - 1;
+    if (tid == 0) is_last = atomicAdd(&a.counters[t * nkv + g], 1) == active - 1;
     __syncthreads();
     if (!is_last) return;
     __threadfence();
-    /* the last block: combine the splits in order (read through L2: other SMs wrote them) */
+    /* the last block: combine the splits in order (read through L2: other SMs wrote them),
+     * each thread's loads issued together */
     for (int r = tid; r < rep; r += blockDim.x) {
+        float Ms[ATTN_SPLITS], Ls[ATTN_SPLITS];
+#pragma unroll
+        for (int s = 0; s < ATTN_SPLITS; s++)
+            if (s < active) {
+                Ms[s] = __ldcg(base + s * stride + rep * hd + r);
+                Ls[s] = __ldcg(base + s * stride + rep * hd + rep + r);
+            }
         float M = -INFINITY, L = 0.f;
-        for (int s = 0; s < S; s++)
-            if (__ldcg(base + s * stride + rep * hd + rep + r) > 0.f)
-                M = fmaxf(M, __ldcg(base + s * stride + rep * hd + r));
-        for (int s = 0; s < S; s++) {
-            float l = __ldcg(base + s * stride + rep * hd + rep + r);
-            if (l > 0.f) L += l * expf(__ldcg(base + s * stride + rep * hd + r) - M);
-        }
+#pragma unroll
+        for (int s = 0; s < ATTN_SPLITS; s++)
+            if (s < active && Ls[s] > 0.f) M = fmaxf(M, Ms[s]);
+#pragma unroll
+        for (int s = 0; s < ATTN_SPLITS; s++)
+            if (s < active && Ls[s] > 0.f) L += Ls[s] * expf(Ms[s] - M);
         ms[r] = M;
         ls[r] = L;
     }
     __syncthreads();
     for (int e = tid; e < rep * hd; e += blockDim.x) {
         int r = e / hd;
+        float pv[ATTN_SPLITS], pm[ATTN_SPLITS], pl[ATTN_SPLITS];
+#pragma unroll
+        for (int s = 0; s < ATTN_SPLITS; s++)
+            if (s < active) {
+                const float *ps = base + s * stride;
+                pv[s] = __ldcg(ps + e);
+                pm[s] = __ldcg(ps + rep * hd + r);
+                pl[s] = __ldcg(ps + rep * hd + rep + r);
+            }
         float sum = 0.f;
-        for (int s = 0; s < S; s++) {
-            const float *ps = base + s * stride;
-            float l = __ldcg(ps + rep * hd + rep + r);
-            if (l > 0.f) sum += __ldcg(ps + e) * expf(__ldcg(ps + rep * hd + r) - ms[r]);
-        }
+#pragma unroll
+        for (int s = 0; s < ATTN_SPLITS; s++)
+            if (s < active && pl[s] > 0.f) sum += pv[s] * expf(pm[s] - ms[r]);
         store_out(a.out, out_row + e, ls[r] > 0.f ? sum / ls[r] : 0.f, a.out_dtype);
     }
     if (tid == 0) a.counters[t * nkv + g] = 0; /* ready for the next launch */

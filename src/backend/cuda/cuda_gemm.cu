@@ -20,21 +20,19 @@ __device__ __forceinline__ float warp_sum_f(float v) {
     return v;
 }
 
-/* 16 bytes of weights as floats */
+/* 16 bytes of weights as floats, from the words' bits (no type punning through pointers) */
 __device__ __forceinline__ void unpack(const uint4 &r, float *w, const __nv_bfloat16 *) {
-    const __nv_bfloat162 *h = (const __nv_bfloat162 *)&r;
+    const unsigned u[4] = {r.x, r.y, r.z, r.w};
     for (int i = 0; i < 4; i++) {
-        float2 f = __bfloat1622float2(h[i]);
-        w[2 * i] = f.x;
-        w[2 * i + 1] = f.y;
+        w[2 * i] = __uint_as_float(u[i] << 16); /* bf16 is the top half of an f32 */
+        w[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
     }
 }
 __device__ __forceinline__ void unpack(const uint4 &r, float *w, const __half *) {
-    const __half2 *h = (const __half2 *)&r;
+    const unsigned u[4] = {r.x, r.y, r.z, r.w};
     for (int i = 0; i < 4; i++) {
-        float2 f = __half22float2(h[i]);
-        w[2 * i] = f.x;
-        w[2 * i + 1] = f.y;
+        w[2 * i] = __half2float(__ushort_as_half((unsigned short)(u[i] & 0xffffu)));
+        w[2 * i + 1] = __half2float(__ushort_as_half((unsigned short)(u[i] >> 16)));
     }
 }
 __device__ __forceinline__ void unpack(const uint4 &r, float *w, const float *) {
@@ -90,23 +88,30 @@ __device__ __forceinline__ float xval(const float *xr, int k, float inv, const g
     return silu_mul(g, u);
 }
 
-/* One warp per output column n, GEMV_ROWS rows of x per block (blockIdx.y). */
-template <typename WT, int MODE, bool VEC>
+/* One warp computes C output columns for MR rows of x (blockIdx.y picks the rows), GEMV_WARPS
+ * warps a block. Each lane walks its slice of K in increasing order, 16 bytes of each
+ * column's weights at a time, with U such steps' loads issued before their FMAs (U * C loads
+ * in flight per lane: decode is bound by memory latency as much as by bandwidth); the x
+ * values and their prologue are computed once per step and used for all C columns, so the
+ * fused RMSNorm and SwiGLU cost per row, not per output. Per (row, column) the FMA chain and
+ * the warp's butterfly are the same for every C, MR and U: a value never depends on the
+ * batch. */
+template <typename WT, int MODE, bool VEC, int C, int MR, int U>
 __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_k(gemv_args a) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int n = blockIdx.x * GEMV_WARPS + warp, K = a.K;
-    const int m0 = blockIdx.y * GEMV_ROWS, mc = min(GEMV_ROWS, a.M - m0);
-    const float *xr[GEMV_ROWS];
+    const int n0 = (blockIdx.x * GEMV_WARPS + warp) * C, K = a.K;
+    const int m0 = blockIdx.y * MR, mc = min(MR, a.M - m0);
+    const float *xr[MR];
 #pragma unroll
-    for (int m = 0; m < GEMV_ROWS; m++) {
+    for (int m = 0; m < MR; m++) {
         int r = m0 + (m < mc ? m : 0);
         xr[m] = a.x + (size_t)(a.xrows ? a.xrows[r] : r) * a.ldx;
     }
-    float inv[GEMV_ROWS];
+    float inv[MR];
     if (MODE == GEMV_NORM) { /* each row's RMS, summed in double over the block in a fixed order */
-        __shared__ double part[GEMV_WARPS][GEMV_ROWS];
+        __shared__ double part[GEMV_WARPS][MR];
 #pragma unroll
-        for (int m = 0; m < GEMV_ROWS; m++) {
+        for (int m = 0; m < MR; m++) {
             if (m < mc) {
                 double ss = 0;
                 for (int k = threadIdx.x; k < K; k += blockDim.x) ss += (double)xr[m][k] * xr[m][k];
@@ -116,66 +121,126 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_k(gemv_args a) {
         }
         __syncthreads();
 #pragma unroll
-        for (int m = 0; m < GEMV_ROWS; m++) {
+        for (int m = 0; m < MR; m++) {
             double ss = 0;
             for (int w = 0; w < GEMV_WARPS; w++) ss += m < mc ? part[w][m] : 0.0;
             inv[m] = (float)(1.0 / sqrt(ss / K + (double)a.eps));
         }
     } else {
 #pragma unroll
-        for (int m = 0; m < GEMV_ROWS; m++) inv[m] = 1.f;
+        for (int m = 0; m < MR; m++) inv[m] = 1.f;
     }
-    if (n >= a.N) return;
-    const WT *wr = (const WT *)a.W + (size_t)n * K;
-    float acc[GEMV_ROWS];
+    if (n0 >= a.N) return;
+    const WT *wr[C]; /* columns past N read the last one and are not stored */
 #pragma unroll
-    for (int m = 0; m < GEMV_ROWS; m++) acc[m] = 0.f;
+    for (int c = 0; c < C; c++) wr[c] = (const WT *)a.W + (size_t)min(n0 + c, a.N - 1) * K;
+    float acc[MR][C];
+#pragma unroll
+    for (int m = 0; m < MR; m++)
+#pragma unroll
+        for (int c = 0; c < C; c++) acc[m][c] = 0.f;
     if (VEC) {
-        constexpr int E = 16 / sizeof(WT);
-#pragma unroll 4
-        for (int k = lane * E; k < K; k += 32 * E) {
-            uint4 raw = __ldcs((const uint4 *)(wr + k)); /* streamed: read once per forward */
-            float w[E];
-            unpack(raw, w, (const WT *)nullptr);
+        constexpr int E = 16 / sizeof(WT), STEP = 32 * E;
+        int kb = 0;
+        for (; kb + U * STEP <= K; kb += U * STEP) { /* U whole steps for every lane */
+            uint4 raw[U][C];
 #pragma unroll
-            for (int m = 0; m < GEMV_ROWS; m++) {
+            for (int u = 0; u < U; u++)
+#pragma unroll
+                for (int c = 0; c < C; c++) raw[u][c] = __ldcs((const uint4 *)(wr[c] + kb + u * STEP + lane * E));
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const int k = kb + u * STEP + lane * E;
+                float w[C][E];
+#pragma unroll
+                for (int c = 0; c < C; c++) unpack(raw[u][c], w[c], (const WT *)nullptr);
+#pragma unroll
+                for (int m = 0; m < MR; m++) {
+                    if (m < mc) {
+                        float xv[E];
+                        xvec<MODE, E>(xr[m], k, inv[m], a, xv);
+#pragma unroll
+                        for (int c = 0; c < C; c++)
+#pragma unroll
+                            for (int e = 0; e < E; e++) acc[m][c] = fmaf(xv[e], w[c][e], acc[m][c]);
+                    }
+                }
+            }
+        }
+#pragma unroll 2
+        for (int k = kb + lane * E; k < K; k += STEP) { /* the rest, a step at a time */
+            float w[C][E];
+#pragma unroll
+            for (int c = 0; c < C; c++) unpack(__ldcs((const uint4 *)(wr[c] + k)), w[c], (const WT *)nullptr);
+#pragma unroll
+            for (int m = 0; m < MR; m++) {
                 if (m < mc) {
                     float xv[E];
                     xvec<MODE, E>(xr[m], k, inv[m], a, xv);
 #pragma unroll
-                    for (int e = 0; e < E; e++) acc[m] = fmaf(xv[e], w[e], acc[m]);
+                    for (int c = 0; c < C; c++)
+#pragma unroll
+                        for (int e = 0; e < E; e++) acc[m][c] = fmaf(xv[e], w[c][e], acc[m][c]);
                 }
             }
         }
     } else {
         for (int k = lane; k < K; k += 32) {
-            float w = wload(wr + k);
+            float w[C];
 #pragma unroll
-            for (int m = 0; m < GEMV_ROWS; m++)
-                if (m < mc) acc[m] = fmaf(xval<MODE>(xr[m], k, inv[m], a), w, acc[m]);
+            for (int c = 0; c < C; c++) w[c] = wload(wr[c] + k);
+#pragma unroll
+            for (int m = 0; m < MR; m++)
+                if (m < mc) {
+                    float xv = xval<MODE>(xr[m], k, inv[m], a);
+#pragma unroll
+                    for (int c = 0; c < C; c++) acc[m][c] = fmaf(xv, w[c], acc[m][c]);
+                }
         }
     }
 #pragma unroll
-    for (int m = 0; m < GEMV_ROWS; m++)
-        if (m < mc) acc[m] = warp_sum_f(acc[m]); /* mc is the same across the warp */
-    if (lane == 0)
+    for (int m = 0; m < MR; m++)
+#pragma unroll
+        for (int c = 0; c < C; c++)
+            if (m < mc) acc[m][c] = warp_sum_f(acc[m][c]); /* mc is the same across the warp */
+    /* lane c of the warp stores column n0 + c */
+#pragma unroll
+    for (int c = 0; c < C; c++) {
+        const int n = n0 + c;
+        if (lane != c || n >= a.N) continue;
         for (int m = 0; m < mc; m++) {
             float *y = a.y + (size_t)(m0 + m) * a.ldy + n;
             if (MODE == GEMV_RESID || MODE == GEMV_SWIGLU_RESID)
-                *y = *y + (a.bias ? acc[m] + a.bias[n] : acc[m]); /* the CPU's x += (dot + bias) */
+                *y = *y + (a.bias ? acc[m][c] + a.bias[n] : acc[m][c]); /* the CPU's x += (dot + bias) */
             else
-                *y = acc[m];
+                *y = acc[m][c];
         }
+    }
 }
 
+template <typename WT, int MODE, int C, int MR, int U>
+static void gemv_shape(cudaStream_t s, const gemv_args &a, bool vec) {
+    dim3 grid((a.N + GEMV_WARPS * C - 1) / (GEMV_WARPS * C), (a.M + MR - 1) / MR);
+    auto kernel = vec ? gemv_k<WT, MODE, true, C, MR, U> : gemv_k<WT, MODE, false, C, MR, U>;
+    LAUNCH(kernel, grid, 32 * GEMV_WARPS, 0, s, a);
+}
+
+/* Rows per block and columns per warp by the row count: one row streams 4 steps ahead on one
+ * column; more rows share each x value among 2 or 4 columns (x is re-read per column
+ * otherwise, and with 8 rows that, not the weights, would bound the kernel). */
 template <typename WT, int MODE>
 static void gemv_launch(cudaStream_t s, const gemv_args &a) {
     const int E = 16 / (int)sizeof(WT);
     bool vec = a.K % E == 0 && a.ldx % 4 == 0 && ((uintptr_t)a.x & 15) == 0 && ((uintptr_t)a.W & 15) == 0 &&
                (MODE != GEMV_SWIGLU_RESID || a.I % 4 == 0) && (MODE != GEMV_NORM || ((uintptr_t)a.norm_w & 15) == 0);
-    dim3 grid((a.N + GEMV_WARPS - 1) / GEMV_WARPS, (a.M + GEMV_ROWS - 1) / GEMV_ROWS);
-    auto kernel = vec ? gemv_k<WT, MODE, true> : gemv_k<WT, MODE, false>;
-    LAUNCH(kernel, grid, 32 * GEMV_WARPS, 0, s, a);
+    if (a.M <= 1)
+        gemv_shape<WT, MODE, 1, 1, 4>(s, a, vec);
+    else if (a.M <= 2)
+        gemv_shape<WT, MODE, 2, 2, 2>(s, a, vec);
+    else if (a.M <= 4)
+        gemv_shape<WT, MODE, 4, 4, 1>(s, a, vec);
+    else
+        gemv_shape<WT, MODE, 4, 8, 1>(s, a, vec);
 }
 
 template <int MODE>

@@ -25,8 +25,7 @@
 
 enum {
     KV_BLOCK = FORGE_KV_BLOCK_TOKENS,
-    GEMV_ROWS = 8,        /* rows of x one GEMV block handles */
-    GEMV_WARPS = 4,       /* output columns per GEMV block (one per warp) */
+    GEMV_WARPS = 4,       /* warps per GEMV block, each with 1 to 4 output columns */
     ATTN_SPLITS = 16,     /* key-range splits per (token, KV head): flash-decoding */
     ATTN_TILE = 32,       /* keys per shared-memory tile */
     ATTN_THREADS = 128,

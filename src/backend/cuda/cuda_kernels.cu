@@ -144,81 +144,86 @@ __device__ __forceinline__ void kv_put(void *cache, size_t i, float v) {
         ((__nv_bfloat16 *)cache)[i] = __float2bfloat16_rn(v);
 }
 
-/* One block per token; warps take heads: q heads (normed, rotated, written back), k heads
- * (normed, rotated, stored), v heads (stored). Padding rows (table_off < 0) store nothing. */
+/* One warp per (token, head): blockIdx.x the token, ROPE_WARPS heads a block (blockIdx.y):
+ * q heads (normed, rotated, written back), k heads (normed, rotated, stored), v heads
+ * (stored). Lane i holds the rotation pairs (i, i + hd/2) for i = lane, lane + 32, ..., so a
+ * head is read once, with no shared memory and no block barrier: decode has a handful of
+ * tokens, and a loop over heads per block would serialize their memory latencies. Padding
+ * rows (table_off < 0) store nothing. */
 template <typename KT>
-__global__ void qk_rope_store_k(rope_store_args a) {
-    DYNAMIC_SMEM(float, sm);
+__global__ void __launch_bounds__(32 * ROPE_WARPS) qk_rope_store_k(rope_store_args a) {
     const int hd = a.head_dim, half = hd / 2, t = blockIdx.x;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    float *cs = sm, *sn = sm + half, *hb = sm + hd + warp * hd;
-    const int pos = a.positions[t];
-    for (int i = threadIdx.x; i < half; i += blockDim.x) {
-        double ang = (double)pos * a.inv_freq[i];
-        cs[i] = (float)cos(ang);
-        sn[i] = (float)sin(ang);
-    }
-    __syncthreads();
-    const int toff = a.table_off[t];
+    const int lane = threadIdx.x & 31, h = blockIdx.y * ROPE_WARPS + (threadIdx.x >> 5);
+    const int nq = a.n_heads, nk = a.n_kv_heads;
+    if (h >= nq + 2 * nk) return;
+    const int pos = a.positions[t], toff = a.table_off[t];
     size_t slot = 0;
     if (toff >= 0) {
         int blk = a.tables[toff + pos / KV_BLOCK];
-        slot = (size_t)blk * a.n_kv_heads * KV_BLOCK * hd + (size_t)(pos % KV_BLOCK) * hd;
+        slot = (size_t)blk * nk * KV_BLOCK * hd + (size_t)(pos % KV_BLOCK) * hd;
     }
-    float *row = a.qkv + (size_t)t * a.ld;
-    const int nq = a.n_heads, nk = a.n_kv_heads;
-    for (int h = warp; h < nq + 2 * nk; h += ROPE_WARPS) {
-        const bool is_q = h < nq, is_k = !is_q && h < nq + nk;
-        const int hh = is_q ? h : is_k ? h - nq : h - nq - nk; /* head index within its part */
-        const float *bias = is_q ? a.bq : is_k ? a.bk : a.bv;
-        const float *nw = is_q ? a.q_norm : is_k ? a.k_norm : nullptr;
-        float *v = row + (size_t)h * hd;
-        if (!is_q && !is_k) {
-            if (toff < 0) continue;
-            size_t base = slot + (size_t)hh * KV_BLOCK * hd;
-            for (int d = lane; d < hd; d += 32) {
-                float x = v[d];
-                if (bias) x += bias[hh * hd + d];
-                kv_put<KT>(a.v_cache, base + d, x);
-            }
-            continue;
-        }
-        double ss = 0;
+    const bool is_q = h < nq, is_k = !is_q && h < nq + nk;
+    const int hh = is_q ? h : is_k ? h - nq : h - nq - nk; /* head index within its part */
+    const float *bias = is_q ? a.bq : is_k ? a.bk : a.bv;
+    float *v = a.qkv + (size_t)t * a.ld + (size_t)h * hd;
+    if (!is_q && !is_k) {
+        if (toff < 0) return;
+        size_t base = slot + (size_t)hh * KV_BLOCK * hd;
         for (int d = lane; d < hd; d += 32) {
             float x = v[d];
             if (bias) x += bias[hh * hd + d];
-            hb[d] = x;
-            ss += (double)x * x;
+            kv_put<KT>(a.v_cache, base + d, x);
         }
-        if (nw) {
-            ss = warp_sum_d(ss);
-            float inv = (float)(1.0 / sqrt(ss / hd + (double)a.eps));
-            for (int d = lane; d < hd; d += 32) hb[d] = (hb[d] * inv) * nw[d];
+        return;
+    }
+    enum { PAIRS = FCUDA_MAX_HEAD_DIM / 64 }; /* pairs per lane */
+    float x0[PAIRS], x1[PAIRS];
+    double ss = 0;
+#pragma unroll
+    for (int j = 0; j < PAIRS; j++) {
+        int i = lane + 32 * j;
+        if (i < half) {
+            x0[j] = v[i], x1[j] = v[i + half];
+            if (bias) x0[j] += bias[hh * hd + i], x1[j] += bias[hh * hd + i + half];
+            ss += (double)x0[j] * x0[j] + (double)x1[j] * x1[j];
         }
-        __syncwarp();
-        size_t kbase = slot + (size_t)hh * KV_BLOCK * hd;
-        for (int i = lane; i < half; i += 32) {
-            float x0 = hb[i], x1 = hb[i + half];
-            float o0 = __fsub_rn(__fmul_rn(x0, cs[i]), __fmul_rn(x1, sn[i]));
-            float o1 = __fadd_rn(__fmul_rn(x1, cs[i]), __fmul_rn(x0, sn[i]));
-            if (is_q) {
-                v[i] = o0;
-                v[i + half] = o1;
-            } else if (toff >= 0) {
-                kv_put<KT>(a.k_cache, kbase + i, o0);
-                kv_put<KT>(a.k_cache, kbase + i + half, o1);
-            }
+    }
+    const float *nw = is_q ? a.q_norm : a.k_norm;
+    if (nw) {
+        ss = warp_sum_d(ss);
+        float inv = (float)(1.0 / sqrt(ss / hd + (double)a.eps));
+#pragma unroll
+        for (int j = 0; j < PAIRS; j++) {
+            int i = lane + 32 * j;
+            if (i < half) x0[j] = (x0[j] * inv) * nw[i], x1[j] = (x1[j] * inv) * nw[i + half];
         }
-        __syncwarp(); /* hb is reused by this warp's next head */
+    }
+    size_t kbase = slot + (size_t)hh * KV_BLOCK * hd;
+#pragma unroll
+    for (int j = 0; j < PAIRS; j++) {
+        int i = lane + 32 * j;
+        if (i >= half) continue;
+        double sd, cd;
+        sincos((double)pos * a.inv_freq[i], &sd, &cd);
+        float c = (float)cd, sn = (float)sd;
+        float o0 = __fsub_rn(__fmul_rn(x0[j], c), __fmul_rn(x1[j], sn));
+        float o1 = __fadd_rn(__fmul_rn(x1[j], c), __fmul_rn(x0[j], sn));
+        if (is_q) {
+            v[i] = o0;
+            v[i + half] = o1;
+        } else if (toff >= 0) {
+            kv_put<KT>(a.k_cache, kbase + i, o0);
+            kv_put<KT>(a.k_cache, kbase + i + half, o1);
+        }
     }
 }
 
 void launch_qk_rope_store(cudaStream_t s, const rope_store_args &a, int T) {
-    size_t smem = (size_t)(a.head_dim + ROPE_WARPS * a.head_dim) * sizeof(float);
+    dim3 grid(T, (a.n_heads + 2 * a.n_kv_heads + ROPE_WARPS - 1) / ROPE_WARPS);
     if (a.kv_dtype == FORGE_DTYPE_F32)
-        LAUNCH(qk_rope_store_k<float>, T, 32 * ROPE_WARPS, smem, s, a);
+        LAUNCH(qk_rope_store_k<float>, grid, 32 * ROPE_WARPS, 0, s, a);
     else
-        LAUNCH(qk_rope_store_k<__nv_bfloat16>, T, 32 * ROPE_WARPS, smem, s, a);
+        LAUNCH(qk_rope_store_k<__nv_bfloat16>, grid, 32 * ROPE_WARPS, 0, s, a);
 }
 
 /* ---- SwiGLU, conversion ----------------------------------------------------------------- */
