@@ -17,11 +17,6 @@
 __device__ __forceinline__ float kv_f(float v) { return v; }
 __device__ __forceinline__ float kv_f(__nv_bfloat16 v) { return __bfloat162float(v); }
 
-__device__ __forceinline__ float warp_sum_a(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 __device__ __forceinline__ void store_out(void *out, size_t i, float v, int dt) {
     if (dt == FORGE_DTYPE_F32)
         ((float *)out)[i] = v;
@@ -32,12 +27,15 @@ __device__ __forceinline__ void store_out(void *out, size_t i, float v, int dt) 
 }
 
 /* shared memory layout, in floats: q[rep][hd], acc[rep][hd], s[rep][TILE], m[rep], l[rep],
- * corr[rep]; then TILE size_t key offsets */
-static size_t attn_smem(int rep, int hd) {
-    size_t f = (size_t)2 * rep * hd + (size_t)rep * ATTN_TILE + 3 * (size_t)rep;
-    f = (f + 1) & ~(size_t)1;
-    return f * sizeof(float) + ATTN_TILE * sizeof(size_t);
+ * corr[rep], the tile's K rows as f32 [TILE][hd + 1] (padded: threads reading one dimension
+ * of different keys hit different banks) and V rows [TILE][hd]; then TILE size_t key
+ * offsets */
+__host__ __device__ static size_t attn_smem_floats(int rep, int hd) {
+    size_t f = (size_t)2 * rep * hd + (size_t)rep * ATTN_TILE + 3 * (size_t)rep + (size_t)ATTN_TILE * (hd + 1) +
+               (size_t)ATTN_TILE * hd;
+    return (f + 1) & ~(size_t)1;
 }
+static size_t attn_smem(int rep, int hd) { return attn_smem_floats(rep, hd) * sizeof(float) + ATTN_TILE * sizeof(size_t); }
 
 size_t attn_part_floats(int T, int n_heads, int head_dim) {
     return (size_t)T * n_heads * ATTN_SPLITS * (head_dim + 2);
@@ -45,17 +43,35 @@ size_t attn_part_floats(int T, int n_heads, int head_dim) {
 
 /* Keys per split at least: below that, a split's fixed costs (its partial results and the
  * combine) outweigh the parallelism it adds. */
-enum { ATTN_MIN_CHUNK = 64, HD32 = FCUDA_MAX_HEAD_DIM / 32, KEYS_PER_WARP = 4 };
+enum { ATTN_MIN_CHUNK = ATTN_TILE };
+
+/* n consecutive values of a cache row as floats: 16-byte loads where the row allows */
+template <typename KT>
+__device__ __forceinline__ void kv_row_part(const KT *src, float *dst, int n) {
+    if (sizeof(KT) == 4 && n == 4) {
+        float4 v = *(const float4 *)src;
+        dst[0] = v.x, dst[1] = v.y, dst[2] = v.z, dst[3] = v.w;
+    } else if (sizeof(KT) == 2 && n == 8) {
+        uint4 r = *(const uint4 *)src;
+        const unsigned u[4] = {r.x, r.y, r.z, r.w};
+        for (int i = 0; i < 4; i++) { /* bf16 is the top half of an f32 */
+            dst[2 * i] = __uint_as_float(u[i] << 16);
+            dst[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+        }
+    } else {
+        for (int i = 0; i < n; i++) dst[i] = kv_f(src[i]);
+    }
+}
 
 template <typename KT>
 __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
     DYNAMIC_SMEM(float, sm);
     const int t = blockIdx.x, g = blockIdx.y, j = blockIdx.z, S = gridDim.z;
     const int hd = a.head_dim, nkv = a.n_kv_heads, rep = a.n_heads / nkv;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarps = blockDim.x >> 5;
+    const int tid = threadIdx.x;
     float *qs = sm, *acc = qs + rep * hd, *ss = acc + rep * hd, *ms = ss + rep * ATTN_TILE, *ls = ms + rep,
-          *cs = ls + rep;
-    size_t *koff = (size_t *)(sm + ((2 * rep * hd + rep * ATTN_TILE + 3 * rep + 1) & ~1));
+          *cs = ls + rep, *kt = cs + rep, *vt = kt + ATTN_TILE * (hd + 1);
+    size_t *koff = (size_t *)(sm + attn_smem_floats(rep, hd));
     const KT *kc = (const KT *)a.k_cache, *vc = (const KT *)a.v_cache;
 
     /* this token's key range and its splits: they depend on (first, pos) alone */
@@ -69,6 +85,8 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
     if (j >= active) return; /* no keys here, and the combine does not wait for this block */
     const int k0 = first + j * chunk, k1 = min(k0 + chunk, pos + 1);
     const bool empty = toff < 0;
+    /* elements per load: 16 bytes when every row is 16-byte aligned */
+    const int VE = (hd * (int)sizeof(KT)) % 16 == 0 ? 16 / (int)sizeof(KT) : 1, nv = hd / VE;
 
     if (!empty) {
         const float *q = a.q + (size_t)t * a.ldq + (size_t)g * rep * hd;
@@ -80,40 +98,33 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
             ms[r] = -INFINITY;
             ls[r] = 0.f;
         }
-        __syncthreads();
         for (int tile = k0; tile < k1; tile += ATTN_TILE) {
             const int nk = min(ATTN_TILE, k1 - tile);
             if (tid < nk) {
                 int p = tile + tid, blk = a.tables[toff + p / KV_BLOCK];
                 koff[tid] = ((size_t)blk * nkv + g) * KV_BLOCK * hd + (size_t)(p % KV_BLOCK) * hd;
             }
+            __syncthreads(); /* koff ready; the previous tile's kt/vt/ss no longer read */
+            /* the tile's K and V rows into shared memory as f32, every load in flight at once */
+            for (int i = tid; i < nk * nv; i += blockDim.x) {
+                int k = i / nv, d = (i - k * nv) * VE;
+                float kx[16 / sizeof(KT)], vx[16 / sizeof(KT)];
+                kv_row_part(kc + koff[k] + d, kx, VE);
+                kv_row_part(vc + koff[k] + d, vx, VE);
+                for (int u = 0; u < VE; u++) {
+                    kt[k * (hd + 1) + d + u] = kx[u];
+                    vt[k * hd + d + u] = vx[u];
+                }
+            }
             __syncthreads();
-            /* scores: a warp takes KEYS_PER_WARP keys at a time, their rows loaded together
-             * (lanes over head_dim), then one dot product per (query head, key) */
-            for (int kb = warp * KEYS_PER_WARP; kb < nk; kb += nwarps * KEYS_PER_WARP) {
-                float kv[KEYS_PER_WARP][HD32];
-#pragma unroll
-                for (int u = 0; u < KEYS_PER_WARP; u++) {
-                    const KT *kr = kc + koff[min(kb + u, nk - 1)];
-#pragma unroll
-                    for (int i = 0; i < HD32; i++) {
-                        int d = lane + 32 * i;
-                        kv[u][i] = d < hd ? kv_f(kr[d]) : 0.f;
-                    }
-                }
-                for (int r = 0; r < rep; r++) {
-#pragma unroll
-                    for (int u = 0; u < KEYS_PER_WARP; u++) {
-                        float s = 0.f;
-#pragma unroll
-                        for (int i = 0; i < HD32; i++) {
-                            int d = lane + 32 * i;
-                            if (d < hd) s = fmaf(qs[r * hd + d], kv[u][i], s);
-                        }
-                        s = warp_sum_a(s);
-                        if (lane == 0 && kb + u < nk) ss[r * ATTN_TILE + kb + u] = s * a.scale;
-                    }
-                }
+            /* scores: a thread per (query head, key), the dot product in dimension order */
+            for (int i = tid; i < rep * ATTN_TILE; i += blockDim.x) {
+                int r = i / ATTN_TILE, k = i - r * ATTN_TILE;
+                if (k >= nk) continue;
+                const float *qr = qs + r * hd, *kr = kt + k * (hd + 1);
+                float s = 0.f;
+                for (int d = 0; d < hd; d++) s = fmaf(qr[d], kr[d], s);
+                ss[r * ATTN_TILE + k] = s * a.scale;
             }
             __syncthreads();
             /* online softmax bookkeeping, a thread per query head */
@@ -131,24 +142,16 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
                 cs[r] = c;
             }
             __syncthreads();
-            /* acc = acc * c + P V, eight V rows loaded ahead of their FMAs */
+            /* acc = acc * c + P V */
             for (int e = tid; e < rep * hd; e += blockDim.x) {
                 int r = e / hd, d = e - r * hd;
                 const float *pr = ss + r * ATTN_TILE;
                 float v = acc[e] * cs[r];
-                int k = 0;
-                for (; k + 8 <= nk; k += 8) {
-                    float vv[8];
-#pragma unroll
-                    for (int u = 0; u < 8; u++) vv[u] = kv_f(vc[koff[k + u] + d]);
-#pragma unroll
-                    for (int u = 0; u < 8; u++) v = fmaf(pr[k + u], vv[u], v);
-                }
-                for (; k < nk; k++) v = fmaf(pr[k], kv_f(vc[koff[k] + d]), v);
+                for (int k = 0; k < nk; k++) v = fmaf(pr[k], vt[k * hd + d], v);
                 acc[e] = v;
             }
-            __syncthreads();
         }
+        __syncthreads();
     }
 
     const size_t out_row = (size_t)t * a.ldo + (size_t)g * rep * hd;
