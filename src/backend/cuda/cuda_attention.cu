@@ -17,6 +17,16 @@
 __device__ __forceinline__ float kv_f(float v) { return v; }
 __device__ __forceinline__ float kv_f(__nv_bfloat16 v) { return __bfloat162float(v); }
 
+__device__ __forceinline__ float warp_sum_a(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max_a(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
 __device__ __forceinline__ void store_out(void *out, size_t i, float v, int dt) {
     if (dt == FORGE_DTYPE_F32)
         ((float *)out)[i] = v;
@@ -66,9 +76,9 @@ __device__ __forceinline__ void kv_row_part(const KT *src, float *dst, int n) {
 template <typename KT>
 __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
     DYNAMIC_SMEM(float, sm);
-    const int t = blockIdx.x, g = blockIdx.y, j = blockIdx.z, S = gridDim.z;
+    const int t = blockIdx.x, g = blockIdx.y, j = blockIdx.z, S = ATTN_SPLITS;
     const int hd = a.head_dim, nkv = a.n_kv_heads, rep = a.n_heads / nkv;
-    const int tid = threadIdx.x;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarps = blockDim.x >> 5;
     float *qs = sm, *acc = qs + rep * hd, *ss = acc + rep * hd, *ms = ss + rep * ATTN_TILE, *ls = ms + rep,
           *cs = ls + rep, *kt = cs + rep, *vt = kt + ATTN_TILE * (hd + 1);
     size_t *koff = (size_t *)(sm + attn_smem_floats(rep, hd));
@@ -127,19 +137,24 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
                 ss[r * ATTN_TILE + k] = s * a.scale;
             }
             __syncthreads();
-            /* online softmax bookkeeping, a thread per query head */
-            for (int r = tid; r < rep; r += blockDim.x) {
+            /* online softmax bookkeeping, a warp per query head (lanes over the keys) */
+            for (int r = warp; r < rep; r += nwarps) {
                 float *sr = ss + r * ATTN_TILE, mx = ms[r], mt = -INFINITY;
-                for (int k = 0; k < nk; k++) mt = fmaxf(mt, sr[k]);
+                for (int k = lane; k < nk; k += 32) mt = fmaxf(mt, sr[k]);
+                mt = warp_max_a(mt);
                 float mnew = fmaxf(mx, mt), c = expf(mx - mnew), l = 0.f;
-                for (int k = 0; k < nk; k++) {
+                for (int k = lane; k < nk; k += 32) {
                     float p = expf(sr[k] - mnew);
                     sr[k] = p;
                     l += p;
                 }
-                ls[r] = ls[r] * c + l;
-                ms[r] = mnew;
-                cs[r] = c;
+                l = warp_sum_a(l);
+                __syncwarp(); /* every lane has read ms[r] */
+                if (lane == 0) {
+                    ls[r] = ls[r] * c + l;
+                    ms[r] = mnew;
+                    cs[r] = c;
+                }
             }
             __syncthreads();
             /* acc = acc * c + P V */
@@ -225,8 +240,16 @@ cudaError_t attn_prepare(int n_heads, int n_kv_heads, int head_dim) {
     return e;
 }
 
-void launch_attention(cudaStream_t s, const attn_args &a, int T) {
-    dim3 grid(T, a.n_kv_heads, ATTN_SPLITS); /* T on x: up to 2^31 - 1 blocks */
+int attn_splits_for(int max_pos) {
+    if (max_pos < 0) return ATTN_SPLITS;
+    int n = max_pos + 1, s = (n + ATTN_MIN_CHUNK - 1) / ATTN_MIN_CHUNK; /* chunks are at least ATTN_MIN_CHUNK */
+    return s < ATTN_SPLITS ? s : ATTN_SPLITS;
+}
+
+void launch_attention(cudaStream_t s, const attn_args &a, int T, int splits) {
+    /* the kernel computes a token's splits with ATTN_SPLITS whatever gridDim.z is, so a
+     * smaller grid (blocks that would only exit) changes no result */
+    dim3 grid(T, a.n_kv_heads, splits); /* T on x: up to 2^31 - 1 blocks */
     size_t smem = attn_smem(a.n_heads / a.n_kv_heads, a.head_dim);
     if (a.kv_dtype == FORGE_DTYPE_F32)
         LAUNCH(attn_k<float>, grid, ATTN_THREADS, smem, s, a);

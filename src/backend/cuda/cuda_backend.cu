@@ -45,6 +45,7 @@ struct fcuda_backend {
     float eps;
     fcuda_params p;
     int Tcap, Rcap, graph_cap;
+    int attn_splits; /* gridDim.z of the attention launches being enqueued */
     cudaStream_t stream;
     cublasHandle_t blas;
     void *blas_ws;
@@ -457,7 +458,7 @@ static void attend(fcuda_backend *b, const dlayer &d, int T, int out_dtype) {
     attn_args aa = {b->qkv, b->QKV, b->nh, b->nkv, b->hd, d.k_cache, d.v_cache, b->p.kv_dtype, pos, toff, tables,
                     d.sliding ? b->window : 0, (float)(1.0 / sqrt((double)b->hd)), b->part, b->counters, b->att,
                     out_dtype, b->qd};
-    launch_attention(b->stream, aa, T);
+    launch_attention(b->stream, aa, T, b->attn_splits);
 }
 
 /* Decode (T <= gemv_max): six kernels a layer, the residual stream updated in place by the
@@ -561,6 +562,7 @@ static void capture(fcuda_backend *b, int T, int R) {
     cudaGraphExec_t exec = nullptr;
     forge_error err;
     err.msg[0] = 0;
+    b->attn_splits = attn_splits_for(-1); /* a graph replays for any positions */
     cudaError_t e = cudaStreamBeginCapture(b->stream, cudaStreamCaptureModeRelaxed);
     forge_status st = FORGE_OK;
     if (e == cudaSuccess) {
@@ -658,6 +660,9 @@ static forge_status cuda_forward(fcuda_backend *b, const forge_batch *bt, float 
         if ((e = cudaGraphLaunch(b->graphs[slot].exec, b->stream))) return cuda_err(err, e, "cudaGraphLaunch");
         b->st.graph_forwards++;
     } else {
+        int max_pos = -1;
+        for (int i = 0; i < T; i++) max_pos = bt->positions[i] > max_pos ? bt->positions[i] : max_pos;
+        b->attn_splits = attn_splits_for(max_pos);
         if ((st = enqueue(b, Tr, graph ? Rr : R, err))) return st;
         b->st.eager_forwards++;
     }

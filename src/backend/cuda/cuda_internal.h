@@ -27,8 +27,8 @@ enum {
     KV_BLOCK = FORGE_KV_BLOCK_TOKENS,
     GEMV_WARPS = 4,       /* warps per GEMV block, each with 1 to 4 output columns */
     ATTN_SPLITS = 16,     /* key-range splits per (token, KV head): flash-decoding */
-    ATTN_TILE = 32,       /* keys per shared-memory tile */
-    ATTN_THREADS = 128,
+    ATTN_TILE = 64,       /* keys per shared-memory tile */
+    ATTN_THREADS = 256,
     DEFAULT_GEMV_MAX = 8, /* larger batches go to cuBLAS (tensor cores) */
     DEFAULT_GRAPH_MAX = 128,
 };
@@ -129,7 +129,9 @@ struct attn_args {
 size_t attn_part_floats(int T, int n_heads, int head_dim);
 /* Allows the dynamic shared memory the attention kernel needs for this shape. */
 cudaError_t attn_prepare(int n_heads, int n_kv_heads, int head_dim);
-void launch_attention(cudaStream_t s, const attn_args &a, int T);
+/* Splits (gridDim.z) enough for every token with positions up to max_pos (-1: unknown, all). */
+int attn_splits_for(int max_pos);
+void launch_attention(cudaStream_t s, const attn_args &a, int T, int splits);
 
 /* ---- the op test's entry points and the bandwidth probe (cuda_ops.cu); see cuda_abi.h ---- */
 double op_measure_bandwidth(size_t bytes, forge_error *err);

@@ -203,7 +203,7 @@ forge_status op_attention(const float *q, int ldq, int rows, int n_heads, int wi
     a.out_dtype = FORGE_DTYPE_F32;
     a.ldo = n_heads * hd;
     if (s.e) return cuda_err(err, s.e, "allocating");
-    launch_attention(0, a, rows);
+    launch_attention(0, a, rows, attn_splits_for(-1));
     forge_status st = finish(s, err, "attention");
     return st ? st : back(s, out, a.out, ob, err);
 }
