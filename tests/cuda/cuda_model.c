@@ -180,6 +180,11 @@ TEST(parity) {
             parity_one(dir, g, &f32);
             parity_mode gemv = {"f32 (GEMV-only path)", true, FORGE_DTYPE_F32, true, 1e-4, 10};
             parity_one(dir, g, &gemv);
+            /* large models' decode: norm and SwiGLU as their own kernels, not GEMV prologues */
+            setenv("FORGE_CUDA_FUSE_MAX", "0", 1);
+            parity_mode split = {"f32 (GEMV-only, unfused)", true, FORGE_DTYPE_F32, true, 1e-4, 10};
+            parity_one(dir, g, &split);
+            unsetenv("FORGE_CUDA_FUSE_MAX");
         } else {
             parity_mode exact = {"bf16 weights, GEMV-only, f32 KV", true, FORGE_DTYPE_F32, true, 1e-4, 10};
             parity_one(dir, g, &exact);

@@ -46,6 +46,7 @@ struct fcuda_backend {
     fcuda_params p;
     int Tcap, Rcap, graph_cap;
     int attn_splits; /* gridDim.z of the attention launches being enqueued */
+    size_t fuse_max;  /* GEMVs over fewer weight elements fuse their norm / SwiGLU */
     cudaStream_t stream;
     cublasHandle_t blas;
     void *blas_ws;
@@ -407,6 +408,7 @@ static fcuda_backend *cuda_create(const fcuda_model *m, const fcuda_params *pin,
     b->gc.blas = b->blas;
     b->gc.gemv_max = p.gemv_max_rows;
     b->gc.tf32 = env_int("FORGE_CUDA_TF32", 0) != 0;
+    b->fuse_max = (size_t)env_int("FORGE_CUDA_FUSE_MAX", 4 << 20); /* elements; 0: never fused */
     if ((e = attn_prepare(b->nh, b->nkv, b->hd))) goto cuda_fail;
 
     b->host_logits = p.host_logits;
@@ -461,8 +463,19 @@ static void attend(fcuda_backend *b, const dlayer &d, int T, int out_dtype) {
     launch_attention(b->stream, aa, T, b->attn_splits);
 }
 
-/* Decode (T <= gemv_max): six kernels a layer, the residual stream updated in place by the
- * GEMV epilogues and normalized in the next GEMV's prologue. */
+/* Whether a GEMV over these weights takes its RMSNorm / SwiGLU fused as a prologue: each
+ * warp then recomputes its rows' inputs (and each block the rows' RMS), which costs about
+ * the weights' element count; a separate kernel costs one launch. Fused for small weights
+ * (SmolLM2-135M's every matrix), separate for large ones (Llama-3.2-1B's). By shape only:
+ * the path never depends on the batch. */
+static bool fuse_prologue(const fcuda_backend *b, const dmat *w, int n) {
+    size_t elems = 0;
+    for (int i = 0; i < n; i++) elems += (size_t)w[i].rows * w[i].cols;
+    return elems < b->fuse_max;
+}
+
+/* Decode (T <= gemv_max): six to nine kernels a layer, the residual stream updated in place
+ * by the GEMV epilogues and normalized in the next GEMV's prologue or a norm kernel. */
 static void enqueue_gemv(fcuda_backend *b, int T, int R) {
     cudaStream_t s = b->stream;
     const int32_t *lrows = b->d_meta + 3 * b->Tcap;
@@ -473,25 +486,54 @@ static void enqueue_gemv(fcuda_backend *b, int T, int R) {
         gemv_extra norm;
         norm.norm_w = d.attn_norm;
         norm.eps = b->eps;
-        for (int i = 0; i < d.n_qkv; i++)
-            gemv_run(s, GEMV_NORM, b->x, H, T, d.qkv[i], b->qkv + d.qkv_col[i], b->QKV, norm);
+        if (fuse_prologue(b, d.qkv, d.n_qkv)) {
+            for (int i = 0; i < d.n_qkv; i++)
+                gemv_run(s, GEMV_NORM, b->x, H, T, d.qkv[i], b->qkv + d.qkv_col[i], b->QKV, norm);
+        } else {
+            launch_add_rmsnorm(s, b->x, nullptr, nullptr, nullptr, false, d.attn_norm, T, H, b->eps, b->xn,
+                               FORGE_DTYPE_F32);
+            for (int i = 0; i < d.n_qkv; i++)
+                gemv_run(s, GEMV_PLAIN, (const float *)b->xn, H, T, d.qkv[i], b->qkv + d.qkv_col[i], b->QKV,
+                         gemv_extra());
+        }
         attend(b, d, T, FORGE_DTYPE_F32);
         gemv_extra res;
         res.bias = d.bo;
         gemv_run(s, GEMV_RESID, (const float *)b->att, b->qd, T, d.wo, b->x, H, res);
         norm.norm_w = d.ffn_norm;
-        for (int i = 0; i < d.n_gu; i++)
-            gemv_run(s, GEMV_NORM, b->x, H, T, d.gu[i], b->gu + d.gu_col[i], 2 * I, norm);
-        gemv_extra sw;
-        sw.bg = d.bg, sw.bu = d.bu, sw.bias = d.bd;
-        gemv_run(s, GEMV_SWIGLU_RESID, b->gu, 2 * I, T, d.wdown, b->x, H, sw);
+        if (fuse_prologue(b, d.gu, d.n_gu)) {
+            for (int i = 0; i < d.n_gu; i++)
+                gemv_run(s, GEMV_NORM, b->x, H, T, d.gu[i], b->gu + d.gu_col[i], 2 * I, norm);
+        } else {
+            launch_add_rmsnorm(s, b->x, nullptr, nullptr, nullptr, false, d.ffn_norm, T, H, b->eps, b->xn,
+                               FORGE_DTYPE_F32);
+            for (int i = 0; i < d.n_gu; i++)
+                gemv_run(s, GEMV_PLAIN, (const float *)b->xn, H, T, d.gu[i], b->gu + d.gu_col[i], 2 * I,
+                         gemv_extra());
+        }
+        if (fuse_prologue(b, &d.wdown, 1)) {
+            gemv_extra sw;
+            sw.bg = d.bg, sw.bu = d.bu, sw.bias = d.bd;
+            gemv_run(s, GEMV_SWIGLU_RESID, b->gu, 2 * I, T, d.wdown, b->x, H, sw);
+        } else {
+            launch_swiglu(s, b->gu, 2 * I, d.bg, d.bu, T, I, b->act, FORGE_DTYPE_F32);
+            gemv_extra dn;
+            dn.bias = d.bd;
+            gemv_run(s, GEMV_RESID, (const float *)b->act, I, T, d.wdown, b->x, H, dn);
+        }
     }
     if (R > 0) {
-        gemv_extra fin;
-        fin.xrows = lrows;
-        fin.norm_w = b->final_norm;
-        fin.eps = b->eps;
-        gemv_run(s, GEMV_NORM, b->x, H, R, b->lm_head, b->logits, b->V, fin);
+        if (fuse_prologue(b, &b->lm_head, 1)) {
+            gemv_extra fin;
+            fin.xrows = lrows;
+            fin.norm_w = b->final_norm;
+            fin.eps = b->eps;
+            gemv_run(s, GEMV_NORM, b->x, H, R, b->lm_head, b->logits, b->V, fin);
+        } else {
+            launch_add_rmsnorm(s, b->x, nullptr, nullptr, lrows, false, b->final_norm, R, H, b->eps, b->xf,
+                               FORGE_DTYPE_F32);
+            gemv_run(s, GEMV_PLAIN, (const float *)b->xf, H, R, b->lm_head, b->logits, b->V, gemv_extra());
+        }
     }
 }
 

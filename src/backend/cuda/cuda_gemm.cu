@@ -225,7 +225,7 @@ static void gemv_shape(cudaStream_t s, const gemv_args &a, bool vec) {
     LAUNCH(kernel, grid, 32 * GEMV_WARPS, 0, s, a);
 }
 
-/* Rows per block and columns per warp by the row count: one row streams 4 steps ahead on one
+/* Rows per block and columns per warp by the row count: one row streams 8 steps ahead on one
  * column; more rows share each x value among 2 or 4 columns (x is re-read per column
  * otherwise, and with 8 rows that, not the weights, would bound the kernel). */
 template <typename WT, int MODE>
@@ -234,7 +234,7 @@ static void gemv_launch(cudaStream_t s, const gemv_args &a) {
     bool vec = a.K % E == 0 && a.ldx % 4 == 0 && ((uintptr_t)a.x & 15) == 0 && ((uintptr_t)a.W & 15) == 0 &&
                (MODE != GEMV_SWIGLU_RESID || a.I % 4 == 0) && (MODE != GEMV_NORM || ((uintptr_t)a.norm_w & 15) == 0);
     if (a.M <= 1)
-        gemv_shape<WT, MODE, 1, 1, 4>(s, a, vec);
+        gemv_shape<WT, MODE, 1, 1, 8>(s, a, vec);
     else if (a.M <= 2)
         gemv_shape<WT, MODE, 2, 2, 2>(s, a, vec);
     else if (a.M <= 4)
