@@ -198,6 +198,12 @@ int cmd_generate(int argc, char **argv) {
             g.prompt_tokens, g.cached, prefill_s, prefill_s > 0 ? g.prompt_tokens / prefill_s : 0, g.completion_tokens,
             decode_s, g.completion_tokens > 1 && decode_s > 0 ? (g.completion_tokens - 1) / decode_s : 0,
             g.finish == FORGE_FINISH_CANCELLED ? ", interrupted" : g.finish == FORGE_FINISH_LENGTH ? ", length limit" : "");
+    forge_engine_stats est;
+    forge_engine_get_stats(s.engine, &est);
+    if (est.step_seconds > 0) /* sampling, stop strings, detokenizing, printing and scheduling */
+        fprintf(stderr, "forge: outside the forward: %.2f%% of step time (%.3f s of %.3f s)\n",
+                100 * (est.step_seconds - est.forward_seconds) / est.step_seconds,
+                est.step_seconds - est.forward_seconds, est.step_seconds);
     if (g.write_failed) fprintf(stderr, "forge generate: writing to stdout failed\n");
     rc = g.finish == FORGE_FINISH_ERROR || g.write_failed ? 1 : g.finish == FORGE_FINISH_CANCELLED ? 130 : 0;
 out:

@@ -121,10 +121,13 @@ struct sampler {
     int n_banned;
 };
 
+enum { DRAW_BLOCK = 64 };
+
 struct sampler_ws {
     int vocab;
     float *vals, *probs;
     int32_t *ids;
+    double *block_sums; /* one per DRAW_BLOCK candidates */
 };
 
 static bool penalties_on(const forge_sampling_params *p) {
@@ -211,7 +214,8 @@ sampler_ws *sampler_ws_create(int vocab) {
     ws->vals = malloc((size_t)vocab * sizeof(float));
     ws->probs = malloc((size_t)vocab * sizeof(float));
     ws->ids = malloc((size_t)vocab * sizeof(int32_t));
-    if (!ws->vals || !ws->probs || !ws->ids) {
+    ws->block_sums = malloc(((size_t)vocab / DRAW_BLOCK + 1) * sizeof(double));
+    if (!ws->vals || !ws->probs || !ws->ids || !ws->block_sums) {
         sampler_ws_free(ws);
         return NULL;
     }
@@ -223,6 +227,7 @@ void sampler_ws_free(sampler_ws *ws) {
     free(ws->vals);
     free(ws->probs);
     free(ws->ids);
+    free(ws->block_sums);
     free(ws);
 }
 
@@ -407,21 +412,47 @@ static void raw_logprobs(const sampler *s, const float *logits, int32_t token, s
     for (int i = 0; i < out->n_top; i++) out->top_logprobs[i] -= lse;
 }
 
+/* The index i of [0, n) drawn with probability probs[i] / sum, for u uniform in [0, 1).
+ * The sums run per block of DRAW_BLOCK (independent chains, which the CPU overlaps: one
+ * sequential pass over a 49k or 152k vocabulary was most of a sampled token's cost), then
+ * the block holding u * total is found and scanned. Rounding can leave u * total past the
+ * last partial sum: the last candidate is taken then. */
+static int draw_index(sampler_ws *ws, int n, double u) {
+    const float *p = ws->probs;
+    int nb = (n + DRAW_BLOCK - 1) / DRAW_BLOCK;
+    double total = 0;
+    for (int b = 0; b < nb; b++) {
+        int e = (b + 1) * DRAW_BLOCK < n ? (b + 1) * DRAW_BLOCK : n;
+        double a[4] = {0, 0, 0, 0};
+        int i = b * DRAW_BLOCK;
+        for (; i + 4 <= e; i += 4)
+            for (int j = 0; j < 4; j++) a[j] += p[i + j];
+        for (; i < e; i++) a[0] += p[i];
+        double bs = (a[0] + a[1]) + (a[2] + a[3]);
+        ws->block_sums[b] = bs;
+        total += bs;
+    }
+    double target = u * total, acc = 0;
+    for (int b = 0; b < nb; b++) {
+        if (acc + ws->block_sums[b] <= target) {
+            acc += ws->block_sums[b];
+            continue;
+        }
+        int e = (b + 1) * DRAW_BLOCK < n ? (b + 1) * DRAW_BLOCK : n;
+        for (int i = b * DRAW_BLOCK; i < e; i++) {
+            acc += p[i];
+            if (target < acc) return i;
+        }
+        return e - 1;
+    }
+    return n - 1;
+}
+
 int32_t sampler_sample(sampler *s, sampler_ws *ws, const float *logits, bool want_logprobs, sample_result *out) {
     int n = build_kept(s, ws, logits);
     int32_t token = ws->ids[0];
     if (n > 1) {
-        double z = 0;
-        for (int i = 0; i < n; i++) z += ws->probs[i];
-        double u = rng_uniform(&s->rng) * z, acc = 0;
-        token = ws->ids[n - 1];
-        for (int i = 0; i < n; i++) {
-            acc += ws->probs[i];
-            if (u < acc) {
-                token = ws->ids[i];
-                break;
-            }
-        }
+        token = ws->ids[draw_index(ws, n, rng_uniform(&s->rng))];
     } else if (s->p.temperature > 0) {
         rng_uniform(&s->rng); /* one draw per token whatever the truncation, so streams stay aligned */
     }
