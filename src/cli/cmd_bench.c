@@ -127,7 +127,7 @@ static int bench_concurrency(forge_model *m, const forge_model_info *in, int C, 
     forge_error err;
     int blocks = C * ((prompt + gen) / FORGE_KV_BLOCK_TOKENS + 2), ctx_blocks = in->context_len / FORGE_KV_BLOCK_TOKENS + 1;
     if (blocks < ctx_blocks) blocks = ctx_blocks;
-    forge_engine *e = forge_engine_create(m, NULL, &(forge_engine_params){.max_seqs = C < 64 ? 64 : C,
+    forge_engine *e = forge_engine_create(m, NULL, &(forge_engine_params){.max_seqs = C < 64 ? 64 : C, .kv_dtype = FORGE_DTYPE_AUTO,
                                                                           .n_kv_blocks = blocks,
                                                                           .max_batched_tokens = 512}, &err);
     if (!e) {
