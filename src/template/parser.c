@@ -249,14 +249,17 @@ tnode *p_expression(parser *P, bool with_condexpr) {
 }
 
 static tnode *parse_not(parser *P);
-static tnode *parse_and(parser *P) {
+static tnode *parse_and(parser *P);
+
+/* A left-associative chain `operand (word operand)*` of nodes of kind k. */
+static tnode *parse_chain(parser *P, const char *word, node_kind k, tnode *(*operand)(parser *)) {
     int line = p_cur(P)->line;
-    tnode *left = parse_not(P);
-    while (left && p_is_name(p_cur(P), "and")) {
+    tnode *left = operand(P);
+    while (left && p_is_name(p_cur(P), word)) {
         p_advance(P);
-        tnode *right = parse_not(P);
+        tnode *right = operand(P);
         if (!right) return NULL;
-        tnode *n = p_node_new(P, N_AND, line);
+        tnode *n = p_node_new(P, k, line);
         if (!n) return NULL;
         n->a = left;
         n->b = right;
@@ -266,22 +269,8 @@ static tnode *parse_and(parser *P) {
     return left;
 }
 
-static tnode *parse_or(parser *P) {
-    int line = p_cur(P)->line;
-    tnode *left = parse_and(P);
-    while (left && p_is_name(p_cur(P), "or")) {
-        p_advance(P);
-        tnode *right = parse_and(P);
-        if (!right) return NULL;
-        tnode *n = p_node_new(P, N_OR, line);
-        if (!n) return NULL;
-        n->a = left;
-        n->b = right;
-        left = n;
-        line = p_cur(P)->line;
-    }
-    return left;
-}
+static tnode *parse_and(parser *P) { return parse_chain(P, "and", N_AND, parse_not); }
+static tnode *parse_or(parser *P) { return parse_chain(P, "or", N_OR, parse_and); }
 
 static tnode *parse_compare(parser *P);
 static tnode *parse_not(parser *P) {

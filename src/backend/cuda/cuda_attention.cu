@@ -17,16 +17,6 @@
 __device__ __forceinline__ float kv_f(float v) { return v; }
 __device__ __forceinline__ float kv_f(__nv_bfloat16 v) { return __bfloat162float(v); }
 
-__device__ __forceinline__ float warp_sum_a(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-__device__ __forceinline__ float warp_max_a(float v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
 __device__ __forceinline__ void store_out(void *out, size_t i, float v, int dt) {
     if (dt == FORGE_DTYPE_F32)
         ((float *)out)[i] = v;
@@ -62,12 +52,7 @@ __device__ __forceinline__ void kv_row_part(const KT *src, float *dst, int n) {
         float4 v = *(const float4 *)src;
         dst[0] = v.x, dst[1] = v.y, dst[2] = v.z, dst[3] = v.w;
     } else if (sizeof(KT) == 2 && n == 8) {
-        uint4 r = *(const uint4 *)src;
-        const unsigned u[4] = {r.x, r.y, r.z, r.w};
-        for (int i = 0; i < 4; i++) { /* bf16 is the top half of an f32 */
-            dst[2 * i] = __uint_as_float(u[i] << 16);
-            dst[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
-        }
+        bf16x8_to_f32(*(const uint4 *)src, dst);
     } else {
         for (int i = 0; i < n; i++) dst[i] = kv_f(src[i]);
     }
@@ -141,14 +126,14 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_k(attn_args a) {
             for (int r = warp; r < rep; r += nwarps) {
                 float *sr = ss + r * ATTN_TILE, mx = ms[r], mt = -INFINITY;
                 for (int k = lane; k < nk; k += 32) mt = fmaxf(mt, sr[k]);
-                mt = warp_max_a(mt);
+                mt = warp_max(mt);
                 float mnew = fmaxf(mx, mt), c = expf(mx - mnew), l = 0.f;
                 for (int k = lane; k < nk; k += 32) {
                     float p = expf(sr[k] - mnew);
                     sr[k] = p;
                     l += p;
                 }
-                l = warp_sum_a(l);
+                l = warp_sum(l);
                 __syncwarp(); /* every lane has read ms[r] */
                 if (lane == 0) {
                     ls[r] = ls[r] * c + l;

@@ -474,6 +474,24 @@ static bool fuse_prologue(const fcuda_backend *b, const dmat *w, int n) {
     return elems < b->fuse_max;
 }
 
+/* out[r] (+ col[i] for each of the n matrices) = rmsnorm(x[idx ? idx[r] : r]) * norm_w . w[i]^T
+ * for `rows` rows: the norm fused as the GEMVs' prologue, or run first into scratch. */
+static void norm_gemv(fcuda_backend *b, int rows, const int32_t *idx, const float *norm_w, const dmat *w,
+                      const int *col, int n, float *out, int ldo, void *scratch) {
+    cudaStream_t s = b->stream;
+    if (fuse_prologue(b, w, n)) {
+        gemv_extra norm;
+        norm.xrows = idx;
+        norm.norm_w = norm_w;
+        norm.eps = b->eps;
+        for (int i = 0; i < n; i++) gemv_run(s, GEMV_NORM, b->x, b->H, rows, w[i], out + col[i], ldo, norm);
+    } else {
+        launch_add_rmsnorm(s, b->x, nullptr, nullptr, idx, false, norm_w, rows, b->H, b->eps, scratch, FORGE_DTYPE_F32);
+        for (int i = 0; i < n; i++)
+            gemv_run(s, GEMV_PLAIN, (const float *)scratch, b->H, rows, w[i], out + col[i], ldo, gemv_extra());
+    }
+}
+
 /* Decode (T <= gemv_max): six to nine kernels a layer, the residual stream updated in place
  * by the GEMV epilogues and normalized in the next GEMV's prologue or a norm kernel. */
 static void enqueue_gemv(fcuda_backend *b, int T, int R) {
@@ -483,58 +501,24 @@ static void enqueue_gemv(fcuda_backend *b, int T, int R) {
     launch_embed(s, b->embed, b->d_meta, T, b->x);
     for (int l = 0; l < b->L; l++) {
         const dlayer &d = b->layers[l];
-        gemv_extra norm;
-        norm.norm_w = d.attn_norm;
-        norm.eps = b->eps;
-        if (fuse_prologue(b, d.qkv, d.n_qkv)) {
-            for (int i = 0; i < d.n_qkv; i++)
-                gemv_run(s, GEMV_NORM, b->x, H, T, d.qkv[i], b->qkv + d.qkv_col[i], b->QKV, norm);
-        } else {
-            launch_add_rmsnorm(s, b->x, nullptr, nullptr, nullptr, false, d.attn_norm, T, H, b->eps, b->xn,
-                               FORGE_DTYPE_F32);
-            for (int i = 0; i < d.n_qkv; i++)
-                gemv_run(s, GEMV_PLAIN, (const float *)b->xn, H, T, d.qkv[i], b->qkv + d.qkv_col[i], b->QKV,
-                         gemv_extra());
-        }
+        norm_gemv(b, T, nullptr, d.attn_norm, d.qkv, d.qkv_col, d.n_qkv, b->qkv, b->QKV, b->xn);
         attend(b, d, T, FORGE_DTYPE_F32);
         gemv_extra res;
         res.bias = d.bo;
         gemv_run(s, GEMV_RESID, (const float *)b->att, b->qd, T, d.wo, b->x, H, res);
-        norm.norm_w = d.ffn_norm;
-        if (fuse_prologue(b, d.gu, d.n_gu)) {
-            for (int i = 0; i < d.n_gu; i++)
-                gemv_run(s, GEMV_NORM, b->x, H, T, d.gu[i], b->gu + d.gu_col[i], 2 * I, norm);
-        } else {
-            launch_add_rmsnorm(s, b->x, nullptr, nullptr, nullptr, false, d.ffn_norm, T, H, b->eps, b->xn,
-                               FORGE_DTYPE_F32);
-            for (int i = 0; i < d.n_gu; i++)
-                gemv_run(s, GEMV_PLAIN, (const float *)b->xn, H, T, d.gu[i], b->gu + d.gu_col[i], 2 * I,
-                         gemv_extra());
-        }
+        norm_gemv(b, T, nullptr, d.ffn_norm, d.gu, d.gu_col, d.n_gu, b->gu, 2 * I, b->xn);
+        gemv_extra dn;
+        dn.bias = d.bd;
         if (fuse_prologue(b, &d.wdown, 1)) {
-            gemv_extra sw;
-            sw.bg = d.bg, sw.bu = d.bu, sw.bias = d.bd;
-            gemv_run(s, GEMV_SWIGLU_RESID, b->gu, 2 * I, T, d.wdown, b->x, H, sw);
+            dn.bg = d.bg, dn.bu = d.bu;
+            gemv_run(s, GEMV_SWIGLU_RESID, b->gu, 2 * I, T, d.wdown, b->x, H, dn);
         } else {
             launch_swiglu(s, b->gu, 2 * I, d.bg, d.bu, T, I, b->act, FORGE_DTYPE_F32);
-            gemv_extra dn;
-            dn.bias = d.bd;
             gemv_run(s, GEMV_RESID, (const float *)b->act, I, T, d.wdown, b->x, H, dn);
         }
     }
-    if (R > 0) {
-        if (fuse_prologue(b, &b->lm_head, 1)) {
-            gemv_extra fin;
-            fin.xrows = lrows;
-            fin.norm_w = b->final_norm;
-            fin.eps = b->eps;
-            gemv_run(s, GEMV_NORM, b->x, H, R, b->lm_head, b->logits, b->V, fin);
-        } else {
-            launch_add_rmsnorm(s, b->x, nullptr, nullptr, lrows, false, b->final_norm, R, H, b->eps, b->xf,
-                               FORGE_DTYPE_F32);
-            gemv_run(s, GEMV_PLAIN, (const float *)b->xf, H, R, b->lm_head, b->logits, b->V, gemv_extra());
-        }
-    }
+    const int col0 = 0;
+    if (R > 0) norm_gemv(b, R, lrows, b->final_norm, &b->lm_head, &col0, 1, b->logits, b->V, b->xf);
 }
 
 /* Prefill and large batches: cuBLAS GEMMs; norms as kernels writing the GEMM's input dtype,

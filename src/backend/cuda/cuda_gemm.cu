@@ -15,19 +15,8 @@
  * f32. F32 weights use plain SGEMM math (no TF32) unless tf32 is asked for. */
 #include "backend/cuda/cuda_internal.h"
 
-__device__ __forceinline__ float warp_sum_f(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 /* 16 bytes of weights as floats, from the words' bits (no type punning through pointers) */
-__device__ __forceinline__ void unpack(const uint4 &r, float *w, const __nv_bfloat16 *) {
-    const unsigned u[4] = {r.x, r.y, r.z, r.w};
-    for (int i = 0; i < 4; i++) {
-        w[2 * i] = __uint_as_float(u[i] << 16); /* bf16 is the top half of an f32 */
-        w[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
-    }
-}
+__device__ __forceinline__ void unpack(const uint4 &r, float *w, const __nv_bfloat16 *) { bf16x8_to_f32(r, w); }
 __device__ __forceinline__ void unpack(const uint4 &r, float *w, const __half *) {
     const unsigned u[4] = {r.x, r.y, r.z, r.w};
     for (int i = 0; i < 4; i++) {
@@ -47,11 +36,6 @@ __device__ __forceinline__ float wload(const __nv_bfloat16 *p) { return __bfloat
 __device__ __forceinline__ float wload(const __half *p) { return __half2float(*p); }
 
 __device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
-
-__device__ __forceinline__ double warp_sum_dd(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
 
 /* E consecutive x values of row xr from k (k a multiple of 4, rows 16-byte aligned), after
  * the mode's prologue: RMSNorm as (x * inv) * w, or SwiGLU of the gate/up halves. */
@@ -88,6 +72,28 @@ __device__ __forceinline__ float xval(const float *xr, int k, float inv, const g
     return silu_mul(g, u);
 }
 
+/* One 16-byte step of C columns' weights (raw) at k: the MR rows' x values and their
+ * prologue computed once, then each (row, column) chain advanced in element order. */
+template <typename WT, int MODE, int C, int MR>
+__device__ __forceinline__ void gemv_step(const uint4 *raw, const float *const *xr, int k, const float *inv, int mc,
+                                          const gemv_args &a, float (*acc)[C]) {
+    constexpr int E = 16 / sizeof(WT);
+    float w[C][E];
+#pragma unroll
+    for (int c = 0; c < C; c++) unpack(raw[c], w[c], (const WT *)nullptr);
+#pragma unroll
+    for (int m = 0; m < MR; m++) {
+        if (m < mc) {
+            float xv[E];
+            xvec<MODE, E>(xr[m], k, inv[m], a, xv);
+#pragma unroll
+            for (int c = 0; c < C; c++)
+#pragma unroll
+                for (int e = 0; e < E; e++) acc[m][c] = fmaf(xv[e], w[c][e], acc[m][c]);
+        }
+    }
+}
+
 /* One warp computes C output columns for MR rows of x (blockIdx.y picks the rows), GEMV_WARPS
  * warps a block. Each lane walks its slice of K in increasing order, 16 bytes of each
  * column's weights at a time, with U such steps' loads issued before their FMAs (U * C loads
@@ -115,7 +121,7 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_k(gemv_args a) {
             if (m < mc) {
                 double ss = 0;
                 for (int k = threadIdx.x; k < K; k += blockDim.x) ss += (double)xr[m][k] * xr[m][k];
-                ss = warp_sum_dd(ss);
+                ss = warp_sum(ss);
                 if (lane == 0) part[warp][m] = ss;
             }
         }
@@ -149,40 +155,15 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_k(gemv_args a) {
 #pragma unroll
                 for (int c = 0; c < C; c++) raw[u][c] = __ldcs((const uint4 *)(wr[c] + kb + u * STEP + lane * E));
 #pragma unroll
-            for (int u = 0; u < U; u++) {
-                const int k = kb + u * STEP + lane * E;
-                float w[C][E];
-#pragma unroll
-                for (int c = 0; c < C; c++) unpack(raw[u][c], w[c], (const WT *)nullptr);
-#pragma unroll
-                for (int m = 0; m < MR; m++) {
-                    if (m < mc) {
-                        float xv[E];
-                        xvec<MODE, E>(xr[m], k, inv[m], a, xv);
-#pragma unroll
-                        for (int c = 0; c < C; c++)
-#pragma unroll
-                            for (int e = 0; e < E; e++) acc[m][c] = fmaf(xv[e], w[c][e], acc[m][c]);
-                    }
-                }
-            }
+            for (int u = 0; u < U; u++)
+                gemv_step<WT, MODE, C, MR>(raw[u], xr, kb + u * STEP + lane * E, inv, mc, a, acc);
         }
 #pragma unroll 2
         for (int k = kb + lane * E; k < K; k += STEP) { /* the rest, a step at a time */
-            float w[C][E];
+            uint4 raw[C];
 #pragma unroll
-            for (int c = 0; c < C; c++) unpack(__ldcs((const uint4 *)(wr[c] + k)), w[c], (const WT *)nullptr);
-#pragma unroll
-            for (int m = 0; m < MR; m++) {
-                if (m < mc) {
-                    float xv[E];
-                    xvec<MODE, E>(xr[m], k, inv[m], a, xv);
-#pragma unroll
-                    for (int c = 0; c < C; c++)
-#pragma unroll
-                        for (int e = 0; e < E; e++) acc[m][c] = fmaf(xv[e], w[c][e], acc[m][c]);
-                }
-            }
+            for (int c = 0; c < C; c++) raw[c] = __ldcs((const uint4 *)(wr[c] + k));
+            gemv_step<WT, MODE, C, MR>(raw, xr, k, inv, mc, a, acc);
         }
     } else {
         for (int k = lane; k < K; k += 32) {
@@ -202,7 +183,7 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_k(gemv_args a) {
     for (int m = 0; m < MR; m++)
 #pragma unroll
         for (int c = 0; c < C; c++)
-            if (m < mc) acc[m][c] = warp_sum_f(acc[m][c]); /* mc is the same across the warp */
+            if (m < mc) acc[m][c] = warp_sum(acc[m][c]); /* mc is the same across the warp */
     /* lane c of the warp stores column n0 + c */
 #pragma unroll
     for (int c = 0; c < C; c++) {

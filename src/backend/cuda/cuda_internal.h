@@ -23,6 +23,29 @@
 #define DYNAMIC_SMEM(type, name) extern __shared__ type name[]
 #endif
 
+/* ---- device helpers the kernels share ---- */
+
+/* Sum over the warp by a fixed xor butterfly: every lane gets the same bits. */
+template <typename T> __device__ __forceinline__ T warp_sum(T v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* Eight bf16 values in 16 bytes as floats, from the words' bits (bf16 is the top half of an
+ * f32; no type punning through pointers, which the emulator's -O2 breaks). */
+__device__ __forceinline__ void bf16x8_to_f32(const uint4 &r, float *w) {
+    const unsigned u[4] = {r.x, r.y, r.z, r.w};
+    for (int i = 0; i < 4; i++) {
+        w[2 * i] = __uint_as_float(u[i] << 16);
+        w[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+    }
+}
+
 enum {
     KV_BLOCK = FORGE_KV_BLOCK_TOKENS,
     GEMV_WARPS = 4,       /* warps per GEMV block, each with 1 to 4 output columns */

@@ -57,16 +57,11 @@ __device__ __forceinline__ void store_act(void *out, size_t i, float v, int dt) 
         ((__half *)out)[i] = __float2half_rn(v);
 }
 
-__device__ __forceinline__ double warp_sum_d(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 /* Sum over the block (blockDim.x a multiple of 32, at most 1024), the same on every thread. */
 __device__ double block_sum_d(double v) {
     __shared__ double part[32];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = warp_sum_d(v);
+    v = warp_sum(v);
     __syncthreads(); /* part[] may still be read by a previous call */
     if (lane == 0) part[warp] = v;
     __syncthreads();
@@ -190,7 +185,7 @@ __global__ void __launch_bounds__(32 * ROPE_WARPS) qk_rope_store_k(rope_store_ar
     }
     const float *nw = is_q ? a.q_norm : a.k_norm;
     if (nw) {
-        ss = warp_sum_d(ss);
+        ss = warp_sum(ss);
         float inv = (float)(1.0 / sqrt(ss / hd + (double)a.eps));
 #pragma unroll
         for (int j = 0; j < PAIRS; j++) {
