@@ -119,6 +119,23 @@ enum {
     NF_KWARGS = 32,      /* macro body uses `kwargs` */
 };
 
+/* Limits on a parsed template, far above what real chat templates use (the deepest
+ * expression among the fixture templates is a few dozen levels, the largest has a few thousand
+ * nodes), so that a hostile template fails to load with a message instead of building a tree
+ * the evaluator could not walk. */
+enum {
+    TPL_MAX_EXPR_DEPTH = 256,   /* expression nodes on a path (chains like 1+1+1 included) */
+    TPL_MAX_NODES = 1 << 18,    /* syntax nodes in one template */
+};
+
+static inline bool tpl_node_is_expr(const tnode *n) { return n && n->kind <= N_NSREF; }
+
+/* Visits every node under root in source order without recursion (a tree of any depth).
+ * edepth is the node's expression depth: the expression nodes on its path from the nearest
+ * statement, itself included (0 for a statement). visit returns false to stop. Returns 1
+ * when every node was visited, 0 when visit stopped the walk, -1 when out of memory. */
+int tpl_walk(const tnode *root, bool (*visit)(const tnode *n, int edepth, void *arg), void *arg);
+
 typedef struct tpl_arena tpl_arena;
 
 /* A parse error: the line and Jinja2's TemplateSyntaxError (or TemplateAssertionError)

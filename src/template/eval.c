@@ -57,6 +57,15 @@ bool tpl_fail(rctx *c, tpl_errkind k, const char *fmt, ...) {
 
 bool tpl_oom(rctx *c) { return tpl_fail(c, TE_NOMEM, "out of memory"); }
 
+bool tpl_nest_enter(rctx *c) {
+    if (++c->nest <= TPL_MAX_NEST) {
+        return true;
+    }
+    c->nest--;
+    return tpl_fail(c, TE_LIMIT, "the template nests evaluation deeper than %d levels (recursive macros or loops)",
+                    TPL_MAX_NEST);
+}
+
 bool tpl_fail_steps(rctx *c) {
     return tpl_fail(c, TE_LIMIT, "the template ran more than %llu evaluation steps (a loop too long?)",
                     (unsigned long long)c->lim.max_steps);
@@ -477,7 +486,10 @@ static bool eval_node(rctx *c, scope *s, const tnode *n, val *out);
 
 /* Every value is charged by its size too, so loops over big strings stay within max_steps. */
 bool tpl_eval(rctx *c, scope *s, const tnode *n, val *out) {
-    if (!eval_node(c, s, n, out)) return false;
+    if (!tpl_nest_enter(c)) return false;
+    bool ok = eval_node(c, s, n, out);
+    c->nest--;
+    if (!ok) return false;
     if (out->t == V_STR && V_S(*out)->len >= 1024 && !STEP(c, V_S(*out)->len / 64)) {
         v_unref(*out);
         return false;

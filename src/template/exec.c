@@ -335,7 +335,16 @@ static flow exec_in_new_scope(rctx *c, scope *parent, const tnode *body) {
     return f;
 }
 
+static flow exec_node(rctx *c, scope *s, const tnode *n);
+
 static flow exec(rctx *c, scope *s, const tnode *n) {
+    if (!tpl_nest_enter(c)) return FLOW_ERR;
+    flow f = exec_node(c, s, n);
+    c->nest--;
+    return f;
+}
+
+static flow exec_node(rctx *c, scope *s, const tnode *n) {
     if (!STEP(c, 1)) return FLOW_ERR;
     c->line = n->line;
     switch ((node_kind)n->kind) {
@@ -437,23 +446,21 @@ static flow exec(rctx *c, scope *s, const tnode *n) {
 
 /* ---- templates and rendering --------------------------------------------------------------------- */
 
-/* vLLM's content-format detection: does the template loop over a message's `content`? */
-static bool loops_over_content(const tnode *t) {
-    if (!t) return false;
+/* vLLM's content-format detection: does the template loop over a message's `content`?
+ * (A visitor for tpl_walk: stops at the first such loop.) */
+static bool content_loop_visit(const tnode *t, int edepth, void *arg) {
+    (void)edepth;
     if (t->kind == N_FOR) {
         const tnode *it = t->b;
         if (it->kind == N_FILTER && it->a) it = it->a;
         if ((it->kind == N_GETATTR && !strcmp(it->s, "content")) ||
             (it->kind == N_GETITEM && it->b->kind == N_CONST && it->b->k.t == V_STR &&
-             !strcmp(V_S(it->b->k)->s, "content")))
-            return true;
+             !strcmp(V_S(it->b->k)->s, "content"))) {
+            *(bool *)arg = true;
+            return false;
+        }
     }
-    const tnode *kids[] = {t->a, t->b, t->c, t->d, t->e};
-    for (int i = 0; i < 5; i++)
-        if (loops_over_content(kids[i])) return true;
-    for (int i = 0; i < t->nv; i++)
-        if (loops_over_content(t->v[i])) return true;
-    return false;
+    return true;
 }
 
 tpl_template *tpl_compile(const char *src, size_t len, tpl_syntax_error *e) {
@@ -472,7 +479,13 @@ tpl_template *tpl_compile(const char *src, size_t len, tpl_syntax_error *e) {
         tpl_template_free(t);
         return NULL;
     }
-    t->content_as_list = loops_over_content(t->root);
+    bool found = false;
+    if (tpl_walk(t->root, content_loop_visit, &found) < 0) {
+        snprintf(e->msg, sizeof e->msg, "out of memory");
+        tpl_template_free(t);
+        return NULL;
+    }
+    t->content_as_list = found;
     return t;
 }
 

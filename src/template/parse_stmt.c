@@ -212,18 +212,16 @@ static tnode *parse_set(parser *P, int line) {
     return n->b ? n : NULL;
 }
 
-/* Whether a tree loads the variable `name` (for a macro's caller/varargs/kwargs). */
-static bool uses_name(const tnode *t, const char *name) {
-    if (!t) return false;
-    if (t->kind == N_NAME && !strcmp(t->s, name)) return true;
-    if (uses_name(t->a, name) || uses_name(t->b, name) || uses_name(t->c, name) || uses_name(t->d, name) ||
-        uses_name(t->e, name))
-        return true;
-    for (int i = 0; i < t->nv; i++)
-        if (uses_name(t->v[i], name)) return true;
-    for (int i = 0; i < t->nw; i++)
-        if (uses_name(t->w[i], name)) return true;
-    return false;
+/* Which of caller/varargs/kwargs a macro body loads (NF_CALLER, NF_VARARGS, NF_KWARGS). */
+static bool special_name_visit(const tnode *t, int edepth, void *arg) {
+    (void)edepth;
+    uint8_t *flags = arg;
+    if (t->kind == N_NAME) {
+        if (!strcmp(t->s, "caller")) *flags |= NF_CALLER;
+        else if (!strcmp(t->s, "varargs")) *flags |= NF_VARARGS;
+        else if (!strcmp(t->s, "kwargs")) *flags |= NF_KWARGS;
+    }
+    return true;
 }
 
 /* (a, b=1, ...) into n->names / n->v (name nodes) and n->w (defaults, right-aligned) */
@@ -250,10 +248,14 @@ static bool parse_signature(parser *P, tnode *n) {
     return !P->failed;
 }
 
-static void mark_special_names(tnode *n) {
-    if (uses_name(n->b, "caller")) n->flags |= NF_CALLER;
-    if (uses_name(n->b, "varargs")) n->flags |= NF_VARARGS;
-    if (uses_name(n->b, "kwargs")) n->flags |= NF_KWARGS;
+static bool mark_special_names(parser *P, tnode *n) {
+    uint8_t flags = 0;
+    if (tpl_walk(n->b, special_name_visit, &flags) < 0) {
+        p_fail(P, n->line, "out of memory");
+        return false;
+    }
+    n->flags |= flags;
+    return true;
 }
 
 static tnode *parse_macro(parser *P, int line) {
@@ -271,8 +273,7 @@ static tnode *parse_macro(parser *P, int line) {
     n->b = parse_statements(P, END_MACRO, true);
     P->soft = soft;
     P->loop_depth = loops;
-    if (!n->b) return NULL;
-    mark_special_names(n);
+    if (!n->b || !mark_special_names(P, n)) return NULL;
     return n;
 }
 
@@ -291,8 +292,7 @@ static tnode *parse_call_block(parser *P, int line) {
     n->b = parse_statements(P, END_CALL, true);
     P->soft = soft;
     P->loop_depth = loops;
-    if (!n->b) return NULL;
-    mark_special_names(n);
+    if (!n->b || !mark_special_names(P, n)) return NULL;
     return n;
 }
 
@@ -499,6 +499,13 @@ done:
     return n;
 }
 
+/* The first expression node deeper than TPL_MAX_EXPR_DEPTH. */
+static bool depth_visit(const tnode *t, int edepth, void *arg) {
+    if (edepth <= TPL_MAX_EXPR_DEPTH) return true;
+    *(const tnode **)arg = t;
+    return false;
+}
+
 bool tpl_parse(tpl_arena *A, const token *toks, size_t ntoks, tnode **root, tpl_syntax_error *e) {
     parser P = {.A = A, .t = toks, .n = ntoks, .e = e};
     if (toks[0].type == TK_ERROR) {
@@ -506,5 +513,13 @@ bool tpl_parse(tpl_arena *A, const token *toks, size_t ntoks, tnode **root, tpl_
         return false;
     }
     *root = subparse(&P, NULL);
-    return *root != NULL && !P.failed;
+    if (!*root || P.failed) return false;
+    /* The chains the parser builds in loops are bounded there; this bounds every expression,
+     * whatever mix of brackets, operators and chains made it, so that the evaluator's
+     * recursion over a tree is bounded too. */
+    const tnode *deep = NULL;
+    int r = tpl_walk(*root, depth_visit, &deep);
+    if (r < 0) p_fail(&P, 1, "out of memory");
+    else if (deep) p_fail(&P, deep->line, "expression nests deeper than %d levels", TPL_MAX_EXPR_DEPTH);
+    return !P.failed;
 }

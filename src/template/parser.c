@@ -136,6 +136,8 @@ bool p_expect_name(parser *P, const char *name) {
 }
 
 tnode *p_node_new(parser *P, node_kind k, int line) {
+    if (++P->nodes > TPL_MAX_NODES)
+        return p_fail(P, line, "the template has more than %d syntax nodes", TPL_MAX_NODES);
     tnode *n = arena_alloc(P->A, sizeof *n);
     if (!n) return p_fail(P, line, "out of memory");
     n->kind = (uint8_t)k;
@@ -206,18 +208,25 @@ static tnode *parse_filter_expr(parser *P, tnode *node);
 
 bool p_enter(parser *P) {
     if (++P->depth > MAX_NEST) {
-        p_fail(P, p_cur(P)->line, "expression nested too deeply (more than %d levels)", MAX_NEST);
+        p_fail(P, p_cur(P)->line, "expression nests deeper than %d levels of brackets or operators", MAX_NEST);
         return false;
     }
     return true;
 }
 
+bool p_chain_link(parser *P, int *links) {
+    if (++*links < TPL_MAX_EXPR_DEPTH) return true;
+    p_fail(P, p_cur(P)->line, "expression nests deeper than %d levels", TPL_MAX_EXPR_DEPTH);
+    return false;
+}
+
 static tnode *parse_or(parser *P);
 
 static tnode *parse_condexpr(parser *P) {
-    int line = p_cur(P)->line;
+    int line = p_cur(P)->line, links = 0;
     tnode *expr1 = parse_or(P);
     while (expr1 && p_is_name(p_cur(P), "if")) {
+        if (!p_chain_link(P, &links)) return NULL;
         p_advance(P);
         bool soft = P->soft;
         P->soft = true;
@@ -225,7 +234,9 @@ static tnode *parse_condexpr(parser *P) {
         tnode *expr3 = NULL;
         if (expr2 && p_is_name(p_cur(P), "else")) {
             p_advance(P);
+            if (!p_enter(P)) return NULL; /* `a if x else b if y else ...` nests to the right */
             expr3 = parse_condexpr(P);
+            P->depth--;
             if (!expr3) return NULL;
         }
         P->soft = soft;
@@ -253,9 +264,10 @@ static tnode *parse_and(parser *P);
 
 /* A left-associative chain `operand (word operand)*` of nodes of kind k. */
 static tnode *parse_chain(parser *P, const char *word, node_kind k, tnode *(*operand)(parser *)) {
-    int line = p_cur(P)->line;
+    int line = p_cur(P)->line, links = 0;
     tnode *left = operand(P);
     while (left && p_is_name(p_cur(P), word)) {
+        if (!p_chain_link(P, &links)) return NULL;
         p_advance(P);
         tnode *right = operand(P);
         if (!right) return NULL;
@@ -350,9 +362,10 @@ static tnode *binop(parser *P, int op, tnode *a, tnode *b, int line) {
 
 static tnode *parse_concat(parser *P);
 static tnode *parse_math1(parser *P) {
-    int line = p_cur(P)->line;
+    int line = p_cur(P)->line, links = 0;
     tnode *left = parse_concat(P);
     while (left && (p_is_op(p_cur(P), OP_ADD) || p_is_op(p_cur(P), OP_SUB))) {
+        if (!p_chain_link(P, &links)) return NULL;
         int op = p_cur(P)->op;
         p_advance(P);
         left = binop(P, op, left, parse_concat(P), line);
@@ -387,10 +400,11 @@ static tnode *parse_concat(parser *P) {
 
 static tnode *parse_pow(parser *P);
 static tnode *parse_math2(parser *P) {
-    int line = p_cur(P)->line;
+    int line = p_cur(P)->line, links = 0;
     tnode *left = parse_pow(P);
     while (left && (p_is_op(p_cur(P), OP_MUL) || p_is_op(p_cur(P), OP_DIV) || p_is_op(p_cur(P), OP_FLOORDIV) ||
                     p_is_op(p_cur(P), OP_MOD))) {
+        if (!p_chain_link(P, &links)) return NULL;
         int op = p_cur(P)->op;
         p_advance(P);
         left = binop(P, op, left, parse_pow(P), line);
@@ -400,9 +414,10 @@ static tnode *parse_math2(parser *P) {
 }
 
 static tnode *parse_pow(parser *P) {
-    int line = p_cur(P)->line;
+    int line = p_cur(P)->line, links = 0;
     tnode *left = parse_unary(P, true);
     while (left && p_is_op(p_cur(P), OP_POW)) {
+        if (!p_chain_link(P, &links)) return NULL;
         p_advance(P);
         left = binop(P, OP_POW, left, parse_unary(P, true), line);
         line = p_cur(P)->line;
@@ -726,7 +741,11 @@ static tnode *parse_subscript(parser *P, tnode *node) {
 }
 
 static tnode *parse_postfix(parser *P, tnode *node) {
+    int links = 0;
     while (node) {
+        if ((p_is_op(p_cur(P), OP_DOT) || p_is_op(p_cur(P), OP_LBRACKET) || p_is_op(p_cur(P), OP_LPAREN)) &&
+            !p_chain_link(P, &links))
+            return NULL;
         if (p_is_op(p_cur(P), OP_DOT) || p_is_op(p_cur(P), OP_LBRACKET)) node = parse_subscript(P, node);
         else if (p_is_op(p_cur(P), OP_LPAREN)) node = parse_call(P, node);
         else break;
@@ -770,7 +789,9 @@ static bool resolve_builtin(parser *P, tnode *n, bool filter) {
 }
 
 tnode *p_filter(parser *P, tnode *node, bool start_inline) {
+    int links = 0;
     while (p_is_op(p_cur(P), OP_PIPE) || start_inline) {
+        if (!p_chain_link(P, &links)) return NULL;
         if (!start_inline) p_advance(P);
         int line = p_cur(P)->line;
         const char *name = parse_dotted(P);
@@ -823,7 +844,11 @@ static tnode *parse_test(parser *P, tnode *node) {
 }
 
 static tnode *parse_filter_expr(parser *P, tnode *node) {
+    int links = 0;
     while (node) {
+        if ((p_is_op(p_cur(P), OP_PIPE) || p_is_name(p_cur(P), "is") || p_is_op(p_cur(P), OP_LPAREN)) &&
+            !p_chain_link(P, &links))
+            return NULL;
         if (p_is_op(p_cur(P), OP_PIPE)) node = p_filter(P, node, false);
         else if (p_is_name(p_cur(P), "is")) node = parse_test(P, node);
         else if (p_is_op(p_cur(P), OP_LPAREN)) node = parse_call(P, node);

@@ -14,6 +14,7 @@ typedef struct parser {
     tpl_syntax_error *e;
     bool failed;
     int depth;
+    int nodes;       /* syntax nodes made (TPL_MAX_NODES) */
     bool soft;       /* inside an if test/body or a conditional expression */
     int loop_depth;  /* for break/continue */
     const char *tag_stack[MAX_NEST];
@@ -44,6 +45,10 @@ bool p_nl_push(parser *P, nlist *l, tnode *x);
 tnode **p_nl_finish(parser *P, nlist *l, int *count);
 const char *p_tok_str(parser *P, const token *k);
 bool p_enter(parser *P);
+/* Counts one more link of a left-associative chain (1+1+..., x.a.a..., 'a'|f|f...): each
+ * adds a level to the tree, so a chain longer than TPL_MAX_EXPR_DEPTH fails here, before
+ * its tree is built (tpl_parse checks the exact depth of every expression afterwards). */
+bool p_chain_link(parser *P, int *links);
 tnode *p_expression(parser *P, bool with_condexpr);
 tnode *p_tuple(parser *P, bool simplified, bool with_condexpr, const char *const *extra_end,
                bool explicit_parens);
