@@ -30,6 +30,13 @@ printf '{"messages": [{"role": "user", "content": "hi"}], "add_generation_prompt
 out=$("$FORGE" template --model "$MODELS/smollm2" --request "$T_TMP/r.json")
 check_eq "add_generation_prompt false" "$out" $'<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nhi<|im_end|>'
 
+# a hostile template: a 50,000-long chain fails to load with a message naming the limit and
+# the line (it used to overflow the stack when rendered)
+python3 -c 'import sys; sys.stdout.write("x\n{{ " + "+".join(["1"] * 50000) + " }}")' > "$T_TMP/chain.jinja"
+check "50,000-long chain is refused" bash -c '! "$0" template --model "$1" --chat-template "$2" --request "$3" >/dev/null 2>"$4" &&
+  grep -q "line 2: TemplateSyntaxError: expression nests deeper than 256 levels" "$4"' \
+  "$FORGE" "$MODELS/smollm2" "$T_TMP/chain.jinja" "$T_TMP/r.json" "$T_TMP/err"
+
 # failures: usage, a bad request, a missing model
 check "no --request is a usage error" bash -c '"$0" template --model "$1" 2>/dev/null; [ $? -eq 2 ]' "$FORGE" "$MODELS/smollm2"
 printf '{"messages": "nope"}' > "$T_TMP/bad.json"
