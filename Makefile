@@ -84,6 +84,10 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libforge.a
 	@$(if $(Q),echo "  TEST  $<")
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(BUILD)/libforge.a $(LDLIBS_ALL)
 
+# allocation fault injection: the library's allocations go through the test's counters
+$(BUILD)/tests/fault/test_fault_alloc: EXTRA_LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
+  -Wl,--wrap=aligned_alloc,--wrap=strdup,--wrap=strndup,--wrap=vasprintf
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libforge.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libforge.a $(LDLIBS_ALL)

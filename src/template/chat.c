@@ -97,6 +97,8 @@ static forge_status add_template(forge_chat_template *t, const char *name, const
     if (!utf8_valid(src, len)) return err_set(err, FORGE_E_FORMAT, "the chat template is not valid UTF-8");
     tpl_syntax_error e;
     tpl_template *tp = tpl_compile(src, len, &e);
+    /* the lexer and parser report allocation failures as this message, with no line */
+    if (!tp && !strcmp(e.msg, "out of memory")) return err_set(err, FORGE_E_NOMEM, "out of memory");
     if (!tp)
         return err_set(err, FORGE_E_TEMPLATE, "chat template%s%s%s line %d: %s: %s", name ? " '" : "", name ? name : "",
                        name ? "'," : "", e.line, e.assertion ? "TemplateAssertionError" : "TemplateSyntaxError", e.msg);

@@ -149,6 +149,7 @@ static forge_status convert_tool_calls(const json_value *tc, size_t i, val *out,
         json_doc *doc = json_parse(args->u.s, args->n, &jerr);
         if (!doc) {
             obj_unref(l);
+            if (jerr.code == FORGE_E_NOMEM) return err_set(err, FORGE_E_NOMEM, "out of memory");
             return err_set(err, FORGE_E_INVALID, "messages[%zu].tool_calls[%zu].function.arguments: invalid JSON: %s", i,
                            k, jerr.msg);
         }

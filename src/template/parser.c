@@ -184,13 +184,14 @@ const char *p_tok_str(parser *P, const token *k) {
 }
 
 static tnode *const_node(parser *P, int line, val v) {
+    /* a constant is never undefined: that is v_str or v_str_take out of memory */
+    if (v.t == V_UNDEF) return p_fail(P, line, "out of memory");
     tnode *n = p_node_new(P, N_CONST, line);
     if (!n) {
         v_unref(v);
         return NULL;
     }
     if (v_is_obj(v)) {
-        if (v.t == V_UNDEF) return p_fail(P, line, "out of memory"); /* v_str failed */
         if (!arena_own(P->A, v.u.o)) {
             v_unref(v);
             return p_fail(P, line, "out of memory");
@@ -769,7 +770,7 @@ static const char *parse_dotted(parser *P) {
         sb_putc(&sb, '.');
         sb_append(&sb, x->s, x->n);
     }
-    char *s = arena_strndup(P->A, sb_str(&sb), sb.len);
+    char *s = sb_failed(&sb) ? NULL : arena_strndup(P->A, sb_str(&sb), sb.len);
     sb_free(&sb);
     if (!s) p_fail(P, k->line, "out of memory");
     return s;

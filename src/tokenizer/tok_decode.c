@@ -376,6 +376,10 @@ static void item(forge_detok *d, int k, const char *s, size_t n) {
         unsigned char b;
         if (byte_token(s, n, &b)) {
             sb_putc(&d->run, (char)b);
+            if (sb_failed(&d->run)) {
+                d->st = FORGE_E_NOMEM;
+                return;
+            }
             if (d->run_bad) {
                 item_next(d, k, FFFD, 3);
             } else if (!run_valid_prefix(d)) { /* HF: one U+FFFD per byte of the run */
@@ -606,7 +610,8 @@ static void finish(forge_detok *d) {
         sb_reset(tmp);
         utf8_append_lossy(tmp, d->pend.data, d->pend.len);
         sb_reset(&d->pend);
-        stream(d, j + 1, tmp->data, tmp->len);
+        if (sb_failed(tmp)) d->st = FORGE_E_NOMEM;
+        else stream(d, j + 1, tmp->data, tmp->len);
     }
     if (j + 1 < d->t->n_decs) stream_stage(d, j + 1, "", 0, true);
 }
@@ -652,7 +657,7 @@ char *forge_tokenizer_decode(const forge_tokenizer *tok, const int32_t *ids, siz
         /* the pieces accumulate in d->out; moved out now and then to bound copying */
     }
     finish(d);
-    if (d->st) {
+    if (d->st || sb_failed(&d->out)) {
         err_set(err, FORGE_E_NOMEM, "out of memory");
         goto fail;
     }
