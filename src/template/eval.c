@@ -49,7 +49,7 @@ bool tpl_fail(rctx *c, tpl_errkind k, const char *fmt, ...) {
     char *m = NULL;
     if (vasprintf(&m, fmt, ap) < 0) m = NULL;
     va_end(ap);
-    c->err = k;
+    c->err = m ? k : TE_NOMEM; /* no message: reported as out of memory, which it is */
     c->errmsg = m;
     c->errline = c->line;
     return false;

@@ -272,13 +272,21 @@ static bool g_strftime(rctx *c, callargs *a, val *out) {
         sb_putc(&fmt, f->s[i]);
     }
     sb_putc(&fmt, 'x'); /* strftime returns 0 for an empty result too: keep it non-empty */
+    if (sb_failed(&fmt)) {
+        sb_free(&fmt);
+        return tpl_oom(c);
+    }
     locale_t C = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     size_t cap = 256;
     char *buf = NULL;
     size_t n = 0;
+    bool nomem = false;
     for (;;) {
         char *p = realloc(buf, cap);
-        if (!p) break;
+        if (!p) {
+            nomem = true;
+            break;
+        }
         buf = p;
         n = C ? strftime_l(buf, cap, sb_str(&fmt), &tm, C) : strftime(buf, cap, sb_str(&fmt), &tm);
         if (n || cap > 65536) break;
@@ -286,9 +294,9 @@ static bool g_strftime(rctx *c, callargs *a, val *out) {
     }
     if (C) freelocale(C);
     sb_free(&fmt);
-    if (!buf || !n) {
+    if (nomem || !n) {
         free(buf);
-        return tpl_fail(c, TE_VALUE, "strftime format too long");
+        return nomem ? tpl_oom(c) : tpl_fail(c, TE_VALUE, "strftime format too long");
     }
     *out = v_str(buf, n - 1);
     free(buf);

@@ -109,7 +109,7 @@ static void digest(outcome *o, const char *s, size_t n) {
     snprintf(o->text, sizeof o->text, "%zu bytes, hash %016llx", n, h);
 }
 
-static const char *g_model_dir, *g_request_path;
+static const char *g_model_dir;
 static char *g_request;
 static size_t g_request_len;
 
@@ -128,12 +128,15 @@ static void subject_template(outcome *o) {
     forge_chat_template_free(t);
 }
 
-static const char *g_tok_dir;
+static const char *g_tok_dir; /* a folder, or NULL: g_tok_json */
+static char *g_tok_json;
+static size_t g_tok_json_len;
 
-/* forge_tokenizer_open + encode + decode */
+/* forge_tokenizer_open (or _load) + encode + decode */
 static void subject_tokenizer(outcome *o) {
     forge_error err = {0};
-    forge_tokenizer *tok = forge_tokenizer_open(g_tok_dir, &err);
+    forge_tokenizer *tok = g_tok_dir ? forge_tokenizer_open(g_tok_dir, &err)
+                                     : forge_tokenizer_load(g_tok_json, g_tok_json_len, NULL, 0, &err);
     forge_status s = tok ? FORGE_OK : err.code;
     forge_tokens ids = {0};
     static const char text[] = "Once upon a time, there was a little girl named Lily. <s> caf\xc3\xa9 \xf0\x9f\x98\x80!";
@@ -184,8 +187,9 @@ static void fail_every_allocation(const char *name, void (*subject)(outcome *)) 
     subject(&base);
     long total = atomic_load(&g_count);
     disarm();
-    CHECKF(base.ok, "%s: fails without faults: %s", name, base.text);
-    if (!base.ok) return;
+    /* a run may fail without faults (a template's raise_exception): then it must fail the same
+     * way or run out of memory */
+    CHECKF(base.ok || base.code != FORGE_E_NOMEM, "%s: out of memory without faults: %s", name, base.text);
     long nomem = 0, same = 0, other = 0;
     long only = getenv("FAULT_ONLY") ? atol(getenv("FAULT_ONLY")) : 0; /* FAULT_ONLY=N: that one */
     for (long n = only ? only : 1; n <= (only ? only : total); n++) {
@@ -195,8 +199,8 @@ static void fail_every_allocation(const char *name, void (*subject)(outcome *)) 
         bool failed = atomic_load(&g_failed);
         disarm();
         if (!failed) continue; /* this run made fewer allocations */
-        if (o.ok) {
-            CHECKF(!strcmp(o.text, base.text), "%s: allocation %ld failed, result \"%s\", want \"%s\"", name, n, o.text,
+        if (o.ok || (!base.ok && o.code == base.code && !strcmp(o.text, base.text))) {
+            CHECKF(o.ok == base.ok && !strcmp(o.text, base.text), "%s: allocation %ld failed, result \"%s\", want \"%s\"", name, n, o.text,
                    base.text);
             same++;
         } else {
@@ -214,24 +218,52 @@ static void fail_every_allocation(const char *name, void (*subject)(outcome *)) 
            nomem, other, same);
 }
 
-TEST(template_faults) { fail_every_allocation("template", subject_template); }
-TEST(tokenizer_faults) { fail_every_allocation("tokenizer", subject_tokenizer); }
+/* templates with tools, tool calls, macros, namespaces, raise_exception */
+TEST(template_faults) {
+    static const char *const cases[][2] = {
+        {"qwen3-jinja", "qwen3-jinja--tool_call_string_args"},
+        {"llama3.2", "llama3.2--tools_offered"},
+        {"mistral-nemo-jinja", "mistral-nemo-jinja--tool_call_object_args"},
+        {"mistral", "mistral--roles_out_of_order"}, /* raise_exception */
+        {"qwen3-config", "qwen3-config--thinking_disabled"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[256], req[256];
+        snprintf(dir, sizeof dir, "tests/fixtures/templates/models/%s", cases[i][0]);
+        snprintf(req, sizeof req, "tests/fixtures/templates/cli/%s.request.json", cases[i][1]);
+        g_model_dir = dir;
+        g_request = read_file(req, &g_request_len);
+        CHECKF(g_request != NULL, "cannot read %s", req);
+        if (!g_request) continue;
+        fail_every_allocation(cases[i][1], subject_template);
+        free(g_request);
+    }
+}
+
+/* a whole tokenizer folder, then tokenizer.json variants: added tokens, regex splits,
+ * Metaspace, digits */
+TEST(tokenizer_faults) {
+    g_tok_dir = "tests/fixtures/stories260K";
+    fail_every_allocation("stories260K tokenizer", subject_tokenizer);
+    static const char *const variants[] = {"added-flags", "split-Isolated", "metaspace-first", "digits"};
+    g_tok_dir = NULL;
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "tests/fixtures/tokenizers/variants/%s.json", variants[i]);
+        g_tok_json = read_file(path, &g_tok_json_len);
+        CHECKF(g_tok_json != NULL, "cannot read %s", path);
+        if (!g_tok_json) continue;
+        fail_every_allocation(variants[i], subject_tokenizer);
+        free(g_tok_json);
+    }
+}
 TEST(model_faults) { fail_every_allocation("model", subject_model); }
 
 int main(void) {
     setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
-    g_model_dir = "tests/fixtures/templates/models/qwen3-jinja";
-    g_request_path = "tests/fixtures/templates/cli/qwen3-jinja--tool_call_string_args.request.json";
-    g_request = read_file(g_request_path, &g_request_len);
-    if (!g_request) {
-        printf("FAIL cannot read %s\n0 passed, 1 failed\n", g_request_path);
-        return 1;
-    }
-    g_tok_dir = "tests/fixtures/stories260K";
     g_weights_dir = "tests/fixtures/stories260K";
     RUN(template_faults);
     RUN(tokenizer_faults);
     RUN(model_faults);
-    free(g_request);
     return t_summary();
 }
