@@ -23,14 +23,30 @@ void reply_json(forge_server *s, struct evhttp_request *http, int route, int sta
     evhttp_send_reply(http, status, NULL, NULL);
 }
 
+/* A string as JSON, valid UTF-8 whatever the bytes: error messages quote what the client sent
+ * (a model name, a path), which may be invalid UTF-8 or cut inside a character by %.200s;
+ * each invalid byte becomes U+FFFD. */
+static void json_write_sanitized(strbuf *sb, const char *s) {
+    size_t n = strlen(s);
+    if (utf8_valid(s, n)) {
+        json_write_string(sb, s, n, false);
+        return;
+    }
+    strbuf tmp = STRBUF_INIT;
+    utf8_sanitize(&tmp, s, n);
+    if (sb_failed(&tmp)) json_write_string(sb, "out of memory", 13, false);
+    else json_write_string(sb, sb_str(&tmp), tmp.len, false);
+    sb_free(&tmp);
+}
+
 void error_json(strbuf *sb, const srv_err *e) {
     sb_puts(sb, "{\"error\":{\"message\":");
-    json_write_string(sb, e->msg, strlen(e->msg), false);
+    json_write_sanitized(sb, e->msg);
     sb_puts(sb, ",\"type\":");
     json_write_string(sb, e->type ? e->type : "invalid_request_error", strlen(e->type ? e->type : "invalid_request_error"),
                       false);
     sb_puts(sb, ",\"param\":");
-    if (e->param[0]) json_write_string(sb, e->param, strlen(e->param), false);
+    if (e->param[0]) json_write_sanitized(sb, e->param);
     else sb_puts(sb, "null");
     sb_puts(sb, ",\"code\":");
     if (e->code) json_write_string(sb, e->code, strlen(e->code), false);

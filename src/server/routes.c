@@ -106,6 +106,18 @@ static void send_text(forge_server *s, struct evhttp_request *http, int route, c
     evhttp_send_reply(http, 200, NULL, NULL);
 }
 
+/* The length of s cut to at most max bytes on a character boundary (for "%.*s": a quoted
+ * name cut inside a UTF-8 sequence would make the error JSON invalid). */
+static int utf8_cut(const char *s, size_t max) {
+    size_t n = strnlen(s, max + 1);
+    if (n <= max) return (int)n;
+    /* s[max] is the first byte left out: when it continues a character, cut before its lead */
+    size_t k = max;
+    while (k > 0 && max - k < 3 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+    if (k < max && utf8_seq_len((unsigned char)s[k]) > 0) return (int)k;
+    return (int)max;
+}
+
 static void model_json(forge_server *s, strbuf *o) {
     sb_puts(o, "{\"id\":");
     json_write_string(o, s->s_name, strlen(s->s_name), false);
@@ -127,7 +139,9 @@ static void handle_models(forge_server *s, struct evhttp_request *http, const ch
         bool ok = dec && !strcmp(dec, s->s_name);
         if (!ok) {
             srv_err e;
-            srv_fail(&e, 404, "model_not_found", "model", "The model `%.200s` does not exist.", dec ? dec : name);
+            const char *shown = dec ? dec : name;
+            srv_fail(&e, 404, "model_not_found", "model", "The model `%.*s` does not exist.", utf8_cut(shown, 200),
+                     shown);
             free(dec);
             reply_error(s, http, SRV_ROUTE_MODELS, &e);
             return;
@@ -298,8 +312,9 @@ void routes_dispatch(struct evhttp_request *http, void *arg) {
         goto fail;
     }
     if (route == SRV_ROUTE_OTHER) {
-        srv_fail(&e, 404, "not_found", NULL, "Invalid URL (%s %.200s)",
-                 cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_POST ? "POST" : "other method", path);
+        srv_fail(&e, 404, "not_found", NULL, "Invalid URL (%s %.*s)",
+                 cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_POST ? "POST" : "other method", utf8_cut(path, 200),
+                 path);
         goto fail;
     }
     if (cmd == EVHTTP_REQ_OPTIONS) {

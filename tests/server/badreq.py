@@ -202,6 +202,37 @@ case("Basic instead of Bearer", {401}, post(C, P, auth=False, headers={"Authoriz
 case("unknown model", {404}, post(C, with_(P, model="gpt-4")), "model_not_found")
 case("model is a number", {400}, post(C, with_(P, model=123)), "invalid_type")
 
+
+def case_utf8(desc, want, resp, want_code, fffd):
+    """An error whose message quotes what the client sent: the body must be valid UTF-8
+    (strictly), with U+FFFD for invalid bytes (fffd True) or a clean cut (fffd False)."""
+    status, _, body = resp
+    try:
+        text = body.decode("utf-8")
+        msg = json.loads(text)["error"]["message"]
+        ok = ("\ufffd" in msg) == fffd
+        note = "" if ok else f"(U+FFFD {'missing' if fffd else 'unexpected'} in {msg[-40:]!r})"
+    except Exception as ex:
+        ok, note = False, f"(body not valid UTF-8 JSON: {ex}: {body[:300]!r})"
+    if status == 404 and want_code:
+        try:
+            ok = ok and json.loads(body)["error"]["code"] == want_code
+        except Exception:
+            ok = False
+    record(desc, want, status, want_code if ok else None, ok, note)
+
+
+# a name cut at 200 bytes inside a character; raw invalid bytes; a lone surrogate escape
+case_utf8("404 model name of 199 'a' + 'é' cut on a character boundary", {404},
+          send_raw(request("GET", "/v1/models/" + "a" * 199 + "%C3%A9")), "model_not_found", False)
+case_utf8("GET /v1/models/%ff%fe: invalid bytes become U+FFFD", {404},
+          send_raw(request("GET", "/v1/models/%ff%fe")), "model_not_found", True)
+case_utf8('{"model": "\\udc00"}: a lone surrogate becomes U+FFFD', {400, 404},
+          post(C, raw=b'{"prompt": "x", "max_tokens": 4, "model": "\\udc00"}'), None, True)
+case_utf8("raw 0xFF in an unknown path", {404},
+          send_raw(b"GET /v1/nothing\xff HTTP/1.1\r\nHost: " + f"{HOST}:{PORT}".encode() +
+                   b"\r\nAuthorization: Bearer " + KEY.encode() + b"\r\nConnection: close\r\n\r\n"), "not_found", True)
+
 # ---- completions fields --------------------------------------------------------------------
 case("missing prompt", {400}, post(C, {"max_tokens": 4}), "missing_required_parameter")
 case("prompt is an object", {400}, post(C, with_(P, prompt={"a": 1})), "invalid_type")
