@@ -115,9 +115,7 @@ static const json_value *token_string(const json_value *v) {
     return NULL;
 }
 
-static forge_status set_tokens(forge_chat_template *t, const json_value *cfg, forge_error *err) {
-    t->tokens = dict_new(0);
-    if (!t->tokens) return err_set(err, FORGE_E_NOMEM, "out of memory");
+static forge_status fill_tokens(forge_chat_template *t, const json_value *cfg, forge_error *err) {
     /* HF's special_tokens_map: the set (non-empty) ones of these */
     static const char *const names[] = {"bos_token", "eos_token", "unk_token", "sep_token",
                                         "pad_token", "cls_token", "mask_token"};
@@ -126,7 +124,12 @@ static forge_status set_tokens(forge_chat_template *t, const json_value *cfg, fo
         if (!s || !s->n) continue;
         if (!utf8_valid(s->u.s, s->n)) return err_set(err, FORGE_E_FORMAT, "%s is not valid UTF-8", names[i]);
         val k = v_cstr(names[i]), v = v_str(s->u.s, s->n);
-        if (k.t != V_STR || v.t != V_STR || !dict_set(t->tokens, k, v)) return err_set(err, FORGE_E_NOMEM, "out of memory");
+        if (k.t != V_STR || v.t != V_STR) {
+            v_unref(k);
+            v_unref(v);
+            return err_set(err, FORGE_E_NOMEM, "out of memory");
+        }
+        if (!dict_set(t->tokens, k, v)) return err_set(err, FORGE_E_NOMEM, "out of memory"); /* took k and v */
     }
     const json_value *extra = cfg ? json_get(cfg, "additional_special_tokens") : NULL;
     if (json_is(extra, JSON_ARRAY) && extra->n) {
@@ -136,13 +139,33 @@ static forge_status set_tokens(forge_chat_template *t, const json_value *cfg, fo
             const json_value *s = token_string(json_at(extra, i));
             if (!s || !utf8_valid(s->u.s, s->n)) continue; /* HF would fail on such a config */
             val v = v_str(s->u.s, s->n);
-            if (v.t == V_STR) l->items[l->n++] = v;
+            if (v.t != V_STR) {
+                obj_unref(l);
+                return err_set(err, FORGE_E_NOMEM, "out of memory");
+            }
+            l->items[l->n++] = v;
         }
         val k = v_cstr("additional_special_tokens");
-        if (k.t != V_STR || !dict_set(t->tokens, k, v_obj(V_LIST, l))) return err_set(err, FORGE_E_NOMEM, "out of memory");
+        if (k.t != V_STR) {
+            obj_unref(l);
+            return err_set(err, FORGE_E_NOMEM, "out of memory");
+        }
+        if (!dict_set(t->tokens, k, v_obj(V_LIST, l))) return err_set(err, FORGE_E_NOMEM, "out of memory");
     }
-    if (!arena_own(t->A, &t->tokens->h)) return err_set(err, FORGE_E_NOMEM, "out of memory");
     return FORGE_OK;
+}
+
+/* The special tokens as an immortal dict owned by t->A (nothing left behind on failure). */
+static forge_status set_tokens(forge_chat_template *t, const json_value *cfg, forge_error *err) {
+    t->tokens = dict_new(0);
+    if (!t->tokens) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    forge_status s = fill_tokens(t, cfg, err);
+    if (s == FORGE_OK && !arena_own(t->A, &t->tokens->h)) s = err_set(err, FORGE_E_NOMEM, "out of memory");
+    if (s != FORGE_OK) {
+        obj_unref(t->tokens);
+        t->tokens = NULL;
+    }
+    return s;
 }
 
 static forge_chat_template *chat_new(forge_error *err) {

@@ -203,7 +203,8 @@ static forge_status convert_message(const json_value *m, size_t i, bool content_
             break;
         }
         val key = v_str(mem->key, mem->key_len);
-        if (key.t != V_STR || !dict_set(d, key, v)) s = oom(err);
+        if (key.t != V_STR) v_unref(v);
+        if (key.t != V_STR || !dict_set(d, key, v)) s = oom(err); /* dict_set takes both */
     }
     if (s == FORGE_OK && !has_content) {
         val v;
@@ -356,7 +357,8 @@ forge_status chat_render_request_detail(const forge_chat_template *t, const json
         else if (!tpl_from_json(m->value, &v, err)) s = err_prefix(err, "chat_template_kwargs.%s", m->key);
         else {
             val k = v_str(m->key, m->key_len);
-            if (k.t != V_STR || !dict_set(vars, k, v)) s = oom(err);
+            if (k.t != V_STR) v_unref(v);
+            if (k.t != V_STR || !dict_set(vars, k, v)) s = oom(err); /* dict_set takes both */
         }
     }
     if (s == FORGE_OK) {

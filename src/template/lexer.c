@@ -261,7 +261,10 @@ static bool decode_string(lexer *L, const char *s, size_t n, token *t) {
             u8_put(&sb, v);
         }
     }
-    if (sb_failed(&sb)) return lex_fail(L, "out of memory");
+    if (sb_failed(&sb)) {
+        sb_free(&sb);
+        return lex_fail(L, "out of memory");
+    }
     t->s = arena_strndup(L->A, sb_str(&sb), sb.len);
     t->n = sb.len;
     sb_free(&sb);
