@@ -118,6 +118,14 @@ struct batch {
     forge_server *srv;
     forge_engine *engine;
     uint64_t rng;
+    /* the reader thread's mailbox: one line read ahead (so that outputs are written while
+     * a slow input, a pipe, has nothing new) */
+    FILE *in;
+    pthread_cond_t reader_cond;
+    char *line;
+    size_t line_len;
+    bool has_line, in_eof, reader_stop;
+    int in_errno;
 };
 
 static double now_ms(void) {
@@ -547,6 +555,41 @@ static void progress(batch *b, long total, double t0, bool final) {
     fprintf(stderr, "\033[K%s", final ? "\n" : "");
 }
 
+/* ---- the reader thread ------------------------------------------------------------------ */
+
+static void *reader_main(void *arg) {
+    batch *b = arg;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    pthread_mutex_lock(&b->lock);
+    for (;;) {
+        while (b->has_line && !b->reader_stop) pthread_cond_wait(&b->reader_cond, &b->lock);
+        if (b->reader_stop) break;
+        pthread_mutex_unlock(&b->lock);
+        char *line = NULL;
+        size_t cap = 0;
+        /* only a blocked read may be cancelled (when the main thread gives up early) */
+        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+        errno = 0;
+        ssize_t len = getline(&line, &cap, b->in);
+        int e = errno;
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+        pthread_mutex_lock(&b->lock);
+        if (len < 0) {
+            free(line);
+            b->in_eof = true;
+            b->in_errno = ferror(b->in) ? e : 0;
+            pthread_cond_signal(&b->cond);
+            break;
+        }
+        b->line = line;
+        b->line_len = (size_t)len;
+        b->has_line = true;
+        pthread_cond_signal(&b->cond);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return NULL;
+}
+
 /* ---- the command ------------------------------------------------------------------------- */
 
 typedef struct server_thread {
@@ -660,8 +703,8 @@ int cmd_batch(int argc, char **argv) {
     };
     batch *b = calloc(1, sizeof *b);
     server_thread th = {0};
-    pthread_t tid;
-    bool started = false;
+    pthread_t tid, reader;
+    bool started = false, reading = false;
     int rc = 0;
     if (!b) {
         fprintf(stderr, "forge batch: out of memory\n");
@@ -670,6 +713,8 @@ int cmd_batch(int argc, char **argv) {
     }
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->cond, NULL);
+    pthread_cond_init(&b->reader_cond, NULL);
+    b->in = in;
     b->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)b;
     if (!(b->srv = th.srv = forge_server_create(&sp, &err))) {
         fprintf(stderr, "forge batch: %s\n", err.msg);
@@ -698,9 +743,14 @@ int cmd_batch(int argc, char **argv) {
         goto out;
     }
     for (long i = 0; i < b->ring; i++) b->slots[i].b = b;
+    if (pthread_create(&reader, NULL, reader_main, b) != 0) {
+        fprintf(stderr, "forge batch: cannot start the reader thread\n");
+        rc = 1;
+        goto out;
+    }
+    reading = true;
 
     char *line = NULL;
-    size_t line_cap = 0;
     long index = 0;
     bool eof = false, last_openai = false, write_failed = false;
     strbuf o = STRBUF_INIT;
@@ -744,13 +794,17 @@ int cmd_batch(int argc, char **argv) {
         }
         /* 3. read new lines while there is room */
         while (!eof && b->n_retry == 0 && b->next - b->head < b->ring && b->in_flight < b->in_flight_max) {
-            pthread_mutex_unlock(&b->lock);
-            ssize_t len = getline(&line, &line_cap, in);
-            if (len < 0) {
-                eof = true;
-                pthread_mutex_lock(&b->lock);
+            if (!b->has_line) {
+                eof = b->in_eof;
                 break;
             }
+            free(line);
+            line = b->line;
+            ssize_t len = (ssize_t)b->line_len;
+            b->line = NULL;
+            b->has_line = false;
+            pthread_cond_signal(&b->reader_cond);
+            pthread_mutex_unlock(&b->lock);
             ssize_t i = 0;
             while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n')) i++;
             if (i == len) {
@@ -815,6 +869,10 @@ int cmd_batch(int argc, char **argv) {
     pthread_mutex_unlock(&b->lock);
     free(line);
     sb_free(&o);
+    if (b->in_errno) {
+        fprintf(stderr, "forge batch: reading %s: %s\n", prompts, strerror(b->in_errno));
+        rc = 1;
+    }
     if (show_progress) progress(b, total, t0, true);
     if (b->failed_lines) rc = 1;
     double wall = (now_ms() - t0) / 1e3;
@@ -833,6 +891,16 @@ int cmd_batch(int argc, char **argv) {
             st.step_seconds > 0 ? 100.0 * (st.step_seconds - st.forward_seconds) / st.step_seconds : 0,
             (double)ru.ru_maxrss / 1024.0);
 out:
+    if (reading) {
+        pthread_mutex_lock(&b->lock);
+        bool at_eof = b->in_eof;
+        b->reader_stop = true;
+        pthread_cond_signal(&b->reader_cond);
+        pthread_mutex_unlock(&b->lock);
+        if (!at_eof) pthread_cancel(reader); /* stopped early: the reader may wait in a read */
+        pthread_join(reader, NULL);
+        free(b->line);
+    }
     if (started) {
         /* anything still running (after a write error) is cancelled: wait for the ends */
         if (b->slots)
@@ -852,6 +920,7 @@ out:
         free(b->slots);
         pthread_mutex_destroy(&b->lock);
         pthread_cond_destroy(&b->cond);
+        pthread_cond_destroy(&b->reader_cond);
         free(b);
     }
     done_free(&done);
