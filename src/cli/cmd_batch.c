@@ -111,7 +111,8 @@ struct batch {
     long ring;              /* slots */
     long in_flight_max;
     long head, next;        /* sequence numbers: oldest unwritten, next to assign */
-    long in_flight, n_retry;
+    long in_flight, n_retry, retries;
+    long long completions, busy_mark; /* retries wait for a completion after the last busy */
     long long gen_tokens;
     long done_lines, failed_lines, skipped_lines;
     hist ttft, itl;
@@ -176,6 +177,7 @@ static void on_event(const forge_event *ev, void *user) {
     if (ev->completion_tokens > 0) hist_add(&b->ttft, ev->ttft_ms);
     b->gen_tokens += ev->completion_tokens;
     b->in_flight--;
+    b->completions++;
     it->state = SLOT_DONE;
     pthread_cond_signal(&b->cond);
     pthread_mutex_unlock(&b->lock);
@@ -202,7 +204,10 @@ static void on_reply(int status, const char *body, size_t len, void *user) {
     if (busy) {
         it->state = SLOT_RETRY;
         b->n_retry++;
+        b->retries++;
+        b->busy_mark = b->completions;
     } else {
+        b->completions++;
         it->status = status;
         it->reply = copy;
         it->reply_len = copy ? len : 0;
@@ -363,6 +368,8 @@ static void submit(batch *b, slot *it) {
     if (st == FORGE_E_BUSY && !it->posted_idle) {
         it->state = SLOT_RETRY;
         b->n_retry++;
+        b->retries++;
+        b->busy_mark = b->completions;
     } else {
         it->state = SLOT_DONE;
         it->error_code = "server_error";
@@ -609,7 +616,7 @@ int cmd_batch(int argc, char **argv) {
     cli_sampling_opts so;
     cli_sampling_init(&so);
     const char *prompts = NULL, *output = NULL, *tmpl = NULL, *name = NULL;
-    long max_tokens = 256, help = 0, resume = 0, quiet = 0;
+    long max_tokens = 256, help = 0, resume = 0, quiet = 0, max_waiting = 0;
     cli_opt opts[40];
     int n = cli_model_options(opts, &mo, true);
     opts[n++] = (cli_opt){"prompts", OPT_STR, &prompts, "FILE: JSONL requests (- for stdin)"};
@@ -618,6 +625,7 @@ int cmd_batch(int argc, char **argv) {
     opts[n++] = (cli_opt){"chat-template", OPT_STR, &tmpl, "FILE: Jinja chat template for /v1/chat/completions lines"};
     opts[n++] = (cli_opt){"served-model-name", OPT_STR, &name, "NAME: the model name OpenAI lines may give (default: --model)"};
     opts[n++] = (cli_opt){"max-tokens", OPT_INT, &max_tokens, "N: default max_tokens of simple lines (256)"};
+    opts[n++] = (cli_opt){"max-waiting", OPT_INT, &max_waiting, "N: the engine's queue (default 1024); fuller is retried"};
     n += cli_sampling_options(opts + n, &so);
     opts[n++] = (cli_opt){"quiet", OPT_FLAG, &quiet, "no progress line"};
     opts[n++] = (cli_opt){"help", OPT_FLAG, &help, "this help"};
@@ -635,7 +643,8 @@ int cmd_batch(int argc, char **argv) {
         return 2;
     }
     if (mo.threads < 0 || mo.threads > 1024 || mo.max_model_len < 0 || mo.max_model_len > INT_MAX || mo.max_seqs < 0 ||
-        mo.max_seqs > 4096 || mo.max_batched_tokens < 0 || mo.max_batched_tokens > 65536 || mo.kv_cache_mb < 0) {
+        mo.max_seqs > 4096 || mo.max_batched_tokens < 0 || mo.max_batched_tokens > 65536 || mo.kv_cache_mb < 0 || max_waiting < 0 ||
+        max_waiting > INT_MAX) {
         fprintf(stderr, "forge batch: --threads, --max-model-len, --max-seqs, --max-batched-tokens and --kv-cache-mb "
                         "must be positive and sensible\n");
         return 2;
@@ -699,7 +708,7 @@ int cmd_batch(int argc, char **argv) {
         .shutdown_timeout = -1,
         .model_params = {.max_model_len = (int)mo.max_model_len, .n_threads = (int)mo.threads},
         .engine = {.max_seqs = (int)mo.max_seqs, .max_batched_tokens = (int)mo.max_batched_tokens,
-                   .kv_cache_mb = (size_t)mo.kv_cache_mb, .kv_dtype = kvd, .n_threads = (int)mo.threads},
+                   .max_waiting = (int)max_waiting, .kv_cache_mb = (size_t)mo.kv_cache_mb, .kv_dtype = kvd, .n_threads = (int)mo.threads},
     };
     batch *b = calloc(1, sizeof *b);
     server_thread th = {0};
@@ -783,7 +792,11 @@ int cmd_batch(int argc, char **argv) {
             break;
         }
         /* 2. retry what the engine refused as busy, oldest first */
-        for (long seq = b->head; b->n_retry > 0 && seq < b->next && b->in_flight < b->in_flight_max; seq++) {
+        bool may_retry = b->completions != b->busy_mark || b->in_flight == 0;
+        long busy0 = b->retries; /* stop at the next busy answer */
+        for (long seq = b->head; may_retry && b->n_retry > 0 && seq < b->next && b->in_flight < b->in_flight_max &&
+                                 b->retries == busy0;
+             seq++) {
             slot *it = slot_of(b, seq);
             if (it->state != SLOT_RETRY) continue;
             b->n_retry--;
@@ -883,12 +896,12 @@ int cmd_batch(int argc, char **argv) {
     fprintf(stderr,
             "forge: %ld requests (%ld failed%s), %lld tokens generated in %.2f s: %.1f tok/s; TTFT p50 %.0f ms p90 %.0f ms "
             "p99 %.0f ms; ITL p50 %.1f ms p90 %.1f ms p99 %.1f ms; %lld preemptions; prefix cache %lld of %lld prompt "
-            "tokens; scheduler overhead %.2f%% of step time; peak RSS %.0f MB\n",
+            "tokens; scheduler overhead %.2f%% of step time; %ld busy retries; peak RSS %.0f MB\n",
             b->done_lines, b->failed_lines, b->skipped_lines ? ", others skipped as done" : "", b->gen_tokens, wall,
             (double)b->gen_tokens / (wall > 0 ? wall : 1), hist_pct(&b->ttft, 50), hist_pct(&b->ttft, 90),
             hist_pct(&b->ttft, 99), hist_pct(&b->itl, 50), hist_pct(&b->itl, 90), hist_pct(&b->itl, 99), st.preemptions,
             st.prefix_hits, st.prefix_queries,
-            st.step_seconds > 0 ? 100.0 * (st.step_seconds - st.forward_seconds) / st.step_seconds : 0,
+            st.step_seconds > 0 ? 100.0 * (st.step_seconds - st.forward_seconds) / st.step_seconds : 0, b->retries,
             (double)ru.ru_maxrss / 1024.0);
 out:
     if (reading) {
