@@ -69,6 +69,26 @@ for i in range(5):
     assert json.loads(p.stdout.readline())['index'] == i
 p.stdin.close(); assert p.wait() == 0"
 
+# an over-long prompt is an error for its line only
+python3 -c "
+import json
+print(json.dumps({'prompt': 'Once upon a time', 'max_tokens': 3, 'temperature': 0}))
+print(json.dumps({'prompt': 'Once upon a time ' * 300, 'max_tokens': 3}))
+print(json.dumps({'prompt': 'Once upon a time', 'max_tokens': 3, 'temperature': 0}))" >"$T_TMP/long.jsonl"
+"$FORGE" batch --model $M --prompts "$T_TMP/long.jsonl" >"$T_TMP/long.out" 2>/dev/null
+check "over-long prompt: exit 1" test $? = 1
+check "over-long prompt: its line names the context, the others answer" python3 -c "
+import json
+a, b, c = [json.loads(l) for l in open('$T_TMP/long.out')]
+assert 'context' in b['error'] and 'completion' not in b, b
+assert a['completion'] == c['completion'] and 'error' not in a and 'error' not in c"
+
+# progress on a terminal (script(1) gives it one): done/total, tok/s
+if command -v script >/dev/null; then
+  script -qec "'$FORGE' batch --model $M --prompts '$T_TMP/busy.jsonl' >/dev/null" /dev/null >"$T_TMP/tty.out" 2>&1
+  check "progress on a terminal: done/total lines and tok/s" grep -q "1500/1500 lines, 0 failed, .* tok/s" "$T_TMP/tty.out"
+fi
+
 # memory stays bounded whatever the file's size: 20,000 lines peak no higher than 2,000
 # (plus slack); sanitizer builds keep freed memory in quarantine, so not there
 if [ -z "${FORGE_SANITIZE:-}" ]; then
