@@ -53,6 +53,8 @@ static void note_fallback(const char *why) {
     log_info("device: CPU (CUDA not used: %s)", why);
 }
 
+forge_context_params forge_context_default_params(void) { return (forge_context_params){0}; }
+
 forge_context *forge_context_create(forge_model *m, const forge_context_params *params, forge_error *err) {
     if (!m) {
         err_set(err, FORGE_E_INVALID, "no model");
