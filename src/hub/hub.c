@@ -256,6 +256,7 @@ out:
 
 forge_status forge_hub_cache_dir(const forge_hub_params *params, char *path, size_t path_size,
                                  forge_error *err) {
+    if (!path || !path_size) return err_set(err, FORGE_E_INVALID, "forge_hub_cache_dir: path is NULL or empty");
     char root[HUB_PATH_MAX];
     forge_status st = hub_cache_root(params ? params->cache_dir : NULL, root, sizeof root, err);
     return st != FORGE_OK ? st : put_path(path, path_size, root, err);
@@ -265,6 +266,8 @@ forge_hub_params forge_hub_default_params(void) { return (forge_hub_params){0}; 
 
 forge_status forge_hub_download(const char *id_str, const forge_hub_params *params, char *path,
                                 size_t path_size, forge_error *err) {
+    if (!id_str || !path || !path_size)
+        return err_set(err, FORGE_E_INVALID, "forge_hub_download: %s", !id_str ? "the model id is NULL" : "path is NULL or empty");
     static const forge_hub_params defaults = {0};
     const forge_hub_params *p = params ? params : &defaults;
     hub_id id;
@@ -388,6 +391,7 @@ done:
 
 forge_status forge_model_resolve(const char *model, const forge_hub_params *params, char *path,
                                  size_t path_size, forge_error *err) {
+    if (!path || !path_size) return err_set(err, FORGE_E_INVALID, "forge_model_resolve: path is NULL or empty");
     if (!model || !*model) model = getenv("FORGE_MODEL");
     if (!model || !*model)
         return err_set(err, FORGE_E_INVALID,
