@@ -698,7 +698,8 @@ typedef struct forge_server forge_server;
 typedef struct forge_server_params {
     const char *model;             /* model folder or Hub id; NULL or "": $FORGE_MODEL */
     const char *host;              /* address to listen on; NULL: "127.0.0.1" */
-    int port;                      /* 0: any free port (forge_server_port tells which) */
+    int port;                      /* 0: any free port (forge_server_port tells which);
+                                      -1: no socket at all, only forge_server_post */
     const char *api_key;           /* NULL or "": no key; else "Authorization: Bearer KEY" */
     const char *served_model_name; /* the name clients use; NULL: the model argument */
     const char *chat_template;     /* template file overriding the model's; NULL: the model's */
@@ -721,8 +722,8 @@ FORGE_API forge_server_params forge_server_default_params(void);
 
 /* Listens on host:port (errors: FORGE_E_IO when the address cannot be bound) and starts
  * loading the model in the background. params may be NULL (defaults). Strings in params
- * are copied. The server's callbacks and threads are its own: nothing of the caller's
- * runs on them. */
+ * are copied. Only forge_server_post's reply callback runs caller code on the server's
+ * threads. */
 FORGE_API forge_server *forge_server_create(const forge_server_params *params, forge_error *err);
 /* The port listened on; -1 for NULL. */
 FORGE_API int forge_server_port(const forge_server *s);
@@ -734,8 +735,31 @@ FORGE_API forge_status forge_server_run(forge_server *s, forge_error *err);
 /* Asks a running server to stop; async-signal-safe and callable from any thread. A second
  * call cancels in-flight requests at once. */
 FORGE_API void forge_server_stop(forge_server *s);
-/* Frees a server that is not running (after forge_server_run returned, or never run). */
+/* Frees a server that is not running (after forge_server_run returned, or never run).
+ * In-process requests still queued are answered 503 (on the calling thread) first.
+ * NULL is allowed. */
 FORGE_API void forge_server_free(forge_server *s);
+
+/* In-process requests: the HTTP API's generation routes without a socket or HTTP framing
+ * (`forge batch` sends its OpenAI Batch lines through here, so their answers are the
+ * server's, byte for byte). path is "/v1/completions" or "/v1/chat/completions"; any other
+ * path is answered as HTTP answers an unknown URL (404). body is the JSON request body
+ * (copied). No API key is asked for; "stream": true is answered 400 (there is no stream to
+ * write to). A request posted while the model loads waits for it; one posted while the
+ * server stops is answered 503. Thread-safe; the server must be running (forge_server_run
+ * on some thread) for answers to come. On FORGE_OK, cb is called exactly once with the HTTP
+ * status and the JSON body (an OpenAI answer or error): on the loop thread, or on the thread
+ * of forge_server_free for requests never started. body is valid only during the call;
+ * cb must not block and may call forge_server_post again. */
+typedef void (*forge_server_reply_cb)(int status, const char *body, size_t len, void *user);
+FORGE_API forge_status forge_server_post(forge_server *s, const char *path, const char *body, size_t len,
+                                         forge_server_reply_cb cb, void *user, forge_error *err);
+/* Blocks until the model has loaded (FORGE_OK) or failed to (its error). Any thread. */
+FORGE_API forge_status forge_server_wait_ready(forge_server *s, forge_error *err);
+/* The server's engine once the model has loaded (NULL before, or when loading failed);
+ * owned by the server and valid until forge_server_free. Requests submitted to it directly
+ * share the batch with the HTTP clients'. */
+FORGE_API forge_engine *forge_server_engine(forge_server *s);
 
 #ifdef __cplusplus
 }
