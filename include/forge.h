@@ -237,7 +237,8 @@ typedef struct forge_batch {
     const int32_t *logit_rows;
 } forge_batch;
 
-/* Creates a context: the KV block pool, scratch sized once, and the worker threads. */
+/* Creates a context: the KV block pool, scratch sized once, and the worker threads.
+ * params may be NULL (defaults). One thread at a time uses a context. */
 FORGE_API forge_context *forge_context_create(forge_model *model, const forge_context_params *params,
                                     forge_error *err);
 FORGE_API void forge_context_free(forge_context *ctx);
@@ -322,7 +323,8 @@ FORGE_API char *forge_tokenizer_decode(const forge_tokenizer *tok, const int32_t
                              unsigned flags, size_t *len, forge_error *err);
 
 /* The token string of an id as HF's convert_ids_to_tokens gives it ("Ġhello", "▁the",
- * "<0x0A>", "<|im_end|>"), NUL-terminated, or NULL for an unknown id. */
+ * "<0x0A>", "<|im_end|>"), NUL-terminated and owned by the tokenizer, or NULL for an unknown
+ * id; len may be NULL. */
 FORGE_API const char *forge_tokenizer_id_to_token(const forge_tokenizer *tok, int32_t id, size_t *len);
 /* The id of a token string (added tokens first, then the model vocab), -1 when absent. */
 FORGE_API int32_t forge_tokenizer_token_to_id(const forge_tokenizer *tok, const char *s, size_t len);
