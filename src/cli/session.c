@@ -31,20 +31,7 @@ int cli_model_options(cli_opt *opts, cli_model_opts *o, bool engine_knobs) {
 }
 
 int cli_default_model(char *out, size_t n) {
-    char exe[4096];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len <= 0) return -1;
-    exe[len] = 0;
-    char *slash = strrchr(exe, '/');
-    if (!slash) return -1;
-    *slash = 0;
-    const char *rel[] = {"/../models/stories260K", "/../share/forge/models/stories260K", "/models/stories260K"};
-    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-        struct stat st;
-        snprintf(out, n, "%s%s", exe, rel[i]);
-        if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
-    }
-    return -1;
+    return forge_builtin_model_path(out, n, NULL) == FORGE_OK ? 0 : -1;
 }
 
 int cli_kv_dtype(const char *name, const char *cmd, forge_dtype *out) {

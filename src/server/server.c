@@ -548,15 +548,19 @@ fail:
     return NULL;
 }
 
-int forge_server_port(const forge_server *s) { return s->port; }
+int forge_server_port(const forge_server *s) { return s ? s->port : -1; }
+
+forge_server_params forge_server_default_params(void) { return (forge_server_params){0}; }
 
 void forge_server_stop(forge_server *s) {
+    if (!s) return;
     atomic_fetch_add(&s->stop_requests, 1);
     char b = 1;
     if (write(s->wake[1], &b, 1) < 0) { /* a wake-up is pending already */ }
 }
 
 forge_status forge_server_run(forge_server *s, forge_error *err) {
+    if (!s) return err_set(err, FORGE_E_INVALID, "forge_server_run: the server is NULL");
     /* writes to a closed socket raise SIGPIPE in this thread: keep it blocked and pending
      * while serving, and drop it before restoring the mask */
     sigset_t pipe_set, old_set;
