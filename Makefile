@@ -77,7 +77,7 @@ all: $(BUILD)/forge $(BUILD)/libforge.a $(BUILD)/libforge.so $(CUDA_LIB)
 # V=1 shows the full commands
 Q := $(if $(filter 1,$(V)),,@)
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC    $<")
 	$(Q)$(CC) $(CFLAGS_ALL) $(SIMD_FLAGS) -MMD -MP -c $< -o $@
