@@ -3,7 +3,7 @@
 #   make asan        the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz        libFuzzer targets, FUZZ_SECONDS each (clang)
 #   make bench       speed benchmarks (see docs/benchmarks.md)
-#   make install     PREFIX=/usr/local: binary, libraries, forge.h, forge.pc
+#   make install     PREFIX=/usr/local: binary, libraries, forge.h, forge.pc, forge-server.pc
 #   make CUDA=1      also the CUDA backend, build/libforge-cuda.so (CUDA_ARCH=sm_90)
 # SIMD kernels (*_avx2.c, *_neon.c) get their ISA flags per file; the rest of the build is
 # plain C11 for the baseline CPU, and kernels are chosen at run time.
@@ -12,11 +12,25 @@ CC       ?= cc
 BUILD    ?= build
 PREFIX   ?= /usr/local
 OPT      ?= -O2
-DEPS     := libpcre2-8 libutf8proc yajl libcurl libevent libcrypto
+# the inference core needs the first three; the Hub (libcurl, libcrypto) and the server
+# (libevent) the rest: forge.pc and forge-server.pc list them apart for static linking
+CORE_DEPS := libpcre2-8 libutf8proc yajl
+NET_DEPS  := libcurl libevent libcrypto
+DEPS     := $(CORE_DEPS) $(NET_DEPS)
 PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS))
 PKG_LIBS   := $(shell pkg-config --libs $(DEPS))
 
-CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) -g -fPIC -pthread -Wall -Wextra -Werror \
+# Versions and the shared library's names: libforge.so.X.Y.Z, its SONAME libforge.so.MAJOR
+# (libforge.so.0.MINOR before 1.0, where a minor release may break the ABI), libforge.so.
+VERSION := $(shell sed -n 's/^\#define FORGE_VERSION "\(.*\)"/\1/p' include/forge.h)
+VMAJOR  := $(word 1,$(subst ., ,$(VERSION)))
+VMINOR  := $(word 2,$(subst ., ,$(VERSION)))
+SONAME  := libforge.so.$(if $(filter 0,$(VMAJOR)),0.$(VMINOR),$(VMAJOR))
+
+# -fvisibility=hidden: libforge.so exports only the FORGE_API functions of forge.h. The
+# static archive keeps every symbol linkable, so the CLI and the tests that use internal
+# modules (json, strbuf, ...) link libforge.a; embedders use either.
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) -g -fPIC -fvisibility=hidden -pthread -Wall -Wextra -Werror \
              -Iinclude -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm -ldl $(EXTRA_LDFLAGS)
 
@@ -63,7 +77,7 @@ all: $(BUILD)/forge $(BUILD)/libforge.a $(BUILD)/libforge.so $(CUDA_LIB)
 # V=1 shows the full commands
 Q := $(if $(filter 1,$(V)),,@)
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC    $<")
 	$(Q)$(CC) $(CFLAGS_ALL) $(SIMD_FLAGS) -MMD -MP -c $< -o $@
@@ -72,8 +86,13 @@ $(BUILD)/libforge.a: $(LIB_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/libforge.so: $(LIB_OBJ)
-	$(Q)$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/libforge.so.$(VERSION): $(LIB_OBJ)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/libforge.so: $(BUILD)/libforge.so.$(VERSION)
+	$(Q)ln -sf libforge.so.$(VERSION) $(BUILD)/$(SONAME)
+	$(Q)ln -sf $(SONAME) $@
 
 $(BUILD)/forge: $(CLI_OBJ) $(BUILD)/libforge.a
 	@$(if $(Q),echo "  LD    $@")
@@ -151,13 +170,18 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 755 $(BUILD)/forge $(DESTDIR)$(PREFIX)/bin/forge
 	install -m 644 $(BUILD)/libforge.a $(DESTDIR)$(PREFIX)/lib/libforge.a
-	install -m 755 $(BUILD)/libforge.so $(DESTDIR)$(PREFIX)/lib/libforge.so
+	install -m 755 $(BUILD)/libforge.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libforge.so.$(VERSION)
+	ln -sf libforge.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libforge.so
 	if [ -f $(BUILD)/libforge-cuda.so ]; then install -m 755 $(BUILD)/libforge-cuda.so $(DESTDIR)$(PREFIX)/lib/; fi
 	install -m 644 include/forge.h $(DESTDIR)$(PREFIX)/include/forge.h
 	install -d $(DESTDIR)$(PREFIX)/share/forge/models/stories260K
 	install -m 644 models/stories260K/* $(DESTDIR)$(PREFIX)/share/forge/models/stories260K/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define FORGE_VERSION "\(.*\)"/\1/p' include/forge.h)|' \
-	  -e 's|@DEPS@|$(DEPS)|' forge.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/forge.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	  -e 's|@CORE_LIBS@|$(shell pkg-config --libs $(CORE_DEPS))|' forge.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/forge.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	  -e 's|@CORE_LIBS@|$(shell pkg-config --libs $(CORE_DEPS))|' -e 's|@NET_LIBS@|$(shell pkg-config --libs $(NET_DEPS))|' \
+	  forge-server.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/forge-server.pc
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -1,10 +1,43 @@
 /* forge.h: the public API of the Forge inference library.
  *
- * Every call that can fail takes a `forge_error *` (which may be NULL) and returns a
- * status; on failure the error holds the status and a message naming what was wrong.
- * The library never exits or aborts on bad input. Objects are created by `forge_x_open`
- * or `forge_x_create` and released by the matching `forge_x_close` / `forge_x_free`;
- * whoever creates an object frees it.
+ * This header is the whole contract: what it does not promise, do not rely on. Build with
+ * `pkg-config --cflags --libs forge` (docs/embedding.md has a complete program).
+ *
+ * ERRORS. Every call that can fail takes a `forge_error *err` (which may be NULL) and
+ * returns a status, or NULL for constructors; on failure *err holds the status and a
+ * message naming what was wrong (file, field, argument). The library never exits, aborts
+ * or prints to stdout; diagnostics go through the log (forge_log_set, default stderr).
+ *
+ * OWNERSHIP. Objects come from forge_x_open / forge_x_create and go back through the
+ * matching forge_x_close / forge_x_free, which accept NULL. Whoever creates frees. A
+ * `const char *` or struct pointer returned by a getter is owned by the object it came from
+ * and lives as long as that object, unless the function says otherwise; memory the caller
+ * must free is marked "malloc'd" and goes back with free(). Strings and arrays passed in
+ * params are copied (or used only during the call) unless a field says otherwise.
+ *
+ * NULL. A pointer argument is required unless its comment says "may be NULL". Passing NULL
+ * for a required pointer is an error, never a crash: status functions return
+ * FORGE_E_INVALID naming the argument, constructors return NULL, getters return 0, NULL
+ * or an empty value as documented, and void functions do nothing. (An array pointer with a
+ * zero count may be NULL.)
+ *
+ * THREADS. Objects that are only read after creation (forge_model, forge_tokenizer,
+ * forge_chat_template) may be used by any number of threads at once. forge_engine's
+ * submit, cancel, wait, release and stats calls may come from any thread at once.
+ * forge_context, forge_detok and forge_server (apart from forge_server_stop) belong to
+ * one thread at a time. Closing an object while another thread uses it is a caller bug.
+ * Which thread runs a callback is written at each callback type.
+ *
+ * GROWTH AND ABI. The shared library exports only the FORGE_API functions below; its
+ * SONAME is libforge.so.<major> (libforge.so.0.<minor> before 1.0, where a minor release may
+ * change the ABI). Compare FORGE_VERSION_NUMBER (what you compiled against) with
+ * forge_version_number() (what you run with) to catch a mismatch. Parameter structs that
+ * the caller allocates end in a reserved tail, so their size never changes within a SONAME:
+ * new fields are carved from the tail, and a zero value in any field (including the
+ * reserved ones) means "the default". Zero-initialize a params struct (`= {0}`) or start
+ * from its forge_x_default_params(), then set the fields you need; never copy a struct
+ * field by field from an older header. Structs the library allocates and returns by
+ * pointer (info, events) may gain fields at their end.
  */
 #ifndef FORGE_H
 #define FORGE_H
@@ -17,7 +50,27 @@
 extern "C" {
 #endif
 
-#define FORGE_VERSION "0.1.0"
+/* Marks the exported functions; the library is built with -fvisibility=hidden. */
+#if defined(_WIN32)
+#define FORGE_API
+#elif defined(__GNUC__) || defined(__clang__)
+#define FORGE_API __attribute__((visibility("default")))
+#else
+#define FORGE_API
+#endif
+
+#define FORGE_VERSION_MAJOR 0
+#define FORGE_VERSION_MINOR 2
+#define FORGE_VERSION_PATCH 0
+#define FORGE_VERSION "0.2.0"
+/* major * 10000 + minor * 100 + patch */
+#define FORGE_VERSION_NUMBER (FORGE_VERSION_MAJOR * 10000 + FORGE_VERSION_MINOR * 100 + FORGE_VERSION_PATCH)
+
+/* The version of the library running ("0.2.0"); static, never NULL. */
+FORGE_API const char *forge_version(void);
+/* FORGE_VERSION_NUMBER of the library running. Before 1.0, a program built against one
+ * minor version needs the same minor version at run time (the SONAME makes sure of it). */
+FORGE_API int forge_version_number(void);
 
 /* ---------------------------------------------------------------------------------------
  * Status and errors
@@ -44,8 +97,42 @@ typedef struct forge_error {
     char msg[1024];
 } forge_error;
 
-/* Short name of a status ("ok", "invalid argument", ...); never NULL. */
-const char *forge_status_str(forge_status s);
+/* Short name of a status ("ok", "invalid argument", ...); static, never NULL. */
+FORGE_API const char *forge_status_str(forge_status s);
+
+/* ---------------------------------------------------------------------------------------
+ * Logging
+ *
+ * The library logs a few lines (model loaded, KV cache size, device chosen, warnings).
+ * By default they go to stderr as "forge: message" at level INFO and above; $FORGE_LOG
+ * (error, warn, info, debug) sets the initial level.
+ * ------------------------------------------------------------------------------------- */
+
+typedef enum forge_log_level {
+    FORGE_LOG_ERROR = 0,
+    FORGE_LOG_WARN = 1,
+    FORGE_LOG_INFO = 2,
+    FORGE_LOG_DEBUG = 3,
+} forge_log_level;
+
+/* Receives one message (one line, no trailing newline; valid only during the call). Runs
+ * on whichever library thread logs (the caller's, the engine's, a download thread),
+ * never two at once: the library serializes calls. It must not call into Forge. */
+typedef void (*forge_log_cb)(forge_log_level level, const char *msg, void *user);
+
+/* Sends messages at the current level and above to cb (NULL: back to stderr). Process-
+ * wide; safe from any thread; user is passed back untouched. */
+FORGE_API void forge_log_set(forge_log_cb cb, void *user);
+/* Drops messages above level (FORGE_LOG_WARN: errors and warnings only). Out-of-range
+ * levels are clamped. */
+FORGE_API void forge_log_set_level(forge_log_level level);
+
+/* Progress of a long operation (model loading, a download): done of total units (bytes for
+ * downloads, loading phases for forge_model_open; total 0 when not known yet). Runs on the
+ * thread doing the work (a download thread for downloads, serialized). Return true to go
+ * on, false to abort: the operation then fails with FORGE_E_CANCELLED. It must not call
+ * into Forge. */
+typedef bool (*forge_progress_cb)(uint64_t done, uint64_t total, void *user);
 
 /* ---------------------------------------------------------------------------------------
  * Models and the batched forward pass (core)
@@ -63,7 +150,15 @@ typedef struct forge_model forge_model;
 typedef struct forge_model_params {
     int max_model_len; /* 0: the smaller of max_position_embeddings and what memory allows */
     int n_threads;     /* 0: the cores this process may use */
+    /* NULL: none. Called on the opening thread with the phases done (config, weights
+     * mapped, weights bound, ready) of 4; false aborts the load (FORGE_E_CANCELLED). */
+    forge_progress_cb progress;
+    void *progress_user;
+    uint64_t reserved[6]; /* zero */
 } forge_model_params;
+
+/* All defaults (the same as a zeroed struct). */
+FORGE_API forge_model_params forge_model_default_params(void);
 
 typedef struct forge_model_info {
     const char *model_type; /* "llama", "mistral", "qwen2", "qwen3" */
@@ -84,12 +179,22 @@ typedef struct forge_model_info {
     int n_threads;
 } forge_model_info;
 
-/* Loads the HF model folder `dir` (config.json + safetensors). Weights stay in the mmap. */
-forge_model *forge_model_open(const char *dir, const forge_model_params *params, forge_error *err);
-/* Releases the model; contexts made from it must be freed first. NULL is allowed. */
-void forge_model_close(forge_model *model);
-/* Shape and metadata of an open model; the pointers live as long as the model. */
-const forge_model_info *forge_model_get_info(const forge_model *model);
+/* Loads the HF model folder `dir` (config.json + safetensors; a Hub id goes through
+ * forge_model_resolve first). Weights stay in the mmap. params may be NULL (defaults). The
+ * model is read-only afterwards: share it between threads, contexts and engines. */
+FORGE_API forge_model *forge_model_open(const char *dir, const forge_model_params *params, forge_error *err);
+/* Releases the model; contexts and engines made from it must be freed first. NULL is allowed. */
+FORGE_API void forge_model_close(forge_model *model);
+/* Shape and metadata of an open model, owned by it (the struct and its pointers live as
+ * long as the model). NULL when model is NULL. */
+FORGE_API const forge_model_info *forge_model_get_info(const forge_model *model);
+
+/* Finds the built-in model (the tiny stories260K, for tests and examples) as installed
+ * with the library: $FORGE_BUILTIN_MODEL when set, else <prefix>/share/forge/models/stories260K
+ * next to the library file (or the program, when linked statically), else the source
+ * tree's models/stories260K beside a build folder. Writes the folder into path (path_size
+ * bytes). FORGE_E_NOT_FOUND (naming the places looked at) when there is none. */
+FORGE_API forge_status forge_builtin_model_path(char *path, size_t path_size, forge_error *err);
 
 #define FORGE_KV_BLOCK_TOKENS 16
 
@@ -108,7 +213,11 @@ typedef struct forge_context_params {
     /* CUDA: share of the GPU's memory for weights, KV cache and scratch (vLLM's
      * --gpu-memory-utilization); 0: $FORGE_GPU_MEMORY_UTILIZATION, else 0.9 */
     float gpu_memory_utilization;
+    uint64_t reserved[8]; /* zero */
 } forge_context_params;
+
+/* All defaults (the same as a zeroed struct, kv_dtype F32). */
+FORGE_API forge_context_params forge_context_default_params(void);
 
 /* One forward call: a flat list of tokens from any number of sequences.
  * Row i carries token tokens[i] at position positions[i] of sequence seq[i]. Each sequence
@@ -128,30 +237,31 @@ typedef struct forge_batch {
     const int32_t *logit_rows;
 } forge_batch;
 
-/* Creates a context: the KV block pool, scratch sized once, and the worker threads. */
-forge_context *forge_context_create(forge_model *model, const forge_context_params *params,
+/* Creates a context: the KV block pool, scratch sized once, and the worker threads.
+ * params may be NULL (defaults). One thread at a time uses a context. */
+FORGE_API forge_context *forge_context_create(forge_model *model, const forge_context_params *params,
                                     forge_error *err);
-void forge_context_free(forge_context *ctx);
+FORGE_API void forge_context_free(forge_context *ctx);
 /* Number of KV blocks in the pool. */
-int forge_context_n_kv_blocks(const forge_context *ctx);
+FORGE_API int forge_context_n_kv_blocks(const forge_context *ctx);
 /* The device the context runs on: "cpu" or "cuda". */
-const char *forge_context_device(const forge_context *ctx);
+FORGE_API const char *forge_context_device(const forge_context *ctx);
 /* Bytes of KV cache the device that params select can hold beside the model's weights and
  * the scratch for params' batch sizes (gpu_memory_utilization of the GPU, within what is
  * free); 0 when that device is the CPU, whose cache the caller sizes from host memory. */
-size_t forge_context_kv_budget(forge_model *model, const forge_context_params *params, forge_error *err);
+FORGE_API size_t forge_context_kv_budget(forge_model *model, const forge_context_params *params, forge_error *err);
 /* Runs the forward pass of one batch; logits of the rows in logit_rows become readable. */
-forge_status forge_context_decode(forge_context *ctx, const forge_batch *batch, forge_error *err);
+FORGE_API forge_status forge_context_decode(forge_context *ctx, const forge_batch *batch, forge_error *err);
 /* Logits (vocab_size floats) of output row i of the last successful decode. */
-const float *forge_context_logits(const forge_context *ctx, int i);
+FORGE_API const float *forge_context_logits(const forge_context *ctx, int i);
 
 /* Machine measurements for benchmarks' rooflines, using n_threads threads (0: default).
  * Read bandwidth in bytes/s over a buffer much larger than the caches; peak f32 FMA rate
  * in FLOP/s (2 per fused multiply-add) of the best kernel this CPU has. */
-double forge_measure_read_bandwidth(int n_threads);
-double forge_measure_fma_peak(int n_threads);
+FORGE_API double forge_measure_read_bandwidth(int n_threads);
+FORGE_API double forge_measure_fma_peak(int n_threads);
 /* Name of the kernel variant in use ("avx2", "scalar"). */
-const char *forge_kernels_name(void);
+FORGE_API const char *forge_kernels_name(void);
 
 /* ---------------------------------------------------------------------------------------
  * Tokenizer (tokenizer issue)
@@ -191,38 +301,39 @@ enum {
 };
 
 /* Opens dir/tokenizer.json and, when present, dir/tokenizer_config.json. */
-forge_tokenizer *forge_tokenizer_open(const char *dir, forge_error *err);
+FORGE_API forge_tokenizer *forge_tokenizer_open(const char *dir, forge_error *err);
 /* The same from documents in memory; config may be NULL. The texts are not kept. */
-forge_tokenizer *forge_tokenizer_load(const char *json, size_t len, const char *config,
+FORGE_API forge_tokenizer *forge_tokenizer_load(const char *json, size_t len, const char *config,
                                       size_t config_len, forge_error *err);
 /* Releases the tokenizer; detokenizers made from it must be freed first. NULL is allowed. */
-void forge_tokenizer_close(forge_tokenizer *tok);
+FORGE_API void forge_tokenizer_close(forge_tokenizer *tok);
 /* Vocabulary size, BOS/EOS and config facts; lives as long as the tokenizer. */
-const forge_tokenizer_info *forge_tokenizer_get_info(const forge_tokenizer *tok);
+FORGE_API const forge_tokenizer_info *forge_tokenizer_get_info(const forge_tokenizer *tok);
 
 /* Encodes UTF-8 text[0..len) (invalid bytes become U+FFFD first), appending the ids to out
  * as HF's encode(text, add_special_tokens=flags&ADD_SPECIAL) does. */
-forge_status forge_tokenizer_encode(const forge_tokenizer *tok, const char *text, size_t len,
+FORGE_API forge_status forge_tokenizer_encode(const forge_tokenizer *tok, const char *text, size_t len,
                                     unsigned flags, forge_tokens *out, forge_error *err);
 /* Frees the buffer's ids and zeroes it. */
-void forge_tokens_free(forge_tokens *t);
+FORGE_API void forge_tokens_free(forge_tokens *t);
 /* Decodes ids as HF's decode(ids, skip_special_tokens) into a malloc'd NUL-terminated UTF-8
  * string owned by the caller (*len gets its length when len is not NULL). Unknown ids are
  * skipped, as HF does. NULL on allocation failure. */
-char *forge_tokenizer_decode(const forge_tokenizer *tok, const int32_t *ids, size_t n,
+FORGE_API char *forge_tokenizer_decode(const forge_tokenizer *tok, const int32_t *ids, size_t n,
                              unsigned flags, size_t *len, forge_error *err);
 
 /* The token string of an id as HF's convert_ids_to_tokens gives it ("Ġhello", "▁the",
- * "<0x0A>", "<|im_end|>"), NUL-terminated, or NULL for an unknown id. */
-const char *forge_tokenizer_id_to_token(const forge_tokenizer *tok, int32_t id, size_t *len);
+ * "<0x0A>", "<|im_end|>"), NUL-terminated and owned by the tokenizer, or NULL for an unknown
+ * id; len may be NULL. */
+FORGE_API const char *forge_tokenizer_id_to_token(const forge_tokenizer *tok, int32_t id, size_t *len);
 /* The id of a token string (added tokens first, then the model vocab), -1 when absent. */
-int32_t forge_tokenizer_token_to_id(const forge_tokenizer *tok, const char *s, size_t len);
+FORGE_API int32_t forge_tokenizer_token_to_id(const forge_tokenizer *tok, const char *s, size_t len);
 /* True for special added tokens (those skip_special_tokens removes). */
-bool forge_tokenizer_is_special(const forge_tokenizer *tok, int32_t id);
+FORGE_API bool forge_tokenizer_is_special(const forge_tokenizer *tok, int32_t id);
 /* The raw bytes one token stands for in the middle of a text (for logprobs: byte-level
  * chars mapped back, "▁" as a space, "<0xXX>" as its byte), written to buf (at most cap
  * bytes, never NUL-terminated). Returns the full byte count, or -1 for an unknown id. */
-int forge_tokenizer_token_bytes(const forge_tokenizer *tok, int32_t id, char *buf, size_t cap);
+FORGE_API int forge_tokenizer_token_bytes(const forge_tokenizer *tok, int32_t id, char *buf, size_t cap);
 
 /* Streaming detokenizer: fed one id at a time, it returns only whole UTF-8 characters and
  * its outputs concatenated equal forge_tokenizer_decode of all ids fed (with the same
@@ -232,18 +343,18 @@ int forge_tokenizer_token_bytes(const forge_tokenizer *tok, int32_t id, char *bu
 typedef struct forge_detok forge_detok;
 
 /* Creates a detokenizer; flags: FORGE_DECODE_SKIP_SPECIAL. */
-forge_detok *forge_detok_create(const forge_tokenizer *tok, unsigned flags, forge_error *err);
-void forge_detok_free(forge_detok *d);
+FORGE_API forge_detok *forge_detok_create(const forge_tokenizer *tok, unsigned flags, forge_error *err);
+FORGE_API void forge_detok_free(forge_detok *d);
 /* Starts a new request with the same tokenizer, keeping the buffers. */
-void forge_detok_reset(forge_detok *d, unsigned flags);
+FORGE_API void forge_detok_reset(forge_detok *d, unsigned flags);
 /* Feeds prompt ids whose text is not wanted (the state they leave is kept). */
-forge_status forge_detok_prime(forge_detok *d, const int32_t *ids, size_t n, forge_error *err);
+FORGE_API forge_status forge_detok_prime(forge_detok *d, const int32_t *ids, size_t n, forge_error *err);
 /* Feeds one id; text and len get the newly completed text (possibly empty), valid until the
  * next call on d. */
-forge_status forge_detok_push(forge_detok *d, int32_t id, const char **text, size_t *len,
+FORGE_API forge_status forge_detok_push(forge_detok *d, int32_t id, const char **text, size_t *len,
                               forge_error *err);
 /* Ends the request: flushes held bytes (U+FFFD for incomplete sequences). */
-forge_status forge_detok_finish(forge_detok *d, const char **text, size_t *len,
+FORGE_API forge_status forge_detok_finish(forge_detok *d, const char **text, size_t *len,
                                 forge_error *err);
 
 /* ---------------------------------------------------------------------------------------
@@ -263,6 +374,7 @@ typedef struct forge_template_limits {
     size_t max_output;  /* bytes of rendered text (and of any one string); 0: 32 MiB */
     uint64_t max_steps; /* evaluation steps (nodes, loop iterations); 0: 20 million */
     int max_depth;      /* nested macro calls and recursive loops; 0: 100 */
+    uint64_t reserved[4]; /* zero */
 } forge_template_limits;
 
 /* Loads the chat template of the model folder model_dir: template_file if not NULL, else
@@ -272,19 +384,19 @@ typedef struct forge_template_limits {
  * or {"content": ...} objects; null ones stay undefined) come from model_dir's
  * tokenizer_config.json when there is one. FORGE_E_NOT_FOUND when there is no template,
  * FORGE_E_TEMPLATE (with the line) when it does not parse. */
-forge_chat_template *forge_chat_template_load(const char *model_dir, const char *template_file,
+FORGE_API forge_chat_template *forge_chat_template_load(const char *model_dir, const char *template_file,
                                               forge_error *err);
 /* A template from source text (or, when source is NULL, the chat_template of config_json);
  * config_json (may be NULL) is tokenizer_config.json text giving the special tokens. */
-forge_chat_template *forge_chat_template_create(const char *source, size_t len,
+FORGE_API forge_chat_template *forge_chat_template_create(const char *source, size_t len,
                                                 const char *config_json, size_t config_len,
                                                 forge_error *err);
-void forge_chat_template_free(forge_chat_template *t);
+FORGE_API void forge_chat_template_free(forge_chat_template *t);
 /* Sets the render limits (NULL or zero fields: the defaults). Not while rendering. */
-void forge_chat_template_set_limits(forge_chat_template *t, const forge_template_limits *lim);
+FORGE_API void forge_chat_template_set_limits(forge_chat_template *t, const forge_template_limits *lim);
 /* The file the template came from (template file, chat_template.jinja or
  * tokenizer_config.json path), or "string". */
-const char *forge_chat_template_origin(const forge_chat_template *t);
+FORGE_API const char *forge_chat_template_origin(const forge_chat_template *t);
 
 /* Renders an OpenAI chat request (JSON text of an object): "messages" (required; content as
  * a string, text parts or null; assistant tool_calls with arguments as a JSON string or an
@@ -296,7 +408,7 @@ const char *forge_chat_template_origin(const forge_chat_template *t);
  * for non-text content parts or a Jinja2 feature Forge leaves out, FORGE_E_RANGE past a limit,
  * FORGE_E_TEMPLATE when the template fails: "chat template line N: MSG", where MSG is
  * raise_exception's message verbatim or "UndefinedError: 'x' is undefined" and the like. */
-forge_status forge_chat_template_render(const forge_chat_template *t, const char *request_json,
+FORGE_API forge_status forge_chat_template_render(const forge_chat_template *t, const char *request_json,
                                         size_t len, char **out, size_t *out_len,
                                         forge_error *err);
 
@@ -326,12 +438,17 @@ typedef struct forge_sampling_params {
     const forge_logit_bias *logit_bias;
     int n_logit_bias;
     int top_logprobs; /* report the N (0..20) most likely tokens' raw logprobs */
+    uint64_t reserved[4]; /* zero */
 } forge_sampling_params;
+/* A zeroed forge_sampling_params is valid: greedy, top_p and repetition_penalty 0 mean off. */
 
-/* temperature 1, top_p 1, top_k off, min_p 0, penalties off, no seed, no bias. */
-void forge_sampling_params_default(forge_sampling_params *p);
+/* temperature 1, top_p 1, top_k off, min_p 0, penalties off, no seed, no bias (HF's
+ * defaults). p NULL: nothing. */
+FORGE_API void forge_sampling_params_default(forge_sampling_params *p);
+/* The same, returned. */
+FORGE_API forge_sampling_params forge_sampling_default_params(void);
 /* Checks ranges (naming the field); vocab_size bounds logit_bias token ids. */
-forge_status forge_sampling_params_check(const forge_sampling_params *p, int vocab_size, forge_error *err);
+FORGE_API forge_status forge_sampling_params_check(const forge_sampling_params *p, int vocab_size, forge_error *err);
 
 /* Defaults from the model folder's generation_config.json (absent fields keep
  * forge_sampling_params_default's values), and the EOS ids it lists. */
@@ -340,22 +457,59 @@ typedef struct forge_generation_config {
     bool has_temperature, has_top_p, has_top_k, has_min_p, has_repetition_penalty;
     int n_eos_ids;
     int32_t eos_ids[8];
+    uint64_t reserved[4];
 } forge_generation_config;
 
-/* Reads dir/generation_config.json; a missing file gives the defaults. */
-forge_status forge_generation_config_load(const char *dir, forge_generation_config *out, forge_error *err);
+/* Reads dir/generation_config.json into *out (caller-owned; nothing to free); a missing
+ * file gives the defaults. */
+FORGE_API forge_status forge_generation_config_load(const char *dir, forge_generation_config *out, forge_error *err);
 
 /* ---------------------------------------------------------------------------------------
  * Engine: requests, continuous batching (engine issue)
  *
  * One engine runs one model for many requests. Each step runs every active sequence in
- * one batched forward; requests join and leave between steps. submit/cancel/stats are
- * thread-safe; events are delivered on the engine's thread through the request's callback.
+ * one batched forward; requests join and leave between steps.
+ *
+ * THREADS. forge_engine_submit, forge_request_cancel, _wait, _done, _seed, _release,
+ * forge_engine_get_stats and forge_engine_context_len may be called from any thread, at
+ * once. forge_engine_free and forge_engine_step belong to the thread that owns the engine.
+ *
+ * CALLBACKS. A request's events reach its forge_event_cb on the engine's own thread, in
+ * order, one at a time. With manual_step (no engine thread) they run inside
+ * forge_engine_step, on its caller's thread. forge_engine_free cancels what is left: those
+ * final FINISH_CANCELLED events also come from the engine thread (from forge_engine_free's
+ * caller with manual_step), before forge_engine_free returns. A callback must return
+ * quickly (the whole batch waits for it). Inside a callback you may call
+ * forge_request_cancel and forge_request_release (on any request, its own included),
+ * forge_request_done, forge_request_seed, forge_engine_get_stats,
+ * forge_engine_context_len and forge_engine_submit (a follow-up request), and anything on
+ * the model, tokenizer or template. You must not call forge_request_wait (it would wait for
+ * the thread it blocks), forge_engine_step or forge_engine_free from a callback.
+ *
+ * REQUEST LIFECYCLE.
+ *   1. forge_engine_submit returns a handle (or NULL and an error; then no callback ever
+ *      runs). The engine copies what params point to: they may be freed on return.
+ *   2. Events arrive: text (whole UTF-8 characters) and tokens, then one last event per
+ *      choice with `finish` set (STOP, LENGTH, CANCELLED or ERROR). Every accepted request
+ *      gets its last events, whatever happens (cancel, engine shutdown).
+ *   3. forge_request_wait blocks until every choice's last event has returned from the
+ *      callback; forge_engine_get_stats read after it counts the request.
+ *   4. forge_request_release ends the caller's use of the handle: it cancels the request if
+ *      it is still running, and once it returns the callback is never called again for it
+ *      (it waits for a callback running on another thread to return). So `user` must live
+ *      until release returns, and no longer. Call it exactly once per handle, even after
+ *      the engine was freed: the handle's memory lives until then.
+ *   The handle stays valid until forge_request_release, whatever happened to the engine:
+ *   cancel, wait, done and seed on a finished request, or on one whose engine was freed,
+ *   are harmless (cancel does nothing, wait returns at once).
+ *
+ * EVENT DATA. The forge_event and everything it points to (text, top_ids, top_logprobs,
+ * prompt_logprobs, error) belong to the engine and are valid only during the callback:
+ * copy what you keep.
  * ------------------------------------------------------------------------------------- */
 
 typedef struct forge_engine forge_engine;
 typedef struct forge_request forge_request;
-typedef struct forge_tokenizer forge_tokenizer;
 
 typedef struct forge_engine_params {
     int max_seqs;           /* sequences running at once; 0: 64 */
@@ -370,7 +524,11 @@ typedef struct forge_engine_params {
     bool manual_step;       /* no engine thread: the caller drives forge_engine_step (tests) */
     const char *device;     /* as forge_context_params.device: "auto", "cpu", "cuda"; NULL: $FORGE_DEVICE */
     float gpu_memory_utilization; /* as forge_context_params; on a GPU the default KV pool fills it */
+    uint64_t reserved[8];         /* zero */
 } forge_engine_params;
+
+/* All defaults (the same as a zeroed struct). */
+FORGE_API forge_engine_params forge_engine_default_params(void);
 
 typedef enum forge_finish_reason {
     FORGE_FINISH_NONE = 0,
@@ -380,6 +538,8 @@ typedef enum forge_finish_reason {
     FORGE_FINISH_ERROR,
 } forge_finish_reason;
 
+/* A zeroed struct plus a prompt is a valid request: one greedy choice until EOS or the end
+ * of the context. Every pointer is copied by forge_engine_submit. */
 typedef struct forge_request_params {
     const char *prompt; /* UTF-8 text (tokenized with add_special_tokens), or NULL ... */
     size_t prompt_len;
@@ -392,14 +552,19 @@ typedef struct forge_request_params {
     const int32_t *stop_token_ids;
     int n_stop_token_ids;
     int n;           /* choices; 0 or 1: one */
-    int max_tokens;  /* < 0: until the context ends */
+    int max_tokens;  /* 0 or < 0: until the context ends */
     int min_tokens;  /* EOS and stop tokens are suppressed before this many */
     bool ignore_eos;
     bool logprobs;       /* report each token's raw logprob (and sampling.top_logprobs) */
     bool prompt_logprobs;
     bool keep_special_tokens; /* text includes special tokens (skip_special_tokens=false) */
+    uint64_t reserved[8];     /* zero */
 } forge_request_params;
 
+/* A zeroed struct with sampling = forge_sampling_default_params() (temperature 1). */
+FORGE_API forge_request_params forge_request_default_params(void);
+
+/* One event of one choice; owned by the engine, valid only during the callback. */
 typedef struct forge_event {
     int choice;
     /* text completed by this event (whole UTF-8 characters, stop strings held back) */
@@ -419,9 +584,11 @@ typedef struct forge_event {
     /* on the last event: */
     int prompt_tokens, completion_tokens, cached_tokens;
     double ttft_ms, total_ms;
-    const char *error;
+    const char *error; /* with FINISH_ERROR or FINISH_CANCELLED: why (else NULL) */
 } forge_event;
 
+/* Receives a request's events; see CALLBACKS above for the thread and what it may call.
+ * user is the pointer given to forge_engine_submit. */
 typedef void (*forge_event_cb)(const forge_event *ev, void *user);
 
 typedef struct forge_engine_stats {
@@ -431,33 +598,47 @@ typedef struct forge_engine_stats {
     long long preemptions, steps, prompt_tokens, generated_tokens, requests_done;
     double step_seconds, forward_seconds; /* totals: overhead = step - forward */
     double tokens_per_second;             /* tokens generated per second over the last steps */
+    uint64_t reserved[8];
 } forge_engine_stats;
 
-/* Creates an engine for model (and tokenizer, which may be NULL for id-only use); both
- * must outlive it. Fails if the KV pool cannot hold one full-length sequence. */
-forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok, const forge_engine_params *p,
-                                  forge_error *err);
-/* Cancels what is left, stops the engine thread and frees the engine. */
-void forge_engine_free(forge_engine *e);
-/* Queues a request; cb receives its events on the engine thread. The handle stays valid
- * until forge_request_release. Errors: FORGE_E_RANGE (prompt longer than the context),
- * FORGE_E_BUSY (queue full), FORGE_E_INVALID (bad parameters, named). */
-forge_request *forge_engine_submit(forge_engine *e, const forge_request_params *p, forge_event_cb cb, void *user,
-                                   forge_error *err);
-/* Asks the engine to stop the request; its KV blocks are freed at the next step. */
-void forge_request_cancel(forge_request *r);
-/* Blocks until every choice of the request has finished. */
-void forge_request_wait(forge_request *r);
-/* The seed of choice 0 (drawn when none was given). */
-uint64_t forge_request_seed(const forge_request *r);
-/* Drops the caller's handle. */
-void forge_request_release(forge_request *r);
-void forge_engine_get_stats(forge_engine *e, forge_engine_stats *out);
-/* The effective context length and the default generation settings. */
-int forge_engine_context_len(const forge_engine *e);
-/* With manual_step: runs one scheduler step; returns the number of tokens it computed
- * (0 when idle), or a negative forge_status. */
-int forge_engine_step(forge_engine *e);
+/* Creates an engine for model and tok (tok may be NULL for id-only use); both must outlive
+ * it. p may be NULL (defaults). Starts the engine thread unless p->manual_step. Fails if
+ * the KV pool cannot hold one full-length sequence. */
+FORGE_API forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok,
+                                            const forge_engine_params *p, forge_error *err);
+/* Cancels every request left (their last events arrive before it returns, see CALLBACKS),
+ * stops the engine thread and frees the engine. Request handles stay valid until released.
+ * NULL is allowed. Not from a callback. */
+FORGE_API void forge_engine_free(forge_engine *e);
+/* Queues a request. cb may be NULL (no events: use forge_request_wait); user is passed to
+ * it untouched (may be NULL). Returns a handle the caller must release with
+ * forge_request_release, or NULL with FORGE_E_RANGE (prompt longer than the context),
+ * FORGE_E_BUSY (queue full), FORGE_E_CANCELLED (the engine is being freed) or
+ * FORGE_E_INVALID (a NULL engine or params, bad parameters; the field is named). */
+FORGE_API forge_request *forge_engine_submit(forge_engine *e, const forge_request_params *p, forge_event_cb cb,
+                                             void *user, forge_error *err);
+/* Asks the engine to stop the request: its choices end with FINISH_CANCELLED (unless they
+ * finished first) and its KV blocks are freed at the next step. Returns at once. Harmless
+ * on a finished request or one whose engine was freed; NULL: nothing. */
+FORGE_API void forge_request_cancel(forge_request *r);
+/* Blocks until every choice of the request has delivered its last event. NULL: returns. */
+FORGE_API void forge_request_wait(forge_request *r);
+/* True once every choice has delivered its last event (non-blocking wait); NULL: true. */
+FORGE_API bool forge_request_done(forge_request *r);
+/* The seed of choice 0 (drawn when none was given); 0 for NULL. */
+FORGE_API uint64_t forge_request_seed(const forge_request *r);
+/* Cancels the request if it still runs, detaches its callback (none runs once this
+ * returns) and drops the handle, which must not be used again. NULL: nothing. */
+FORGE_API void forge_request_release(forge_request *r);
+/* Copies the engine's counters into *out (caller-owned). They are published at the end of
+ * each step and when a request finishes. e NULL: *out is zeroed; out NULL: nothing. */
+FORGE_API void forge_engine_get_stats(forge_engine *e, forge_engine_stats *out);
+/* The effective context length (prompt and output); 0 for NULL. */
+FORGE_API int forge_engine_context_len(const forge_engine *e);
+/* With manual_step: runs one scheduler step on the calling thread (callbacks included);
+ * returns the number of tokens it computed (0 when idle), or a negative forge_status
+ * (FORGE_E_INVALID for NULL). */
+FORGE_API int forge_engine_step(forge_engine *e);
 
 /* ---------------------------------------------------------------------------------------
  * Hub: model ids and the HF cache (hub issue)
@@ -482,19 +663,27 @@ typedef struct forge_hub_params {
     const char *cache_dir; /* NULL: the huggingface_hub cache root from the environment */
     bool offline;          /* true: make no request (also when $HF_HUB_OFFLINE is true) */
     bool progress;         /* true: progress on stderr (a bar on a terminal, lines otherwise) */
+    /* NULL: none. Bytes of the files to fetch, called from the download threads (one at a
+     * time); false aborts the download (FORGE_E_CANCELLED; what arrived is kept to resume). */
+    forge_progress_cb progress_cb;
+    void *progress_user;
+    uint64_t reserved[6]; /* zero */
 } forge_hub_params;
+
+/* All defaults (the same as a zeroed struct). */
+FORGE_API forge_hub_params forge_hub_default_params(void);
 
 /* Makes the Hub model `id` ("org/name[@revision]") available in the cache, downloading what is
  * missing, and writes its snapshot folder (<cache>/models--org--name/snapshots/<commit>) into
  * path (path_size bytes). params may be NULL (all defaults, no progress). */
-forge_status forge_hub_download(const char *id, const forge_hub_params *params, char *path,
+FORGE_API forge_status forge_hub_download(const char *id, const forge_hub_params *params, char *path,
                                 size_t path_size, forge_error *err);
 /* Resolves a --model value: an existing folder is used as is (copied into path); otherwise it
  * must be a Hub id, handled as forge_hub_download. model NULL or "" means $FORGE_MODEL. */
-forge_status forge_model_resolve(const char *model, const forge_hub_params *params, char *path,
+FORGE_API forge_status forge_model_resolve(const char *model, const forge_hub_params *params, char *path,
                                  size_t path_size, forge_error *err);
 /* Writes the cache root that params (may be NULL) and the environment select. */
-forge_status forge_hub_cache_dir(const forge_hub_params *params, char *path, size_t path_size,
+FORGE_API forge_status forge_hub_cache_dir(const forge_hub_params *params, char *path, size_t path_size,
                                  forge_error *err);
 
 /* ---------------------------------------------------------------------------------------
@@ -511,7 +700,8 @@ typedef struct forge_server forge_server;
 typedef struct forge_server_params {
     const char *model;             /* model folder or Hub id; NULL or "": $FORGE_MODEL */
     const char *host;              /* address to listen on; NULL: "127.0.0.1" */
-    int port;                      /* 0: any free port (forge_server_port tells which) */
+    int port;                      /* 0: any free port (forge_server_port tells which);
+                                      -1: no socket at all, only forge_server_post */
     const char *api_key;           /* NULL or "": no key; else "Authorization: Bearer KEY" */
     const char *served_model_name; /* the name clients use; NULL: the model argument */
     const char *chat_template;     /* template file overriding the model's; NULL: the model's */
@@ -526,23 +716,52 @@ typedef struct forge_server_params {
     forge_engine_params engine;    /* manual_step is ignored: the engine has its own thread;
                                       device NULL: $FORGE_DEVICE, else auto */
     forge_hub_params hub;          /* how a Hub id is fetched */
+    uint64_t reserved[8];          /* zero; new fields are carved from here */
 } forge_server_params;
 
+/* All defaults (the same as a zeroed struct). */
+FORGE_API forge_server_params forge_server_default_params(void);
+
 /* Listens on host:port (errors: FORGE_E_IO when the address cannot be bound) and starts
- * loading the model in the background. Strings in params are copied. */
-forge_server *forge_server_create(const forge_server_params *params, forge_error *err);
-/* The port listened on. */
-int forge_server_port(const forge_server *s);
+ * loading the model in the background. params may be NULL (defaults). Strings in params
+ * are copied. Only forge_server_post's reply callback runs caller code on the server's
+ * threads. */
+FORGE_API forge_server *forge_server_create(const forge_server_params *params, forge_error *err);
+/* The port listened on; -1 for NULL. */
+FORGE_API int forge_server_port(const forge_server *s);
 /* Serves until forge_server_stop (or a signal with handle_signals): then stops accepting,
  * lets in-flight requests finish within shutdown_timeout, cancels the rest, and returns
  * FORGE_OK. Fails when the model cannot be loaded (the error says why). Call once. While it
  * runs, SIGPIPE is blocked in the calling thread (writes to closed sockets fail instead). */
-forge_status forge_server_run(forge_server *s, forge_error *err);
+FORGE_API forge_status forge_server_run(forge_server *s, forge_error *err);
 /* Asks a running server to stop; async-signal-safe and callable from any thread. A second
  * call cancels in-flight requests at once. */
-void forge_server_stop(forge_server *s);
-/* Frees a server that is not running (after forge_server_run returned, or never run). */
-void forge_server_free(forge_server *s);
+FORGE_API void forge_server_stop(forge_server *s);
+/* Frees a server that is not running (after forge_server_run returned, or never run).
+ * In-process requests still queued are answered 503 (on the calling thread) first.
+ * NULL is allowed. */
+FORGE_API void forge_server_free(forge_server *s);
+
+/* In-process requests: the HTTP API's generation routes without a socket or HTTP framing
+ * (`forge batch` sends its OpenAI Batch lines through here, so their answers are the
+ * server's, byte for byte). path is "/v1/completions" or "/v1/chat/completions"; any other
+ * path is answered as HTTP answers an unknown URL (404). body is the JSON request body
+ * (copied). No API key is asked for; "stream": true is answered 400 (there is no stream to
+ * write to). A request posted while the model loads waits for it; one posted while the
+ * server stops is answered 503. Thread-safe; the server must be running (forge_server_run
+ * on some thread) for answers to come. On FORGE_OK, cb is called exactly once with the HTTP
+ * status and the JSON body (an OpenAI answer or error): on the loop thread, or on the thread
+ * of forge_server_free for requests never started. body is valid only during the call;
+ * cb must not block and may call forge_server_post again. */
+typedef void (*forge_server_reply_cb)(int status, const char *body, size_t len, void *user);
+FORGE_API forge_status forge_server_post(forge_server *s, const char *path, const char *body, size_t len,
+                                         forge_server_reply_cb cb, void *user, forge_error *err);
+/* Blocks until the model has loaded (FORGE_OK) or failed to (its error). Any thread. */
+FORGE_API forge_status forge_server_wait_ready(forge_server *s, forge_error *err);
+/* The server's engine once the model has loaded (NULL before, or when loading failed);
+ * owned by the server and valid until forge_server_free. Requests submitted to it directly
+ * share the batch with the HTTP clients'. */
+FORGE_API forge_engine *forge_server_engine(forge_server *s);
 
 #ifdef __cplusplus
 }

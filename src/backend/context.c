@@ -53,6 +53,8 @@ static void note_fallback(const char *why) {
     log_info("device: CPU (CUDA not used: %s)", why);
 }
 
+forge_context_params forge_context_default_params(void) { return (forge_context_params){0}; }
+
 forge_context *forge_context_create(forge_model *m, const forge_context_params *params, forge_error *err) {
     if (!m) {
         err_set(err, FORGE_E_INVALID, "no model");
@@ -141,13 +143,17 @@ void forge_context_free(forge_context *ctx) {
     free(ctx);
 }
 
-int forge_context_n_kv_blocks(const forge_context *ctx) { return ctx->p.n_kv_blocks; }
+int forge_context_n_kv_blocks(const forge_context *ctx) { return ctx ? ctx->p.n_kv_blocks : 0; }
 
-const char *forge_context_device(const forge_context *ctx) { return ctx->be->name; }
+const char *forge_context_device(const forge_context *ctx) { return ctx ? ctx->be->name : ""; }
 
 const backend *context_backend(const forge_context *ctx) { return ctx->be; }
 
 size_t forge_context_kv_budget(forge_model *m, const forge_context_params *params, forge_error *err) {
+    if (!m) {
+        err_set(err, FORGE_E_INVALID, "forge_context_kv_budget: the model is NULL");
+        return 0;
+    }
     forge_context_params dflt = {.kv_dtype = FORGE_DTYPE_AUTO};
     if (!params) params = &dflt;
     device_kind dev;
@@ -210,6 +216,7 @@ static forge_status check_batch(const forge_context *ctx, const forge_batch *b, 
 }
 
 forge_status forge_context_decode(forge_context *ctx, const forge_batch *b, forge_error *err) {
+    if (!ctx || !b) return err_set(err, FORGE_E_INVALID, "forge_context_decode: %s is NULL", !ctx ? "the context" : "the batch");
     ctx->n_logits = 0;
     forge_status st = check_batch(ctx, b, err);
     if (st) return st;
@@ -219,6 +226,6 @@ forge_status forge_context_decode(forge_context *ctx, const forge_batch *b, forg
 }
 
 const float *forge_context_logits(const forge_context *ctx, int i) {
-    if (i < 0 || i >= ctx->n_logits) return NULL;
+    if (!ctx || i < 0 || i >= ctx->n_logits) return NULL;
     return ctx->logits + (size_t)i * ctx->model->info.vocab_size;
 }

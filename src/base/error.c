@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *forge_version(void) { return FORGE_VERSION; }
+
+int forge_version_number(void) { return FORGE_VERSION_NUMBER; }
+
 const char *forge_status_str(forge_status s) {
     switch (s) {
     case FORGE_OK: return "ok";

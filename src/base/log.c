@@ -8,6 +8,21 @@
 
 static int g_level = -1;
 static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
+static forge_log_cb g_cb;    /* under g_log_lock */
+static void *g_cb_user;
+
+void forge_log_set(forge_log_cb cb, void *user) {
+    pthread_mutex_lock(&g_log_lock);
+    g_cb = cb;
+    g_cb_user = user;
+    pthread_mutex_unlock(&g_log_lock);
+}
+
+void forge_log_set_level(forge_log_level level) {
+    if ((int)level < (int)LOG_ERROR) level = FORGE_LOG_ERROR;
+    if ((int)level > (int)LOG_DEBUG) level = FORGE_LOG_DEBUG;
+    log_set_level((log_level)level);
+}
 
 static int level_from_env(void) {
     const char *s = getenv("FORGE_LOG");
@@ -38,7 +53,9 @@ void log_msg(log_level level, const char *fmt, ...) {
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     pthread_mutex_lock(&g_log_lock);
-    if (level == LOG_INFO)
+    if (g_cb)
+        g_cb((forge_log_level)level, line, g_cb_user);
+    else if (level == LOG_INFO)
         fprintf(stderr, "forge: %s\n", line);
     else
         fprintf(stderr, "forge: %s: %s\n", names[level], line);

@@ -1,9 +1,11 @@
-/* log.h: leveled messages on stderr. The level comes from FORGE_LOG (error, warn, info,
- * debug); the default is info. */
+/* log.h: leveled messages, on stderr or to the embedder's forge_log_set callback. The
+ * level comes from FORGE_LOG (error, warn, info, debug) or forge_log_set_level; the
+ * default is info. The levels equal forge_log_level's. */
 #ifndef FORGE_BASE_LOG_H
 #define FORGE_BASE_LOG_H
 
 #include "base/error.h"
+#include "forge.h"
 
 typedef enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 } log_level;
 

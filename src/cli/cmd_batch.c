@@ -1,37 +1,133 @@
-/* forge batch: every line of a JSONL file is a request ({"prompt", "max_tokens",
- * "temperature", "top_p", "top_k", "min_p", "seed", "stop"}; missing fields take generate's
- * defaults); all are submitted to one engine and run concurrently. Stdout is JSONL, one
- * line per input line in input order; a summary (throughput, TTFT and inter-token latency
- * percentiles, preemptions, prefix hits) goes to stderr. */
+/* forge batch: runs a JSONL file of requests through one engine, streaming.
+ *
+ * Two line formats, detected per line:
+ *  - simple: {"prompt", "max_tokens", "temperature", "top_p", "top_k", "min_p",
+ *    "repetition_penalty", "presence_penalty", "frequency_penalty", "seed", "stop"}; missing
+ *    fields take the command line's (and generation_config.json's) defaults. Output:
+ *    {"index", "completion", "finish_reason", "prompt_tokens", "completion_tokens",
+ *    "cached_tokens", "ttft_ms", "total_ms"} or {"index", "error"}.
+ *  - OpenAI Batch API: {"custom_id", "method": "POST", "url", "body"} with url
+ *    /v1/chat/completions, /v1/completions or /v1/embeddings. The body goes through the
+ *    server's own request code in-process (forge_server_post), so the answer is exactly what
+ *    `forge serve` would send. Output: {"id", "custom_id", "response": {"status_code",
+ *    "request_id", "body"}, "error": null}, or "response": null and "error": {"code",
+ *    "message"} for a line that could not be sent at all.
+ * A line that is not JSON is reported in the format of the line before it (simple when
+ * there is none).
+ *
+ * Streaming with backpressure: at most `in_flight` requests are in the engine at once
+ * (twice --max-seqs), and lines are read only while the ring of not-yet-written outputs
+ * (`ring` slots) has room; outputs are written in input order as soon as a line and every
+ * line before it are done. Memory is bounded by the ring, whatever the file's size; latency
+ * percentiles come from fixed-size histograms. A request the engine refuses as busy
+ * (FORGE_E_BUSY, or the server's 503 "overloaded") is retried once others finish.
+ *
+ * --resume skips the lines whose custom_id (OpenAI lines) or index (simple lines) the
+ * --output file already holds, drops a torn last line, and appends the rest in order.
+ * The exit status is 1 when any line failed (an error, or a status other than 200). */
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "base/hashmap.h"
 #include "base/json.h"
 #include "base/strbuf.h"
 #include "cli/commands.h"
 #include "cli/session.h"
 
-typedef struct {
+/* ---- latency histograms (bounded memory for any number of requests) ------------------- */
+
+enum { HIST_BUCKETS = 1400 }; /* 2% wide buckets from 1 us to ~1e6 s */
+
+typedef struct hist {
+    uint64_t n;
+    uint32_t count[HIST_BUCKETS];
+} hist;
+
+static void hist_add(hist *h, double ms) {
+    int b = ms <= 1e-3 ? 0 : (int)(log(ms / 1e-3) / log(1.02));
+    if (b < 0) b = 0;
+    if (b >= HIST_BUCKETS) b = HIST_BUCKETS - 1;
+    h->count[b]++;
+    h->n++;
+}
+
+/* The p-th percentile (the bucket's geometric middle). */
+static double hist_pct(const hist *h, double p) {
+    if (!h->n) return 0;
+    uint64_t want = (uint64_t)(p / 100.0 * (double)(h->n - 1) + 0.5) + 1, seen = 0;
+    for (int b = 0; b < HIST_BUCKETS; b++) {
+        seen += h->count[b];
+        if (seen >= want) return 1e-3 * pow(1.02, b + 0.5);
+    }
+    return 1e-3 * pow(1.02, HIST_BUCKETS);
+}
+
+/* ---- state -------------------------------------------------------------------------------- */
+
+enum { SLOT_FREE, SLOT_PENDING, SLOT_RETRY, SLOT_DONE };
+
+typedef struct batch batch;
+
+typedef struct slot {
+    batch *b;
+    int state;
+    bool openai, failed;
+    long index;            /* the line's index among non-empty lines */
+    /* simple lines */
+    json_doc *doc;         /* the parsed line (prompt and stop strings point into it) */
+    forge_request_params rp;
+    const char *stops[16];
+    forge_request *req;
     strbuf text;
     forge_finish_reason finish;
     int prompt_tokens, completion_tokens, cached;
     double ttft_ms, total_ms, last_ms;
-    double *itl; /* shared array of inter-token gaps */
-    char error[1100];
-    forge_request *req;
-} item;
+    /* OpenAI lines */
+    char *custom_id;       /* JSON text of custom_id ("null" when unknown) */
+    const char *url;
+    char *body;            /* the request body as JSON text (kept for a retry) */
+    size_t body_len;
+    bool posted_idle;      /* posted while nothing else of ours ran */
+    int status;
+    char *reply;           /* the server's answer */
+    size_t reply_len;
+    const char *error_code;
+    char error[1100];      /* the line's error message ("" when none) */
+} slot;
 
-typedef struct {
+struct batch {
     pthread_mutex_t lock;
-    double *itl;
-    size_t n_itl, cap_itl;
-} itl_log;
-
-static itl_log g_itl = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    pthread_cond_t cond;
+    slot *slots;
+    long ring;              /* slots */
+    long in_flight_max;
+    long head, next;        /* sequence numbers: oldest unwritten, next to assign */
+    long in_flight, n_retry, retries;
+    long long completions, busy_mark; /* retries wait for a completion after the last busy */
+    long long gen_tokens;
+    long done_lines, failed_lines, skipped_lines;
+    hist ttft, itl;
+    forge_server *srv;
+    forge_engine *engine;
+    uint64_t rng;
+    /* the reader thread's mailbox: one line read ahead (so that outputs are written while
+     * a slow input, a pipe, has nothing new) */
+    FILE *in;
+    pthread_cond_t reader_cond;
+    char *line;
+    size_t line_len;
+    bool has_line, in_eof, reader_stop;
+    int in_errno;
+};
 
 static double now_ms(void) {
     struct timespec ts;
@@ -39,65 +135,99 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
+static slot *slot_of(batch *b, long seq) { return &b->slots[seq % b->ring]; }
+
+static void random_hex(batch *b, char out[33]) {
+    for (int half = 0; half < 2; half++) {
+        uint64_t z = (b->rng += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        snprintf(out + 16 * half, 17, "%016llx", (unsigned long long)z);
+    }
+}
+
+/* ---- completions (engine thread, server loop thread) ---------------------------------- */
+
+/* A simple line's engine events. Everything the slot holds is written before it becomes
+ * DONE under the lock; after that only the main thread touches it. */
 static void on_event(const forge_event *ev, void *user) {
-    item *it = user;
+    slot *it = user;
+    batch *b = it->b;
     sb_append(&it->text, ev->text, ev->text_len);
     double t = now_ms();
     if (ev->token >= 0) {
         if (it->last_ms > 0) {
-            pthread_mutex_lock(&g_itl.lock);
-            if (g_itl.n_itl == g_itl.cap_itl) {
-                size_t cap = g_itl.cap_itl ? g_itl.cap_itl * 2 : 4096;
-                double *p = realloc(g_itl.itl, cap * sizeof *p);
-                if (p) {
-                    g_itl.itl = p;
-                    g_itl.cap_itl = cap;
-                }
-            }
-            if (g_itl.n_itl < g_itl.cap_itl) g_itl.itl[g_itl.n_itl++] = t - it->last_ms;
-            pthread_mutex_unlock(&g_itl.lock);
+            pthread_mutex_lock(&b->lock);
+            hist_add(&b->itl, t - it->last_ms);
+            pthread_mutex_unlock(&b->lock);
         }
         it->last_ms = t;
     }
-    if (ev->finish) {
-        it->finish = ev->finish;
-        it->prompt_tokens = ev->prompt_tokens;
-        it->completion_tokens = ev->completion_tokens;
-        it->cached = ev->cached_tokens;
-        it->ttft_ms = ev->ttft_ms;
-        it->total_ms = ev->total_ms;
-        if (ev->error) snprintf(it->error, sizeof it->error, "%s", ev->error);
+    if (!ev->finish) return;
+    it->finish = ev->finish;
+    it->prompt_tokens = ev->prompt_tokens;
+    it->completion_tokens = ev->completion_tokens;
+    it->cached = ev->cached_tokens;
+    it->ttft_ms = ev->ttft_ms;
+    it->total_ms = ev->total_ms;
+    if (ev->error) snprintf(it->error, sizeof it->error, "%s", ev->error);
+    else if (ev->finish == FORGE_FINISH_CANCELLED) snprintf(it->error, sizeof it->error, "the request was cancelled");
+    pthread_mutex_lock(&b->lock);
+    if (ev->completion_tokens > 0) hist_add(&b->ttft, ev->ttft_ms);
+    b->gen_tokens += ev->completion_tokens;
+    b->in_flight--;
+    b->completions++;
+    it->state = SLOT_DONE;
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* An OpenAI line's answer from the server. */
+static void on_reply(int status, const char *body, size_t len, void *user) {
+    slot *it = user;
+    batch *b = it->b;
+    bool busy = status == 503 && memmem(body, len, "\"code\":\"overloaded\"", 19) && !it->posted_idle;
+    char *copy = busy ? NULL : malloc(len + 1);
+    if (copy) {
+        memcpy(copy, body, len);
+        copy[len] = 0;
     }
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, size_t n, double p) {
-    if (!n) return 0;
-    size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
-    return v[i < n ? i : n - 1];
-}
-
-static const char *finish_name(forge_finish_reason f) {
-    switch (f) {
-    case FORGE_FINISH_STOP: return "stop";
-    case FORGE_FINISH_LENGTH: return "length";
-    case FORGE_FINISH_CANCELLED: return "cancelled";
-    case FORGE_FINISH_ERROR: return "error";
-    default: return "none";
+    long long tokens = 0;
+    if (status == 200 && copy) { /* usage.completion_tokens, for the throughput figure */
+        const char *u = strstr(copy, "\"completion_tokens\":");
+        if (u) tokens = atoll(u + 20);
     }
+    pthread_mutex_lock(&b->lock);
+    b->in_flight--;
+    b->gen_tokens += tokens;
+    if (busy) {
+        it->state = SLOT_RETRY;
+        b->n_retry++;
+        b->retries++;
+        b->busy_mark = b->completions;
+    } else {
+        b->completions++;
+        it->status = status;
+        it->reply = copy;
+        it->reply_len = copy ? len : 0;
+        if (!copy) {
+            it->error_code = "server_error";
+            snprintf(it->error, sizeof it->error, "out of memory keeping the answer");
+        }
+        it->state = SLOT_DONE;
+    }
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
 }
 
-/* Builds request parameters from one JSON line; errors name the field. */
-static int parse_line(const json_value *o, const forge_sampling_params *dflt, long dflt_max, forge_request_params *rp,
-                      const char **stops, char *err, size_t errn) {
-    if (!json_is(o, JSON_OBJECT)) {
-        snprintf(err, errn, "the line is not a JSON object");
-        return -1;
-    }
+/* ---- parsing lines ----------------------------------------------------------------------- */
+
+/* Builds a simple line's request parameters; errors name the field. */
+static int parse_simple(const json_value *o, const forge_sampling_params *dflt, long dflt_max, slot *it) {
+    forge_request_params *rp = &it->rp;
+    char *err = it->error;
+    size_t errn = sizeof it->error;
     const json_value *p = json_get(o, "prompt");
     if (!json_is(p, JSON_STRING)) {
         snprintf(err, errn, "\"prompt\" must be a string");
@@ -135,7 +265,7 @@ static int parse_line(const json_value *o, const forge_sampling_params *dflt, lo
     }
     const json_value *st = json_get(o, "stop");
     if (json_is(st, JSON_STRING)) {
-        stops[0] = st->u.s;
+        it->stops[0] = st->u.s;
         rp->n_stop = 1;
     } else if (json_is(st, JSON_ARRAY)) {
         if (st->n > 16) {
@@ -147,14 +277,14 @@ static int parse_line(const json_value *o, const forge_sampling_params *dflt, lo
                 snprintf(err, errn, "\"stop\"[%zu] must be a string", i);
                 return -1;
             }
-            stops[i] = json_at(st, i)->u.s;
+            it->stops[i] = json_at(st, i)->u.s;
         }
         rp->n_stop = (int)st->n;
     } else if (st && st->type != JSON_NULL) {
         snprintf(err, errn, "\"stop\" must be a string or a list of strings");
         return -1;
     }
-    rp->stop = stops;
+    rp->stop = it->stops;
     if (rp->max_tokens == 0 || rp->max_tokens < -1) {
         snprintf(err, errn, "\"max_tokens\" must be positive (or -1)");
         return -1;
@@ -162,123 +292,653 @@ static int parse_line(const json_value *o, const forge_sampling_params *dflt, lo
     return 0;
 }
 
+static bool is_openai_line(const json_value *o) {
+    return json_is(o, JSON_OBJECT) &&
+           (json_get(o, "custom_id") || json_get(o, "url") || json_get(o, "body") || json_get(o, "method"));
+}
+
+static const char *const k_urls[] = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings"};
+
+/* Validates an OpenAI Batch line and keeps its custom_id and body; -1 with it->error set. */
+static int parse_openai(const json_value *o, slot *it) {
+    strbuf sb = STRBUF_INIT;
+    const json_value *cid = json_get(o, "custom_id");
+    if (json_is(cid, JSON_STRING)) json_write_value(&sb, cid);
+    else sb_puts(&sb, "null");
+    it->custom_id = sb_take(&sb, NULL);
+    it->error_code = "invalid_request";
+    if (!it->custom_id) {
+        snprintf(it->error, sizeof it->error, "out of memory");
+        return -1;
+    }
+    if (!json_is(cid, JSON_STRING)) {
+        snprintf(it->error, sizeof it->error, "\"custom_id\" must be a string");
+        return -1;
+    }
+    const json_value *method = json_get(o, "method");
+    if (!json_is(method, JSON_STRING) || strcmp(method->u.s, "POST")) {
+        snprintf(it->error, sizeof it->error, "\"method\" must be \"POST\"");
+        return -1;
+    }
+    const json_value *url = json_get(o, "url");
+    for (size_t i = 0; json_is(url, JSON_STRING) && i < sizeof k_urls / sizeof k_urls[0]; i++)
+        if (!strcmp(url->u.s, k_urls[i])) it->url = k_urls[i];
+    if (!it->url) {
+        snprintf(it->error, sizeof it->error, "\"url\" must be one of /v1/chat/completions, /v1/completions, /v1/embeddings");
+        return -1;
+    }
+    const json_value *body = json_get(o, "body");
+    if (!json_is(body, JSON_OBJECT)) {
+        snprintf(it->error, sizeof it->error, "\"body\" must be a JSON object");
+        return -1;
+    }
+    json_write_value(&sb, body);
+    if (sb_failed(&sb)) {
+        sb_free(&sb);
+        snprintf(it->error, sizeof it->error, "out of memory");
+        return -1;
+    }
+    it->body = sb_take(&sb, &it->body_len);
+    it->error_code = NULL;
+    return 0;
+}
+
+/* ---- submitting and writing ----------------------------------------------------------- */
+
+/* Sends a parsed line to the engine or the server (lock not held). */
+static void submit(batch *b, slot *it) {
+    forge_error err;
+    pthread_mutex_lock(&b->lock);
+    it->posted_idle = b->in_flight == 0;
+    b->in_flight++;
+    it->state = SLOT_PENDING;
+    pthread_mutex_unlock(&b->lock);
+    forge_status st;
+    if (it->openai) {
+        st = forge_server_post(b->srv, it->url, it->body, it->body_len, on_reply, it, &err);
+    } else {
+        sb_reset(&it->text);
+        it->last_ms = 0;
+        it->req = forge_engine_submit(b->engine, &it->rp, on_event, it, &err);
+        st = it->req ? FORGE_OK : err.code;
+    }
+    if (st == FORGE_OK) return;
+    pthread_mutex_lock(&b->lock);
+    b->in_flight--;
+    if (st == FORGE_E_BUSY && !it->posted_idle) {
+        it->state = SLOT_RETRY;
+        b->n_retry++;
+        b->retries++;
+        b->busy_mark = b->completions;
+    } else {
+        it->state = SLOT_DONE;
+        it->error_code = "server_error";
+        snprintf(it->error, sizeof it->error, "%s", err.msg);
+    }
+    pthread_mutex_unlock(&b->lock);
+}
+
+static const char *finish_name(forge_finish_reason f) {
+    switch (f) {
+    case FORGE_FINISH_STOP: return "stop";
+    case FORGE_FINISH_LENGTH: return "length";
+    case FORGE_FINISH_CANCELLED: return "cancelled";
+    case FORGE_FINISH_ERROR: return "error";
+    default: return "none";
+    }
+}
+
+/* The output line of a finished slot; sets it->failed. */
+static void write_line(batch *b, slot *it, strbuf *out) {
+    if (it->openai) {
+        char id[33], rid[33];
+        random_hex(b, id);
+        random_hex(b, rid);
+        sb_printf(out, "{\"id\":\"batch_req_%s\",\"custom_id\":%s,", id, it->custom_id ? it->custom_id : "null");
+        if (it->reply) {
+            sb_printf(out, "\"response\":{\"status_code\":%d,\"request_id\":\"%s\",\"body\":", it->status, rid);
+            sb_append(out, it->reply, it->reply_len);
+            sb_puts(out, "},\"error\":null}\n");
+            it->failed = it->status != 200;
+        } else {
+            sb_puts(out, "\"response\":null,\"error\":{\"code\":");
+            const char *code = it->error_code ? it->error_code : "invalid_request";
+            json_write_string(out, code, strlen(code), false);
+            sb_puts(out, ",\"message\":");
+            json_write_string(out, it->error, strlen(it->error), false);
+            sb_puts(out, "}}\n");
+            it->failed = true;
+        }
+        return;
+    }
+    sb_printf(out, "{\"index\":%ld", it->index);
+    if (it->req) {
+        sb_puts(out, ",\"completion\":");
+        json_write_string(out, sb_str(&it->text), it->text.len, false);
+        sb_printf(out, ",\"finish_reason\":\"%s\",\"prompt_tokens\":%d,\"completion_tokens\":%d,\"cached_tokens\":%d,"
+                       "\"ttft_ms\":%.1f,\"total_ms\":%.1f",
+                  finish_name(it->finish), it->prompt_tokens, it->completion_tokens, it->cached, it->ttft_ms, it->total_ms);
+    }
+    if (it->error[0]) {
+        sb_puts(out, ",\"error\":");
+        json_write_string(out, it->error, strlen(it->error), false);
+        it->failed = true;
+    }
+    sb_puts(out, "}\n");
+}
+
+static void slot_clear(slot *it) {
+    if (it->req) forge_request_release(it->req);
+    json_free(it->doc);
+    free(it->custom_id);
+    free(it->body);
+    free(it->reply);
+    strbuf text = it->text;
+    sb_reset(&text); /* the text buffer is reused by the next line of this slot */
+    batch *b = it->b;
+    memset(it, 0, sizeof *it);
+    it->text = text;
+    it->b = b;
+}
+
+/* ---- resume ------------------------------------------------------------------------------ */
+
+typedef struct done_set {
+    strmap ids;       /* custom_ids (keys point into `keys`) */
+    char **keys;
+    size_t n_keys, cap_keys;
+    uint8_t *index;   /* bitmap of simple-line indexes */
+    size_t n_index;   /* bits */
+} done_set;
+
+static bool done_has(const done_set *d, const slot *it, const json_value *cid) {
+    if (it->openai) return cid && json_is(cid, JSON_STRING) && d->ids.slots && strmap_get(&d->ids, cid->u.s, cid->n) >= 0;
+    return (size_t)it->index < d->n_index && (d->index[it->index >> 3] >> (it->index & 7) & 1);
+}
+
+static void done_free(done_set *d) {
+    strmap_free(&d->ids);
+    for (size_t i = 0; i < d->n_keys; i++) free(d->keys[i]);
+    free(d->keys);
+    free(d->index);
+}
+
+/* Reads what an earlier run wrote to path; drops a torn last line. */
+static int load_done(const char *path, done_set *d, long *n_lines) {
+    *n_lines = 0;
+    FILE *f = fopen(path, "r+");
+    if (!f) return errno == ENOENT ? 0 : -1;
+    if (!strmap_init(&d->ids, 1024)) {
+        fclose(f);
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    off_t good = 0;
+    int rc = 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        if (line[len - 1] != '\n') break; /* torn by an interruption */
+        forge_error err;
+        json_doc *doc = json_parse(line, (size_t)len, &err);
+        if (!doc) {
+            fprintf(stderr, "forge batch: --resume: line %ld of %s is not JSON; not appending to it\n", *n_lines + 1, path);
+            rc = -1;
+            break;
+        }
+        const json_value *o = json_root(doc);
+        const json_value *cid = json_get(o, "custom_id"), *idx = json_get(o, "index");
+        if (json_is(cid, JSON_STRING)) {
+            if (d->n_keys == d->cap_keys) {
+                size_t nc = d->cap_keys ? d->cap_keys * 2 : 1024;
+                char **k = realloc(d->keys, nc * sizeof *k);
+                if (!k) rc = -1;
+                else d->keys = k, d->cap_keys = nc;
+            }
+            char *key = rc ? NULL : malloc(cid->n + 1);
+            if (key) {
+                memcpy(key, cid->u.s, cid->n);
+                key[cid->n] = 0;
+                d->keys[d->n_keys++] = key;
+                if (!strmap_put(&d->ids, key, cid->n, 1)) rc = -1;
+            } else {
+                rc = -1;
+            }
+        } else if (json_is(idx, JSON_INT) && idx->u.i >= 0 && idx->u.i < (1LL << 40)) {
+            size_t i = (size_t)idx->u.i;
+            if (i >= d->n_index) {
+                size_t nb = (i + 1) * 2;
+                uint8_t *m = realloc(d->index, (nb + 7) / 8);
+                if (!m) rc = -1;
+                else {
+                    memset(m + (d->n_index + 7) / 8, 0, (nb + 7) / 8 - (d->n_index + 7) / 8);
+                    d->index = m;
+                    d->n_index = nb;
+                }
+            }
+            if (!rc) d->index[i >> 3] |= (uint8_t)(1u << (i & 7));
+        }
+        json_free(doc);
+        if (rc) break;
+        good += len;
+        (*n_lines)++;
+    }
+    free(line);
+    if (!rc && ftruncate(fileno(f), good) != 0) rc = -1;
+    fclose(f);
+    return rc;
+}
+
+/* ---- progress ---------------------------------------------------------------------------- */
+
+static long count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long n = 0;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        ssize_t i = 0;
+        while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n')) i++;
+        if (i < len) n++;
+    }
+    free(line);
+    fclose(f);
+    return n;
+}
+
+static void progress(batch *b, long total, double t0, bool final) {
+    double s = (now_ms() - t0) / 1e3;
+    long done = b->done_lines + b->skipped_lines;
+    double tps = s > 0 ? (double)b->gen_tokens / s : 0;
+    fprintf(stderr, "\rforge batch: %ld", done);
+    if (total >= 0) fprintf(stderr, "/%ld", total);
+    fprintf(stderr, " lines, %ld failed, %.1f tok/s", b->failed_lines, tps);
+    if (total > 0 && done > b->skipped_lines && done < total && !final) {
+        double eta = s / (double)(done - b->skipped_lines) * (double)(total - done);
+        fprintf(stderr, ", ETA %ld:%02ld", (long)eta / 60, (long)eta % 60);
+    }
+    fprintf(stderr, "\033[K%s", final ? "\n" : "");
+}
+
+/* ---- the reader thread ------------------------------------------------------------------ */
+
+static void *reader_main(void *arg) {
+    batch *b = arg;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    pthread_mutex_lock(&b->lock);
+    for (;;) {
+        while (b->has_line && !b->reader_stop) pthread_cond_wait(&b->reader_cond, &b->lock);
+        if (b->reader_stop) break;
+        pthread_mutex_unlock(&b->lock);
+        char *line = NULL;
+        size_t cap = 0;
+        /* only a blocked read may be cancelled (when the main thread gives up early) */
+        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+        errno = 0;
+        ssize_t len = getline(&line, &cap, b->in);
+        int e = errno;
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+        pthread_mutex_lock(&b->lock);
+        if (len < 0) {
+            free(line);
+            b->in_eof = true;
+            b->in_errno = ferror(b->in) ? e : 0;
+            pthread_cond_signal(&b->cond);
+            break;
+        }
+        b->line = line;
+        b->line_len = (size_t)len;
+        b->has_line = true;
+        pthread_cond_signal(&b->cond);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return NULL;
+}
+
+/* ---- the command ------------------------------------------------------------------------- */
+
+typedef struct server_thread {
+    forge_server *srv;
+    forge_status st;
+    forge_error err;
+} server_thread;
+
+static void *server_main(void *arg) {
+    server_thread *t = arg;
+    t->st = forge_server_run(t->srv, &t->err);
+    return NULL;
+}
+
 int cmd_batch(int argc, char **argv) {
     cli_model_opts mo = {0};
     cli_sampling_opts so;
     cli_sampling_init(&so);
-    const char *prompts = NULL;
-    long max_tokens = 256, help = 0;
-    cli_opt opts[32];
+    const char *prompts = NULL, *output = NULL, *tmpl = NULL, *name = NULL;
+    long max_tokens = 256, help = 0, resume = 0, quiet = 0, max_waiting = 0;
+    cli_opt opts[40];
     int n = cli_model_options(opts, &mo, true);
     opts[n++] = (cli_opt){"prompts", OPT_STR, &prompts, "FILE: JSONL requests (- for stdin)"};
-    opts[n++] = (cli_opt){"max-tokens", OPT_INT, &max_tokens, "N: default max_tokens (256)"};
+    opts[n++] = (cli_opt){"output", OPT_STR, &output, "FILE: write the results there (default: stdout)"};
+    opts[n++] = (cli_opt){"resume", OPT_FLAG, &resume, "skip the lines whose custom_id/index --output already holds; append"};
+    opts[n++] = (cli_opt){"chat-template", OPT_STR, &tmpl, "FILE: Jinja chat template for /v1/chat/completions lines"};
+    opts[n++] = (cli_opt){"served-model-name", OPT_STR, &name, "NAME: the model name OpenAI lines may give (default: --model)"};
+    opts[n++] = (cli_opt){"max-tokens", OPT_INT, &max_tokens, "N: default max_tokens of simple lines (256)"};
+    opts[n++] = (cli_opt){"max-waiting", OPT_INT, &max_waiting, "N: the engine's queue (default 1024); fuller is retried"};
     n += cli_sampling_options(opts + n, &so);
+    opts[n++] = (cli_opt){"quiet", OPT_FLAG, &quiet, "no progress line"};
     opts[n++] = (cli_opt){"help", OPT_FLAG, &help, "this help"};
     if (cli_parse("batch", argc, argv, opts, n, NULL, 0) < 0) return 2;
     if (help || !prompts) {
-        cli_usage("batch", "--prompts FILE.jsonl [--model M] [options]", opts, n);
+        cli_usage("batch", "--prompts FILE.jsonl [--output FILE [--resume]] [--model M] [options]", opts, n);
         return help ? 0 : 2;
     }
-    FILE *f = strcmp(prompts, "-") ? fopen(prompts, "r") : stdin;
-    if (!f) {
-        fprintf(stderr, "forge batch: cannot open %s\n", prompts);
+    if (resume && !output) {
+        fprintf(stderr, "forge batch: --resume needs --output FILE\n");
+        return 2;
+    }
+    if (max_tokens == 0 || max_tokens < -1 || max_tokens > INT_MAX) {
+        fprintf(stderr, "forge batch: --max-tokens must be positive (or -1)\n");
+        return 2;
+    }
+    if (mo.threads < 0 || mo.threads > 1024 || mo.max_model_len < 0 || mo.max_model_len > INT_MAX || mo.max_seqs < 0 ||
+        mo.max_seqs > 4096 || mo.max_batched_tokens < 0 || mo.max_batched_tokens > 65536 || mo.kv_cache_mb < 0 || max_waiting < 0 ||
+        max_waiting > INT_MAX) {
+        fprintf(stderr, "forge batch: --threads, --max-model-len, --max-seqs, --max-batched-tokens and --kv-cache-mb "
+                        "must be positive and sensible\n");
+        return 2;
+    }
+    forge_dtype kvd;
+    if (cli_kv_dtype(mo.kv_dtype, "batch", &kvd) != 0) return 2;
+
+    /* the model folder: for generation_config.json (simple lines' defaults) and the server */
+    char dir[4096];
+    forge_error err;
+    const char *model = mo.model && *mo.model ? mo.model : getenv("FORGE_MODEL");
+    if (!model || !*model) {
+        if (cli_default_model(dir, sizeof dir) != 0) {
+            fprintf(stderr, "forge batch: no --model given, FORGE_MODEL unset, and the built-in model is missing\n");
+            return 1;
+        }
+        if (!name) name = "stories260K";
+    } else if (forge_model_resolve(model, &(forge_hub_params){.progress = true}, dir, sizeof dir, &err) != FORGE_OK) {
+        fprintf(stderr, "forge batch: %s\n", err.msg);
         return 1;
     }
-    cli_session s;
-    if (cli_session_open(&s, "batch", &mo) != 0) {
-        if (f != stdin) fclose(f);
+    if (!name) name = model;
+    forge_generation_config gen;
+    if (forge_generation_config_load(dir, &gen, &err) != FORGE_OK) {
+        fprintf(stderr, "forge batch: %s\n", err.msg);
         return 1;
     }
     forge_sampling_params dflt;
-    if (cli_sampling_resolve(&s, &so, "batch", &dflt) != 0) {
-        cli_session_close(&s);
-        if (f != stdin) fclose(f);
-        return 2;
+    if (cli_sampling_apply(&gen, INT_MAX, &so, "batch", &dflt) != 0) return 2; /* no logit_bias here */
+
+    FILE *in = strcmp(prompts, "-") ? fopen(prompts, "r") : stdin;
+    if (!in) {
+        fprintf(stderr, "forge batch: cannot open %s: %s\n", prompts, strerror(errno));
+        return 1;
     }
-    size_t cap = 64, count = 0;
-    item *items = calloc(cap, sizeof *items);
-    json_doc **docs = calloc(cap, sizeof *docs);
-    char *line = NULL;
-    size_t line_cap = 0;
-    ssize_t len;
-    double t0 = now_ms();
+    done_set done = {0};
+    long n_prev = 0;
+    if (resume && load_done(output, &done, &n_prev) != 0) {
+        fprintf(stderr, "forge batch: cannot resume from %s\n", output);
+        if (in != stdin) fclose(in);
+        done_free(&done);
+        return 1;
+    }
+    FILE *out = output ? fopen(output, resume ? "a" : "w") : stdout;
+    if (!out) {
+        fprintf(stderr, "forge batch: cannot write %s: %s\n", output, strerror(errno));
+        if (in != stdin) fclose(in);
+        done_free(&done);
+        return 1;
+    }
+    if (resume) fprintf(stderr, "forge batch: resuming: %ld lines of %s done already\n", n_prev, output);
+    struct stat st_in;
+    long total = in != stdin && fstat(fileno(in), &st_in) == 0 && S_ISREG(st_in.st_mode) ? count_lines(prompts) : -1;
+    bool show_progress = !quiet && isatty(2);
+
+    forge_server_params sp = {
+        .model = dir,
+        .port = -1,
+        .served_model_name = name,
+        .chat_template = tmpl,
+        .shutdown_timeout = -1,
+        .model_params = {.max_model_len = (int)mo.max_model_len, .n_threads = (int)mo.threads},
+        .engine = {.max_seqs = (int)mo.max_seqs, .max_batched_tokens = (int)mo.max_batched_tokens,
+                   .max_waiting = (int)max_waiting, .kv_cache_mb = (size_t)mo.kv_cache_mb, .kv_dtype = kvd, .n_threads = (int)mo.threads},
+    };
+    batch *b = calloc(1, sizeof *b);
+    server_thread th = {0};
+    pthread_t tid, reader;
+    bool started = false, reading = false;
     int rc = 0;
-    while (items && docs && (len = getline(&line, &line_cap, f)) >= 0) {
-        if (len == 0 || (len == 1 && line[0] == '\n')) continue;
-        if (count == cap) {
-            item *ni = realloc(items, cap * 2 * sizeof *ni);
-            json_doc **nd = ni ? realloc(docs, cap * 2 * sizeof *nd) : NULL;
-            if (ni) items = ni;
-            if (nd) docs = nd;
-            if (!ni || !nd) break;
-            memset(items + cap, 0, cap * sizeof *items);
-            memset(docs + cap, 0, cap * sizeof *docs);
-            cap *= 2;
-        }
-        item *it = &items[count];
-        forge_error err;
-        json_doc *d = json_parse(line, (size_t)len, &err);
-        docs[count++] = d;
-        if (!d) {
-            snprintf(it->error, sizeof it->error, "%s", err.msg);
-            continue;
-        }
-        forge_request_params rp = {0};
-        const char *stops[16];
-        if (parse_line(json_root(d), &dflt, max_tokens, &rp, stops, it->error, sizeof it->error) != 0) continue;
-        it->req = forge_engine_submit(s.engine, &rp, on_event, it, &err);
-        if (!it->req) snprintf(it->error, sizeof it->error, "%s", err.msg);
+    if (!b) {
+        fprintf(stderr, "forge batch: out of memory\n");
+        rc = 1;
+        goto out;
     }
-    free(line);
-    if (f != stdin) fclose(f);
-    long long gen = 0;
-    for (size_t i = 0; i < count; i++) {
-        item *it = &items[i];
-        strbuf out = STRBUF_INIT;
-        sb_printf(&out, "{\"index\":%zu", i);
-        if (it->req) {
-            forge_request_wait(it->req);
-            forge_request_release(it->req);
-            sb_puts(&out, ",\"completion\":");
-            json_write_string(&out, sb_str(&it->text), it->text.len, false);
-            sb_printf(&out, ",\"finish_reason\":\"%s\",\"prompt_tokens\":%d,\"completion_tokens\":%d,\"cached_tokens\":%d,"
-                            "\"ttft_ms\":%.1f,\"total_ms\":%.1f",
-                      finish_name(it->finish), it->prompt_tokens, it->completion_tokens, it->cached, it->ttft_ms, it->total_ms);
-            gen += it->completion_tokens;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->cond, NULL);
+    pthread_cond_init(&b->reader_cond, NULL);
+    b->in = in;
+    b->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)b;
+    if (!(b->srv = th.srv = forge_server_create(&sp, &err))) {
+        fprintf(stderr, "forge batch: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
+    if (pthread_create(&tid, NULL, server_main, &th) != 0) {
+        fprintf(stderr, "forge batch: cannot start the server thread\n");
+        rc = 1;
+        goto out;
+    }
+    started = true;
+    if (forge_server_wait_ready(b->srv, &err) != FORGE_OK) {
+        fprintf(stderr, "forge batch: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
+    b->engine = forge_server_engine(b->srv);
+    long max_seqs = mo.max_seqs > 0 ? mo.max_seqs : 64;
+    b->in_flight_max = 2 * max_seqs;
+    b->ring = 8 * b->in_flight_max > 1024 ? 8 * b->in_flight_max : 1024;
+    b->slots = calloc((size_t)b->ring, sizeof *b->slots);
+    if (!b->slots) {
+        fprintf(stderr, "forge batch: out of memory\n");
+        rc = 1;
+        goto out;
+    }
+    for (long i = 0; i < b->ring; i++) b->slots[i].b = b;
+    if (pthread_create(&reader, NULL, reader_main, b) != 0) {
+        fprintf(stderr, "forge batch: cannot start the reader thread\n");
+        rc = 1;
+        goto out;
+    }
+    reading = true;
+
+    char *line = NULL;
+    long index = 0;
+    bool eof = false, last_openai = false, write_failed = false;
+    strbuf o = STRBUF_INIT;
+    double t0 = now_ms(), t_shown = 0;
+    pthread_mutex_lock(&b->lock);
+    for (;;) {
+        /* 1. write what is done, in order */
+        bool worked = false;
+        sb_reset(&o);
+        while (b->head < b->next && slot_of(b, b->head)->state == SLOT_DONE) {
+            slot *it = slot_of(b, b->head);
+            pthread_mutex_unlock(&b->lock);
+            write_line(b, it, &o);
+            bool failed = it->failed;
+            slot_clear(it);
+            pthread_mutex_lock(&b->lock);
+            b->done_lines++;
+            if (failed) b->failed_lines++;
+            b->head++;
+            worked = true;
         }
-        if (it->error[0]) {
-            sb_puts(&out, ",\"error\":");
-            json_write_string(&out, it->error, strlen(it->error), false);
+        if (o.len) {
+            pthread_mutex_unlock(&b->lock);
+            if (fwrite(o.data, 1, o.len, out) != o.len || fflush(out) != 0) write_failed = true;
+            pthread_mutex_lock(&b->lock);
+        }
+        if (write_failed || sb_failed(&o)) {
+            fprintf(stderr, "forge batch: cannot write the output: %s\n", strerror(errno));
             rc = 1;
+            break;
         }
-        sb_puts(&out, "}\n");
-        fwrite(sb_str(&out), 1, out.len, stdout);
-        sb_free(&out);
-        sb_free(&it->text);
-        json_free(docs[i]);
+        /* 2. retry what the engine refused as busy, oldest first */
+        bool may_retry = b->completions != b->busy_mark || b->in_flight == 0;
+        long busy0 = b->retries; /* stop at the next busy answer */
+        for (long seq = b->head; may_retry && b->n_retry > 0 && seq < b->next && b->in_flight < b->in_flight_max &&
+                                 b->retries == busy0;
+             seq++) {
+            slot *it = slot_of(b, seq);
+            if (it->state != SLOT_RETRY) continue;
+            b->n_retry--;
+            pthread_mutex_unlock(&b->lock);
+            submit(b, it);
+            pthread_mutex_lock(&b->lock);
+            worked = true;
+        }
+        /* 3. read new lines while there is room */
+        while (!eof && b->n_retry == 0 && b->next - b->head < b->ring && b->in_flight < b->in_flight_max) {
+            if (!b->has_line) {
+                eof = b->in_eof;
+                break;
+            }
+            free(line);
+            line = b->line;
+            ssize_t len = (ssize_t)b->line_len;
+            b->line = NULL;
+            b->has_line = false;
+            pthread_cond_signal(&b->reader_cond);
+            pthread_mutex_unlock(&b->lock);
+            ssize_t i = 0;
+            while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n')) i++;
+            if (i == len) {
+                pthread_mutex_lock(&b->lock);
+                continue;
+            }
+            slot *it = slot_of(b, b->next);
+            it->index = index++;
+            json_doc *d = json_parse(line, (size_t)len, &err);
+            const json_value *root = d ? json_root(d) : NULL;
+            bool ready = false;
+            if (!d) {
+                it->openai = last_openai;
+                it->error_code = "invalid_json";
+                snprintf(it->error, sizeof it->error, "%s", err.msg);
+            } else if ((it->openai = last_openai = is_openai_line(root))) {
+                if (resume && done_has(&done, it, json_get(root, "custom_id"))) {
+                    json_free(d);
+                    slot_clear(it);
+                    pthread_mutex_lock(&b->lock);
+                    b->skipped_lines++;
+                    continue;
+                }
+                ready = parse_openai(root, it) == 0;
+                json_free(d);
+            } else {
+                if (resume && done_has(&done, it, NULL)) {
+                    json_free(d);
+                    slot_clear(it);
+                    pthread_mutex_lock(&b->lock);
+                    b->skipped_lines++;
+                    continue;
+                }
+                it->doc = d;
+                if (!json_is(root, JSON_OBJECT)) snprintf(it->error, sizeof it->error, "the line is not a JSON object");
+                else ready = parse_simple(root, &dflt, max_tokens, it) == 0;
+            }
+            pthread_mutex_lock(&b->lock);
+            it->state = ready ? SLOT_PENDING : SLOT_DONE;
+            b->next++;
+            pthread_mutex_unlock(&b->lock);
+            if (ready) submit(b, it);
+            pthread_mutex_lock(&b->lock);
+            worked = true;
+        }
+        if (eof && b->head == b->next) break;
+        if (show_progress && now_ms() - t_shown > 250) {
+            progress(b, total, t0, false);
+            t_shown = now_ms();
+        }
+        if (worked) continue;
+        if (show_progress) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 250 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&b->cond, &b->lock, &ts);
+        } else {
+            pthread_cond_wait(&b->cond, &b->lock);
+        }
     }
-    fflush(stdout);
+    pthread_mutex_unlock(&b->lock);
+    free(line);
+    sb_free(&o);
+    if (b->in_errno) {
+        fprintf(stderr, "forge batch: reading %s: %s\n", prompts, strerror(b->in_errno));
+        rc = 1;
+    }
+    if (show_progress) progress(b, total, t0, true);
+    if (b->failed_lines) rc = 1;
     double wall = (now_ms() - t0) / 1e3;
     forge_engine_stats st;
-    forge_engine_get_stats(s.engine, &st);
-    double *ttft = malloc((count ? count : 1) * sizeof *ttft);
-    size_t nt = 0;
-    for (size_t i = 0; ttft && i < count; i++)
-        if (items[i].completion_tokens > 0) ttft[nt++] = items[i].ttft_ms;
-    if (ttft) qsort(ttft, nt, sizeof *ttft, cmp_double);
-    qsort(g_itl.itl, g_itl.n_itl, sizeof *g_itl.itl, cmp_double);
+    forge_engine_get_stats(b->engine, &st);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
     fprintf(stderr,
-            "forge: %zu requests, %lld tokens generated in %.2f s: %.1f tok/s; TTFT p50 %.0f ms p90 %.0f ms p99 %.0f ms; "
-            "ITL p50 %.1f ms p90 %.1f ms p99 %.1f ms; %lld preemptions; prefix cache %lld of %lld prompt tokens; "
-            "scheduler overhead %.2f%% of step time\n",
-            count, gen, wall, gen / (wall > 0 ? wall : 1), ttft ? pct(ttft, nt, 50) : 0, ttft ? pct(ttft, nt, 90) : 0,
-            ttft ? pct(ttft, nt, 99) : 0, pct(g_itl.itl, g_itl.n_itl, 50), pct(g_itl.itl, g_itl.n_itl, 90),
-            pct(g_itl.itl, g_itl.n_itl, 99), st.preemptions, st.prefix_hits, st.prefix_queries,
-            st.step_seconds > 0 ? 100.0 * (st.step_seconds - st.forward_seconds) / st.step_seconds : 0);
-    free(ttft);
-    free(g_itl.itl);
-    free(items);
-    free(docs);
-    cli_session_close(&s);
+            "forge: %ld requests (%ld failed%s), %lld tokens generated in %.2f s: %.1f tok/s; TTFT p50 %.0f ms p90 %.0f ms "
+            "p99 %.0f ms; ITL p50 %.1f ms p90 %.1f ms p99 %.1f ms; %lld preemptions; prefix cache %lld of %lld prompt "
+            "tokens; scheduler overhead %.2f%% of step time; %ld busy retries; peak RSS %.0f MB\n",
+            b->done_lines, b->failed_lines, b->skipped_lines ? ", others skipped as done" : "", b->gen_tokens, wall,
+            (double)b->gen_tokens / (wall > 0 ? wall : 1), hist_pct(&b->ttft, 50), hist_pct(&b->ttft, 90),
+            hist_pct(&b->ttft, 99), hist_pct(&b->itl, 50), hist_pct(&b->itl, 90), hist_pct(&b->itl, 99), st.preemptions,
+            st.prefix_hits, st.prefix_queries,
+            st.step_seconds > 0 ? 100.0 * (st.step_seconds - st.forward_seconds) / st.step_seconds : 0, b->retries,
+            (double)ru.ru_maxrss / 1024.0);
+out:
+    if (reading) {
+        pthread_mutex_lock(&b->lock);
+        bool at_eof = b->in_eof;
+        b->reader_stop = true;
+        pthread_cond_signal(&b->reader_cond);
+        pthread_mutex_unlock(&b->lock);
+        if (!at_eof) pthread_cancel(reader); /* stopped early: the reader may wait in a read */
+        pthread_join(reader, NULL);
+        free(b->line);
+    }
+    if (started) {
+        /* anything still running (after a write error) is cancelled: wait for the ends */
+        if (b->slots)
+            for (long seq = b->head; seq < b->next; seq++) {
+                slot *it = slot_of(b, seq);
+                if (it->req) forge_request_cancel(it->req);
+            }
+        forge_server_stop(b->srv);
+        pthread_join(tid, NULL);
+    }
+    if (b && b->srv) forge_server_free(b->srv);
+    if (b) {
+        for (long i = 0; b->slots && i < b->ring; i++) {
+            slot_clear(&b->slots[i]);
+            sb_free(&b->slots[i].text);
+        }
+        free(b->slots);
+        pthread_mutex_destroy(&b->lock);
+        pthread_cond_destroy(&b->cond);
+        pthread_cond_destroy(&b->reader_cond);
+        free(b);
+    }
+    done_free(&done);
+    if (in != stdin) fclose(in);
+    if (out != stdout && fclose(out) != 0) rc = 1;
+    else if (out == stdout) fflush(stdout);
     return rc;
 }

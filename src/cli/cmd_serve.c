@@ -72,13 +72,8 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "forge serve: a numeric option is out of range (see forge serve --help)\n");
         return 2;
     }
-    forge_dtype kvd = FORGE_DTYPE_AUTO;
-    if (mo.kv_dtype && !strcmp(mo.kv_dtype, "f32")) kvd = FORGE_DTYPE_F32;
-    else if (mo.kv_dtype && !strcmp(mo.kv_dtype, "bf16")) kvd = FORGE_DTYPE_BF16;
-    else if (mo.kv_dtype && strcmp(mo.kv_dtype, "auto")) {
-        fprintf(stderr, "forge serve: --kv-dtype must be auto, f32 or bf16\n");
-        return 2;
-    }
+    forge_dtype kvd;
+    if (cli_kv_dtype(mo.kv_dtype, "serve", &kvd) != 0) return 2;
     char builtin[4096];
     const char *model = mo.model && *mo.model ? mo.model : getenv("FORGE_MODEL");
     if (!model || !*model) {

@@ -31,20 +31,19 @@ int cli_model_options(cli_opt *opts, cli_model_opts *o, bool engine_knobs) {
 }
 
 int cli_default_model(char *out, size_t n) {
-    char exe[4096];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len <= 0) return -1;
-    exe[len] = 0;
-    char *slash = strrchr(exe, '/');
-    if (!slash) return -1;
-    *slash = 0;
-    const char *rel[] = {"/../models/stories260K", "/../share/forge/models/stories260K", "/models/stories260K"};
-    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-        struct stat st;
-        snprintf(out, n, "%s%s", exe, rel[i]);
-        if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
+    return forge_builtin_model_path(out, n, NULL) == FORGE_OK ? 0 : -1;
+}
+
+int cli_kv_dtype(const char *name, const char *cmd, forge_dtype *out) {
+    *out = FORGE_DTYPE_AUTO;
+    if (!name || !strcmp(name, "auto")) return 0;
+    if (!strcmp(name, "f32")) *out = FORGE_DTYPE_F32;
+    else if (!strcmp(name, "bf16")) *out = FORGE_DTYPE_BF16;
+    else {
+        fprintf(stderr, "forge %s: --kv-dtype must be auto, f32 or bf16\n", cmd);
+        return -1;
     }
-    return -1;
+    return 0;
 }
 
 int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o) {
@@ -67,13 +66,8 @@ int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o) {
                         "positive and sensible\n", cmd);
         return -1;
     }
-    forge_dtype kvd = FORGE_DTYPE_AUTO;
-    if (o->kv_dtype && !strcmp(o->kv_dtype, "f32")) kvd = FORGE_DTYPE_F32;
-    else if (o->kv_dtype && !strcmp(o->kv_dtype, "bf16")) kvd = FORGE_DTYPE_BF16;
-    else if (o->kv_dtype && strcmp(o->kv_dtype, "auto")) {
-        fprintf(stderr, "forge %s: --kv-dtype must be auto, f32 or bf16\n", cmd);
-        return -1;
-    }
+    forge_dtype kvd;
+    if (cli_kv_dtype(o->kv_dtype, cmd, &kvd) != 0) return -1;
     s->tok = forge_tokenizer_open(s->dir, &err);
     if (!s->tok) {
         fprintf(stderr, "forge %s: %s\n", cmd, err.msg);
@@ -124,7 +118,12 @@ void cli_sampling_init(cli_sampling_opts *o) {
 }
 
 int cli_sampling_resolve(const cli_session *s, const cli_sampling_opts *o, const char *cmd, forge_sampling_params *p) {
-    *p = s->gen.sampling; /* generation_config.json over the defaults, as vLLM */
+    return cli_sampling_apply(&s->gen, forge_model_get_info(s->model)->vocab_size, o, cmd, p);
+}
+
+int cli_sampling_apply(const forge_generation_config *gen, int vocab, const cli_sampling_opts *o, const char *cmd,
+                       forge_sampling_params *p) {
+    *p = gen->sampling; /* generation_config.json over the defaults, as vLLM */
     if (!isnan(o->temperature)) p->temperature = (float)o->temperature;
     if (!isnan(o->top_p)) p->top_p = (float)o->top_p;
     if (!isnan(o->min_p)) p->min_p = (float)o->min_p;
@@ -150,7 +149,7 @@ int cli_sampling_resolve(const cli_session *s, const cli_sampling_opts *o, const
         p->seed = v;
     }
     forge_error err;
-    if (forge_sampling_params_check(p, forge_model_get_info(s->model)->vocab_size, &err) != FORGE_OK) {
+    if (forge_sampling_params_check(p, vocab, &err) != FORGE_OK) {
         fprintf(stderr, "forge %s: %s\n", cmd, err.msg);
         return -1;
     }

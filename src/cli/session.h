@@ -27,6 +27,8 @@ typedef struct cli_session {
 int cli_model_options(cli_opt *opts, cli_model_opts *o, bool engine_knobs);
 /* The stories260K model shipped with Forge, found relative to the executable; -1 if absent. */
 int cli_default_model(char *out, size_t n);
+/* Parses a --kv-dtype value (NULL: auto); prints an error and returns -1 when unknown. */
+int cli_kv_dtype(const char *name, const char *cmd, forge_dtype *out);
 /* Opens everything; prints "forge CMD: message" and returns -1 on failure. */
 int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o);
 void cli_session_close(cli_session *s);
@@ -43,6 +45,9 @@ void cli_sampling_init(cli_sampling_opts *o);
 /* generation_config.json's defaults, then the flags given; returns -1 after printing an
  * error for a malformed --seed. */
 int cli_sampling_resolve(const cli_session *s, const cli_sampling_opts *o, const char *cmd, forge_sampling_params *out);
+/* The same from a generation config and a vocabulary size (bounds logit_bias ids). */
+int cli_sampling_apply(const forge_generation_config *gen, int vocab, const cli_sampling_opts *o, const char *cmd,
+                       forge_sampling_params *out);
 /* One stderr line with the effective sampling values. */
 void cli_sampling_print(const forge_sampling_params *p, uint64_t seed);
 

@@ -23,6 +23,14 @@ static void add_eos(forge_engine *e, int32_t id) {
 
 static void *engine_main(void *arg);
 
+forge_engine_params forge_engine_default_params(void) { return (forge_engine_params){0}; }
+
+forge_request_params forge_request_default_params(void) {
+    forge_request_params p = {0};
+    forge_sampling_params_default(&p.sampling);
+    return p;
+}
+
 forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok, const forge_engine_params *params,
                                   forge_error *err) {
     if (!model) {
@@ -81,7 +89,7 @@ forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok
     if (n_blocks < seq_blocks) {
         err_set(err, FORGE_E_RANGE,
                 "the KV cache (%lld blocks, %.1f MB) cannot hold one sequence of the full context (%d tokens, "
-                "%d blocks): raise --kv-cache-mb or lower --max-model-len",
+                "%d blocks): raise kv_cache_mb (--kv-cache-mb) or lower max_model_len (--max-model-len)",
                 n_blocks, n_blocks * (double)block_bytes / 1e6, e->context_len, seq_blocks);
         goto fail;
     }
@@ -147,6 +155,7 @@ static void request_free(forge_request *r) {
     free(r->stop);
     free(r->stop_ids);
     pthread_mutex_destroy(&r->lock);
+    pthread_mutex_destroy(&r->cb_lock);
     pthread_cond_destroy(&r->done_cond);
     free(r);
 }
@@ -200,6 +209,18 @@ static forge_status setup_seq(forge_engine *e, forge_request *r, int i, const in
 
 forge_request *forge_engine_submit(forge_engine *e, const forge_request_params *p, forge_event_cb cb, void *user,
                                    forge_error *err) {
+    if (!e || !p) {
+        err_set(err, FORGE_E_INVALID, "forge_engine_submit: %s is NULL", !e ? "the engine" : "the request params");
+        return NULL;
+    }
+    if ((p->n_stop > 0 && !p->stop) || (p->n_stop_token_ids > 0 && !p->stop_token_ids) ||
+        (p->n_prompt_ids > 0 && !p->prompt_ids && !p->prompt) || (p->prompt_len > 0 && !p->prompt)) {
+        err_set(err, FORGE_E_INVALID, "forge_engine_submit: %s", p->n_stop > 0 && !p->stop ? "n_stop > 0 but stop is NULL"
+                                      : p->n_stop_token_ids > 0 && !p->stop_token_ids ? "n_stop_token_ids > 0 but stop_token_ids is NULL"
+                                      : p->prompt_len > 0 && !p->prompt ? "prompt_len > 0 but prompt is NULL"
+                                                                        : "n_prompt_ids > 0 but prompt_ids is NULL");
+        return NULL;
+    }
     forge_tokens ids = {0};
     const int32_t *prompt = p->prompt_ids;
     int n_prompt = p->n_prompt_ids;
@@ -232,10 +253,10 @@ forge_request *forge_engine_submit(forge_engine *e, const forge_request_params *
                          e->vocab - 1);
             goto out;
         }
-    if (p->max_tokens == 0 || p->min_tokens < 0 || n > 128 || p->n < 0 ||
-        (p->max_tokens > 0 && p->min_tokens > p->max_tokens)) {
-        st = err_set(err, FORGE_E_INVALID, "max_tokens must be positive (or negative for the rest of the context), "
-                                           "0 <= min_tokens <= max_tokens, 1 <= n <= 128");
+    if (p->min_tokens < 0 || n > 128 || p->n < 0 || (p->max_tokens > 0 && p->min_tokens > p->max_tokens)) {
+        st = err_set(err, FORGE_E_INVALID, "request params: need 0 <= min_tokens <= max_tokens (when max_tokens > 0) "
+                                           "and 0 <= n <= 128 (min_tokens %d, max_tokens %d, n %d)",
+                     p->min_tokens, p->max_tokens, p->n);
         goto out;
     }
     if ((st = forge_sampling_params_check(&p->sampling, e->vocab, err))) goto out;
@@ -246,6 +267,11 @@ forge_request *forge_engine_submit(forge_engine *e, const forge_request_params *
     }
     atomic_init(&r->refs, 2); /* the caller's handle and the engine's */
     pthread_mutex_init(&r->lock, NULL);
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&r->cb_lock, &ma);
+    pthread_mutexattr_destroy(&ma);
     pthread_cond_init(&r->done_cond, NULL);
     r->e = e;
     r->cb = cb;
@@ -312,32 +338,66 @@ out:
     return r;
 }
 
+/* Lock order: r->lock, then e->lock. r->e is cleared under r->lock when the request
+ * finishes, and the engine finishes every request before it is freed, so a cancel that
+ * finds r->e set may use the engine until it unlocks r->lock. */
 void forge_request_cancel(forge_request *r) {
     if (!r) return;
     atomic_store(&r->cancel, true);
-    forge_engine *e = r->e;
-    pthread_mutex_lock(&e->lock);
-    pthread_cond_signal(&e->wake);
-    pthread_mutex_unlock(&e->lock);
+    pthread_mutex_lock(&r->lock);
+    forge_engine *e = r->done ? NULL : r->e;
+    if (e) {
+        pthread_mutex_lock(&e->lock);
+        pthread_cond_signal(&e->wake);
+        pthread_mutex_unlock(&e->lock);
+    }
+    pthread_mutex_unlock(&r->lock);
 }
 
 void forge_request_wait(forge_request *r) {
+    if (!r) return;
     pthread_mutex_lock(&r->lock);
     while (!r->done) pthread_cond_wait(&r->done_cond, &r->lock);
     pthread_mutex_unlock(&r->lock);
 }
 
-uint64_t forge_request_seed(const forge_request *r) { return r->seed0; }
+bool forge_request_done(forge_request *r) {
+    if (!r) return true;
+    pthread_mutex_lock(&r->lock);
+    bool done = r->done;
+    pthread_mutex_unlock(&r->lock);
+    return done;
+}
 
+uint64_t forge_request_seed(const forge_request *r) { return r ? r->seed0 : 0; }
+
+/* Cancels, then detaches the callback: taking cb_lock waits for a callback running on the
+ * engine thread to return (or, inside a callback, is the engine thread's own lock). */
 void forge_request_release(forge_request *r) {
-    if (r) request_unref(r);
+    if (!r) return;
+    forge_request_cancel(r);
+    pthread_mutex_lock(&r->cb_lock);
+    r->cb = NULL;
+    r->user = NULL;
+    pthread_mutex_unlock(&r->cb_lock);
+    request_unref(r);
+}
+
+void engine_deliver(forge_request *r, const forge_event *ev) {
+    pthread_mutex_lock(&r->cb_lock);
+    if (r->cb) r->cb(ev, r->user);
+    pthread_mutex_unlock(&r->cb_lock);
 }
 
 /* ---- the loop ------------------------------------------------------------------------- */
 
+static void publish_stats(forge_engine *e);
+
 void engine_request_finished(forge_request *r) {
+    publish_stats(r->e); /* stats read after forge_request_wait include this request */
     pthread_mutex_lock(&r->lock);
     r->done = true;
+    r->e = NULL;
     pthread_cond_broadcast(&r->done_cond);
     pthread_mutex_unlock(&r->lock);
     request_unref(r);
@@ -379,6 +439,11 @@ static void update_stats(forge_engine *e) {
         e->stats.tokens_per_second = (e->stats.generated_tokens - e->rate_n[old]) / ((now - e->rate_t[old]) / 1e3);
     else if (e->rate_at > 1 && now > e->rate_t[0])
         e->stats.tokens_per_second = (e->stats.generated_tokens - e->rate_n[0]) / ((now - e->rate_t[0]) / 1e3);
+    publish_stats(e);
+}
+
+/* Copies the engine thread's counters where other threads read them. */
+static void publish_stats(forge_engine *e) {
     e->stats.running = e->n_running;
     e->stats.waiting = e->n_waiting;
     e->stats.kv_blocks_used = kvb_total(e->kv) - kvb_free_count(e->kv);
@@ -389,10 +454,18 @@ static void update_stats(forge_engine *e) {
 }
 
 int forge_engine_step(forge_engine *e) {
+    if (!e) return FORGE_E_INVALID;
     take_incoming(e);
     int n = sched_step(e);
     update_stats(e);
     return n;
+}
+
+/* Finishes every request left with FINISH_CANCELLED (forge_engine_free). */
+static void cancel_all(forge_engine *e) {
+    take_incoming(e);
+    while (e->n_running) seq_finish(e, e->running[e->n_running - 1], FORGE_FINISH_CANCELLED, "the engine stopped");
+    while (e->n_waiting) seq_finish(e, e->waiting[e->n_waiting - 1], FORGE_FINISH_CANCELLED, "the engine stopped");
 }
 
 static void *engine_main(void *arg) {
@@ -406,6 +479,7 @@ static void *engine_main(void *arg) {
         if (stop) break;
         forge_engine_step(e);
     }
+    cancel_all(e); /* the last events, on this thread as every other event */
     return NULL;
 }
 
@@ -415,12 +489,8 @@ void forge_engine_free(forge_engine *e) {
     e->stopping = true;
     pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->lock);
-    if (e->has_thread) pthread_join(e->thread, NULL);
-    if (e->kv) {
-        take_incoming(e);
-        while (e->n_running) seq_finish(e, e->running[e->n_running - 1], FORGE_FINISH_CANCELLED, "the engine stopped");
-        while (e->n_waiting) seq_finish(e, e->waiting[e->n_waiting - 1], FORGE_FINISH_CANCELLED, "the engine stopped");
-    }
+    if (e->has_thread) pthread_join(e->thread, NULL); /* the thread cancelled what was left */
+    else if (e->kv) cancel_all(e);                     /* manual_step: on the caller's thread */
     forge_context_free(e->ctx);
     kvb_free(e->kv);
     sampler_ws_free(e->ws);
@@ -434,9 +504,14 @@ void forge_engine_free(forge_engine *e) {
 }
 
 void forge_engine_get_stats(forge_engine *e, forge_engine_stats *out) {
+    if (!out) return;
+    if (!e) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
     pthread_mutex_lock(&e->lock);
     *out = e->pub_stats;
     pthread_mutex_unlock(&e->lock);
 }
 
-int forge_engine_context_len(const forge_engine *e) { return e->context_len; }
+int forge_engine_context_len(const forge_engine *e) { return e ? e->context_len : 0; }

@@ -44,6 +44,10 @@ struct forge_request {
     forge_engine *e;
     atomic_int refs;
     atomic_bool cancel;
+    /* cb and user: the engine reads them under cb_lock while it delivers an event;
+     * forge_request_release clears cb under it, so no callback runs once release returns.
+     * Recursive: a callback may cancel or release its own request. */
+    pthread_mutex_t cb_lock;
     forge_event_cb cb;
     void *user;
     /* copies of what the caller passed */
@@ -61,7 +65,7 @@ struct forge_request {
     struct forge_request *next_incoming;
     pthread_mutex_t lock;
     pthread_cond_t done_cond;
-    bool done;
+    bool done; /* under lock; e is cleared with it (the engine may be freed after) */
 };
 
 struct forge_engine {
@@ -106,6 +110,8 @@ struct forge_engine {
 /* engine.c: the request's last sequence has finished: wake waiters, drop the engine's
  * reference (the request may be freed on return). */
 void engine_request_finished(forge_request *r);
+/* engine.c: delivers one event to the request's callback unless it was released. */
+void engine_deliver(forge_request *r, const forge_event *ev);
 
 /* sched.c */
 int sched_step(forge_engine *e);

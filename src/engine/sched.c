@@ -122,7 +122,7 @@ void seq_finish(forge_engine *e, seq *s, forge_finish_reason why, const char *er
         /* cancelled or failed: no more text, but the caller hears of it */
         forge_event ev = {.choice = s->index, .token = -1, .finish = why, .stop_index = -1, .error = error, .text = ""};
         fill_usage(&ev, s);
-        if (r->cb) r->cb(&ev, r->user);
+        engine_deliver(r, &ev);
     }
     /* an n > 1 child waits for choice 0's blocks; if choice 0 ends first, let it go */
     if (s->index == 0)
@@ -214,7 +214,7 @@ static void handle_token(forge_engine *e, seq *s, const sample_result *res) {
         s->t_done = engine_now_ms();
         fill_usage(&ev, s);
     }
-    if (r->cb) r->cb(&ev, r->user);
+    engine_deliver(r, &ev);
     if (fin) seq_finish(e, s, fin, NULL);
 }
 

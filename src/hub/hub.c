@@ -256,13 +256,18 @@ out:
 
 forge_status forge_hub_cache_dir(const forge_hub_params *params, char *path, size_t path_size,
                                  forge_error *err) {
+    if (!path || !path_size) return err_set(err, FORGE_E_INVALID, "forge_hub_cache_dir: path is NULL or empty");
     char root[HUB_PATH_MAX];
     forge_status st = hub_cache_root(params ? params->cache_dir : NULL, root, sizeof root, err);
     return st != FORGE_OK ? st : put_path(path, path_size, root, err);
 }
 
+forge_hub_params forge_hub_default_params(void) { return (forge_hub_params){0}; }
+
 forge_status forge_hub_download(const char *id_str, const forge_hub_params *params, char *path,
                                 size_t path_size, forge_error *err) {
+    if (!id_str || !path || !path_size)
+        return err_set(err, FORGE_E_INVALID, "forge_hub_download: %s", !id_str ? "the model id is NULL" : "path is NULL or empty");
     static const forge_hub_params defaults = {0};
     const forge_hub_params *p = params ? params : &defaults;
     hub_id id;
@@ -296,6 +301,7 @@ forge_status forge_hub_download(const char *id_str, const forge_hub_params *para
     hub_conf_init(&conf, p->endpoint, token);
     conf.cancel = &cancel;
     hub_progress *progress = hub_progress_create(p->progress);
+    if (progress) hub_progress_set_callback(progress, p->progress_cb, p->progress_user, &cancel);
     conf.progress = progress;
     hub_http *http = NULL;
     hub_listing l = {0};
@@ -385,11 +391,12 @@ done:
 
 forge_status forge_model_resolve(const char *model, const forge_hub_params *params, char *path,
                                  size_t path_size, forge_error *err) {
+    if (!path || !path_size) return err_set(err, FORGE_E_INVALID, "forge_model_resolve: path is NULL or empty");
     if (!model || !*model) model = getenv("FORGE_MODEL");
     if (!model || !*model)
         return err_set(err, FORGE_E_INVALID,
-                       "no model given: pass --model (a folder or a Hub id org/name) or set "
-                       "FORGE_MODEL");
+                       "no model given: name a model folder or a Hub id org/name (the CLI's --model), "
+                       "or set FORGE_MODEL");
     struct stat st;
     if (stat(model, &st) == 0) {
         if (S_ISDIR(st.st_mode)) return put_path(path, path_size, model, err);

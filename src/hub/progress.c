@@ -18,7 +18,23 @@ struct hub_progress {
     int n_files, files_done;
     int64_t total, done;
     double t0, last_draw;
+    forge_progress_cb cb; /* the embedder's hook, called under mu */
+    void *cb_user;
+    atomic_int *cancel;
 };
+
+void hub_progress_set_callback(hub_progress *p, forge_progress_cb cb, void *user, atomic_int *cancel) {
+    p->cb = cb;
+    p->cb_user = user;
+    p->cancel = cancel;
+}
+
+/* Under p->mu. */
+static void report(hub_progress *p) {
+    if (!p->cb) return;
+    uint64_t done = p->done > 0 ? (uint64_t)p->done : 0, total = p->total > 0 ? (uint64_t)p->total : 0;
+    if (!p->cb(done, total, p->cb_user) && p->cancel) atomic_store(p->cancel, 1);
+}
 
 hub_progress *hub_progress_create(bool enabled) {
     hub_progress *p = calloc(1, sizeof *p);
@@ -128,6 +144,7 @@ void hub_progress_advance(hub_progress *p, int64_t delta) {
         double now = time_sec();
         if (now - p->last_draw >= 0.1) draw(p, now);
     }
+    report(p);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -135,6 +152,7 @@ void hub_progress_file_done(hub_progress *p, const char *name, int64_t size, boo
     pthread_mutex_lock(&p->mu);
     p->files_done++;
     if (!fetched) p->done += size; /* already had the blob: count it as done */
+    report(p);
     if (p->enabled && !p->tty) {
         char b[32];
         hub_format_bytes((double)size, b, sizeof b);

@@ -8,12 +8,18 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "forge.h"
+
+#include <stdatomic.h>
 
 typedef struct hub_progress hub_progress;
 
 /* enabled false: nothing is shown but notes (warnings). NULL when out of memory. */
 hub_progress *hub_progress_create(bool enabled);
 void hub_progress_free(hub_progress *p);
+/* Also reports bytes done/total to cb (may be NULL); when it returns false, *cancel is set
+ * (the downloads in flight stop). */
+void hub_progress_set_callback(hub_progress *p, forge_progress_cb cb, void *user, atomic_int *cancel);
 /* Starts the display: label (e.g. "org/name@main"), files and bytes to fetch so far. */
 void hub_progress_begin(hub_progress *p, const char *label, int n_files, int64_t bytes);
 /* More files / bytes became known (the shards named by an index). */

@@ -150,6 +150,15 @@ forge_status model_bind(forge_model *m, forge_error *err) {
 }
 
 
+forge_model_params forge_model_default_params(void) { return (forge_model_params){0}; }
+
+/* The load's progress hook: false when the caller asked to stop. */
+static bool load_progress(const forge_model_params *p, uint64_t done, forge_error *err) {
+    if (!p->progress || p->progress(done, 4, p->progress_user)) return true;
+    err_set(err, FORGE_E_CANCELLED, "loading the model was cancelled by the progress callback");
+    return false;
+}
+
 forge_model *forge_model_open(const char *dir, const forge_model_params *params, forge_error *err) {
     forge_model_params dflt = {0};
     if (!params) params = &dflt;
@@ -174,11 +183,14 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
         goto fail;
     }
     if ((st = config_load(&m->cfg, path, err))) goto fail;
+    if (!load_progress(params, 1, err)) goto cancelled;
     if ((st = st_open_dir(&m->st, dir, err))) goto fail;
+    if (!load_progress(params, 2, err)) goto cancelled;
     if ((st = model_bind(m, err))) {
         err_prefix(err, "%s", dir);
         goto fail;
     }
+    if (!load_progress(params, 3, err)) goto cancelled;
 
     const model_config *c = &m->cfg;
     forge_model_info *in = &m->info;
@@ -223,7 +235,9 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
         }
     }
     in->context_len = ctx;
+    if (!load_progress(params, 4, err)) goto cancelled;
     return m;
+cancelled:
 fail:
     (void)st;
     forge_model_close(m);
@@ -241,4 +255,4 @@ void forge_model_close(forge_model *m) {
     free(m);
 }
 
-const forge_model_info *forge_model_get_info(const forge_model *m) { return &m->info; }
+const forge_model_info *forge_model_get_info(const forge_model *m) { return m ? &m->info : NULL; }

@@ -18,6 +18,8 @@ static forge_status num_field(const json_value *root, const char *key, float *ou
 }
 
 forge_status forge_generation_config_load(const char *dir, forge_generation_config *out, forge_error *err) {
+    if (!dir || !out)
+        return err_set(err, FORGE_E_INVALID, "forge_generation_config_load: %s is NULL", !dir ? "dir" : "out");
     memset(out, 0, sizeof *out);
     forge_sampling_params_default(&out->sampling);
     char path[4096];

@@ -67,20 +67,29 @@ static uint64_t draw_seed(void) {
 /* ---- parameters ----------------------------------------------------------------------- */
 
 void forge_sampling_params_default(forge_sampling_params *p) {
+    if (!p) return;
     memset(p, 0, sizeof *p);
     p->temperature = 1.0f;
     p->top_p = 1.0f;
     p->repetition_penalty = 1.0f;
 }
 
+forge_sampling_params forge_sampling_default_params(void) {
+    forge_sampling_params p;
+    forge_sampling_params_default(&p);
+    return p;
+}
+
 forge_status forge_sampling_params_check(const forge_sampling_params *p, int vocab, forge_error *err) {
+    if (!p) return err_set(err, FORGE_E_INVALID, "forge_sampling_params_check: the params are NULL");
     if (!(p->temperature >= 0 && p->temperature <= 1e4f))
         return err_set(err, FORGE_E_INVALID, "temperature must be between 0 and 10000, got %g", p->temperature);
-    if (!(p->top_p > 0 && p->top_p <= 1)) return err_set(err, FORGE_E_INVALID, "top_p must be in (0, 1], got %g", p->top_p);
+    if (!(p->top_p >= 0 && p->top_p <= 1))
+        return err_set(err, FORGE_E_INVALID, "top_p must be in (0, 1] (0: off), got %g", p->top_p);
     if (!(p->min_p >= 0 && p->min_p <= 1)) return err_set(err, FORGE_E_INVALID, "min_p must be in [0, 1], got %g", p->min_p);
     if (p->top_k < -1) return err_set(err, FORGE_E_INVALID, "top_k must be -1, 0 (off) or positive, got %d", p->top_k);
-    if (!(p->repetition_penalty > 0 && p->repetition_penalty <= 1e4f))
-        return err_set(err, FORGE_E_INVALID, "repetition_penalty must be positive, got %g", p->repetition_penalty);
+    if (!(p->repetition_penalty >= 0 && p->repetition_penalty <= 1e4f))
+        return err_set(err, FORGE_E_INVALID, "repetition_penalty must be positive (0: off), got %g", p->repetition_penalty);
     if (!(p->presence_penalty >= -2 && p->presence_penalty <= 2))
         return err_set(err, FORGE_E_INVALID, "presence_penalty must be in [-2, 2], got %g", p->presence_penalty);
     if (!(p->frequency_penalty >= -2 && p->frequency_penalty <= 2))
@@ -158,6 +167,9 @@ sampler *sampler_create(const forge_sampling_params *p, int vocab, const int32_t
     sampler *s = calloc(1, sizeof *s);
     if (!s) goto nomem;
     s->p = *p;
+    if (s->p.top_p == 0) s->p.top_p = 1.0f; /* a zeroed struct means "off" */
+    if (s->p.repetition_penalty == 0) s->p.repetition_penalty = 1.0f;
+    p = &s->p;
     s->vocab = vocab;
     if (p->n_logit_bias > 0) {
         s->bias = malloc((size_t)p->n_logit_bias * sizeof *s->bias);

@@ -66,6 +66,18 @@ void gen_cancel_all(forge_server *s) {
 
 /* ---- writing -------------------------------------------------------------------------- */
 
+/* A whole answer, to the HTTP client or the in-process caller. */
+static void answer_to(forge_server *s, struct evhttp_request *http, srv_local *local, int route, int status,
+                      const char *json, size_t len) {
+    if (local) local_answer(s, local, route, status, json, len);
+    else reply_json(s, http, route, status, json, len);
+}
+
+static void answer_error_to(forge_server *s, struct evhttp_request *http, srv_local *local, int route, const srv_err *e) {
+    if (local) local_answer_error(s, local, route, e);
+    else reply_error(s, http, route, e);
+}
+
 /* Sends an SSE frame; a client whose unread output piles up is treated as gone. */
 static void req_send(srv_req *r, const char *frame, size_t len) {
     if (!r->http) return;
@@ -347,7 +359,8 @@ static void answer_json(forge_server *s, srv_req *r, strbuf *o) {
 static void finish_request(forge_server *s, srv_req *r) {
     hist_observe(&s->metrics.e2e, server_now() - r->t_start);
     struct evhttp_request *http = r->http;
-    if (http) {
+    srv_local *local = r->local;
+    if (http || local) {
         strbuf *o = &s->scratch;
         sb_reset(o);
         srv_err e;
@@ -371,17 +384,18 @@ static void finish_request(forge_server *s, srv_req *r) {
             req_send(r, o->data, o->len);
             if (r->http) sse_end(r->http);
         } else if (failed) {
-            reply_error(s, http, r->route, &e);
+            answer_error_to(s, http, local, r->route, &e);
         } else {
             answer_json(s, r, o);
             if (sb_failed(o)) {
                 srv_fail(&e, 500, NULL, NULL, "out of memory building the answer");
-                reply_error(s, http, r->route, &e);
+                answer_error_to(s, http, local, r->route, &e);
             } else {
-                reply_json(s, http, r->route, 200, o->data, o->len);
+                answer_to(s, http, local, r->route, 200, o->data, o->len);
             }
         }
         r->http = NULL;
+        r->local = NULL;
     }
     s->n_reqs--;
     req_free(s, r);
@@ -404,7 +418,7 @@ void gen_on_msg(forge_server *s, srv_msg *m) {
         c->t_last = m->t;
         c->last_token = m->token;
     }
-    if (r->http && !m->lost) {
+    if ((r->http || r->local) && !m->lost) {
         if (r->streaming) stream_event(s, r, sub, ci, c, m);
         else collect_event(s, r, sub, c, m);
     }
@@ -460,16 +474,17 @@ static int submit_error(forge_status st, const forge_error *err, srv_err *e) {
     }
 }
 
-void gen_handle(forge_server *s, struct evhttp_request *http, srv_conn *conn, int route) {
+void gen_handle(forge_server *s, struct evhttp_request *http, srv_local *local, srv_conn *conn, int route) {
     srv_err e;
     srv_req *r = calloc(1, sizeof *r);
     if (!r) {
         srv_fail(&e, 500, NULL, NULL, "out of memory");
-        reply_error(s, http, route, &e);
+        answer_error_to(s, http, local, route, &e);
         return;
     }
     r->s = s;
     r->http = http;
+    r->local = local;
     r->route = route;
     r->t_start = server_now();
     r->created = (long long)time(NULL);
@@ -477,8 +492,20 @@ void gen_handle(forge_server *s, struct evhttp_request *http, srv_conn *conn, in
     const char *body;
     size_t len;
     srv_gen *g = &r->g;
-    if (!(r->doc = route_parse_body(s, http, &body, &len, &e)) || parse_generation(s, json_root(r->doc), chat, g, &e) ||
-        (chat && parse_chat_prompt(s, body, len, g, &e)) || parse_tokenize_prompts(s, g, &e))
+    if (local) {
+        body = local->body;
+        len = local->len;
+        r->doc = route_parse_text(s, body, len, &e);
+    } else {
+        r->doc = route_parse_body(s, http, &body, &len, &e);
+    }
+    if (!r->doc || parse_generation(s, json_root(r->doc), chat, g, &e))
+        goto fail;
+    if (local && g->stream) {
+        srv_fail(&e, 400, "invalid_value", "stream", "stream is not supported for in-process (batch) requests");
+        goto fail;
+    }
+    if ((chat && parse_chat_prompt(s, body, len, g, &e)) || parse_tokenize_prompts(s, g, &e))
         goto fail;
     char hex[33];
     server_random_hex(s, hex);
@@ -525,8 +552,9 @@ void gen_handle(forge_server *s, struct evhttp_request *http, srv_conn *conn, in
             sub->n_live = 0;
             submit_error(err.code, &err, &e);
             if (e.status >= 500 && e.status != 503) log_error("server: %s", e.msg);
-            reply_error(s, http, route, &e);
+            answer_error_to(s, http, local, route, &e);
             r->http = NULL;
+            r->local = NULL;
             if (r->n_live_subs == 0) {
                 s->n_reqs--;
                 req_free(s, r);
@@ -566,6 +594,7 @@ void gen_handle(forge_server *s, struct evhttp_request *http, srv_conn *conn, in
     return;
 fail:
     if (e.status >= 500 && e.status != 503) log_error("server: %s", e.msg);
-    reply_error(s, http, route, &e);
+    answer_error_to(s, http, local, route, &e);
+    r->local = NULL;
     req_free(s, r);
 }

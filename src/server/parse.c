@@ -40,8 +40,12 @@ static int get_int(const json_value *v, const char *key, long lo, long hi, long 
     }
     if (v->type != JSON_DOUBLE) return srv_fail(e, 400, "invalid_type", key, "%s must be an integer, got %s", key, tname(v));
     d = v->u.d;
-    if (!isfinite(d) || d != floor(d)) return srv_fail(e, 400, "invalid_type", key, "%s must be an integer, got %g", key, d);
-    if (d < (double)lo || d > (double)hi)
+    if (!isfinite(d)) /* a number too large for a double (say, 400 digits) */
+        return srv_fail(e, 400, "invalid_value", key, "%s must be between %ld and %ld, got a number beyond any integer",
+                        key, lo, hi);
+    if (d != floor(d)) return srv_fail(e, 400, "invalid_type", key, "%s must be an integer, got %g", key, d);
+    /* (double)LONG_MAX rounds up to 2^63, which no long holds: compare against 2^63 itself */
+    if (d < (double)lo || d > (double)hi || d >= 9223372036854775808.0)
         return srv_fail(e, 400, "invalid_value", key, "%s must be between %ld and %ld, got %g", key, lo, hi, d);
     *out = (long)d;
     return 0;
@@ -206,7 +210,9 @@ static int parse_logit_bias(forge_server *s, const json_value *root, srv_gen *g,
     for (size_t i = 0; i < v->n; i++) {
         const json_member *m = &v->u.members[i];
         char *end;
-        long id = m->key_len && m->key_len < 12 ? strtol(m->key, &end, 10) : -1;
+        /* plain decimal digits only: strtol alone would take " 5" and "+5" */
+        bool digits = m->key_len && m->key_len < 12 && m->key[0] >= '0' && m->key[0] <= '9';
+        long id = digits ? strtol(m->key, &end, 10) : -1;
         if (id < 0 || *end || (size_t)(end - m->key) != m->key_len || id >= s->vocab)
             return srv_fail(e, 400, "invalid_value", "logit_bias",
                             "logit_bias keys must be token ids between 0 and %d, got '%.40s'", s->vocab - 1, m->key);

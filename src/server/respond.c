@@ -74,6 +74,27 @@ void reply_error(forge_server *s, struct evhttp_request *http, int route, const 
     sb_free(&sb);
 }
 
+void local_answer(forge_server *s, srv_local *l, int route, int status, const char *json, size_t len) {
+    metrics_count_http(&s->metrics, route, status);
+    l->cb(status, json, len, l->user);
+    free(l->path);
+    free(l->body);
+    free(l);
+}
+
+void local_answer_error(forge_server *s, srv_local *l, int route, const srv_err *e) {
+    strbuf sb = STRBUF_INIT;
+    error_json(&sb, e);
+    if (sb_failed(&sb)) {
+        static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
+                                  "\"code\":null}}";
+        local_answer(s, l, route, 500, oom, sizeof oom - 1);
+    } else {
+        local_answer(s, l, route, e->status, sb.data, sb.len);
+    }
+    sb_free(&sb);
+}
+
 void sse_start(forge_server *s, struct evhttp_request *http, int route) {
     metrics_count_http(&s->metrics, route, 200);
     struct evkeyvalq *h = evhttp_request_get_output_headers(http);

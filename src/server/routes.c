@@ -62,16 +62,25 @@ static const char *body_of(forge_server *s, struct evhttp_request *http, size_t 
 json_doc *route_parse_body(forge_server *s, struct evhttp_request *http, const char **body, size_t *len, srv_err *e) {
     *body = body_of(s, http, len, e);
     if (!*body) return NULL;
-    if (*len == 0) {
+    return route_parse_text(s, *body, *len, e);
+}
+
+json_doc *route_parse_text(forge_server *s, const char *body, size_t len, srv_err *e) {
+    if (len > s->p.max_body_bytes) {
+        srv_fail(e, 413, "request_too_large", NULL, "the request body (%zu bytes) is larger than the limit of %zu bytes",
+                 len, s->p.max_body_bytes);
+        return NULL;
+    }
+    if (len == 0) {
         srv_fail(e, 400, "invalid_json", NULL, "the request body is empty: send a JSON object");
         return NULL;
     }
     /* strict UTF-8 (yajl lets overlong forms through) */
-    if (!utf8_valid(*body, *len)) {
+    if (!utf8_valid(body, len)) {
         size_t off = 0;
-        while (off < *len) {
+        while (off < len) {
             uint32_t cp;
-            int k = utf8_decode(*body + off, *len - off, &cp);
+            int k = utf8_decode(body + off, len - off, &cp);
             if (k <= 0) break;
             off += (size_t)k;
         }
@@ -79,7 +88,7 @@ json_doc *route_parse_body(forge_server *s, struct evhttp_request *http, const c
         return NULL;
     }
     forge_error err;
-    json_doc *doc = json_parse(*body, *len, &err);
+    json_doc *doc = json_parse(body, len, &err);
     if (!doc) {
         srv_fail(e, 400, "invalid_json", NULL, "the request body is not valid JSON: %s", err.msg);
         return NULL;
@@ -359,7 +368,7 @@ void routes_dispatch(struct evhttp_request *http, void *arg) {
         return;
     }
     if (route == SRV_ROUTE_COMPLETIONS || route == SRV_ROUTE_CHAT) {
-        gen_handle(s, http, c, route);
+        gen_handle(s, http, NULL, c, route);
         return;
     }
     const char *body;
@@ -373,4 +382,26 @@ void routes_dispatch(struct evhttp_request *http, void *arg) {
 fail:
     if (e.status >= 500 && e.status != 503) log_error("server: %s", e.msg);
     reply_error(s, http, route, &e);
+}
+
+/* In-process requests take the generation routes; anything else is answered as an unknown
+ * URL is over HTTP. No API key: the caller is in the process. */
+void routes_dispatch_local(forge_server *s, srv_local *l) {
+    srv_err e;
+    int route = SRV_ROUTE_OTHER;
+    for (size_t i = 0; i < sizeof g_routes / sizeof g_routes[0]; i++)
+        if (!strcmp(l->path, g_routes[i].path)) route = g_routes[i].route;
+    if (route != SRV_ROUTE_COMPLETIONS && route != SRV_ROUTE_CHAT) {
+        srv_fail(&e, 404, "not_found", NULL, "Invalid URL (POST %.200s)", l->path);
+        local_answer_error(s, l, SRV_ROUTE_OTHER, &e);
+        return;
+    }
+    srv_state st = atomic_load(&s->state);
+    if (st != SRV_READY) {
+        srv_fail(&e, 503, st == SRV_LOADING ? "loading" : "shutting_down", NULL,
+                 st == SRV_LOADING ? "the model is loading; try again shortly" : "the server is shutting down");
+        local_answer_error(s, l, route, &e);
+        return;
+    }
+    gen_handle(s, NULL, l, NULL, route);
 }

@@ -89,7 +89,10 @@ static void *loader_main(void *arg) {
     }
     log_info("server: loaded %s in %.2f s (context %d tokens)", s->model_dir, time_sec() - t0, s->context_len);
 done:
+    pthread_mutex_lock(&s->q_lock);
     atomic_store(&s->load_done, true);
+    pthread_cond_broadcast(&s->ready_cond);
+    pthread_mutex_unlock(&s->q_lock);
     char b = 1;
     if (write(s->wake[1], &b, 1) < 0) { /* the loop polls load_done on any wake-up anyway */ }
     return NULL;
@@ -188,7 +191,8 @@ static void finish_loading(forge_server *s) {
     }
     if (atomic_load(&s->state) == SRV_LOADING) {
         atomic_store(&s->state, SRV_READY);
-        log_info("server: ready on http://%s:%d", s->s_host, s->port);
+        if (s->sock) log_info("server: ready on http://%s:%d", s->s_host, s->port);
+        else log_info("server: ready (in-process)");
     }
     server_check_done(s);
 }
@@ -207,11 +211,23 @@ static void on_wake(evutil_socket_t fd, short what, void *arg) {
     pthread_mutex_lock(&s->q_lock);
     srv_msg *m = s->q_head;
     s->q_head = s->q_tail = NULL;
+    /* in-process requests start once the model is loaded */
+    srv_local *l = NULL;
+    if (atomic_load(&s->state) != SRV_LOADING) {
+        l = s->local_head;
+        s->local_head = s->local_tail = NULL;
+    }
     pthread_mutex_unlock(&s->q_lock);
     while (m) {
         srv_msg *next = m->next;
         gen_on_msg(s, m);
         m = next;
+    }
+    while (l) {
+        srv_local *next = l->next;
+        l->next = NULL;
+        routes_dispatch_local(s, l);
+        l = next;
     }
     int stops = atomic_load(&s->stop_requests);
     while (s->stops_seen < stops) {
@@ -431,6 +447,7 @@ forge_server *forge_server_create(const forge_server_params *params, forge_error
     }
     s->wake[0] = s->wake[1] = -1;
     pthread_mutex_init(&s->q_lock, NULL);
+    pthread_cond_init(&s->ready_cond, NULL);
     if (params) s->p = *params;
     if (s->p.request_timeout <= 0) s->p.request_timeout = 60;
     if (s->p.shutdown_timeout == 0) s->p.shutdown_timeout = 30;
@@ -502,15 +519,18 @@ forge_server *forge_server_create(const forge_server_params *params, forge_error
     evhttp_set_max_body_size(s->http, (ev_ssize_t)(s->p.max_body_bytes * 4 + (1u << 20)));
     evhttp_set_max_headers_size(s->http, 64 * 1024);
     evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
-    s->sock = evhttp_bind_socket_with_handle(s->http, s->s_host, (ev_uint16_t)s->p.port);
-    if (!s->sock) {
+    if (s->p.port < -1 || s->p.port > 65535) {
+        err_set(err, FORGE_E_INVALID, "port must be from 0 to 65535 (or -1 for no socket), got %d", s->p.port);
+        goto fail;
+    }
+    s->port = s->p.port;
+    if (s->p.port >= 0 && !(s->sock = evhttp_bind_socket_with_handle(s->http, s->s_host, (ev_uint16_t)s->p.port))) {
         err_set(err, FORGE_E_IO, "cannot listen on %s:%d: %s", s->s_host, s->p.port, strerror(errno));
         goto fail;
     }
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    s->port = s->p.port;
-    if (getsockname(evhttp_bound_socket_get_fd(s->sock), (struct sockaddr *)&ss, &sl) == 0) {
+    if (s->sock && getsockname(evhttp_bound_socket_get_fd(s->sock), (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET) s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
         else if (ss.ss_family == AF_INET6) s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
@@ -520,22 +540,27 @@ forge_server *forge_server_create(const forge_server_params *params, forge_error
         goto fail;
     }
     s->loader_started = true;
-    log_info("server: listening on http://%s:%d (loading %s)", s->s_host, s->port, s->s_model);
+    if (s->sock) log_info("server: listening on http://%s:%d (loading %s)", s->s_host, s->port, s->s_model);
+    else log_info("server: in-process only (loading %s)", s->s_model);
     return s;
 fail:
     forge_server_free(s);
     return NULL;
 }
 
-int forge_server_port(const forge_server *s) { return s->port; }
+int forge_server_port(const forge_server *s) { return s ? s->port : -1; }
+
+forge_server_params forge_server_default_params(void) { return (forge_server_params){0}; }
 
 void forge_server_stop(forge_server *s) {
+    if (!s) return;
     atomic_fetch_add(&s->stop_requests, 1);
     char b = 1;
     if (write(s->wake[1], &b, 1) < 0) { /* a wake-up is pending already */ }
 }
 
 forge_status forge_server_run(forge_server *s, forge_error *err) {
+    if (!s) return err_set(err, FORGE_E_INVALID, "forge_server_run: the server is NULL");
     /* writes to a closed socket raise SIGPIPE in this thread: keep it blocked and pending
      * while serving, and drop it before restoring the mask */
     sigset_t pipe_set, old_set;
@@ -568,6 +593,51 @@ forge_status forge_server_run(forge_server *s, forge_error *err) {
     return FORGE_OK;
 }
 
+forge_status forge_server_post(forge_server *s, const char *path, const char *body, size_t len,
+                               forge_server_reply_cb cb, void *user, forge_error *err) {
+    if (!s || !path || !cb || (!body && len)) return err_set(err, FORGE_E_INVALID, "forge_server_post: server, path and cb are required");
+    srv_local *l = calloc(1, sizeof *l);
+    if (l) {
+        l->path = strdup(path);
+        l->body = malloc(len + 1);
+    }
+    if (!l || !l->path || !l->body) {
+        if (l) free(l->path), free(l->body);
+        free(l);
+        return err_set(err, FORGE_E_NOMEM, "out of memory");
+    }
+    if (len) memcpy(l->body, body, len);
+    l->body[len] = 0;
+    l->len = len;
+    l->cb = cb;
+    l->user = user;
+    pthread_mutex_lock(&s->q_lock);
+    if (s->local_tail) s->local_tail->next = l;
+    else s->local_head = l;
+    s->local_tail = l;
+    pthread_mutex_unlock(&s->q_lock);
+    char b = 1;
+    if (write(s->wake[1], &b, 1) < 0) { /* full pipe: a wake-up is pending already */ }
+    return FORGE_OK;
+}
+
+forge_status forge_server_wait_ready(forge_server *s, forge_error *err) {
+    if (!s) return err_set(err, FORGE_E_INVALID, "forge_server_wait_ready: no server");
+    pthread_mutex_lock(&s->q_lock);
+    while (!atomic_load(&s->load_done)) pthread_cond_wait(&s->ready_cond, &s->q_lock);
+    pthread_mutex_unlock(&s->q_lock);
+    if (s->load_err.code != FORGE_OK) {
+        if (err) *err = s->load_err;
+        return s->load_err.code;
+    }
+    return FORGE_OK;
+}
+
+forge_engine *forge_server_engine(forge_server *s) {
+    if (!s || !atomic_load(&s->load_done) || s->load_err.code != FORGE_OK) return NULL;
+    return s->engine;
+}
+
 void forge_server_free(forge_server *s) {
     if (!s) return;
     if (s->loader_started) pthread_join(s->loader, NULL);
@@ -587,7 +657,16 @@ void forge_server_free(forge_server *s) {
         next = m->next;
         free(m);
     }
+    srv_local *l = s->local_head;
+    s->local_head = s->local_tail = NULL;
     pthread_mutex_unlock(&s->q_lock);
+    while (l) { /* never started: the server stopped or failed first */
+        srv_local *next = l->next;
+        srv_err e;
+        srv_fail(&e, 503, "shutting_down", NULL, "the server stopped before the request could start");
+        local_answer_error(s, l, SRV_ROUTE_OTHER, &e);
+        l = next;
+    }
     while (s->conns) conn_free(s->conns);
     if (s->grace) event_free(s->grace);
     if (s->wake_ev) event_free(s->wake_ev);
@@ -599,6 +678,7 @@ void forge_server_free(forge_server *s) {
     forge_tokenizer_close(s->tok);
     forge_model_close(s->model);
     pthread_mutex_destroy(&s->q_lock);
+    pthread_cond_destroy(&s->ready_cond);
     sb_free(&s->scratch);
     free(s->s_model), free(s->s_host), free(s->s_key), free(s->s_name), free(s->s_template);
     free(s->s_device);

@@ -100,6 +100,23 @@ typedef struct srv_msg {
 /* The engine's callback (engine thread): copies the event and wakes the loop. */
 void server_on_engine_event(const forge_event *ev, void *user);
 
+/* ---- in-process requests (forge_server_post) ------------------------------------------ */
+
+typedef struct srv_local {
+    struct srv_local *next;
+    forge_server_reply_cb cb;
+    void *user;
+    char *path;
+    char *body; /* NUL-terminated copy */
+    size_t len;
+} srv_local;
+
+/* Answers l through its callback (counted in the metrics) and frees it. */
+void local_answer(forge_server *s, srv_local *l, int route, int status, const char *json, size_t len);
+void local_answer_error(forge_server *s, srv_local *l, int route, const srv_err *e);
+/* Routes l on the loop thread (the server is ready or stopping). */
+void routes_dispatch_local(forge_server *s, srv_local *l);
+
 /* ---- generation requests -------------------------------------------------------------- */
 
 /* What a completions or chat request asks for, validated (parse.c). Strings point into the
@@ -181,6 +198,7 @@ struct srv_req {
     forge_server *s;
     srv_req *prev, *next;        /* the server's list of generation requests */
     struct evhttp_request *http; /* NULL once answered or when the client is gone */
+    srv_local *local;            /* an in-process request: answered through its callback */
     srv_conn *conn;
     int route;
     json_doc *doc;
@@ -203,8 +221,11 @@ struct srv_req {
 
 /* The request body parsed as a JSON object; NULL (e filled: 400, 413) otherwise. */
 json_doc *route_parse_body(forge_server *s, struct evhttp_request *http, const char **body, size_t *len, srv_err *e);
-/* Handles POST /v1/completions and /v1/chat/completions (route says which). */
-void gen_handle(forge_server *s, struct evhttp_request *http, srv_conn *conn, int route);
+/* The same for a body in memory. */
+json_doc *route_parse_text(forge_server *s, const char *body, size_t len, srv_err *e);
+/* Handles POST /v1/completions and /v1/chat/completions (route says which), from HTTP
+ * (http, conn) or in-process (local; http and conn NULL). */
+void gen_handle(forge_server *s, struct evhttp_request *http, srv_local *local, srv_conn *conn, int route);
 /* Applies one engine event on the loop thread (frees m). */
 void gen_on_msg(forge_server *s, srv_msg *m);
 /* The client of r is gone (disconnect, write failure): cancel its engine requests. */
@@ -265,6 +286,8 @@ struct forge_server {
     srv_msg *q_head, *q_tail;
     int wake[2];
     struct event *wake_ev;
+    srv_local *local_head, *local_tail; /* in-process requests not started yet (q_lock) */
+    pthread_cond_t ready_cond;          /* load_done became true (q_lock) */
     atomic_int stop_requests;
     int stops_seen;
     struct event *sig_term, *sig_int, *grace;

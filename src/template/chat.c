@@ -198,6 +198,10 @@ static forge_status templates_from_config(forge_chat_template *t, const json_val
 
 forge_chat_template *forge_chat_template_create(const char *source, size_t len, const char *config_json,
                                                 size_t config_len, forge_error *err) {
+    if ((!source && len) || (!config_json && config_len) || (!source && !config_json)) {
+        err_set(err, FORGE_E_INVALID, "forge_chat_template_create: %s is NULL", !source && !config_json ? "source and config_json" : !source ? "source" : "config_json");
+        return NULL;
+    }
     forge_chat_template *t = chat_new(err);
     if (!t) return NULL;
     json_doc *cfg = NULL;
@@ -225,6 +229,10 @@ forge_chat_template *forge_chat_template_create(const char *source, size_t len, 
 static bool file_exists(const char *path) { return path_is_file(path) > 0; }
 
 forge_chat_template *forge_chat_template_load(const char *model_dir, const char *template_file, forge_error *err) {
+    if (!model_dir) {
+        err_set(err, FORGE_E_INVALID, "forge_chat_template_load: model_dir is NULL");
+        return NULL;
+    }
     forge_chat_template *t = chat_new(err);
     if (!t) return NULL;
     char cfg_path[4096], jinja_path[4096];
@@ -270,10 +278,11 @@ forge_chat_template *forge_chat_template_load(const char *model_dir, const char 
 }
 
 void forge_chat_template_set_limits(forge_chat_template *t, const forge_template_limits *lim) {
+    if (!t) return;
     t->lim.max_output = lim && lim->max_output ? lim->max_output : (size_t)32 << 20;
     t->lim.max_steps = lim && lim->max_steps ? lim->max_steps : 20000000;
     t->lim.max_depth = lim && lim->max_depth ? lim->max_depth : 100;
 }
 
-const char *forge_chat_template_origin(const forge_chat_template *t) { return t->origin ? t->origin : ""; }
+const char *forge_chat_template_origin(const forge_chat_template *t) { return t && t->origin ? t->origin : ""; }
 

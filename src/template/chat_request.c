@@ -397,6 +397,9 @@ forge_status chat_render_request(const forge_chat_template *t, const json_value 
 
 forge_status forge_chat_template_render(const forge_chat_template *t, const char *request_json, size_t len, char **out,
                                         size_t *out_len, forge_error *err) {
+    if (!t || !out || !request_json)
+        return err_set(err, FORGE_E_INVALID, "forge_chat_template_render: %s is NULL",
+                       !t ? "the template" : !out ? "out" : "request_json");
     *out = NULL;
     if (out_len) *out_len = 0;
     json_doc *doc = json_parse(request_json, len, err);

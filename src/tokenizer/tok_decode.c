@@ -458,6 +458,10 @@ static void feed(forge_detok *d, const char *s, size_t n) {
  * ------------------------------------------------------------------------------------- */
 
 forge_detok *forge_detok_create(const forge_tokenizer *tok, unsigned flags, forge_error *err) {
+    if (!tok) {
+        err_set(err, FORGE_E_INVALID, "forge_detok_create: the tokenizer is NULL");
+        return NULL;
+    }
     forge_detok *d = calloc(1, sizeof *d);
     if (!d) {
         err_set(err, FORGE_E_NOMEM, "out of memory");
@@ -491,6 +495,7 @@ void forge_detok_free(forge_detok *d) {
 }
 
 void forge_detok_reset(forge_detok *d, unsigned flags) {
+    if (!d) return;
     d->flags = flags;
     d->st = FORGE_OK;
     d->run_bad = false;
@@ -579,6 +584,7 @@ static void apply_skip(forge_detok *d) {
 }
 
 forge_status forge_detok_prime(forge_detok *d, const int32_t *ids, size_t n, forge_error *err) {
+    if (!d || (!ids && n)) return err_set(err, FORGE_E_INVALID, "forge_detok_prime: %s is NULL", !d ? "the detokenizer" : "ids");
     for (size_t i = 0; i < n; i++) {
         forge_status st = push_one(d, ids[i], err);
         if (st) return st;
@@ -592,6 +598,8 @@ forge_status forge_detok_prime(forge_detok *d, const int32_t *ids, size_t n, for
 
 forge_status forge_detok_push(forge_detok *d, int32_t id, const char **text, size_t *len,
                               forge_error *err) {
+    if (!d || !text || !len)
+        return err_set(err, FORGE_E_INVALID, "forge_detok_push: %s is NULL", !d ? "the detokenizer" : !text ? "text" : "len");
     sb_reset(&d->out);
     forge_status st = push_one(d, id, err);
     apply_skip(d);
@@ -617,6 +625,8 @@ static void finish(forge_detok *d) {
 }
 
 forge_status forge_detok_finish(forge_detok *d, const char **text, size_t *len, forge_error *err) {
+    if (!d || !text || !len)
+        return err_set(err, FORGE_E_INVALID, "forge_detok_finish: %s is NULL", !d ? "the detokenizer" : !text ? "text" : "len");
     sb_reset(&d->out);
     finish(d);
     apply_skip(d);
@@ -649,6 +659,10 @@ static void clean_up(strbuf *dst, const char *s, size_t n) {
 
 char *forge_tokenizer_decode(const forge_tokenizer *tok, const int32_t *ids, size_t n,
                              unsigned flags, size_t *len, forge_error *err) {
+    if (!tok || (!ids && n)) {
+        err_set(err, FORGE_E_INVALID, "forge_tokenizer_decode: %s is NULL", !tok ? "the tokenizer" : "ids");
+        return NULL;
+    }
     forge_detok *d = forge_detok_create(tok, flags, err);
     if (!d) return NULL;
     strbuf all = STRBUF_INIT;
@@ -677,6 +691,7 @@ fail:
 }
 
 int forge_tokenizer_token_bytes(const forge_tokenizer *tok, int32_t id, char *buf, size_t cap) {
+    if (!tok || (!buf && cap)) return -1;
     size_t n;
     const char *s = tok_str(tok, id, &n);
     if (!s) return -1;

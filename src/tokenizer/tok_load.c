@@ -161,6 +161,10 @@ static forge_status load(forge_tokenizer *t, const json_value *root, const json_
 
 forge_tokenizer *forge_tokenizer_load(const char *json, size_t len, const char *config,
                                       size_t config_len, forge_error *err) {
+    if (!json || (!config && config_len)) {
+        err_set(err, FORGE_E_INVALID, "forge_tokenizer_load: %s is NULL", !json ? "json" : "config");
+        return NULL;
+    }
     json_doc *doc = json_parse(json, len, err);
     if (!doc) {
         err_prefix(err, "tokenizer.json");
@@ -243,9 +247,10 @@ void forge_tokenizer_close(forge_tokenizer *t) {
     free(t);
 }
 
-const forge_tokenizer_info *forge_tokenizer_get_info(const forge_tokenizer *t) { return &t->info; }
+const forge_tokenizer_info *forge_tokenizer_get_info(const forge_tokenizer *t) { return t ? &t->info : NULL; }
 
 const char *forge_tokenizer_id_to_token(const forge_tokenizer *t, int32_t id, size_t *len) {
+    if (!t) return NULL;
     size_t n;
     const char *s = tok_str(t, id, &n);
     if (s && len) *len = n;
@@ -253,11 +258,12 @@ const char *forge_tokenizer_id_to_token(const forge_tokenizer *t, int32_t id, si
 }
 
 int32_t forge_tokenizer_token_to_id(const forge_tokenizer *t, const char *s, size_t len) {
+    if (!t || (!s && len)) return -1;
     int32_t a = strmap_get(&t->added_map, s, len);
     if (a >= 0) return t->added[a].id;
     return bpe_token_to_id(t, s, len);
 }
 
 bool forge_tokenizer_is_special(const forge_tokenizer *t, int32_t id) {
-    return id >= 0 && id < t->n_ids && (t->id_flags[id] & TOKF_SPECIAL);
+    return t && id >= 0 && id < t->n_ids && (t->id_flags[id] & TOKF_SPECIAL);
 }

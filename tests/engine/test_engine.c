@@ -309,8 +309,9 @@ TEST(limits_at_submit) {
     forge_engine_step(e); /* admitted: the queue has room again */
     forge_request *r4 = forge_engine_submit(e, &p, on_event, res, &err);
     CHECK(r4 != NULL);
-    p.max_tokens = 0;
-    CHECK(!forge_engine_submit(e, &p, on_event, res, &err) && err.code == FORGE_E_INVALID);
+    p.min_tokens = 5; /* more than max_tokens */
+    CHECK(!forge_engine_submit(e, &p, on_event, res, &err) && err.code == FORGE_E_INVALID && strstr(err.msg, "min_tokens"));
+    p.min_tokens = 0;
     p.max_tokens = 3;
     p.n_prompt_ids = 0;
     CHECK(!forge_engine_submit(e, &p, on_event, res, &err) && strstr(err.msg, "empty"));

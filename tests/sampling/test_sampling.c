@@ -195,8 +195,10 @@ TEST(parameter_checks) {
     p.temperature = -1;
     CHECK(forge_sampling_params_check(&p, 10, &err) && strstr(err.msg, "temperature"));
     forge_sampling_params_default(&p);
-    p.top_p = 0;
+    p.top_p = -0.1f;
     CHECK(forge_sampling_params_check(&p, 10, &err) && strstr(err.msg, "top_p"));
+    p.top_p = 0; /* zero: off, as in a zeroed struct */
+    CHECK(forge_sampling_params_check(&p, 10, &err) == FORGE_OK);
     forge_sampling_params_default(&p);
     p.min_p = 1.5f;
     CHECK(forge_sampling_params_check(&p, 10, &err) && strstr(err.msg, "min_p"));
@@ -204,8 +206,10 @@ TEST(parameter_checks) {
     p.presence_penalty = 3;
     CHECK(forge_sampling_params_check(&p, 10, &err) && strstr(err.msg, "presence_penalty"));
     forge_sampling_params_default(&p);
-    p.repetition_penalty = 0;
+    p.repetition_penalty = -1;
     CHECK(forge_sampling_params_check(&p, 10, &err) && strstr(err.msg, "repetition_penalty"));
+    p.repetition_penalty = 0; /* zero: off */
+    CHECK(forge_sampling_params_check(&p, 10, &err) == FORGE_OK);
     forge_sampling_params_default(&p);
     p.top_logprobs = 21;
     CHECK(forge_sampling_params_check(&p, 10, &err) && strstr(err.msg, "top_logprobs"));

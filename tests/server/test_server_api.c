@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "forge.h"
@@ -132,7 +133,101 @@ TEST(errors) {
     }
 }
 
+/* ---- in-process requests (forge_server_post) ---------------------------------------- */
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int n_done;
+    int status[8];
+    char body[8][2048];
+} replies;
+
+static replies g_rep = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, {0}, {{0}}};
+
+static void on_reply(int status, const char *body, size_t len, void *user) {
+    int i = (int)(intptr_t)user;
+    pthread_mutex_lock(&g_rep.lock);
+    g_rep.status[i] = status;
+    snprintf(g_rep.body[i], sizeof g_rep.body[i], "%.*s", (int)len, body);
+    g_rep.n_done++;
+    pthread_cond_broadcast(&g_rep.cond);
+    pthread_mutex_unlock(&g_rep.lock);
+}
+
+static void wait_replies(int n) {
+    pthread_mutex_lock(&g_rep.lock);
+    while (g_rep.n_done < n) pthread_cond_wait(&g_rep.cond, &g_rep.lock);
+    pthread_mutex_unlock(&g_rep.lock);
+}
+
+TEST(in_process) {
+    forge_error err;
+    g_rep.n_done = 0;
+    forge_server_params p = {.model = DIR, .port = -1, .served_model_name = "m",
+                             .chat_template = "tests/fixtures/server/chat_template.jinja"};
+    forge_server *s = forge_server_create(&p, &err);
+    CHECKF(s, "%s", err.msg);
+    if (!s) return;
+    CHECK_EQ_INT(forge_server_port(s), -1);
+    /* posted before the loop runs and while the model loads: they wait for it */
+    const char cmpl[] = "{\"model\": \"m\", \"prompt\": \"Once upon a time\", \"max_tokens\": 8, \"temperature\": 0}";
+    CHECK_EQ_INT(forge_server_post(s, "/v1/completions", cmpl, sizeof cmpl - 1, on_reply, (void *)0, &err), FORGE_OK);
+    runner r = {.s = s};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, run_main, &r) == 0);
+    CHECK_EQ_INT(forge_server_wait_ready(s, &err), FORGE_OK);
+    CHECK(forge_server_engine(s) != NULL);
+    const char chat[] = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"max_tokens\": 4}";
+    const char stream[] = "{\"prompt\": \"a\", \"stream\": true}";
+    const char bad[] = "{\"prompt\": \"a\", \"max_tokens\": \"x\"}";
+    CHECK_EQ_INT(forge_server_post(s, "/v1/chat/completions", chat, sizeof chat - 1, on_reply, (void *)1, &err), FORGE_OK);
+    CHECK_EQ_INT(forge_server_post(s, "/v1/completions", stream, sizeof stream - 1, on_reply, (void *)2, &err), FORGE_OK);
+    CHECK_EQ_INT(forge_server_post(s, "/v1/completions", bad, sizeof bad - 1, on_reply, (void *)3, &err), FORGE_OK);
+    CHECK_EQ_INT(forge_server_post(s, "/tokenize", "{}", 2, on_reply, (void *)4, &err), FORGE_OK);
+    CHECK_EQ_INT(forge_server_post(s, "/v1/completions", "[1]", 3, on_reply, (void *)5, &err), FORGE_OK);
+    CHECK_EQ_INT(forge_server_post(NULL, "/v1/completions", "{}", 2, on_reply, NULL, &err), FORGE_E_INVALID);
+    CHECK_EQ_INT(forge_server_post(s, "/v1/completions", "{}", 2, NULL, NULL, &err), FORGE_E_INVALID);
+    wait_replies(6);
+    CHECK_EQ_INT(g_rep.status[0], 200);
+    CHECKF(strstr(g_rep.body[0], "\"text\":\", there was a little girl\""), "%s", g_rep.body[0]);
+    CHECK_EQ_INT(g_rep.status[1], 200);
+    CHECKF(strstr(g_rep.body[1], "\"object\":\"chat.completion\""), "%s", g_rep.body[1]);
+    CHECK_EQ_INT(g_rep.status[2], 400);
+    CHECKF(strstr(g_rep.body[2], "\"param\":\"stream\""), "%s", g_rep.body[2]);
+    CHECK_EQ_INT(g_rep.status[3], 400);
+    CHECKF(strstr(g_rep.body[3], "\"param\":\"max_tokens\""), "%s", g_rep.body[3]);
+    CHECK_EQ_INT(g_rep.status[4], 404);
+    CHECK_EQ_INT(g_rep.status[5], 400);
+    CHECKF(strstr(g_rep.body[5], "must be a JSON object"), "%s", g_rep.body[5]);
+    forge_server_stop(s);
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(r.st, FORGE_OK);
+    /* posted after the stop, never started: answered 503 by free */
+    CHECK_EQ_INT(forge_server_post(s, "/v1/completions", cmpl, sizeof cmpl - 1, on_reply, (void *)6, &err), FORGE_OK);
+    forge_server_free(s);
+    wait_replies(7);
+    CHECK_EQ_INT(g_rep.status[6], 503);
+}
+
+TEST(in_process_load_failure) {
+    forge_error err;
+    forge_server_params p = {.model = "tests/fixtures/no-such-model-dir", .port = -1};
+    forge_server *s = forge_server_create(&p, &err);
+    CHECK(s);
+    if (!s) return;
+    CHECK(forge_server_wait_ready(s, &err) != FORGE_OK);
+    CHECKF(strstr(err.msg, "no-such-model-dir"), "%s", err.msg);
+    CHECK(forge_server_engine(s) == NULL);
+    forge_server_free(s);
+    forge_server_params bad_port = {.model = DIR, .port = -2};
+    CHECK(!forge_server_create(&bad_port, &err));
+    CHECK_EQ_INT(err.code, FORGE_E_INVALID);
+}
+
 int main(void) {
+    RUN(in_process);
+    RUN(in_process_load_failure);
     RUN(serve_and_stop);
     RUN(stop_before_run_and_free_without_run);
     RUN(errors);
