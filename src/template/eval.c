@@ -58,9 +58,7 @@ bool tpl_fail(rctx *c, tpl_errkind k, const char *fmt, ...) {
 bool tpl_oom(rctx *c) { return tpl_fail(c, TE_NOMEM, "out of memory"); }
 
 bool tpl_nest_enter(rctx *c) {
-    if (++c->nest <= TPL_MAX_NEST) {
-        return true;
-    }
+    if (++c->nest <= TPL_MAX_NEST) return true;
     c->nest--;
     return tpl_fail(c, TE_LIMIT, "the template nests evaluation deeper than %d levels (recursive macros or loops)",
                     TPL_MAX_NEST);
