@@ -716,11 +716,19 @@ typedef struct forge_server_params {
     forge_engine_params engine;    /* manual_step is ignored: the engine has its own thread;
                                       device NULL: $FORGE_DEVICE, else auto */
     forge_hub_params hub;          /* how a Hub id is fetched */
-    uint64_t reserved[8];          /* zero; new fields are carved from here */
+    int max_connections;           /* open connections at most; past it the oldest idle one is
+                                      closed, else the new one gets 503. 0: from the file
+                                      descriptor limit (forge_server_default_max_connections) */
+    int max_choices;               /* n x prompts in one request at most (400 beyond); 0: 128 */
+    size_t max_response_bytes;     /* a non-streaming answer that could grow past this is
+                                      refused up front (400); 0: 256 MiB */
+    uint64_t reserved[6];          /* zero; new fields are carved from here */
 } forge_server_params;
 
 /* All defaults (the same as a zeroed struct). */
 FORGE_API forge_server_params forge_server_default_params(void);
+/* The default connection cap: the file descriptor limit (RLIMIT_NOFILE) less headroom. */
+FORGE_API int forge_server_default_max_connections(void);
 
 /* Listens on host:port (errors: FORGE_E_IO when the address cannot be bound) and starts
  * loading the model in the background. params may be NULL (defaults). Strings in params

@@ -26,10 +26,7 @@ static void req_free(forge_server *s, srv_req *r) {
     else if (s->reqs == r) s->reqs = r->next;
     if (r->next) r->next->prev = r->prev;
     if (r->keepalive) event_free(r->keepalive);
-    if (r->conn) {
-        conn_unwatch(r->conn);
-        r->conn->req = NULL;
-    }
+    if (r->hc) r->hc->req = NULL;
     for (int i = 0; i < r->n_subs; i++) {
         if (r->subs[i].er) forge_request_release(r->subs[i].er);
         free(r->subs[i].echo_text);
@@ -67,31 +64,26 @@ void gen_cancel_all(forge_server *s) {
 /* ---- writing -------------------------------------------------------------------------- */
 
 /* A whole answer, to the HTTP client or the in-process caller. */
-static void answer_to(forge_server *s, struct evhttp_request *http, srv_local *local, int route, int status,
-                      const char *json, size_t len) {
+static void answer_to(forge_server *s, h1_conn *hc, srv_local *local, int route, int status, const char *json,
+                      size_t len) {
     if (local) local_answer(s, local, route, status, json, len);
-    else reply_json(s, http, route, status, json, len);
+    else reply_json(s, hc, route, status, json, len);
 }
 
-static void answer_error_to(forge_server *s, struct evhttp_request *http, srv_local *local, int route, const srv_err *e) {
+static void answer_error_to(forge_server *s, h1_conn *hc, srv_local *local, int route, const srv_err *e) {
     if (local) local_answer_error(s, local, route, e);
-    else reply_error(s, http, route, e);
+    else reply_error(s, hc, route, e);
 }
 
 /* Sends an SSE frame; a client whose unread output piles up is treated as gone. */
 static void req_send(srv_req *r, const char *frame, size_t len) {
-    if (!r->http) return;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(r->http);
-    if (evcon) {
-        struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-        if (bev && evbuffer_get_length(bufferevent_get_output(bev)) > MAX_UNSENT_BYTES) {
-            log_warn("server: %s: the client stopped reading; dropping it", r->id);
-            r->s->metrics.disconnects++;
-            evhttp_connection_free(evcon); /* the close callback marks r gone */
-            return;
-        }
+    if (!r->hc) return;
+    if (h1_unsent(r->hc) > MAX_UNSENT_BYTES) {
+        log_warn("server: %s: the client stopped reading; dropping it", r->id);
+        h1_drop(r->hc); /* routes_gone marks r gone */
+        return;
     }
-    sse_send(r->s, r->http, frame, len);
+    sse_send(r->hc, frame, len);
     r->t_last_write = server_now();
 }
 
@@ -358,9 +350,9 @@ static void answer_json(forge_server *s, srv_req *r, strbuf *o) {
 /* Every choice has ended: answer (unless the client is gone) and free the record. */
 static void finish_request(forge_server *s, srv_req *r) {
     hist_observe(&s->metrics.e2e, server_now() - r->t_start);
-    struct evhttp_request *http = r->http;
+    h1_conn *hc = r->hc;
     srv_local *local = r->local;
-    if (http || local) {
+    if (hc || local) {
         strbuf *o = &s->scratch;
         sb_reset(o);
         srv_err e;
@@ -382,19 +374,20 @@ static void finish_request(forge_server *s, srv_req *r) {
             }
             sb_puts(o, "data: [DONE]\n\n");
             req_send(r, o->data, o->len);
-            if (r->http) sse_end(r->http);
+            if (r->hc) sse_end(r->hc);
         } else if (failed) {
-            answer_error_to(s, http, local, r->route, &e);
+            answer_error_to(s, hc, local, r->route, &e);
         } else {
             answer_json(s, r, o);
             if (sb_failed(o)) {
                 srv_fail(&e, 500, NULL, NULL, "out of memory building the answer");
-                answer_error_to(s, http, local, r->route, &e);
+                answer_error_to(s, hc, local, r->route, &e);
             } else {
-                answer_to(s, http, local, r->route, 200, o->data, o->len);
+                answer_to(s, hc, local, r->route, 200, o->data, o->len);
             }
         }
-        r->http = NULL;
+        if (r->hc) r->hc->req = NULL;
+        r->hc = NULL;
         r->local = NULL;
     }
     s->n_reqs--;
@@ -418,7 +411,7 @@ void gen_on_msg(forge_server *s, srv_msg *m) {
         c->t_last = m->t;
         c->last_token = m->token;
     }
-    if ((r->http || r->local) && !m->lost) {
+    if ((r->hc || r->local) && !m->lost) {
         if (r->streaming) stream_event(s, r, sub, ci, c, m);
         else collect_event(s, r, sub, c, m);
     }
@@ -458,7 +451,7 @@ void gen_on_msg(forge_server *s, srv_msg *m) {
 static void on_keepalive(evutil_socket_t fd, short what, void *arg) {
     (void)fd, (void)what;
     srv_req *r = arg;
-    if (r->http && server_now() - r->t_last_write >= r->s->p.sse_keepalive * 0.5) {
+    if (r->hc && server_now() - r->t_last_write >= r->s->p.sse_keepalive * 0.5) {
         static const char comment[] = ": keep-alive\n\n";
         req_send(r, comment, sizeof comment - 1);
     }
@@ -474,16 +467,15 @@ static int submit_error(forge_status st, const forge_error *err, srv_err *e) {
     }
 }
 
-void gen_handle(forge_server *s, struct evhttp_request *http, srv_local *local, srv_conn *conn, int route) {
+void gen_handle(forge_server *s, h1_conn *hc, srv_local *local, int route) {
     srv_err e;
     srv_req *r = calloc(1, sizeof *r);
     if (!r) {
         srv_fail(&e, 500, NULL, NULL, "out of memory");
-        answer_error_to(s, http, local, route, &e);
+        answer_error_to(s, hc, local, route, &e);
         return;
     }
     r->s = s;
-    r->http = http;
     r->local = local;
     r->route = route;
     r->t_start = server_now();
@@ -497,7 +489,7 @@ void gen_handle(forge_server *s, struct evhttp_request *http, srv_local *local, 
         len = local->len;
         r->doc = route_parse_text(s, body, len, &e);
     } else {
-        r->doc = route_parse_body(s, http, &body, &len, &e);
+        r->doc = route_parse_body(s, hc, &body, &len, &e);
     }
     if (!r->doc || parse_generation(s, json_root(r->doc), chat, g, &e))
         goto fail;
@@ -552,8 +544,7 @@ void gen_handle(forge_server *s, struct evhttp_request *http, srv_local *local, 
             sub->n_live = 0;
             submit_error(err.code, &err, &e);
             if (e.status >= 500 && e.status != 503) log_error("server: %s", e.msg);
-            answer_error_to(s, http, local, route, &e);
-            r->http = NULL;
+            answer_error_to(s, hc, local, route, &e);
             r->local = NULL;
             if (r->n_live_subs == 0) {
                 s->n_reqs--;
@@ -566,13 +557,12 @@ void gen_handle(forge_server *s, struct evhttp_request *http, srv_local *local, 
         }
         r->n_live_subs++;
     }
-    if (conn) {
-        r->conn = conn;
-        conn->req = r;
-        conn_watch(conn);
+    if (hc) { /* from here on routes_gone tells r when the client leaves */
+        r->hc = hc;
+        hc->req = r;
     }
     if (g->stream) {
-        sse_start(s, http, route);
+        sse_start(s, hc, route);
         r->streaming = true;
         r->t_last_write = server_now();
         if (chat) { /* the role first, for every choice */
@@ -594,7 +584,7 @@ void gen_handle(forge_server *s, struct evhttp_request *http, srv_local *local, 
     return;
 fail:
     if (e.status >= 500 && e.status != 503) log_error("server: %s", e.msg);
-    answer_error_to(s, http, local, route, &e);
+    answer_error_to(s, hc, local, route, &e);
     r->local = NULL;
     req_free(s, r);
 }

@@ -7,20 +7,16 @@
 #include "base/utf8.h"
 #include "server/server_int.h"
 
-void reply_headers(struct evhttp_request *http, const char *rid) {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(http);
-    evhttp_add_header(h, "Access-Control-Allow-Origin", "*");
-    evhttp_add_header(h, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
-    if (rid) evhttp_add_header(h, "X-Request-Id", rid);
+void reply_headers(h1_conn *hc, const char *rid) {
+    h1_add_field(hc, "Access-Control-Allow-Origin", "*");
+    h1_add_field(hc, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
+    if (rid) h1_add_field(hc, "X-Request-Id", rid);
 }
 
-void reply_json(forge_server *s, struct evhttp_request *http, int route, int status, const char *json, size_t len) {
+void reply_json(forge_server *s, h1_conn *hc, int route, int status, const char *json, size_t len) {
     metrics_count_http(&s->metrics, route, status);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(http);
-    evhttp_add_header(h, "Content-Type", "application/json");
-    struct evbuffer *b = evhttp_request_get_output_buffer(http);
-    evbuffer_add(b, json, len);
-    evhttp_send_reply(http, status, NULL, NULL);
+    h1_add_field(hc, "Content-Type", "application/json");
+    h1_respond(hc, status, json, len);
 }
 
 /* A string as JSON, valid UTF-8 whatever the bytes: error messages quote what the client sent
@@ -54,22 +50,21 @@ void error_json(strbuf *sb, const srv_err *e) {
     sb_puts(sb, "}}");
 }
 
-void reply_error(forge_server *s, struct evhttp_request *http, int route, const srv_err *e) {
+void reply_error(forge_server *s, h1_conn *hc, int route, const srv_err *e) {
     strbuf sb = STRBUF_INIT;
     error_json(&sb, e);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(http);
-    if (e->status == 503) evhttp_add_header(h, "Retry-After", "1");
-    if (e->status == 401) evhttp_add_header(h, "WWW-Authenticate", "Bearer");
-    if (e->status == 405) evhttp_add_header(h, "Allow", route == SRV_ROUTE_HEALTH || route == SRV_ROUTE_METRICS ||
+    if (e->status == 503) h1_add_field(hc, "Retry-After", "1");
+    if (e->status == 401) h1_add_field(hc, "WWW-Authenticate", "Bearer");
+    if (e->status == 405) h1_add_field(hc, "Allow", route == SRV_ROUTE_HEALTH || route == SRV_ROUTE_METRICS ||
                                                                route == SRV_ROUTE_MODELS
                                                            ? "GET, HEAD, OPTIONS"
                                                            : "POST, OPTIONS");
     if (sb_failed(&sb)) {
         static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
                                   "\"code\":null}}";
-        reply_json(s, http, route, 500, oom, sizeof oom - 1);
+        reply_json(s, hc, route, 500, oom, sizeof oom - 1);
     } else {
-        reply_json(s, http, route, e->status, sb.data, sb.len);
+        reply_json(s, hc, route, e->status, sb.data, sb.len);
     }
     sb_free(&sb);
 }
@@ -95,24 +90,17 @@ void local_answer_error(forge_server *s, srv_local *l, int route, const srv_err 
     sb_free(&sb);
 }
 
-void sse_start(forge_server *s, struct evhttp_request *http, int route) {
+void sse_start(forge_server *s, h1_conn *hc, int route) {
     metrics_count_http(&s->metrics, route, 200);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(http);
-    evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
-    evhttp_add_header(h, "Cache-Control", "no-cache");
-    evhttp_add_header(h, "X-Accel-Buffering", "no");
-    evhttp_send_reply_start(http, 200, NULL);
+    h1_add_field(hc, "Content-Type", "text/event-stream; charset=utf-8");
+    h1_add_field(hc, "Cache-Control", "no-cache");
+    h1_add_field(hc, "X-Accel-Buffering", "no");
+    h1_stream_begin(hc, 200);
 }
 
-void sse_send(forge_server *s, struct evhttp_request *http, const char *frame, size_t len) {
-    /* one buffer for every chunk: evhttp moves its contents out */
-    if (!s->chunk_buf && !(s->chunk_buf = evbuffer_new())) return;
-    evbuffer_add(s->chunk_buf, frame, len);
-    evhttp_send_reply_chunk(http, s->chunk_buf);
-    evbuffer_drain(s->chunk_buf, evbuffer_get_length(s->chunk_buf));
-}
+void sse_send(h1_conn *hc, const char *frame, size_t len) { h1_stream_write(hc, frame, len); }
 
-void sse_end(struct evhttp_request *http) { evhttp_send_reply_end(http); }
+void sse_end(h1_conn *hc) { h1_stream_end(hc); }
 
 /* ---- token text and bytes for logprobs ------------------------------------------------ */
 

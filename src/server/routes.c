@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/http.h> /* evhttp_uridecode */
+
 #include "base/log.h"
 #include "base/utf8.h"
 #include "server/server_int.h"
@@ -32,9 +34,9 @@ static bool key_matches(const char *given, size_t n_given, const char *key) {
     return diff == 0;
 }
 
-static bool authorized(forge_server *s, struct evhttp_request *http) {
+static bool authorized(forge_server *s, h1_conn *hc) {
     if (!s->s_key) return true;
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(http), "Authorization");
+    const char *h = h1_field_get(&hc->head, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7)) return false;
     const char *k = h + 7;
     while (*k == ' ') k++;
@@ -43,25 +45,11 @@ static bool authorized(forge_server *s, struct evhttp_request *http) {
     return key_matches(k, n, s->s_key);
 }
 
-/* The request body as text, or NULL (and e filled) when it is too large. */
-static const char *body_of(forge_server *s, struct evhttp_request *http, size_t *len, srv_err *e) {
-    struct evbuffer *b = evhttp_request_get_input_buffer(http);
-    *len = evbuffer_get_length(b);
-    if (*len > s->p.max_body_bytes) {
-        srv_fail(e, 413, "request_too_large", NULL, "the request body (%zu bytes) is larger than the limit of %zu bytes",
-                 *len, s->p.max_body_bytes);
-        return NULL;
-    }
-    if (*len == 0) return "";
-    const char *p = (const char *)evbuffer_pullup(b, -1);
-    if (!p) srv_fail(e, 500, NULL, NULL, "out of memory reading the request body");
-    return p;
-}
-
-/* Parses the body as a JSON object; NULL (and e filled) when it is not one. */
-json_doc *route_parse_body(forge_server *s, struct evhttp_request *http, const char **body, size_t *len, srv_err *e) {
-    *body = body_of(s, http, len, e);
-    if (!*body) return NULL;
+/* Parses the body (whole, at most max_body_bytes: http1.c saw to it) as a JSON object; NULL
+ * (and e filled) when it is not one. */
+json_doc *route_parse_body(forge_server *s, h1_conn *hc, const char **body, size_t *len, srv_err *e) {
+    *body = hc->body.data ? hc->body.data : "";
+    *len = hc->body.len;
     return route_parse_text(s, *body, *len, e);
 }
 
@@ -102,17 +90,16 @@ json_doc *route_parse_text(forge_server *s, const char *body, size_t len, srv_er
     return doc;
 }
 
-static void send_text(forge_server *s, struct evhttp_request *http, int route, const char *ctype, const strbuf *sb) {
+static void send_text(forge_server *s, h1_conn *hc, int route, const char *ctype, const strbuf *sb) {
     if (sb_failed(sb)) {
         srv_err e;
         srv_fail(&e, 500, NULL, NULL, "out of memory");
-        reply_error(s, http, route, &e);
+        reply_error(s, hc, route, &e);
         return;
     }
     metrics_count_http(&s->metrics, route, 200);
-    evhttp_add_header(evhttp_request_get_output_headers(http), "Content-Type", ctype);
-    evbuffer_add(evhttp_request_get_output_buffer(http), sb_str(sb), sb->len);
-    evhttp_send_reply(http, 200, NULL, NULL);
+    h1_add_field(hc, "Content-Type", ctype);
+    h1_respond(hc, 200, sb_str(sb), sb->len);
 }
 
 /* The length of s cut to at most max bytes on a character boundary (for "%.*s": a quoted
@@ -135,7 +122,7 @@ static void model_json(forge_server *s, strbuf *o) {
     sb_printf(o, ",\"parent\":null,\"max_model_len\":%d,\"permission\":[]}", s->context_len);
 }
 
-static void handle_models(forge_server *s, struct evhttp_request *http, const char *path) {
+static void handle_models(forge_server *s, h1_conn *hc, const char *path) {
     strbuf *o = &s->scratch;
     sb_reset(o);
     if (!strcmp(path, "/v1/models")) {
@@ -152,13 +139,13 @@ static void handle_models(forge_server *s, struct evhttp_request *http, const ch
             srv_fail(&e, 404, "model_not_found", "model", "The model `%.*s` does not exist.", utf8_cut(shown, 200),
                      shown);
             free(dec);
-            reply_error(s, http, SRV_ROUTE_MODELS, &e);
+            reply_error(s, hc, SRV_ROUTE_MODELS, &e);
             return;
         }
         free(dec);
         model_json(s, o);
     }
-    send_text(s, http, SRV_ROUTE_MODELS, "application/json", o);
+    send_text(s, hc, SRV_ROUTE_MODELS, "application/json", o);
 }
 
 static const char *const k_tokenize[] = {"model", "prompt", "messages", "add_special_tokens", "return_token_strs",
@@ -167,7 +154,7 @@ static const char *const k_tokenize[] = {"model", "prompt", "messages", "add_spe
 
 /* vLLM's /tokenize: {"prompt"} or a chat request {"messages"} -> count, max_model_len,
  * tokens, token_strs. */
-static int handle_tokenize(forge_server *s, struct evhttp_request *http, const json_value *root, const char *body,
+static int handle_tokenize(forge_server *s, h1_conn *hc, const json_value *root, const char *body,
                            size_t len, srv_err *e) {
     parse_warn_unknown(root, "/tokenize", k_tokenize);
     if (parse_check_model(s, root, e)) return -1;
@@ -223,12 +210,12 @@ static int handle_tokenize(forge_server *s, struct evhttp_request *http, const j
     }
     sb_putc(o, '}');
     forge_tokens_free(&t);
-    send_text(s, http, SRV_ROUTE_TOKENIZE, "application/json", o);
+    send_text(s, hc, SRV_ROUTE_TOKENIZE, "application/json", o);
     return 0;
 }
 
 /* vLLM's /detokenize: {"tokens": [ids]} -> {"prompt": text}. */
-static int handle_detokenize(forge_server *s, struct evhttp_request *http, const json_value *root, srv_err *e) {
+static int handle_detokenize(forge_server *s, h1_conn *hc, const json_value *root, srv_err *e) {
     static const char *const known[] = {"model", "tokens", NULL};
     parse_warn_unknown(root, "/detokenize", known);
     if (parse_check_model(s, root, e)) return -1;
@@ -266,20 +253,18 @@ static int handle_detokenize(forge_server *s, struct evhttp_request *http, const
     sb_free(&tmp);
     sb_putc(o, '}');
     free(text);
-    send_text(s, http, SRV_ROUTE_DETOKENIZE, "application/json", o);
+    send_text(s, hc, SRV_ROUTE_DETOKENIZE, "application/json", o);
     return 0;
 }
 
-static void preflight(forge_server *s, struct evhttp_request *http, int route) {
-    struct evkeyvalq *in = evhttp_request_get_input_headers(http);
-    struct evkeyvalq *out = evhttp_request_get_output_headers(http);
-    const char *want = evhttp_find_header(in, "Access-Control-Request-Headers");
-    evhttp_add_header(out, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-    evhttp_add_header(out, "Access-Control-Allow-Headers",
-                      want && strlen(want) < 1024 ? want : "Authorization, Content-Type, X-Request-Id");
-    evhttp_add_header(out, "Access-Control-Max-Age", "86400");
+static void preflight(forge_server *s, h1_conn *hc, int route) {
+    const char *want = h1_field_get(&hc->head, "Access-Control-Request-Headers");
+    h1_add_field(hc, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    h1_add_field(hc, "Access-Control-Allow-Headers",
+                 want && strlen(want) < 1024 ? want : "Authorization, Content-Type, X-Request-Id");
+    h1_add_field(hc, "Access-Control-Max-Age", "86400");
     metrics_count_http(&s->metrics, route, 204);
-    evhttp_send_reply(http, 204, NULL, NULL);
+    h1_respond(hc, 204, NULL, 0);
 }
 
 /* A client's X-Request-Id is echoed when it is 1-128 visible ASCII characters. */
@@ -291,48 +276,46 @@ static bool good_request_id(const char *v) {
     return true;
 }
 
-void routes_dispatch(struct evhttp_request *http, void *arg) {
+/* The head of a request arrived (its body unread): everything that needs no body is
+ * answered here, and so are the refusals (unknown path, method, API key, state), so that
+ * nobody's body is read before their key is checked. */
+int routes_head(h1_conn *hc, void *arg) {
     forge_server *s = arg;
-    srv_conn *c = server_conn_of(s, http);
-    conn_begin(s, c, http);
-    const char *rid = evhttp_find_header(evhttp_request_get_input_headers(http), "X-Request-Id");
+    if (!hc->unflushed) {
+        hc->unflushed = true;
+        s->n_unflushed++;
+    }
+    const char *rid = h1_field_get(&hc->head, "X-Request-Id");
     char gen_rid[33];
     if (!rid || !good_request_id(rid)) {
         server_random_hex(s, gen_rid);
         rid = gen_rid;
     }
-    reply_headers(http, rid);
+    reply_headers(hc, rid);
 
     srv_err e;
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(http);
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(http);
+    const char *path = hc->head.path, *method = hc->head.method;
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), postm = !strcmp(method, "POST");
     int route = SRV_ROUTE_OTHER;
     bool post = false;
-    for (size_t i = 0; path && i < sizeof g_routes / sizeof g_routes[0]; i++)
+    for (size_t i = 0; i < sizeof g_routes / sizeof g_routes[0]; i++)
         if (!strcmp(path, g_routes[i].path)) {
             route = g_routes[i].route;
             post = g_routes[i].post;
         }
-    bool model_path = path && !strncmp(path, "/v1/models/", 11) && path[11];
+    bool model_path = !strncmp(path, "/v1/models/", 11) && path[11];
     if (model_path) route = SRV_ROUTE_MODELS;
-    if (!path) {
-        srv_fail(&e, 400, NULL, NULL, "the request has no path");
-        goto fail;
-    }
+    hc->route = route;
     if (route == SRV_ROUTE_OTHER) {
-        srv_fail(&e, 404, "not_found", NULL, "Invalid URL (%s %.*s)",
-                 cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_POST ? "POST" : "other method", utf8_cut(path, 200),
-                 path);
+        srv_fail(&e, 404, "not_found", NULL, "Invalid URL (%.16s %.*s)", method, utf8_cut(path, 200), path);
         goto fail;
     }
-    if (cmd == EVHTTP_REQ_OPTIONS) {
-        preflight(s, http, route);
-        return;
+    if (!strcmp(method, "OPTIONS")) {
+        preflight(s, hc, route);
+        return 1;
     }
-    if (post ? cmd != EVHTTP_REQ_POST : (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD)) {
-        srv_fail(&e, 405, "method_not_allowed", NULL, "%s is not allowed on %s (use %s)",
-                 cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_POST ? "POST" : "this method", path,
+    if (post ? !postm : !get) {
+        srv_fail(&e, 405, "method_not_allowed", NULL, "%.16s is not allowed on %s (use %s)", method, path,
                  post ? "POST" : "GET");
         goto fail;
     }
@@ -340,8 +323,8 @@ void routes_dispatch(struct evhttp_request *http, void *arg) {
     if (route == SRV_ROUTE_HEALTH) {
         if (st == SRV_READY) {
             static const char ok[] = "{\"status\":\"ok\"}";
-            reply_json(s, http, route, 200, ok, sizeof ok - 1);
-            return;
+            reply_json(s, hc, route, 200, ok, sizeof ok - 1);
+            return 1;
         }
         srv_fail(&e, 503, st == SRV_LOADING ? "loading" : "shutting_down", NULL,
                  st == SRV_LOADING ? "the model is loading" : "the server is shutting down");
@@ -351,10 +334,10 @@ void routes_dispatch(struct evhttp_request *http, void *arg) {
         strbuf *o = &s->scratch;
         sb_reset(o);
         metrics_write(s, o);
-        send_text(s, http, route, "text/plain; version=0.0.4; charset=utf-8", o);
-        return;
+        send_text(s, hc, route, "text/plain; version=0.0.4; charset=utf-8", o);
+        return 1;
     }
-    if (!authorized(s, http)) {
+    if (!authorized(s, hc)) {
         srv_fail(&e, 401, "invalid_api_key", NULL, "Incorrect API key provided.");
         goto fail;
     }
@@ -364,24 +347,77 @@ void routes_dispatch(struct evhttp_request *http, void *arg) {
         goto fail;
     }
     if (route == SRV_ROUTE_MODELS) {
-        handle_models(s, http, path);
-        return;
+        handle_models(s, hc, path);
+        return 1;
     }
-    if (route == SRV_ROUTE_COMPLETIONS || route == SRV_ROUTE_CHAT) {
-        gen_handle(s, http, NULL, c, route);
-        return;
-    }
-    const char *body;
-    size_t len;
-    json_doc *doc = route_parse_body(s, http, &body, &len, &e);
-    if (!doc) goto fail;
-    int rc = route == SRV_ROUTE_TOKENIZE ? handle_tokenize(s, http, json_root(doc), body, len, &e)
-                                         : handle_detokenize(s, http, json_root(doc), &e);
-    json_free(doc);
-    if (rc == 0) return;
+    return 0; /* a POST route: read the body */
 fail:
     if (e.status >= 500 && e.status != 503) log_error("server: %s", e.msg);
-    reply_error(s, http, route, &e);
+    reply_error(s, hc, route, &e);
+    return 1;
+}
+
+/* A POST request arrived whole. */
+void routes_request(h1_conn *hc, void *arg) {
+    forge_server *s = arg;
+    int route = hc->route;
+    if (route == SRV_ROUTE_COMPLETIONS || route == SRV_ROUTE_CHAT) {
+        gen_handle(s, hc, NULL, route);
+        return;
+    }
+    srv_err e;
+    const char *body;
+    size_t len;
+    json_doc *doc = route_parse_body(s, hc, &body, &len, &e);
+    if (doc) {
+        int rc = route == SRV_ROUTE_TOKENIZE ? handle_tokenize(s, hc, json_root(doc), body, len, &e)
+                                             : handle_detokenize(s, hc, json_root(doc), &e);
+        json_free(doc);
+        if (rc == 0) return;
+    }
+    if (e.status >= 500 && e.status != 503) log_error("server: %s", e.msg);
+    reply_error(s, hc, route, &e);
+}
+
+/* http1.c could not read a request (framing, size, time, the connection cap). */
+void routes_error(h1_conn *hc, const h1_error *he, void *arg) {
+    forge_server *s = arg;
+    if (!hc->unflushed) {
+        hc->unflushed = true;
+        s->n_unflushed++;
+    }
+    char rid[33];
+    server_random_hex(s, rid);
+    reply_headers(hc, rid);
+    srv_err e;
+    srv_fail(&e, he->status, he->code, NULL, "%s", he->msg);
+    reply_error(s, hc, hc->route >= 0 ? hc->route : SRV_ROUTE_OTHER, &e);
+}
+
+/* The client left while its request was answered. */
+void routes_gone(h1_conn *hc, void *arg) {
+    forge_server *s = arg;
+    srv_req *r = hc->req;
+    if (!r) return;
+    hc->req = NULL;
+    r->hc = NULL;
+    s->metrics.disconnects++;
+    gen_client_gone(r);
+}
+
+void routes_written(h1_conn *hc, void *arg) {
+    forge_server *s = arg;
+    if (hc->unflushed) {
+        hc->unflushed = false;
+        s->n_unflushed--;
+    }
+    server_check_done(s);
+}
+
+void routes_closed(h1_conn *hc, void *arg) {
+    forge_server *s = arg;
+    if (hc->req) routes_gone(hc, arg);
+    routes_written(hc, s);
 }
 
 /* In-process requests take the generation routes; anything else is answered as an unknown
@@ -403,5 +439,5 @@ void routes_dispatch_local(forge_server *s, srv_local *l) {
         local_answer_error(s, l, route, &e);
         return;
     }
-    gen_handle(s, NULL, l, NULL, route);
+    gen_handle(s, NULL, l, route);
 }

@@ -1,7 +1,6 @@
-/* server.c: the server's lifecycle and plumbing: listening with evhttp, loading the model on
- * a thread while /health says 503, the queue that carries engine events to the loop thread,
- * connection bookkeeping (the receive deadline, watching for clients that leave), signals
- * and the graceful shutdown. */
+/* server.c: the server's lifecycle and plumbing: listening (HTTP in http1.c), loading the
+ * model on a thread while /health says 503, the queue that carries engine events to the loop
+ * thread, signals and the graceful shutdown. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -9,9 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,8 +16,6 @@
 #include "base/log.h"
 #include "base/timing.h"
 #include "server/server_int.h"
-
-void routes_dispatch(struct evhttp_request *http, void *arg);
 
 double server_now(void) { return time_sec(); }
 
@@ -191,7 +186,7 @@ static void finish_loading(forge_server *s) {
     }
     if (atomic_load(&s->state) == SRV_LOADING) {
         atomic_store(&s->state, SRV_READY);
-        if (s->sock) log_info("server: ready on http://%s:%d", s->s_host, s->port);
+        if (s->listening) log_info("server: ready on http://%s:%d", s->s_host, s->port);
         else log_info("server: ready (in-process)");
     }
     server_check_done(s);
@@ -236,160 +231,6 @@ static void on_wake(evutil_socket_t fd, short what, void *arg) {
     }
 }
 
-/* ---- connections ---------------------------------------------------------------------- */
-
-static void conn_free(srv_conn *c) {
-    forge_server *s = c->s;
-    if (c->watch) event_free(c->watch);
-    if (c->deadline) event_free(c->deadline);
-    if (c->unflushed) {
-        c->unflushed = false;
-        s->n_unflushed--;
-    }
-    if (c->prev) c->prev->next = c->next;
-    else s->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
-    if (c->bev) bufferevent_decref(c->bev);
-    free(c);
-    server_check_done(s);
-}
-
-/* evhttp is freeing the connection (client gone, error, timeout, or answered with close). */
-static void on_conn_close(struct evhttp_connection *evcon, void *arg) {
-    (void)evcon;
-    srv_conn *c = arg;
-    srv_req *r = c->req;
-    if (r) {
-        c->req = NULL;
-        r->conn = NULL;
-        if (r->http) {
-            /* a request detached by a write error is ours to free; an attached one is freed
-             * by evhttp right after this callback */
-            if (!evhttp_request_get_connection(r->http)) evhttp_request_free(r->http);
-            r->http = NULL;
-        }
-        gen_client_gone(r);
-    }
-    conn_free(c);
-}
-
-/* The deadline for receiving a whole request passed: cut the connection. */
-static void on_deadline(evutil_socket_t fd, short what, void *arg) {
-    (void)fd, (void)what;
-    srv_conn *c = arg;
-    void *cbarg = NULL;
-    bufferevent_event_cb ecb = NULL;
-    bufferevent_getcb(c->bev, NULL, NULL, &ecb, &cbarg);
-    if (!ecb || !c->evcon) { /* evhttp freed it without telling (should not happen) */
-        conn_free(c);
-        return;
-    }
-    c->s->metrics.timeouts_cut++;
-    log_info("server: a client took longer than %.3g s to send its request; closing the connection",
-             c->s->p.request_timeout);
-    evhttp_connection_free(c->evcon); /* on_conn_close frees c */
-}
-
-/* Runs once right after evhttp set the connection up: learn its evhttp_connection. */
-static void on_conn_setup(evutil_socket_t fd, short what, void *arg) {
-    (void)fd, (void)what;
-    srv_conn *c = arg;
-    void *cbarg = NULL;
-    bufferevent_event_cb ecb = NULL;
-    bufferevent_getcb(c->bev, NULL, NULL, &ecb, &cbarg);
-    if (!ecb || !cbarg) { /* evhttp failed to set it up and freed it */
-        conn_free(c);
-        return;
-    }
-    c->evcon = cbarg;
-    evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
-    /* SSE sends many small writes: without this, Nagle's algorithm holds each one back
-     * until the client's (delayed) ACK of the previous */
-    int one = 1;
-    evutil_socket_t sfd = bufferevent_getfd(c->bev);
-    if (sfd >= 0) setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    event_assign(c->deadline, c->s->base, -1, 0, on_deadline, c);
-    evtimer_add(c->deadline, &c->s->request_tv);
-}
-
-/* evhttp asks for the bufferevent of a new connection: a socket bufferevent we hold a
- * reference on until the connection's close callback, so that our timers never see it
- * freed. */
-static struct bufferevent *on_new_bev(struct event_base *base, void *arg) {
-    forge_server *s = arg;
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) return NULL;
-    srv_conn *c = calloc(1, sizeof *c);
-    if (c) c->deadline = event_new(base, -1, 0, on_conn_setup, c);
-    if (!c || !c->deadline) {
-        free(c);
-        return bev; /* served without a deadline rather than refused */
-    }
-    c->s = s;
-    c->bev = bev;
-    bufferevent_incref(bev);
-    c->next = s->conns;
-    if (s->conns) s->conns->prev = c;
-    s->conns = c;
-    event_active(c->deadline, 0, 0);
-    return bev;
-}
-
-/* The answer was written out: the connection may receive the next request. */
-static void on_answer_written(struct evhttp_request *http, void *arg) {
-    (void)http;
-    srv_conn *c = arg;
-    if (c->unflushed) {
-        c->unflushed = false;
-        c->s->n_unflushed--;
-    }
-    evtimer_add(c->deadline, &c->s->request_tv);
-    server_check_done(c->s);
-}
-
-/* Readable while a request is answered: EOF or an error means the client left; data means
- * a pipelined request, which evhttp reads later (we stop watching). */
-static void on_watch(evutil_socket_t fd, short what, void *arg) {
-    (void)what;
-    srv_conn *c = arg;
-    char b;
-    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-    event_del(c->watch);
-    if (n > 0) return;
-    c->s->metrics.disconnects++;
-    if (c->evcon) evhttp_connection_free(c->evcon); /* on_conn_close tells the request */
-}
-
-void conn_begin(forge_server *s, srv_conn *c, struct evhttp_request *http) {
-    if (!c) return;
-    evtimer_del(c->deadline);
-    evhttp_request_set_on_complete_cb(http, on_answer_written, c);
-    if (!c->unflushed) {
-        c->unflushed = true;
-        s->n_unflushed++;
-    }
-}
-
-void conn_watch(srv_conn *c) {
-    if (!c) return;
-    if (!c->watch) c->watch = event_new(c->s->base, bufferevent_getfd(c->bev), EV_READ | EV_PERSIST, on_watch, c);
-    if (c->watch) event_add(c->watch, NULL);
-}
-
-void conn_unwatch(srv_conn *c) {
-    if (c && c->watch) event_del(c->watch);
-}
-
-/* The connection record of an evhttp request (NULL if it has none). */
-srv_conn *server_conn_of(forge_server *s, struct evhttp_request *http) {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(http);
-    if (!evcon) return NULL;
-    for (srv_conn *c = s->conns; c; c = c->next)
-        if (c->evcon == evcon) return c;
-    return NULL;
-}
-
 /* ---- shutdown ------------------------------------------------------------------------- */
 
 void server_check_done(forge_server *s) {
@@ -413,11 +254,10 @@ static void begin_shutdown(forge_server *s) {
     }
     if (st == SRV_FAILED) return;
     atomic_store(&s->state, SRV_STOPPING);
-    log_info("server: stopping: no new connections; %d request(s) in flight", s->n_reqs);
-    if (s->sock) {
-        evhttp_del_accept_socket(s->http, s->sock);
-        s->sock = NULL;
-    }
+    log_info("server: stopping: new requests get 503; %d request(s) in flight", s->n_reqs);
+    /* still listening: /health says 503 (a balancer takes it out), new requests are refused
+     * with 503, and answers close their connections */
+    if (s->h1) h1_set_draining(s->h1, true);
     double grace = s->p.shutdown_timeout;
     if (grace < 0 || s->n_reqs == 0) on_grace_over(-1, 0, s);
     else {
@@ -482,9 +322,12 @@ forge_server *forge_server_create(const forge_server_params *params, forge_error
         err_set(err, FORGE_E_INVALID, "request, shutdown and keep-alive times must be under 10^6 seconds");
         goto fail;
     }
-    double rt = s->p.request_timeout;
-    s->request_tv.tv_sec = (time_t)rt;
-    s->request_tv.tv_usec = (suseconds_t)((rt - (double)(time_t)rt) * 1e6);
+    if (s->p.max_connections < 0) {
+        err_set(err, FORGE_E_INVALID, "max_connections must be positive (0: from the file descriptor limit), got %d",
+                s->p.max_connections);
+        goto fail;
+    }
+    if (s->p.max_connections == 0) s->p.max_connections = forge_server_default_max_connections();
     metrics_init(&s->metrics);
     s->t_created = (long long)time(NULL);
     uint64_t seed = time_ns() ^ ((uint64_t)getpid() << 32);
@@ -502,37 +345,28 @@ forge_server *forge_server_create(const forge_server_params *params, forge_error
         goto fail;
     }
     s->wake_ev = event_new(s->base, s->wake[0], EV_READ | EV_PERSIST, on_wake, s);
-    s->http = evhttp_new(s->base);
-    if (!s->wake_ev || !s->http) {
+    h1_params hp = {.max_body = s->p.max_body_bytes, .request_timeout = s->p.request_timeout,
+                    .max_conns = s->p.max_connections,
+                    .hooks = {routes_head, routes_request, routes_error, routes_gone, routes_written, routes_closed},
+                    .user = s};
+    s->h1 = h1_server_new(s->base, &hp);
+    if (!s->wake_ev || !s->h1) {
         err_set(err, FORGE_E_NOMEM, "cannot create the HTTP server");
         goto fail;
     }
     event_add(s->wake_ev, NULL);
-    evhttp_set_gencb(s->http, routes_dispatch, s);
-    evhttp_set_bevcb(s->http, on_new_bev, s);
-    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
-    evhttp_set_timeout_tv(s->http, &s->request_tv);
-    /* bodies past the limit get our JSON 413 after reading; far past it evhttp refuses them
-     * early (its own 413) and reads the rest away before closing */
-    evhttp_set_max_body_size(s->http, (ev_ssize_t)(s->p.max_body_bytes * 4 + (1u << 20)));
-    evhttp_set_max_headers_size(s->http, 64 * 1024);
-    evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
     if (s->p.port < -1 || s->p.port > 65535) {
         err_set(err, FORGE_E_INVALID, "port must be from 0 to 65535 (or -1 for no socket), got %d", s->p.port);
         goto fail;
     }
     s->port = s->p.port;
-    if (s->p.port >= 0 && !(s->sock = evhttp_bind_socket_with_handle(s->http, s->s_host, (ev_uint16_t)s->p.port))) {
-        err_set(err, FORGE_E_IO, "cannot listen on %s:%d: %s", s->s_host, s->p.port, strerror(errno));
-        goto fail;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (s->sock && getsockname(evhttp_bound_socket_get_fd(s->sock), (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET) s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        else if (ss.ss_family == AF_INET6) s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    char lmsg[256];
+    if (s->p.port >= 0) {
+        if (h1_listen(s->h1, s->s_host, s->p.port, &s->port, lmsg, sizeof lmsg)) {
+            err_set(err, FORGE_E_IO, "cannot listen on %s:%d: %s", s->s_host, s->p.port, lmsg);
+            goto fail;
+        }
+        s->listening = true;
     }
     atomic_store(&s->state, SRV_LOADING);
     if (pthread_create(&s->loader, NULL, loader_main, s) != 0) {
@@ -540,7 +374,9 @@ forge_server *forge_server_create(const forge_server_params *params, forge_error
         goto fail;
     }
     s->loader_started = true;
-    if (s->sock) log_info("server: listening on http://%s:%d (loading %s)", s->s_host, s->port, s->s_model);
+    if (s->listening)
+        log_info("server: listening on http://%s:%d (at most %d connections; loading %s)", s->s_host, s->port,
+                 s->p.max_connections, s->s_model);
     else log_info("server: in-process only (loading %s)", s->s_model);
     return s;
 fail:
@@ -551,6 +387,15 @@ fail:
 int forge_server_port(const forge_server *s) { return s ? s->port : -1; }
 
 forge_server_params forge_server_default_params(void) { return (forge_server_params){0}; }
+
+int forge_server_default_max_connections(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1 << 20) return 4096;
+    /* headroom for the model's files, the engine, logs, and refusing connections past the cap */
+    long n = (long)rl.rlim_cur;
+    long cap = n - 48 - n / 8;
+    return cap < 8 ? 8 : (int)cap;
+}
 
 void forge_server_stop(forge_server *s) {
     if (!s) return;
@@ -642,7 +487,8 @@ void forge_server_free(forge_server *s) {
     if (!s) return;
     if (s->loader_started) pthread_join(s->loader, NULL);
     gen_cancel_all(s);
-    if (s->http) evhttp_free(s->http); /* closes connections: their requests learn they are gone */
+    h1_server_free(s->h1); /* closes connections: their requests learn they are gone */
+    s->h1 = NULL;
     /* the engine's last events (cancellations) are still queued: apply them to free the
      * requests, then free the engine, which waits for its thread */
     if (s->engine) {
@@ -667,10 +513,8 @@ void forge_server_free(forge_server *s) {
         local_answer_error(s, l, SRV_ROUTE_OTHER, &e);
         l = next;
     }
-    while (s->conns) conn_free(s->conns);
     if (s->grace) event_free(s->grace);
     if (s->wake_ev) event_free(s->wake_ev);
-    if (s->chunk_buf) evbuffer_free(s->chunk_buf);
     if (s->base) event_base_free(s->base);
     if (s->wake[0] >= 0) close(s->wake[0]);
     if (s->wake[1] >= 0) close(s->wake[1]);

@@ -1,6 +1,7 @@
 /* server_int.h: the server's internal state, shared by its modules:
  *   server.c    lifecycle: listening, model loading, the engine-to-loop event queue,
- *               connections (receive deadline, disconnect watch), signals, shutdown
+ *               signals, shutdown
+ *   http1.c     HTTP/1.1: framing, connections, time limits, the connection cap (http1.h)
  *   routes.c    dispatch, auth, CORS, /health, /metrics, /v1/models, /tokenize, /detokenize
  *   parse.c     request JSON validation into engine parameters (completions and chat)
  *   generate.c  generation requests: submit, engine events, responses and SSE streams
@@ -14,16 +15,15 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "base/json.h"
 #include "base/strbuf.h"
 #include "forge.h"
+#include "server/http1.h"
 
 typedef struct srv_req srv_req;
-typedef struct srv_conn srv_conn;
 
 /* ---- errors answered to clients ------------------------------------------------------- */
 
@@ -197,9 +197,8 @@ struct srv_sub {
 struct srv_req {
     forge_server *s;
     srv_req *prev, *next;        /* the server's list of generation requests */
-    struct evhttp_request *http; /* NULL once answered or when the client is gone */
+    h1_conn *hc;                 /* the client's connection; NULL once answered or gone */
     srv_local *local;            /* an in-process request: answered through its callback */
-    srv_conn *conn;
     int route;
     json_doc *doc;
     srv_gen g;
@@ -220,12 +219,12 @@ struct srv_req {
 };
 
 /* The request body parsed as a JSON object; NULL (e filled: 400, 413) otherwise. */
-json_doc *route_parse_body(forge_server *s, struct evhttp_request *http, const char **body, size_t *len, srv_err *e);
+json_doc *route_parse_body(forge_server *s, h1_conn *hc, const char **body, size_t *len, srv_err *e);
 /* The same for a body in memory. */
 json_doc *route_parse_text(forge_server *s, const char *body, size_t len, srv_err *e);
-/* Handles POST /v1/completions and /v1/chat/completions (route says which), from HTTP
- * (http, conn) or in-process (local; http and conn NULL). */
-void gen_handle(forge_server *s, struct evhttp_request *http, srv_local *local, srv_conn *conn, int route);
+/* Handles POST /v1/completions and /v1/chat/completions (route says which), from HTTP (hc)
+ * or in-process (local; hc NULL). */
+void gen_handle(forge_server *s, h1_conn *hc, srv_local *local, int route);
 /* Applies one engine event on the loop thread (frees m). */
 void gen_on_msg(forge_server *s, srv_msg *m);
 /* The client of r is gone (disconnect, write failure): cancel its engine requests. */
@@ -233,27 +232,14 @@ void gen_client_gone(srv_req *r);
 /* Shutdown: cancel every generation request (their answers say why). */
 void gen_cancel_all(forge_server *s);
 
-/* ---- connections ---------------------------------------------------------------------- */
+/* ---- HTTP hooks (routes.c) ----------------------------------------------------------- */
 
-struct srv_conn {
-    forge_server *s;
-    srv_conn *prev, *next;
-    struct bufferevent *bev;            /* the filter bufferevent evhttp reads and writes */
-    struct evhttp_connection *evcon;    /* known once a request arrived */
-    struct event *deadline;             /* the time limit for receiving a request */
-    struct event *watch;                /* EOF watch while a request is answered */
-    srv_req *req;                       /* the generation request being answered */
-    bool unflushed;                     /* an answer is being written out */
-};
-
-/* The connection record of a request (NULL if it has none). */
-srv_conn *server_conn_of(forge_server *s, struct evhttp_request *http);
-/* A request of c arrived: stop the receive deadline and note when the answer is written. */
-void conn_begin(forge_server *s, srv_conn *c, struct evhttp_request *http);
-/* Watch c for the client leaving while its request is answered. */
-void conn_watch(srv_conn *c);
-/* The request of c needs no more watching (it was answered). */
-void conn_unwatch(srv_conn *c);
+int routes_head(h1_conn *hc, void *arg);
+void routes_request(h1_conn *hc, void *arg);
+void routes_error(h1_conn *hc, const h1_error *he, void *arg);
+void routes_gone(h1_conn *hc, void *arg);
+void routes_written(h1_conn *hc, void *arg);
+void routes_closed(h1_conn *hc, void *arg);
 
 /* ---- the server ----------------------------------------------------------------------- */
 
@@ -266,8 +252,8 @@ struct forge_server {
     char model_dir[4096];
     int port;
     struct event_base *base;
-    struct evhttp *http;
-    struct evhttp_bound_socket *sock;
+    h1_server *h1;
+    bool listening;
     /* the loaded model (written by the loader thread, read after state becomes READY) */
     _Atomic srv_state state;
     pthread_t loader;
@@ -295,13 +281,10 @@ struct forge_server {
     /* requests and connections */
     srv_req *reqs;
     int n_reqs;
-    srv_conn *conns;
-    int n_unflushed;
-    struct timeval request_tv;
+    int n_unflushed; /* requests received whose answer is not written out yet */
     uint64_t rng;
     srv_metrics metrics;
     strbuf scratch; /* a reusable buffer for building replies on the loop thread */
-    struct evbuffer *chunk_buf; /* the same for SSE chunks */
 };
 
 /* A random 32-hex-digit id. */
@@ -314,19 +297,19 @@ double server_now(void);
 /* ---- replies (respond.c) -------------------------------------------------------------- */
 
 /* Standard headers on every answer: CORS, X-Request-Id (echoed or rid). */
-void reply_headers(struct evhttp_request *http, const char *rid);
+void reply_headers(h1_conn *hc, const char *rid);
 /* Sends a JSON body with a status (and counts it in the metrics). */
-void reply_json(forge_server *s, struct evhttp_request *http, int route, int status, const char *json, size_t len);
+void reply_json(forge_server *s, h1_conn *hc, int route, int status, const char *json, size_t len);
 /* Sends an OpenAI error. */
-void reply_error(forge_server *s, struct evhttp_request *http, int route, const srv_err *e);
+void reply_error(forge_server *s, h1_conn *hc, int route, const srv_err *e);
 /* The OpenAI error JSON of e into sb. */
 void error_json(strbuf *sb, const srv_err *e);
 /* Starts an SSE answer (200, text/event-stream). */
-void sse_start(forge_server *s, struct evhttp_request *http, int route);
-/* Sends "data: <json>\n\n" (or a raw frame when raw). */
-void sse_send(forge_server *s, struct evhttp_request *http, const char *frame, size_t len);
+void sse_start(forge_server *s, h1_conn *hc, int route);
+/* Sends a frame ("data: <json>\n\n", or a comment). */
+void sse_send(h1_conn *hc, const char *frame, size_t len);
 /* Ends the SSE answer. */
-void sse_end(struct evhttp_request *http);
+void sse_end(h1_conn *hc);
 /* JSON string of a token's text: its bytes with invalid UTF-8 replaced by U+FFFD. */
 void token_text_json(forge_server *s, strbuf *sb, int32_t id);
 /* JSON array of a token's raw bytes. */
