@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 
 #include "cli/commands.h"
@@ -27,7 +28,7 @@ static int env_long(const char *name, long lo, long hi, long *out) {
 int cmd_serve(int argc, char **argv) {
     cli_model_opts mo = {0};
     const char *host = NULL, *api_key = NULL, *name = NULL, *tmpl = NULL, *device = NULL;
-    long port = LONG_MIN, max_waiting = 0, max_body_mb = 0;
+    long port = LONG_MIN, max_waiting = 0, max_body_mb = 0, max_conns = 0, max_choices = 0, max_response_mb = 0;
     double request_timeout = 0, shutdown_timeout = 0, keepalive = 0, gpu_util = 0;
     int no_prefix = 0, help = 0;
     cli_opt opts[40];
@@ -45,6 +46,11 @@ int cmd_serve(int argc, char **argv) {
                           "SECONDS: silence before an SSE keep-alive comment (default 10)"};
     opts[n++] = (cli_opt){"max-body-mb", OPT_INT, &max_body_mb, "MB: largest request body (default 8)"};
     opts[n++] = (cli_opt){"max-waiting", OPT_INT, &max_waiting, "N: queued sequences before 503 (default 1024)"};
+    opts[n++] = (cli_opt){"max-connections", OPT_INT, &max_conns,
+                          "N: open connections at most (default: from ulimit -n, less headroom)"};
+    opts[n++] = (cli_opt){"max-choices", OPT_INT, &max_choices, "N: n x prompts in one request at most (default 128)"};
+    opts[n++] = (cli_opt){"max-response-mb", OPT_INT, &max_response_mb,
+                          "MB: refuse non-streaming requests whose answer could exceed this (default 256)"};
     opts[n++] = (cli_opt){"no-prefix-caching", OPT_FLAG, &no_prefix, "turn the prefix cache off"};
     opts[n++] = (cli_opt){"device", OPT_STR, &device, "auto|cpu|cuda: where to run (default $FORGE_DEVICE, else auto)"};
     opts[n++] = (cli_opt){"gpu-memory-utilization", OPT_DOUBLE, &gpu_util,
@@ -68,7 +74,8 @@ int cmd_serve(int argc, char **argv) {
     if (max_waiting < 0 || max_waiting > INT_MAX || max_body_mb < 0 || max_body_mb > 4096 || mo.threads < 0 ||
         mo.threads > 1024 || mo.max_model_len < 0 || mo.max_model_len > INT_MAX || mo.max_seqs < 0 ||
         mo.max_seqs > 4096 || mo.max_batched_tokens < 0 || mo.max_batched_tokens > 65536 || mo.kv_cache_mb < 0 ||
-        request_timeout < 0 || keepalive < 0 || gpu_util < 0 || gpu_util > 1) {
+        request_timeout < 0 || keepalive < 0 || gpu_util < 0 || gpu_util > 1 || max_conns < 0 || max_conns > 1000000 ||
+        max_choices < 0 || max_choices > 65536 || max_response_mb < 0 || max_response_mb > 65536) {
         fprintf(stderr, "forge serve: a numeric option is out of range (see forge serve --help)\n");
         return 2;
     }
@@ -95,6 +102,9 @@ int cmd_serve(int argc, char **argv) {
         .shutdown_timeout = shutdown_timeout,
         .sse_keepalive = keepalive,
         .max_body_bytes = (size_t)max_body_mb << 20,
+        .max_connections = (int)max_conns,
+        .max_choices = (int)max_choices,
+        .max_response_bytes = (size_t)max_response_mb << 20,
         .handle_signals = true,
         .model_params = {.max_model_len = (int)mo.max_model_len, .n_threads = (int)mo.threads},
         .engine = {.max_seqs = (int)mo.max_seqs, .max_batched_tokens = (int)mo.max_batched_tokens,
@@ -103,6 +113,16 @@ int cmd_serve(int argc, char **argv) {
                    .gpu_memory_utilization = (float)gpu_util},
         .hub = {.progress = true},
     };
+    /* servers hold a descriptor per client: use the hard limit (as nginx's
+     * worker_rlimit_nofile or Go's runtime do); the default connection cap follows it */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+        if (want > rl.rlim_cur) {
+            rl.rlim_cur = want;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
     forge_error err;
     forge_server *srv = forge_server_create(&sp, &err);
     if (!srv) {

@@ -51,8 +51,14 @@ forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok
     e->context_len = in->context_len;
     if (params) e->p = *params;
     if (e->p.max_seqs <= 0) e->p.max_seqs = 64;
-    if (e->p.max_batched_tokens <= 0) e->p.max_batched_tokens = 512;
-    if (e->p.max_batched_tokens < e->p.max_seqs) e->p.max_batched_tokens = e->p.max_seqs;
+    if (e->p.max_batched_tokens <= 0) { /* the default: 512, and at least a token per sequence */
+        e->p.max_batched_tokens = e->p.max_seqs > 512 ? e->p.max_seqs : 512;
+    } else if (e->p.max_batched_tokens < e->p.max_seqs) { /* as vLLM: a step must fit every sequence */
+        err_set(err, FORGE_E_INVALID,
+                "max_batched_tokens (%d) must be at least max_seqs (%d): each step gives every running sequence a token",
+                e->p.max_batched_tokens, e->p.max_seqs);
+        goto fail;
+    }
     if (e->p.max_waiting <= 0) e->p.max_waiting = 1024;
     if (e->p.max_seqs > 4096 || e->p.max_batched_tokens > 65536) {
         err_set(err, FORGE_E_RANGE, "max_seqs (at most 4096) or max_batched_tokens (at most 65536) too large");

@@ -282,8 +282,26 @@ static void stream_event(forge_server *s, srv_req *r, srv_sub *sub, int ci, srv_
 }
 
 /* Accumulates one event of a non-streaming request. */
+static size_t choice_bytes(const srv_choice *c) {
+    return c->text.len + c->lp[0].len + c->lp[1].len + c->lp[2].len + c->lp[3].len;
+}
+
+static void collect_lp(forge_server *s, srv_req *r, srv_sub *sub, srv_choice *c, const srv_msg *m);
+
+/* A non-streaming choice's text and logprobs are held until the end: bounded by the
+ * response limit (past it the request is cancelled and answered 400). */
 static void collect_event(forge_server *s, srv_req *r, srv_sub *sub, srv_choice *c, const srv_msg *m) {
+    size_t before = choice_bytes(c);
     if (!echo_only(r)) sb_append(&c->text, m->text, m->text_len);
+    collect_lp(s, r, sub, c, m);
+    r->held += choice_bytes(c) - before;
+    if (r->held > parse_response_limit(s) && !r->too_large) {
+        r->too_large = true;
+        if (!r->cancelled) cancel_subs(r);
+    }
+}
+
+static void collect_lp(forge_server *s, srv_req *r, srv_sub *sub, srv_choice *c, const srv_msg *m) {
     if (r->g.logprobs < 0 || m->token < 0) return;
     if (r->g.chat) {
         if (c->n_lp++) sb_putc(&c->lp[0], ',');
@@ -356,8 +374,12 @@ static void finish_request(forge_server *s, srv_req *r) {
         strbuf *o = &s->scratch;
         sb_reset(o);
         srv_err e;
-        bool failed = r->worst == FORGE_FINISH_ERROR || r->worst == FORGE_FINISH_CANCELLED;
-        if (r->worst == FORGE_FINISH_ERROR)
+        bool failed = r->worst == FORGE_FINISH_ERROR || r->worst == FORGE_FINISH_CANCELLED || r->too_large;
+        if (r->too_large)
+            srv_fail(&e, 400, "response_too_large", NULL,
+                     "the answer grew past this server's limit of %zu MB (--max-response-mb): lower n, max_tokens or "
+                     "logprobs, or stream it", parse_response_limit(s) >> 20);
+        else if (r->worst == FORGE_FINISH_ERROR)
             srv_fail(&e, 500, NULL, NULL, "generation failed: %s", r->error ? r->error : "an engine error");
         else if (failed)
             srv_fail(&e, 503, "shutting_down", NULL, "the server is shutting down; the request was cancelled");
@@ -497,7 +519,8 @@ void gen_handle(forge_server *s, h1_conn *hc, srv_local *local, int route) {
         srv_fail(&e, 400, "invalid_value", "stream", "stream is not supported for in-process (batch) requests");
         goto fail;
     }
-    if ((chat && parse_chat_prompt(s, body, len, g, &e)) || parse_tokenize_prompts(s, g, &e))
+    if ((chat && parse_chat_prompt(s, body, len, g, &e)) || parse_tokenize_prompts(s, g, &e) ||
+        parse_check_response_size(s, g, &e))
         goto fail;
     char hex[33];
     server_random_hex(s, hex);

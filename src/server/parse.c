@@ -11,7 +11,7 @@
 #include "base/log.h"
 #include "server/server_int.h"
 
-enum { MAX_STOPS = 64, MAX_STOP_LEN = 4096, MAX_PROMPTS = 1024, MAX_N = 128, MAX_CHOICES = 1024,
+enum { MAX_STOPS = 64, MAX_STOP_LEN = 4096, MAX_PROMPTS = 1024, MAX_N = 128,
        MAX_BIAS = 4096, MAX_STOP_IDS = 1024 };
 
 static const char *tname(const json_value *v) { return json_type_name(v->type); }
@@ -306,8 +306,17 @@ int parse_generation(forge_server *s, const json_value *root, bool chat, srv_gen
     }
     g->sp.logit_bias = g->bias;
     g->sp.n_logit_bias = g->n_bias;
-    if ((long)g->n * (chat ? 1 : g->n_prompts) > MAX_CHOICES)
-        return srv_fail(e, 400, "invalid_value", "n", "n times the number of prompts must be at most %d", MAX_CHOICES);
+    long choices = (long)g->n * (chat ? 1 : g->n_prompts);
+    int max_choices = s->p.max_choices > 0 ? s->p.max_choices : 128;
+    int max_waiting = s->p.engine.max_waiting > 0 ? s->p.engine.max_waiting : 1024;
+    if (choices > max_choices)
+        return srv_fail(e, 400, "invalid_value", "n",
+                        "n times the number of prompts is %ld; this server answers at most %d choices per request "
+                        "(--max-choices)", choices, max_choices);
+    if (choices > max_waiting) /* it could never be queued whole: not a 503 to retry */
+        return srv_fail(e, 400, "invalid_value", "n",
+                        "n times the number of prompts is %ld, more than this server queues at once (--max-waiting %d)",
+                        choices, max_waiting);
 
     /* lengths */
     g->max_tokens = chat ? -1 : 16;
@@ -415,6 +424,30 @@ int parse_tokenize_prompts(forge_server *s, srv_gen *g, srv_err *e) {
                             s->context_len, np + g->max_tokens, np, g->chat ? "messages" : "prompt", g->max_tokens,
                             g->chat ? "messages" : "prompt");
     }
+    return 0;
+}
+
+size_t parse_response_limit(const forge_server *s) {
+    return s->p.max_response_bytes ? s->p.max_response_bytes : (size_t)256 << 20;
+}
+
+int parse_check_response_size(forge_server *s, const srv_gen *g, srv_err *e) {
+    if (g->stream) return 0; /* streamed answers are not held */
+    /* a typical size (the answer is bounded for sure while it is built, see collect_event):
+     * a token's text, and per logprobs entry its text, bytes and numbers */
+    double mtb = s->max_token_bytes, text = mtb + 2, entry = g->chat ? 6 * mtb + 48 : 2 * mtb + 40;
+    double per_token = text + (g->logprobs >= 0 ? (g->logprobs + 1) * entry : 0), total = 0;
+    for (int i = 0; i < g->n_prompts; i++) {
+        long mt = g->max_tokens >= 0 ? g->max_tokens : s->context_len - g->n_ids[i];
+        total += (double)g->n * (double)mt * per_token;
+        if (g->echo) total += (double)g->n * (double)g->n_ids[i] * (text + (g->prompt_logprobs ? entry : 0));
+    }
+    size_t limit = parse_response_limit(s);
+    if (total > (double)limit)
+        return srv_fail(e, 400, "response_too_large", g->chat ? "max_completion_tokens" : "max_tokens",
+                        "the answer could reach %.0f MB, over this server's limit of %zu MB (--max-response-mb): lower "
+                        "n, max_tokens or logprobs, or stream it",
+                        total / (1 << 20), limit >> 20);
     return 0;
 }
 

@@ -350,7 +350,11 @@ int routes_head(h1_conn *hc, void *arg) {
         handle_models(s, hc, path);
         return 1;
     }
-    return 0; /* a POST route: read the body */
+    /* a POST route: read the body; the answer is owed once it has arrived (a client still
+     * sending does not hold a shutdown) */
+    hc->unflushed = false;
+    s->n_unflushed--;
+    return 0;
 fail:
     if (e.status >= 500 && e.status != 503) log_error("server: %s", e.msg);
     reply_error(s, hc, route, &e);
@@ -361,6 +365,10 @@ fail:
 void routes_request(h1_conn *hc, void *arg) {
     forge_server *s = arg;
     int route = hc->route;
+    if (!hc->unflushed) {
+        hc->unflushed = true;
+        s->n_unflushed++;
+    }
     if (route == SRV_ROUTE_COMPLETIONS || route == SRV_ROUTE_CHAT) {
         gen_handle(s, hc, NULL, route);
         return;

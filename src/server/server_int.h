@@ -157,6 +157,10 @@ int parse_render_chat(forge_server *s, const char *body, size_t len, char **out,
 int parse_chat_prompt(forge_server *s, const char *body, size_t len, srv_gen *g, srv_err *e);
 /* Tokenizes g's text prompts and checks lengths against the context. */
 int parse_tokenize_prompts(forge_server *s, srv_gen *g, srv_err *e);
+/* Refuses a non-streaming request whose answer would typically exceed the response limit. */
+int parse_check_response_size(forge_server *s, const srv_gen *g, srv_err *e);
+/* max_response_bytes, or its default. */
+size_t parse_response_limit(const forge_server *s);
 void srv_gen_free(srv_gen *g);
 /* A request's "model" field: absent or null is fine; else it must name the served model. */
 int parse_check_model(forge_server *s, const json_value *root, srv_err *e);
@@ -211,6 +215,8 @@ struct srv_req {
     bool streaming;              /* the SSE response has started */
     bool gone;                   /* the client left */
     bool cancelled;              /* cancel sent to the engine */
+    bool too_large;              /* the held answer grew past the response limit: cancelled */
+    size_t held;                 /* bytes of the answer held so far (non-streaming) */
     char *error;                 /* an engine error to report at the end */
     forge_finish_reason worst;   /* CANCELLED or ERROR seen */
     struct event *keepalive;
