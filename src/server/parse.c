@@ -23,8 +23,8 @@ int parse_check_model(forge_server *s, const json_value *root, srv_err *e) {
     if (absent(m)) return 0;
     if (m->type != JSON_STRING) return srv_fail(e, 400, "invalid_type", "model", "model must be a string, got %s", tname(m));
     if (strcmp(m->u.s, s->s_name) != 0 || m->n != strlen(s->s_name))
-        return srv_fail(e, 404, "model_not_found", "model", "The model `%.200s` does not exist; this server serves `%.200s`.",
-                        m->u.s, s->s_name);
+        return srv_fail(e, 404, "model_not_found", "model", "The model `%.*s` does not exist; this server serves `%.*s`.",
+                        utf8_cut(m->u.s, 200), m->u.s, utf8_cut(s->s_name, 200), s->s_name);
     return 0;
 }
 

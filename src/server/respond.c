@@ -102,6 +102,20 @@ void sse_send(h1_conn *hc, const char *frame, size_t len) { h1_stream_write(hc, 
 
 void sse_end(h1_conn *hc) { h1_stream_end(hc); }
 
+/* ---- cutting quoted text ------------------------------------------------------------- */
+
+/* The length of s cut to at most max bytes on a character boundary (for "%.*s": a quoted
+ * name cut inside a UTF-8 sequence would make the error JSON invalid). */
+int utf8_cut(const char *s, size_t max) {
+    size_t n = strnlen(s, max + 1);
+    if (n <= max) return (int)n;
+    /* s[max] is the first byte left out: when it continues a character, cut before its lead */
+    size_t k = max;
+    while (k > 0 && max - k < 3 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+    if (k < max && utf8_seq_len((unsigned char)s[k]) > 0) return (int)k;
+    return (int)max;
+}
+
 /* ---- token text and bytes for logprobs ------------------------------------------------ */
 
 void utf8_sanitize(strbuf *out, const char *s, size_t n) {

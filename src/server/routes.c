@@ -53,6 +53,43 @@ json_doc *route_parse_body(forge_server *s, h1_conn *hc, const char **body, size
     return route_parse_text(s, *body, *len, e);
 }
 
+static int hex4(const char *p) {
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* The byte offset of a \u escape of a UTF-16 surrogate that is not half of a pair, or -1.
+ * yajl turns those into replacement bytes or '?', and the chat template refuses what it
+ * gets: completions and chat must answer the same, so both refuse them here (as Rust's
+ * serde_json and HF's tokenizers do). */
+static long lone_surrogate(const char *b, size_t n) {
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] == '"') in_str = !in_str;
+        else if (in_str && b[i] == '\\' && i + 1 < n) {
+            if (b[i + 1] != 'u' || i + 6 > n) {
+                i++; /* a two-character escape */
+                continue;
+            }
+            int v = hex4(b + i + 2);
+            if (v >= 0xDC00 && v <= 0xDFFF) return (long)i;
+            if (v >= 0xD800 && v <= 0xDBFF) {
+                int w = i + 12 <= n && b[i + 6] == '\\' && b[i + 7] == 'u' ? hex4(b + i + 8) : -1;
+                if (w < 0xDC00 || w > 0xDFFF) return (long)i;
+                i += 6;
+            }
+            i += 5;
+        }
+    }
+    return -1;
+}
+
 json_doc *route_parse_text(forge_server *s, const char *body, size_t len, srv_err *e) {
     if (len > s->p.max_body_bytes) {
         srv_fail(e, 413, "request_too_large", NULL, "the request body (%zu bytes) is larger than the limit of %zu bytes",
@@ -73,6 +110,13 @@ json_doc *route_parse_text(forge_server *s, const char *body, size_t len, srv_er
             off += (size_t)k;
         }
         srv_fail(e, 400, "invalid_json", NULL, "the request body is not valid UTF-8 (byte offset %zu)", off);
+        return NULL;
+    }
+    long ls = lone_surrogate(body, len);
+    if (ls >= 0) {
+        srv_fail(e, 400, "invalid_json", NULL,
+                 "the request body has a lone UTF-16 surrogate escape (\\%.5s at byte offset %ld): strings must be "
+                 "valid Unicode", body + ls + 1, ls);
         return NULL;
     }
     forge_error err;
@@ -100,18 +144,6 @@ static void send_text(forge_server *s, h1_conn *hc, int route, const char *ctype
     metrics_count_http(&s->metrics, route, 200);
     h1_add_field(hc, "Content-Type", ctype);
     h1_respond(hc, 200, sb_str(sb), sb->len);
-}
-
-/* The length of s cut to at most max bytes on a character boundary (for "%.*s": a quoted
- * name cut inside a UTF-8 sequence would make the error JSON invalid). */
-static int utf8_cut(const char *s, size_t max) {
-    size_t n = strnlen(s, max + 1);
-    if (n <= max) return (int)n;
-    /* s[max] is the first byte left out: when it continues a character, cut before its lead */
-    size_t k = max;
-    while (k > 0 && max - k < 3 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
-    if (k < max && utf8_seq_len((unsigned char)s[k]) > 0) return (int)k;
-    return (int)max;
 }
 
 static void model_json(forge_server *s, strbuf *o) {
@@ -436,7 +468,7 @@ void routes_dispatch_local(forge_server *s, srv_local *l) {
     for (size_t i = 0; i < sizeof g_routes / sizeof g_routes[0]; i++)
         if (!strcmp(l->path, g_routes[i].path)) route = g_routes[i].route;
     if (route != SRV_ROUTE_COMPLETIONS && route != SRV_ROUTE_CHAT) {
-        srv_fail(&e, 404, "not_found", NULL, "Invalid URL (POST %.200s)", l->path);
+        srv_fail(&e, 404, "not_found", NULL, "Invalid URL (POST %.*s)", utf8_cut(l->path, 200), l->path);
         local_answer_error(s, l, SRV_ROUTE_OTHER, &e);
         return;
     }

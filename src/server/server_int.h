@@ -322,6 +322,9 @@ void token_text_json(forge_server *s, strbuf *sb, int32_t id);
 void token_bytes_json(forge_server *s, strbuf *sb, int32_t id);
 /* Code points of a token's text (as token_text_json writes it). */
 size_t token_text_chars(forge_server *s, int32_t id);
+/* The length of s cut to at most max bytes on a character boundary, for "%.*s" in messages
+ * that quote what a client sent. */
+int utf8_cut(const char *s, size_t max);
 /* Valid UTF-8 of s[0..n) (invalid bytes as U+FFFD) appended to out. */
 void utf8_sanitize(strbuf *out, const char *s, size_t n);
 

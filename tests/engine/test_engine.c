@@ -324,6 +324,14 @@ TEST(limits_at_submit) {
     /* a pool that cannot hold one full-length sequence is refused at start */
     e = forge_engine_create(g_model, g_tok, &(forge_engine_params){.manual_step = true, .n_kv_blocks = 31}, &err);
     CHECK(!e && strstr(err.msg, "one sequence"));
+    /* a step budget below the sequence count is refused (it used to be raised silently);
+     * the default budget grows to fit many sequences */
+    e = forge_engine_create(g_model, g_tok,
+                            &(forge_engine_params){.manual_step = true, .max_seqs = 32, .max_batched_tokens = 16}, &err);
+    CHECK(!e && err.code == FORGE_E_INVALID && strstr(err.msg, "max_batched_tokens (16)") && strstr(err.msg, "max_seqs (32)"));
+    e = forge_engine_create(g_model, g_tok, &(forge_engine_params){.manual_step = true, .max_seqs = 600}, &err);
+    CHECK(e != NULL);
+    forge_engine_free(e);
 }
 
 int main(void) {

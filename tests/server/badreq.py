@@ -225,10 +225,24 @@ def case_utf8(desc, want, resp, want_code, fffd):
 # a name cut at 200 bytes inside a character; raw invalid bytes; a lone surrogate escape
 case_utf8("404 model name of 199 'a' + 'é' cut on a character boundary", {404},
           send_raw(request("GET", "/v1/models/" + "a" * 199 + "%C3%A9")), "model_not_found", False)
+case_utf8("404 for a request's model of 199 'a' + 'é': cut on a character boundary", {404},
+          post(C, with_(P, model="a" * 199 + "é")), "model_not_found", False)
 case_utf8("GET /v1/models/%ff%fe: invalid bytes become U+FFFD", {404},
           send_raw(request("GET", "/v1/models/%ff%fe")), "model_not_found", True)
-case_utf8('{"model": "\\udc00"}: a lone surrogate becomes U+FFFD', {400, 404},
-          post(C, raw=b'{"prompt": "x", "max_tokens": 4, "model": "\\udc00"}'), None, True)
+case('{"model": "\\udc00"}: a lone surrogate: 400 invalid_json', {400},
+     post(C, raw=b'{"prompt": "x", "max_tokens": 4, "model": "\\udc00"}'), "invalid_json")
+case('completions prompt "a\\udc00b": 400 invalid_json', {400}, post(C, raw=b'{"prompt": "a\\udc00b", "max_tokens": 1}'),
+     "invalid_json")
+case('chat content "a\\ud83db" (a high surrogate alone): 400 invalid_json, as completions', {400},
+     post(CH, raw=b'{"messages": [{"role": "user", "content": "a\\ud83db"}], "max_tokens": 1}'), "invalid_json")
+case('completions prompt "a\\ud83d": 400 invalid_json', {400}, post(C, raw=b'{"prompt": "a\\ud83d", "max_tokens": 1}'),
+     "invalid_json")
+case('a pair "\\ud83d\\ude00" is fine (completions)', {200},
+     post(C, raw=b'{"prompt": "a\\ud83d\\ude00b", "max_tokens": 1}'))
+case('a pair "\\ud83d\\ude00" is fine (chat)', {200},
+     post(CH, raw=b'{"messages": [{"role": "user", "content": "a\\ud83d\\ude00"}], "max_tokens": 1}'))
+case('an escaped backslash before u is not an escape', {200}, post(C, raw=b'{"prompt": "a\\\\udc00", "max_tokens": 1}'))
+
 case_utf8("raw 0xFF in a path (targets are ASCII: 400)", {400},
           send_raw(b"GET /v1/nothing\xff HTTP/1.1\r\nHost: " + f"{HOST}:{PORT}".encode() +
                    b"\r\nAuthorization: Bearer " + KEY.encode() + b"\r\nConnection: close\r\n\r\n"), "bad_request", False)
@@ -260,6 +274,14 @@ case("top_k -5", {400}, post(C, with_(P, top_k=-5)), "invalid_value")
 case("min_p 2", {400}, post(C, with_(P, min_p=2)), "invalid_value")
 case("n 0", {400}, post(C, with_(P, n=0)), "invalid_value")
 case("n 1000", {400}, post(C, with_(P, n=1000)), "invalid_value")
+# per-request limits (issue 12): --max-waiting 8 and --max-response-mb 1 on this server
+case("n 16 (over --max-waiting 8): 400, not a 503 to retry", {400}, post(C, with_(P, n=16)), "invalid_value")
+case("n 4 x 4 prompts (16 choices, over --max-waiting 8): 400", {400},
+     post(C, with_(P, n=4, prompt=["a", "b", "c", "d"])), "invalid_value")
+case("n 8, 400 tokens, logprobs 5, not streamed: over --max-response-mb 1: 400", {400},
+     post(C, with_(P, n=8, max_tokens=400, logprobs=5)), "response_too_large")
+case("the same streamed: 200 (nothing is held)", {200},
+     post(C, with_(P, n=8, max_tokens=400, logprobs=5, stream=True)))
 case("stop is a number", {400}, post(C, with_(P, stop=123)), "invalid_type")
 case("stop list with a number", {400}, post(C, with_(P, stop=["a", 5])), "invalid_type")
 case("100 stop strings", {400}, post(C, with_(P, stop=[str(i) for i in range(100)])), "invalid_value")

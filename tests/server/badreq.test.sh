@@ -7,7 +7,7 @@
 source "$(dirname "$0")/../lib.sh"
 source tests/server/server_lib.sh
 
-start_server bad --chat-template $TEMPLATE --api-key sekret --request-timeout 1 --max-seqs 4 --max-waiting 8
+start_server bad --chat-template $TEMPLATE --api-key sekret --request-timeout 1 --max-seqs 4 --max-waiting 8 --max-response-mb 1
 check "server ready" test $? = 0
 python3 tests/server/badreq.py "$PORT" "$T_TMP/table.md" >"$T_TMP/bad.out" 2>&1
 grep -v '^ok ' "$T_TMP/bad.out" | sed 's/^/  /' | head -60
