@@ -129,7 +129,7 @@ static int bench_concurrency(forge_model *m, const forge_model_info *in, int C, 
     if (blocks < ctx_blocks) blocks = ctx_blocks;
     forge_engine *e = forge_engine_create(m, NULL, &(forge_engine_params){.max_seqs = C < 64 ? 64 : C, .kv_dtype = FORGE_DTYPE_AUTO,
                                                                           .n_kv_blocks = blocks,
-                                                                          .max_batched_tokens = 512}, &err);
+                                                                          .max_batched_tokens = C > 512 ? C : 512}, &err);
     if (!e) {
         fprintf(stderr, "forge bench: %s\n", err.msg);
         return -1;
