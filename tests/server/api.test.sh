@@ -134,7 +134,8 @@ wait $busy
 check "SSE keep-alive comments while queued" grep -q '^: keep-alive$' "$T_TMP/ka"
 check "... and the stream still completes" grep -qx 'data: \[DONE\]' "$T_TMP/ka"
 
-# ---- SIGTERM: an in-flight stream finishes, new connections are refused, exit 0 ----------
+# ---- SIGTERM: an in-flight stream finishes, new requests get 503 (still listening, so a
+# balancer's health check sees it), exit 0 -----------------------------------------------
 python3 - "$PORT" "$PID" >"$T_TMP/term.out" 2>&1 <<'EOF'
 import json, os, signal, socket, sys, time
 port, pid = int(sys.argv[1]), int(sys.argv[2])
@@ -149,10 +150,12 @@ while b"data: {" not in got:
     got += d
 os.kill(pid, signal.SIGTERM)
 refused = False
-for _ in range(200):   # the listening socket closes soon after the signal
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
+for _ in range(200):   # bounded: until the drain has begun
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = c.recv(65536)
+    c.close()
+    if answer.startswith(b"HTTP/1.1 503 ") and b'"shutting_down"' in answer and b"Connection: close" in answer:
         refused = True
         break
     time.sleep(0.01)
@@ -165,7 +168,7 @@ print("refused" if refused else "accepted")
 print("done" if "data: [DONE]" in text else "no DONE")
 print("finish", text.count('"finish_reason":"length"'))
 EOF
-check_eq "SIGTERM: new connections are refused" "$(sed -n 1p "$T_TMP/term.out")" refused
+check_eq "SIGTERM: /health answers 503 shutting_down while draining" "$(sed -n 1p "$T_TMP/term.out")" refused
 check_eq "SIGTERM: the in-flight stream completes" "$(sed -n 2,3p "$T_TMP/term.out" | tr '\n' ' ')" "done finish 4 "
 for i in $(seq 1 300); do kill -0 $PID 2>/dev/null || break; sleep 0.05; done
 wait $PID; rc=$?
