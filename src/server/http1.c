@@ -384,7 +384,14 @@ struct h1_server {
     int n_conns;
 };
 
-enum { ST_HEAD, ST_BODY, ST_BUSY, ST_WRITING, ST_CLOSING };
+enum { ST_HEAD, ST_BODY, ST_BUSY, ST_WRITING, ST_CLOSING, ST_LINGER };
+
+/* After an answer that left request bytes unread, the write side is shut and what the client
+ * still sends is read and dropped for a while before closing: closing a socket with unread
+ * input makes the kernel send a reset, which can destroy the answer in flight (RFC 9112
+ * section 9.6; nginx's lingering_close). */
+#define LINGER_SECONDS 2
+#define LINGER_MAX_BYTES (8u << 20)
 
 static void conn_process(h1_conn *c);
 
@@ -447,6 +454,7 @@ static void set_write_timeout(h1_conn *c, bool on) {
 /* The layer's own error answer; the connection closes after it. */
 static void conn_error(h1_conn *c, const h1_error *e) {
     c->close_after = true;
+    c->unread = true;
     c->head.minor = 1;
     c->state = ST_BUSY;
     c->head_only = false;
@@ -486,6 +494,7 @@ static void got_head(h1_conn *c) {
     if (c->hs->p.hooks.head(c, c->hs->p.user)) {
         if (has_body) { /* answered without reading the body: it cannot be skipped safely */
             c->close_after = true;
+            c->unread = true;
             bufferevent_disable(c->bev, EV_READ);
         }
         if (c->timer) evtimer_del(c->timer);
@@ -615,6 +624,13 @@ static void conn_process(h1_conn *c) {
 static void on_read(struct bufferevent *bev, void *arg) {
     (void)bev;
     h1_conn *c = arg;
+    if (c->state == ST_LINGER) {
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        c->lingered += evbuffer_get_length(in);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        if (c->lingered > LINGER_MAX_BYTES) conn_release(c);
+        return;
+    }
     c->in_cb++;
     conn_process(c);
     conn_leave(c);
@@ -629,8 +645,17 @@ static void on_write(struct bufferevent *bev, void *arg) {
     c->in_cb++;
     if (c->state == ST_WRITING) c->hs->p.hooks.written(c, c->hs->p.user);
     if (c->close_after || c->peer_eof || c->state == ST_CLOSING) {
-        if (c->state == ST_WRITING) c->state = ST_CLOSING;
-        conn_release(c);
+        if (c->unread && c->fd >= 0 && !c->peer_eof && !c->dead && shutdown(c->fd, SHUT_WR) == 0) {
+            c->state = ST_LINGER;
+            evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+            bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+            bufferevent_enable(c->bev, EV_READ);
+            struct timeval tv = {LINGER_SECONDS, 0};
+            if (c->timer) evtimer_add(c->timer, &tv);
+        } else {
+            if (c->state == ST_WRITING) c->state = ST_CLOSING;
+            conn_release(c);
+        }
     } else {
         c->state = ST_HEAD;
         c->head_have = c->head_scanned = c->text_start = 0;
@@ -661,7 +686,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
     (void)fd, (void)what;
     h1_conn *c = arg;
     c->in_cb++;
-    if (c->state == ST_BUSY && c->peer_eof) { /* the half-close probe */
+    if (c->state == ST_LINGER) {
+        conn_release(c);
+    } else if (c->state == ST_BUSY && c->peer_eof) { /* the half-close probe */
         if (peer_reset(c)) conn_gone(c);
         else if (c->probes < 4) {
             static const double wait_s[] = {0.02, 0.1, 0.5, 2.0};
@@ -686,7 +713,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg) {
     (void)bev;
     h1_conn *c = arg;
     c->in_cb++;
-    if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+    if (c->state == ST_LINGER) {
+        conn_release(c);
+    } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
         conn_gone(c); /* reset, write error, or no write progress */
     } else if (what & BEV_EVENT_EOF) {
         c->peer_eof = true;

@@ -155,6 +155,8 @@ struct h1_conn {
     bool stream_chunked;
     bool head_only;         /* HEAD: no body in the answer */
     bool peer_eof;          /* the client sent EOF */
+    bool unread;            /* the answer leaves request bytes unread: linger before closing */
+    size_t lingered;        /* bytes dropped while lingering */
     bool dead;              /* freed when the current callback returns */
     int in_cb;
     int probes;             /* half-close probes done */

@@ -197,6 +197,24 @@ def framing():
           f"(got {st} {body[:200]!r})")
     s.close()
 
+    # ... and a client that sends the whole body anyway still reads its 401: the server
+    # reads and drops the rest for a while (a lingering close) instead of resetting the
+    # connection under the answer
+    s = socket.create_connection((HOST, PORT))
+    s.settimeout(10)
+    sent_all = True
+    try:
+        s.sendall(head("POST", C, [("Host", "x"), ("Content-Length", str(4 << 20))]) + b"x" * (4 << 20))
+    except (BrokenPipeError, ConnectionResetError):
+        sent_all = False
+    try:
+        st, h, body, _ = read_response(s)
+    except ConnectionResetError:
+        st = None
+    check("a 4 MB body sent whole without the key: sent, then 401 read intact (lingering close)",
+          sent_all and st == 401 and error_code(body) == "invalid_api_key", f"(sent all {sent_all}, got {st})")
+    s.close()
+
     # Expect: 100-continue: the interim answer, then the real one
     s = socket.create_connection((HOST, PORT))
     s.settimeout(20)
