@@ -118,6 +118,23 @@ check_eq "stall: resumed from where it stopped" "$(ranges)" "None bytes=200000-"
 check "stall: the timeout is reported" grep -q "model.safetensors: timed out: no data for 1 s; resuming at byte 200000" "$T_TMP/err"
 check "stall: the file is intact" model_ok
 
+# ---- the disk fills mid-file: writes past a file size limit fail (EFBIG, the path ENOSPC
+# takes); the cache keeps what it has, links nothing incomplete, and the next run resumes
+fresh
+(trap '' XFSZ; ulimit -f 300; "$FORGE" download forge-test/stories260K >"$T_TMP/out" 2>"$T_TMP/err"); rc=$?
+check_eq "disk full: exit 1" "$rc" 1
+check "disk full: the error names the failed write" grep -q "write failed" "$T_TMP/err"
+check "disk full: no link to an incomplete blob" test ! -e "$M/snapshots/$C/model.safetensors"
+check "disk full: no finished blob" test ! -e "$M/blobs/$S"
+check "disk full: no ref yet" test ! -e "$M/refs/main"
+kept=$(stat -c %s "$M/blobs/$S.incomplete" 2>/dev/null || echo 0)
+check "disk full: the .incomplete file keeps what was written (at most 300 KB)" test "$kept" -le 307200
+hub_reset
+"$FORGE" download forge-test/stories260K >"$T_TMP/out" 2>"$T_TMP/err"; rc=$?
+check_eq "disk full, then room: exit 0" "$rc" 0
+check "disk full, then room: the file is intact" model_ok
+check_eq "disk full, then room: refs/main written" "$(cat "$M/refs/main")" "$C"
+
 # ---- the token: to the Hub, never to the CDN (which would reject it)
 fresh
 HF_TOKEN=hf_reader "$FORGE" download forge-test/stories260K >"$T_TMP/out" 2>"$T_TMP/err"; rc=$?
