@@ -50,22 +50,33 @@ void error_json(strbuf *sb, const srv_err *e) {
     sb_puts(sb, "}}");
 }
 
+/* e as error JSON into sb; the status to send (500 with a fixed body when out of memory). */
+static int error_body(strbuf *sb, const srv_err *e, const char **json, size_t *len) {
+    static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
+                              "\"code\":null}}";
+    error_json(sb, e);
+    if (sb_failed(sb)) {
+        *json = oom;
+        *len = sizeof oom - 1;
+        return 500;
+    }
+    *json = sb->data;
+    *len = sb->len;
+    return e->status;
+}
+
 void reply_error(forge_server *s, h1_conn *hc, int route, const srv_err *e) {
     strbuf sb = STRBUF_INIT;
-    error_json(&sb, e);
+    const char *json;
+    size_t len;
+    int status = error_body(&sb, e, &json, &len);
     if (e->status == 503) h1_add_field(hc, "Retry-After", "1");
     if (e->status == 401) h1_add_field(hc, "WWW-Authenticate", "Bearer");
     if (e->status == 405) h1_add_field(hc, "Allow", route == SRV_ROUTE_HEALTH || route == SRV_ROUTE_METRICS ||
                                                                route == SRV_ROUTE_MODELS
                                                            ? "GET, HEAD, OPTIONS"
                                                            : "POST, OPTIONS");
-    if (sb_failed(&sb)) {
-        static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
-                                  "\"code\":null}}";
-        reply_json(s, hc, route, 500, oom, sizeof oom - 1);
-    } else {
-        reply_json(s, hc, route, e->status, sb.data, sb.len);
-    }
+    reply_json(s, hc, route, status, json, len);
     sb_free(&sb);
 }
 
@@ -79,14 +90,10 @@ void local_answer(forge_server *s, srv_local *l, int route, int status, const ch
 
 void local_answer_error(forge_server *s, srv_local *l, int route, const srv_err *e) {
     strbuf sb = STRBUF_INIT;
-    error_json(&sb, e);
-    if (sb_failed(&sb)) {
-        static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
-                                  "\"code\":null}}";
-        local_answer(s, l, route, 500, oom, sizeof oom - 1);
-    } else {
-        local_answer(s, l, route, e->status, sb.data, sb.len);
-    }
+    const char *json;
+    size_t len;
+    int status = error_body(&sb, e, &json, &len);
+    local_answer(s, l, route, status, json, len);
     sb_free(&sb);
 }
 
