@@ -80,7 +80,8 @@ static void match_prefix(forge_engine *e, seq *s) {
             s->blocks[s->n_blocks++] = b;
             parent = b;
         }
-    s->n_computed = s->n_committed = hits * B;
+    s->n_committed = hits; /* blocks, as the commit loop after the forward counts them */
+    s->n_computed = hits * B;
     int lookup = s->n_prompt < s->n_tokens ? s->n_tokens : s->n_prompt;
     if (!s->admitted_once) {
         s->n_cached = s->n_computed;

@@ -182,6 +182,75 @@ TEST(shared_prefixes_hit_the_cache) {
     printf("    prefix hits: %lld of %lld prompt tokens\n", st.prefix_hits, st.prefix_queries);
 }
 
+/* One greedy request of 4 tokens to the end on e; out[choice].cached tells its cache hits. */
+static void run_one(forge_engine *e, const int32_t *ids, int n, int n_choices, result *out) {
+    static req_spec q;
+    memset(&q, 0, sizeof q);
+    memcpy(q.prompt, ids, sizeof(int32_t) * (size_t)n);
+    q.n_prompt = n;
+    q.max_tokens = 4;
+    q.n = n_choices;
+    forge_sampling_params_default(&q.sp);
+    q.sp.temperature = 0;
+    memset(out, 0, sizeof(result) * 4);
+    forge_request *r = submit(e, &q, out);
+    run_until_idle(e);
+    forge_request_release(r);
+}
+
+/* Hit counts, not just outputs (issue 21: after a hit on its first block, a sequence's later
+ * blocks were never registered, so every chat sharing a system prompt missed from then on). */
+TEST(prefix_cache_hit_counts) {
+    forge_engine *e = make_engine(g_model, 0, 512, true);
+    static int32_t a[200], b[200], c[200], turn2[200];
+    for (int i = 0; i < 81; i++) {
+        a[i] = 3 + (i * 7) % 500;
+        b[i] = i < 16 ? a[i] : 3 + (i * 11 + 5) % 500;
+        c[i] = 3 + (i * 13 + 1) % 500;
+    }
+    result r[4];
+    run_one(e, a, 81, 1, r);
+    CHECK_EQ_INT(r[0].cached, 0);
+    run_one(e, a, 81, 1, r); /* repeated: everything but the last token */
+    CHECK_EQ_INT(r[0].cached, 80);
+    run_one(e, b, 81, 1, r); /* shares only the first block with a */
+    CHECK_EQ_INT(r[0].cached, 16);
+    run_one(e, b, 81, 1, r); /* its own blocks were registered after that hit */
+    CHECK_EQ_INT(r[0].cached, 80);
+    /* b's next turn: its prompt, the answer, more text */
+    memcpy(turn2, b, sizeof(int32_t) * 81);
+    for (int i = 0; i < 4; i++) turn2[81 + i] = r[0].toks[i];
+    for (int i = 85; i < 120; i++) turn2[i] = 3 + (i * 5) % 500;
+    run_one(e, turn2, 120, 1, r);
+    CHECK_EQ_INT(r[0].cached, 80);
+    run_one(e, turn2, 120, 1, r); /* and that turn's own blocks in turn (7 of them) */
+    CHECK_EQ_INT(r[0].cached, 112);
+    /* n = 3: the other choices wait for choice 0's prompt and hit all of it */
+    run_one(e, c, 81, 3, r);
+    CHECK(r[0].cached == 0 && r[1].cached == 80 && r[2].cached == 80);
+    run_one(e, c, 81, 1, r);
+    CHECK_EQ_INT(r[0].cached, 80);
+    forge_engine_stats st;
+    forge_engine_get_stats(e, &st);
+    CHECK_EQ_INT(st.kv_blocks_used, 0);
+    forge_engine_free(e);
+    /* chunked prefill (a step budget of 32 tokens): every block is registered as it fills */
+    forge_error err;
+    e = forge_engine_create(g_model, g_tok,
+                            &(forge_engine_params){.manual_step = true, .max_seqs = 4, .max_batched_tokens = 32,
+                                                   .n_threads = 1}, &err);
+    CHECKF(e, "%s", err.msg);
+    run_one(e, a, 81, 1, r);
+    CHECK_EQ_INT(r[0].cached, 0);
+    run_one(e, a, 81, 1, r);
+    CHECK_EQ_INT(r[0].cached, 80);
+    run_one(e, b, 81, 1, r);
+    CHECK_EQ_INT(r[0].cached, 16);
+    run_one(e, b, 81, 1, r);
+    CHECK_EQ_INT(r[0].cached, 80);
+    forge_engine_free(e);
+}
+
 TEST(chunked_prefill_and_running_decodes) {
     /* stories260K with a 4k context (RoPE extends to any position) for a 3000-token prompt */
     char dir[] = "/tmp/forge-ctx4k-XXXXXX";
@@ -344,6 +413,7 @@ int main(void) {
     }
     RUN(batched_equals_solo);
     RUN(shared_prefixes_hit_the_cache);
+    RUN(prefix_cache_hit_counts);
     RUN(chunked_prefill_and_running_decodes);
     RUN(cancel_frees_blocks_and_soak);
     RUN(limits_at_submit);
