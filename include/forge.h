@@ -598,7 +598,9 @@ typedef struct forge_engine_stats {
     long long preemptions, steps, prompt_tokens, generated_tokens, requests_done;
     double step_seconds, forward_seconds; /* totals: overhead = step - forward */
     double tokens_per_second;             /* tokens generated per second over the last steps */
-    uint64_t reserved[8];
+    long long fair_preemptions;           /* of the preemptions, those that gave a waiting
+                                             request with nothing running a slot */
+    uint64_t reserved[7];
 } forge_engine_stats;
 
 /* Creates an engine for model and tok (tok may be NULL for id-only use); both must outlive

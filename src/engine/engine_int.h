@@ -60,6 +60,7 @@ struct forge_request {
     int top_logprobs;
     seq *seqs;
     int n_seqs, n_finished;
+    int n_running; /* of its sequences, how many are running (the scheduler's fair share) */
     double t_arrival;
     uint64_t seed0;
     struct forge_request *next_incoming;

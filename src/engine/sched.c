@@ -1,9 +1,13 @@
 /* sched.c: one engine step, as vLLM V1 schedules: every sequence has computed and total
  * tokens; a step hands out a token budget, running sequences first (a decode takes one
- * token, a partly prefilled prompt takes a chunk), then waiting ones in arrival order.
- * When KV blocks run out, the newest running sequence is preempted (its blocks freed, to
- * be recomputed later). The scheduled chunks run as one batched forward; then each
- * sequence that reached its end samples a token, detokenizes and checks its stops. */
+ * token, a partly prefilled prompt takes a chunk), then waiting ones, those of the request
+ * with the fewest running sequences first, then in arrival order. When KV blocks run out,
+ * the newest running sequence is preempted (its blocks freed, to be recomputed later).
+ * Fairness: when every slot (max_seqs) is taken and a request that has nothing running
+ * waits, the request holding the most slots gives up its newest sequence, so one request
+ * with n = 128 (or many prompts) cannot keep a short one out for its whole length
+ * (docs/engine.md). The scheduled chunks run as one batched forward; then each sequence
+ * that reached its end samples a token, detokenizes and checks its stops. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +31,7 @@ double engine_now_ms(void) {
 static void running_remove(forge_engine *e, seq *s) {
     for (int i = 0; i < e->n_running; i++)
         if (e->running[i] == s) {
+            s->req->n_running--;
             memmove(e->running + i, e->running + i + 1, (size_t)(e->n_running - i - 1) * sizeof *e->running);
             e->n_running--;
             return;
@@ -97,6 +102,40 @@ static void preempt(forge_engine *e, seq *s) {
     waiting_push_front(e, s);
     e->stats.preemptions++;
     log_debug("engine: preempted a sequence (%d tokens) to free KV blocks", s->n_tokens);
+}
+
+/* The waiting sequence to admit next: not held, of the request with the fewest running
+ * sequences, the earliest among those. NULL when none. */
+static seq *next_waiting(forge_engine *e) {
+    seq *best = NULL;
+    for (int i = 0; i < e->n_waiting; i++) {
+        seq *s = e->waiting[i];
+        if (s->hold) continue;
+        if (!best || s->req->n_running < best->req->n_running) best = s;
+        if (best->req->n_running == 0) break;
+    }
+    return best;
+}
+
+/* Every slot taken while a request with nothing running waits: the request holding the most
+ * slots (at least two) gives up its newest running sequence. One per step: the newcomer is
+ * admitted in this step, and a further one in the next. */
+static void fair_share(forge_engine *e) {
+    if (e->n_running < e->p.max_seqs || e->n_waiting == 0) return;
+    bool starving = false;
+    for (int i = 0; i < e->n_waiting && !starving; i++)
+        starving = !e->waiting[i]->hold && e->waiting[i]->req->n_running == 0;
+    if (!starving) return;
+    forge_request *top = NULL;
+    for (int i = 0; i < e->n_running; i++)
+        if (!top || e->running[i]->req->n_running > top->n_running) top = e->running[i]->req;
+    if (!top || top->n_running < 2) return;
+    for (int i = e->n_running - 1; i >= 0; i--)
+        if (e->running[i]->req == top) {
+            preempt(e, e->running[i]);
+            e->stats.fair_preemptions++;
+            return;
+        }
 }
 
 /* ---- finishing ------------------------------------------------------------------------ */
@@ -268,6 +307,7 @@ int sched_step(forge_engine *e) {
     for (int i = e->n_waiting - 1; i >= 0; i--)
         if (atomic_load(&e->waiting[i]->req->cancel)) seq_finish(e, e->waiting[i], FORGE_FINISH_CANCELLED, NULL);
 
+    fair_share(e);
     batch_fill f = {0};
     int budget = e->p.max_batched_tokens;
     bool preempted = false;
@@ -289,13 +329,11 @@ int sched_step(forge_engine *e) {
         add_to_batch(e, &f, s, n);
         budget -= n;
     }
-    /* then waiting ones, first come first served (an n > 1 child may wait for its sibling) */
-    for (int i = 0; !preempted && i < e->n_waiting && budget > 0 && e->n_running < e->p.max_seqs;) {
-        seq *s = e->waiting[i];
-        if (s->hold) {
-            i++;
-            continue;
-        }
+    /* then waiting ones: the request with the fewest running sequences first, then first
+     * come first served (an n > 1 child may wait for its sibling) */
+    while (!preempted && budget > 0 && e->n_running < e->p.max_seqs) {
+        seq *s = next_waiting(e);
+        if (!s) break;
         if (s->n_blocks == 0) match_prefix(e, s);
         int n = s->n_tokens - s->n_computed;
         if (n > budget) n = budget;
@@ -306,6 +344,7 @@ int sched_step(forge_engine *e) {
         }
         waiting_remove(e, s);
         e->running[e->n_running++] = s;
+        s->req->n_running++;
         s->state = SEQ_RUNNING;
         if (!s->admitted_once) {
             s->admitted_once = true;

@@ -134,6 +134,8 @@ void metrics_write(forge_server *s, strbuf *o) {
            es.prefix_queries ? (double)es.prefix_hits / (double)es.prefix_queries : 0);
     sample(o, "forge_num_preemptions_total", "counter", "Sequences preempted to free KV blocks.",
            (double)es.preemptions);
+    sample(o, "forge_num_fair_preemptions_total", "counter",
+           "Preemptions that gave a waiting request with nothing running a slot.", (double)es.fair_preemptions);
     sample(o, "forge_engine_steps_total", "counter", "Engine steps run.", (double)es.steps);
     sample(o, "forge_engine_step_seconds_total", "counter", "Wall time of engine steps.", es.step_seconds);
     sample(o, "forge_engine_forward_seconds_total", "counter", "Wall time of the forward passes within steps.",

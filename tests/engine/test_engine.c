@@ -251,6 +251,65 @@ TEST(prefix_cache_hit_counts) {
     forge_engine_free(e);
 }
 
+/* Fairness (issue 21): a request with n = 32 fills every slot (max_seqs 8) for 150 steps; a
+ * 4-token request submitted later finishes within a few steps (counted, not timed), and the
+ * big request's choices are still exactly what they are alone. */
+TEST(fair_share_for_a_late_short_request) {
+    static req_spec big, small;
+    memset(&big, 0, sizeof big);
+    memset(&small, 0, sizeof small);
+    for (int i = 0; i < 20; i++) big.prompt[i] = 3 + (i * 17) % 500, small.prompt[i] = 3 + (i * 29) % 500;
+    big.n_prompt = small.n_prompt = 20;
+    big.max_tokens = 150;
+    big.n = 32;
+    small.max_tokens = 4;
+    small.n = 1;
+    forge_sampling_params_default(&big.sp);
+    big.sp.temperature = 0.8f;
+    big.sp.has_seed = true;
+    big.sp.seed = 7;
+    forge_sampling_params_default(&small.sp);
+    small.sp.temperature = 0;
+    static result alone[32], together[32], short_r[4];
+    forge_error err;
+    forge_engine_params ep = {.manual_step = true, .max_seqs = 8, .n_threads = 1};
+    /* alone */
+    forge_engine *e = forge_engine_create(g_model, g_tok, &ep, &err);
+    CHECKF(e, "%s", err.msg);
+    memset(alone, 0, sizeof alone);
+    forge_request *r = submit(e, &big, alone);
+    run_until_idle(e);
+    forge_request_release(r);
+    forge_engine_free(e);
+    /* the short one arrives after 10 steps */
+    e = forge_engine_create(g_model, g_tok, &ep, &err);
+    memset(together, 0, sizeof together);
+    memset(short_r, 0, sizeof short_r);
+    r = submit(e, &big, together);
+    for (int i = 0; i < 10; i++) forge_engine_step(e);
+    forge_request *rs = submit(e, &small, short_r);
+    int steps = 0;
+    while (!short_r[0].fin && steps < 1000) {
+        forge_engine_step(e);
+        steps++;
+    }
+    CHECKF(short_r[0].fin == FORGE_FINISH_LENGTH && short_r[0].n == 4, "the short request: finish %d, %d tokens",
+           short_r[0].fin, short_r[0].n);
+    CHECKF(steps <= 6, "the short request took %d steps (a prefill and 4 tokens need 5)", steps);
+    run_until_idle(e);
+    forge_engine_stats st;
+    forge_engine_get_stats(e, &st);
+    CHECK(st.fair_preemptions >= 1);
+    forge_request_release(rs);
+    forge_request_release(r);
+    forge_engine_free(e);
+    int differ = 0;
+    for (int c = 0; c < 32; c++)
+        differ += alone[c].n != together[c].n || memcmp(alone[c].toks, together[c].toks, sizeof(int32_t) * (size_t)alone[c].n);
+    CHECKF(differ == 0, "%d of the big request's choices differ from its run alone", differ);
+    printf("    the short request finished in %d steps; %lld fair preemption(s)\n", steps, st.fair_preemptions);
+}
+
 TEST(chunked_prefill_and_running_decodes) {
     /* stories260K with a 4k context (RoPE extends to any position) for a 3000-token prompt */
     char dir[] = "/tmp/forge-ctx4k-XXXXXX";
@@ -414,6 +473,7 @@ int main(void) {
     RUN(batched_equals_solo);
     RUN(shared_prefixes_hit_the_cache);
     RUN(prefix_cache_hit_counts);
+    RUN(fair_share_for_a_late_short_request);
     RUN(chunked_prefill_and_running_decodes);
     RUN(cancel_frees_blocks_and_soak);
     RUN(limits_at_submit);
