@@ -1,30 +1,5 @@
-/* forge batch: runs a JSONL file of requests through one engine, streaming.
- *
- * Two line formats, detected per line:
- *  - simple: {"prompt", "max_tokens", "temperature", "top_p", "top_k", "min_p",
- *    "repetition_penalty", "presence_penalty", "frequency_penalty", "seed", "stop"}; missing
- *    fields take the command line's (and generation_config.json's) defaults. Output:
- *    {"index", "completion", "finish_reason", "prompt_tokens", "completion_tokens",
- *    "cached_tokens", "ttft_ms", "total_ms"} or {"index", "error"}.
- *  - OpenAI Batch API: {"custom_id", "method": "POST", "url", "body"} with url
- *    /v1/chat/completions, /v1/completions or /v1/embeddings. The body goes through the
- *    server's own request code in-process (forge_server_post), so the answer is exactly what
- *    `forge serve` would send. Output: {"id", "custom_id", "response": {"status_code",
- *    "request_id", "body"}, "error": null}, or "response": null and "error": {"code",
- *    "message"} for a line that could not be sent at all.
- * A line that is not JSON is reported in the format of the line before it (simple when
- * there is none).
- *
- * Streaming with backpressure: at most `in_flight` requests are in the engine at once
- * (twice --max-seqs), and lines are read only while the ring of not-yet-written outputs
- * (`ring` slots) has room; outputs are written in input order as soon as a line and every
- * line before it are done. Memory is bounded by the ring, whatever the file's size; latency
- * percentiles come from fixed-size histograms. A request the engine refuses as busy
- * (FORGE_E_BUSY, or the server's 503 "overloaded") is retried once others finish.
- *
- * --resume skips the lines whose custom_id (OpenAI lines) or index (simple lines) the
- * --output file already holds, drops a torn last line, and appends the rest in order.
- * The exit status is 1 when any line failed (an error, or a status other than 200). */
+/* cmd_batch.c: forge batch (formats and the design in batch.h): the reader thread, the ring
+ * of slots, engine and in-process server callbacks, retries, progress and the summary. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -37,21 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/hashmap.h"
-#include "base/json.h"
-#include "base/strbuf.h"
+#include "cli/batch.h"
 #include "cli/commands.h"
 #include "cli/session.h"
-
-/* ---- latency histograms (bounded memory for any number of requests) ------------------- */
-
-enum { HIST_BUCKETS = 1400 }; /* 2% wide buckets from 1 us to ~1e6 s */
-
-typedef struct hist {
-    uint64_t n;
-    uint32_t count[HIST_BUCKETS];
-} hist;
-
 static void hist_add(hist *h, double ms) {
     int b = ms <= 1e-3 ? 0 : (int)(log(ms / 1e-3) / log(1.02));
     if (b < 0) b = 0;
@@ -71,64 +34,6 @@ static double hist_pct(const hist *h, double p) {
     return 1e-3 * pow(1.02, HIST_BUCKETS);
 }
 
-/* ---- state -------------------------------------------------------------------------------- */
-
-enum { SLOT_FREE, SLOT_PENDING, SLOT_RETRY, SLOT_DONE };
-
-typedef struct batch batch;
-
-typedef struct slot {
-    batch *b;
-    int state;
-    bool openai, failed;
-    long index;            /* the line's index among non-empty lines */
-    /* simple lines */
-    json_doc *doc;         /* the parsed line (prompt and stop strings point into it) */
-    forge_request_params rp;
-    const char *stops[16];
-    forge_request *req;
-    strbuf text;
-    forge_finish_reason finish;
-    int prompt_tokens, completion_tokens, cached;
-    double ttft_ms, total_ms, last_ms;
-    /* OpenAI lines */
-    char *custom_id;       /* JSON text of custom_id ("null" when unknown) */
-    const char *url;
-    char *body;            /* the request body as JSON text (kept for a retry) */
-    size_t body_len;
-    bool posted_idle;      /* posted while nothing else of ours ran */
-    int status;
-    char *reply;           /* the server's answer */
-    size_t reply_len;
-    const char *error_code;
-    char error[1100];      /* the line's error message ("" when none) */
-} slot;
-
-struct batch {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    slot *slots;
-    long ring;              /* slots */
-    long in_flight_max;
-    long head, next;        /* sequence numbers: oldest unwritten, next to assign */
-    long in_flight, n_retry, retries;
-    long long completions, busy_mark; /* retries wait for a completion after the last busy */
-    long long gen_tokens;
-    long done_lines, failed_lines, skipped_lines;
-    hist ttft, itl;
-    forge_server *srv;
-    forge_engine *engine;
-    uint64_t rng;
-    /* the reader thread's mailbox: one line read ahead (so that outputs are written while
-     * a slow input, a pipe, has nothing new) */
-    FILE *in;
-    pthread_cond_t reader_cond;
-    char *line;
-    size_t line_len;
-    bool has_line, in_eof, reader_stop;
-    int in_errno;
-};
-
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -137,7 +42,7 @@ static double now_ms(void) {
 
 static slot *slot_of(batch *b, long seq) { return &b->slots[seq % b->ring]; }
 
-static void random_hex(batch *b, char out[33]) {
+void batch_random_hex(batch *b, char out[33]) {
     for (int half = 0; half < 2; half++) {
         uint64_t z = (b->rng += 0x9E3779B97F4A7C15ull);
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -221,128 +126,6 @@ static void on_reply(int status, const char *body, size_t len, void *user) {
     pthread_mutex_unlock(&b->lock);
 }
 
-/* ---- parsing lines ----------------------------------------------------------------------- */
-
-/* Builds a simple line's request parameters; errors name the field. */
-static int parse_simple(const json_value *o, const forge_sampling_params *dflt, long dflt_max, slot *it) {
-    forge_request_params *rp = &it->rp;
-    char *err = it->error;
-    size_t errn = sizeof it->error;
-    const json_value *p = json_get(o, "prompt");
-    if (!json_is(p, JSON_STRING)) {
-        snprintf(err, errn, "\"prompt\" must be a string");
-        return -1;
-    }
-    rp->prompt = p->u.s;
-    rp->prompt_len = p->n;
-    rp->add_special_tokens = true;
-    rp->sampling = *dflt;
-    rp->max_tokens = (int)dflt_max;
-    struct { const char *key; float *f; int *i; } nums[] = {
-        {"temperature", &rp->sampling.temperature, NULL}, {"top_p", &rp->sampling.top_p, NULL},
-        {"min_p", &rp->sampling.min_p, NULL}, {"repetition_penalty", &rp->sampling.repetition_penalty, NULL},
-        {"presence_penalty", &rp->sampling.presence_penalty, NULL}, {"frequency_penalty", &rp->sampling.frequency_penalty, NULL},
-        {"top_k", NULL, &rp->sampling.top_k}, {"max_tokens", NULL, &rp->max_tokens},
-    };
-    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-        const json_value *v = json_get(o, nums[i].key);
-        if (!v || v->type == JSON_NULL) continue;
-        if (!json_is_number(v) || (nums[i].i && (v->type != JSON_INT || v->u.i < -1 || v->u.i > 1 << 30))) {
-            snprintf(err, errn, "\"%s\" must be a%s number", nums[i].key, nums[i].i ? "n integer" : "");
-            return -1;
-        }
-        if (nums[i].f) *nums[i].f = (float)json_number(v);
-        else *nums[i].i = (int)v->u.i;
-    }
-    const json_value *seed = json_get(o, "seed");
-    if (seed && seed->type != JSON_NULL) {
-        if (seed->type != JSON_INT || seed->u.i < 0) {
-            snprintf(err, errn, "\"seed\" must be a non-negative integer");
-            return -1;
-        }
-        rp->sampling.has_seed = true;
-        rp->sampling.seed = (uint64_t)seed->u.i;
-    }
-    const json_value *st = json_get(o, "stop");
-    if (json_is(st, JSON_STRING)) {
-        it->stops[0] = st->u.s;
-        rp->n_stop = 1;
-    } else if (json_is(st, JSON_ARRAY)) {
-        if (st->n > 16) {
-            snprintf(err, errn, "\"stop\" holds at most 16 strings");
-            return -1;
-        }
-        for (size_t i = 0; i < st->n; i++) {
-            if (!json_is(json_at(st, i), JSON_STRING)) {
-                snprintf(err, errn, "\"stop\"[%zu] must be a string", i);
-                return -1;
-            }
-            it->stops[i] = json_at(st, i)->u.s;
-        }
-        rp->n_stop = (int)st->n;
-    } else if (st && st->type != JSON_NULL) {
-        snprintf(err, errn, "\"stop\" must be a string or a list of strings");
-        return -1;
-    }
-    rp->stop = it->stops;
-    if (rp->max_tokens == 0 || rp->max_tokens < -1) {
-        snprintf(err, errn, "\"max_tokens\" must be positive (or -1)");
-        return -1;
-    }
-    return 0;
-}
-
-static bool is_openai_line(const json_value *o) {
-    return json_is(o, JSON_OBJECT) &&
-           (json_get(o, "custom_id") || json_get(o, "url") || json_get(o, "body") || json_get(o, "method"));
-}
-
-static const char *const k_urls[] = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings"};
-
-/* Validates an OpenAI Batch line and keeps its custom_id and body; -1 with it->error set. */
-static int parse_openai(const json_value *o, slot *it) {
-    strbuf sb = STRBUF_INIT;
-    const json_value *cid = json_get(o, "custom_id");
-    if (json_is(cid, JSON_STRING)) json_write_value(&sb, cid);
-    else sb_puts(&sb, "null");
-    it->custom_id = sb_take(&sb, NULL);
-    it->error_code = "invalid_request";
-    if (!it->custom_id) {
-        snprintf(it->error, sizeof it->error, "out of memory");
-        return -1;
-    }
-    if (!json_is(cid, JSON_STRING)) {
-        snprintf(it->error, sizeof it->error, "\"custom_id\" must be a string");
-        return -1;
-    }
-    const json_value *method = json_get(o, "method");
-    if (!json_is(method, JSON_STRING) || strcmp(method->u.s, "POST")) {
-        snprintf(it->error, sizeof it->error, "\"method\" must be \"POST\"");
-        return -1;
-    }
-    const json_value *url = json_get(o, "url");
-    for (size_t i = 0; json_is(url, JSON_STRING) && i < sizeof k_urls / sizeof k_urls[0]; i++)
-        if (!strcmp(url->u.s, k_urls[i])) it->url = k_urls[i];
-    if (!it->url) {
-        snprintf(it->error, sizeof it->error, "\"url\" must be one of /v1/chat/completions, /v1/completions, /v1/embeddings");
-        return -1;
-    }
-    const json_value *body = json_get(o, "body");
-    if (!json_is(body, JSON_OBJECT)) {
-        snprintf(it->error, sizeof it->error, "\"body\" must be a JSON object");
-        return -1;
-    }
-    json_write_value(&sb, body);
-    if (sb_failed(&sb)) {
-        sb_free(&sb);
-        snprintf(it->error, sizeof it->error, "out of memory");
-        return -1;
-    }
-    it->body = sb_take(&sb, &it->body_len);
-    it->error_code = NULL;
-    return 0;
-}
-
 /* ---- submitting and writing ----------------------------------------------------------- */
 
 /* Sends a parsed line to the engine or the server (lock not held). */
@@ -378,175 +161,7 @@ static void submit(batch *b, slot *it) {
     pthread_mutex_unlock(&b->lock);
 }
 
-static const char *finish_name(forge_finish_reason f) {
-    switch (f) {
-    case FORGE_FINISH_STOP: return "stop";
-    case FORGE_FINISH_LENGTH: return "length";
-    case FORGE_FINISH_CANCELLED: return "cancelled";
-    case FORGE_FINISH_ERROR: return "error";
-    default: return "none";
-    }
-}
-
-/* The output line of a finished slot; sets it->failed. */
-static void write_line(batch *b, slot *it, strbuf *out) {
-    if (it->openai) {
-        char id[33], rid[33];
-        random_hex(b, id);
-        random_hex(b, rid);
-        sb_printf(out, "{\"id\":\"batch_req_%s\",\"custom_id\":%s,", id, it->custom_id ? it->custom_id : "null");
-        if (it->reply) {
-            sb_printf(out, "\"response\":{\"status_code\":%d,\"request_id\":\"%s\",\"body\":", it->status, rid);
-            sb_append(out, it->reply, it->reply_len);
-            sb_puts(out, "},\"error\":null}\n");
-            it->failed = it->status != 200;
-        } else {
-            sb_puts(out, "\"response\":null,\"error\":{\"code\":");
-            const char *code = it->error_code ? it->error_code : "invalid_request";
-            json_write_string(out, code, strlen(code), false);
-            sb_puts(out, ",\"message\":");
-            json_write_string(out, it->error, strlen(it->error), false);
-            sb_puts(out, "}}\n");
-            it->failed = true;
-        }
-        return;
-    }
-    sb_printf(out, "{\"index\":%ld", it->index);
-    if (it->req) {
-        sb_puts(out, ",\"completion\":");
-        json_write_string(out, sb_str(&it->text), it->text.len, false);
-        sb_printf(out, ",\"finish_reason\":\"%s\",\"prompt_tokens\":%d,\"completion_tokens\":%d,\"cached_tokens\":%d,"
-                       "\"ttft_ms\":%.1f,\"total_ms\":%.1f",
-                  finish_name(it->finish), it->prompt_tokens, it->completion_tokens, it->cached, it->ttft_ms, it->total_ms);
-    }
-    if (it->error[0]) {
-        sb_puts(out, ",\"error\":");
-        json_write_string(out, it->error, strlen(it->error), false);
-        it->failed = true;
-    }
-    sb_puts(out, "}\n");
-}
-
-static void slot_clear(slot *it) {
-    if (it->req) forge_request_release(it->req);
-    json_free(it->doc);
-    free(it->custom_id);
-    free(it->body);
-    free(it->reply);
-    strbuf text = it->text;
-    sb_reset(&text); /* the text buffer is reused by the next line of this slot */
-    batch *b = it->b;
-    memset(it, 0, sizeof *it);
-    it->text = text;
-    it->b = b;
-}
-
-/* ---- resume ------------------------------------------------------------------------------ */
-
-typedef struct done_set {
-    strmap ids;       /* custom_ids (keys point into `keys`) */
-    char **keys;
-    size_t n_keys, cap_keys;
-    uint8_t *index;   /* bitmap of simple-line indexes */
-    size_t n_index;   /* bits */
-} done_set;
-
-static bool done_has(const done_set *d, const slot *it, const json_value *cid) {
-    if (it->openai) return cid && json_is(cid, JSON_STRING) && d->ids.slots && strmap_get(&d->ids, cid->u.s, cid->n) >= 0;
-    return (size_t)it->index < d->n_index && (d->index[it->index >> 3] >> (it->index & 7) & 1);
-}
-
-static void done_free(done_set *d) {
-    strmap_free(&d->ids);
-    for (size_t i = 0; i < d->n_keys; i++) free(d->keys[i]);
-    free(d->keys);
-    free(d->index);
-}
-
-/* Reads what an earlier run wrote to path; drops a torn last line. */
-static int load_done(const char *path, done_set *d, long *n_lines) {
-    *n_lines = 0;
-    FILE *f = fopen(path, "r+");
-    if (!f) return errno == ENOENT ? 0 : -1;
-    if (!strmap_init(&d->ids, 1024)) {
-        fclose(f);
-        return -1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    off_t good = 0;
-    int rc = 0;
-    while ((len = getline(&line, &cap, f)) > 0) {
-        if (line[len - 1] != '\n') break; /* torn by an interruption */
-        forge_error err;
-        json_doc *doc = json_parse(line, (size_t)len, &err);
-        if (!doc) {
-            fprintf(stderr, "forge batch: --resume: line %ld of %s is not JSON; not appending to it\n", *n_lines + 1, path);
-            rc = -1;
-            break;
-        }
-        const json_value *o = json_root(doc);
-        const json_value *cid = json_get(o, "custom_id"), *idx = json_get(o, "index");
-        if (json_is(cid, JSON_STRING)) {
-            if (d->n_keys == d->cap_keys) {
-                size_t nc = d->cap_keys ? d->cap_keys * 2 : 1024;
-                char **k = realloc(d->keys, nc * sizeof *k);
-                if (!k) rc = -1;
-                else d->keys = k, d->cap_keys = nc;
-            }
-            char *key = rc ? NULL : malloc(cid->n + 1);
-            if (key) {
-                memcpy(key, cid->u.s, cid->n);
-                key[cid->n] = 0;
-                d->keys[d->n_keys++] = key;
-                if (!strmap_put(&d->ids, key, cid->n, 1)) rc = -1;
-            } else {
-                rc = -1;
-            }
-        } else if (json_is(idx, JSON_INT) && idx->u.i >= 0 && idx->u.i < (1LL << 40)) {
-            size_t i = (size_t)idx->u.i;
-            if (i >= d->n_index) {
-                size_t nb = (i + 1) * 2;
-                uint8_t *m = realloc(d->index, (nb + 7) / 8);
-                if (!m) rc = -1;
-                else {
-                    memset(m + (d->n_index + 7) / 8, 0, (nb + 7) / 8 - (d->n_index + 7) / 8);
-                    d->index = m;
-                    d->n_index = nb;
-                }
-            }
-            if (!rc) d->index[i >> 3] |= (uint8_t)(1u << (i & 7));
-        }
-        json_free(doc);
-        if (rc) break;
-        good += len;
-        (*n_lines)++;
-    }
-    free(line);
-    if (!rc && ftruncate(fileno(f), good) != 0) rc = -1;
-    fclose(f);
-    return rc;
-}
-
 /* ---- progress ---------------------------------------------------------------------------- */
-
-static long count_lines(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    long n = 0;
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        ssize_t i = 0;
-        while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n')) i++;
-        if (i < len) n++;
-    }
-    free(line);
-    fclose(f);
-    return n;
-}
 
 static void progress(batch *b, long total, double t0, bool final) {
     double s = (now_ms() - t0) / 1e3;
@@ -561,7 +176,6 @@ static void progress(batch *b, long total, double t0, bool final) {
     }
     fprintf(stderr, "\033[K%s", final ? "\n" : "");
 }
-
 /* ---- the reader thread ------------------------------------------------------------------ */
 
 static void *reader_main(void *arg) {
@@ -682,22 +296,22 @@ int cmd_batch(int argc, char **argv) {
     }
     done_set done = {0};
     long n_prev = 0;
-    if (resume && load_done(output, &done, &n_prev) != 0) {
+    if (resume && batch_load_done(output, &done, &n_prev) != 0) {
         fprintf(stderr, "forge batch: cannot resume from %s\n", output);
         if (in != stdin) fclose(in);
-        done_free(&done);
+        batch_done_free(&done);
         return 1;
     }
     FILE *out = output ? fopen(output, resume ? "a" : "w") : stdout;
     if (!out) {
         fprintf(stderr, "forge batch: cannot write %s: %s\n", output, strerror(errno));
         if (in != stdin) fclose(in);
-        done_free(&done);
+        batch_done_free(&done);
         return 1;
     }
     if (resume) fprintf(stderr, "forge batch: resuming: %ld lines of %s done already\n", n_prev, output);
     struct stat st_in;
-    long total = in != stdin && fstat(fileno(in), &st_in) == 0 && S_ISREG(st_in.st_mode) ? count_lines(prompts) : -1;
+    long total = in != stdin && fstat(fileno(in), &st_in) == 0 && S_ISREG(st_in.st_mode) ? batch_count_lines(prompts) : -1;
     bool show_progress = !quiet && isatty(2);
 
     forge_server_params sp = {
@@ -772,9 +386,9 @@ int cmd_batch(int argc, char **argv) {
         while (b->head < b->next && slot_of(b, b->head)->state == SLOT_DONE) {
             slot *it = slot_of(b, b->head);
             pthread_mutex_unlock(&b->lock);
-            write_line(b, it, &o);
+            batch_write_line(b, it, &o);
             bool failed = it->failed;
-            slot_clear(it);
+            batch_slot_clear(it);
             pthread_mutex_lock(&b->lock);
             b->done_lines++;
             if (failed) b->failed_lines++;
@@ -833,27 +447,27 @@ int cmd_batch(int argc, char **argv) {
                 it->openai = last_openai;
                 it->error_code = "invalid_json";
                 snprintf(it->error, sizeof it->error, "%s", err.msg);
-            } else if ((it->openai = last_openai = is_openai_line(root))) {
-                if (resume && done_has(&done, it, json_get(root, "custom_id"))) {
+            } else if ((it->openai = last_openai = batch_is_openai_line(root))) {
+                if (resume && batch_done_has(&done, it, json_get(root, "custom_id"))) {
                     json_free(d);
-                    slot_clear(it);
+                    batch_slot_clear(it);
                     pthread_mutex_lock(&b->lock);
                     b->skipped_lines++;
                     continue;
                 }
-                ready = parse_openai(root, it) == 0;
+                ready = batch_parse_openai(root, it) == 0;
                 json_free(d);
             } else {
-                if (resume && done_has(&done, it, NULL)) {
+                if (resume && batch_done_has(&done, it, NULL)) {
                     json_free(d);
-                    slot_clear(it);
+                    batch_slot_clear(it);
                     pthread_mutex_lock(&b->lock);
                     b->skipped_lines++;
                     continue;
                 }
                 it->doc = d;
                 if (!json_is(root, JSON_OBJECT)) snprintf(it->error, sizeof it->error, "the line is not a JSON object");
-                else ready = parse_simple(root, &dflt, max_tokens, it) == 0;
+                else ready = batch_parse_simple(root, &dflt, max_tokens, it) == 0;
             }
             pthread_mutex_lock(&b->lock);
             it->state = ready ? SLOT_PENDING : SLOT_DONE;
@@ -927,7 +541,7 @@ out:
     if (b && b->srv) forge_server_free(b->srv);
     if (b) {
         for (long i = 0; b->slots && i < b->ring; i++) {
-            slot_clear(&b->slots[i]);
+            batch_slot_clear(&b->slots[i]);
             sb_free(&b->slots[i].text);
         }
         free(b->slots);
@@ -936,7 +550,7 @@ out:
         pthread_cond_destroy(&b->reader_cond);
         free(b);
     }
-    done_free(&done);
+    batch_done_free(&done);
     if (in != stdin) fclose(in);
     if (out != stdout && fclose(out) != 0) rc = 1;
     else if (out == stdout) fflush(stdout);
