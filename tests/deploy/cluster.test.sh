@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # deploy/cluster.sh with 2 replicas of the built-in model behind HAProxy (issue 17): it
 # prints its replicas, balancer and "ready"; conversations keep their replica (second turns
-# hit the prefix cache), both replicas take load, X-Session-Id pins a client, a replica
+# hit the prefix cache), both replicas take load, X-Session-Id pins a client, 503s of a full
+# queue are retried on the other replica, a replica
 # killed with -9 costs no request, and SIGTERM leaves no process behind.
 source "$(dirname "$0")/../lib.sh"
 if ! command -v haproxy >/dev/null; then
   echo "FAIL haproxy is not installed (scripts/install-deps.sh installs it)"; echo "0 passed, 1 failed"; exit 1
 fi
 FORGE="$FORGE" deploy/cluster.sh --replicas 2 --port 0 -- --chat-template tests/fixtures/server/chat_template.jinja \
-  --threads 1 >"$T_TMP/cluster.out" 2>&1 &
+  --threads 1 --max-seqs 2 --max-waiting 2 >"$T_TMP/cluster.out" 2>&1 &
 CL=$!
 for i in $(seq 1 1200); do grep -q '^ready$' "$T_TMP/cluster.out" && break; kill -0 $CL 2>/dev/null || break; sleep 0.1; done
 check "cluster.sh prints two replicas, the balancer, then ready" bash -c "

@@ -68,6 +68,41 @@ for i in range(6):
     got.add(tuple(x - y for x, y in zip(b1, b0)))
 check("X-Session-Id: six different requests, one replica", len(got) == 1, f"({got})")
 
+# a burst pinned to one replica (X-Session-Id) overflows its queue (--max-seqs 2 --max-waiting 2):
+# the 503s it answers are retried on the other replica, and every request succeeds
+import threading
+
+
+def codes(url, code):
+    n = 0
+    for line in urllib.request.urlopen(url + "/metrics", timeout=10).read().decode().splitlines():
+        if line.startswith(f'forge_http_requests_total{{route="/v1/completions",code="{code}"}}'):
+            n += float(line.split()[-1])
+    return n
+
+
+b503 = sum(codes(r, 503) for r in replicas)
+results = []
+
+
+def burst(i):
+    try:
+        st, d = post(bal + "/v1/completions", {"prompt": f"burst {i}", "max_tokens": 200, "ignore_eos": True},
+                     {"X-Session-Id": "one-client"})
+        results.append(st == 200 and d["usage"]["completion_tokens"] == 200)
+    except Exception:  # noqa: BLE001
+        results.append(False)
+
+
+ts = [threading.Thread(target=burst, args=(i,)) for i in range(6)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+refused = sum(codes(r, 503) for r in replicas) - b503
+check("a burst of 6 on one replica's full queue (room for 4): all 6 answered", results.count(True) == 6, f"({results})")
+check("... the replica refused some (503) and the balancer sent them elsewhere", refused > 0, f"({refused} refusals)")
+
 if kill_pid:
     os.kill(kill_pid, signal.SIGKILL)
     ok, statuses = 0, []
