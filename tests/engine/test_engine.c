@@ -310,6 +310,52 @@ TEST(fair_share_for_a_late_short_request) {
     printf("    the short request finished in %d steps; %lld fair preemption(s)\n", steps, st.fair_preemptions);
 }
 
+/* TTFT under load (issue 21): with 8 sequences decoding, a 300-token prompt arriving later
+ * shares each step's budget (64 tokens) with them and gets its first token after
+ * ceil(300 / (64 - 8)) = 6 steps, while every running sequence keeps gaining a token a step. */
+TEST(prefill_shares_the_budget_with_decodes) {
+    forge_error err;
+    forge_engine *e = forge_engine_create(g_model, g_tok,
+                                          &(forge_engine_params){.manual_step = true, .max_seqs = 16,
+                                                                 .max_batched_tokens = 64, .n_threads = 1}, &err);
+    CHECKF(e, "%s", err.msg);
+    static req_spec run, late;
+    memset(&run, 0, sizeof run);
+    memset(&late, 0, sizeof late);
+    for (int i = 0; i < 10; i++) run.prompt[i] = 3 + i;
+    run.n_prompt = 10;
+    run.max_tokens = 100;
+    run.n = 8;
+    forge_sampling_params_default(&run.sp);
+    run.sp.temperature = 0;
+    for (int i = 0; i < 300; i++) late.prompt[i] = 3 + (i * 31) % 500;
+    late.n_prompt = 300;
+    late.max_tokens = 2;
+    late.n = 1;
+    late.sp = run.sp;
+    static result rr[8], lr[4];
+    memset(rr, 0, sizeof rr);
+    memset(lr, 0, sizeof lr);
+    forge_request *r1 = submit(e, &run, rr);
+    for (int i = 0; i < 4; i++) forge_engine_step(e); /* all 8 decoding */
+    int before[8];
+    for (int c = 0; c < 8; c++) before[c] = rr[c].n;
+    forge_request *r2 = submit(e, &late, lr);
+    int steps = 0;
+    while (lr[0].n == 0 && steps < 100) {
+        forge_engine_step(e);
+        steps++;
+    }
+    CHECKF(steps == 6, "the late prompt's first token came after %d steps (want 6)", steps);
+    int stalled = 0;
+    for (int c = 0; c < 8; c++) stalled += rr[c].n != before[c] + steps;
+    CHECKF(stalled == 0, "%d running sequences missed a token while the prompt was prefilled", stalled);
+    run_until_idle(e);
+    forge_request_release(r1);
+    forge_request_release(r2);
+    forge_engine_free(e);
+}
+
 TEST(chunked_prefill_and_running_decodes) {
     /* stories260K with a 4k context (RoPE extends to any position) for a 3000-token prompt */
     char dir[] = "/tmp/forge-ctx4k-XXXXXX";
@@ -474,6 +520,7 @@ int main(void) {
     RUN(shared_prefixes_hit_the_cache);
     RUN(prefix_cache_hit_counts);
     RUN(fair_share_for_a_late_short_request);
+    RUN(prefill_shares_the_budget_with_decodes);
     RUN(chunked_prefill_and_running_decodes);
     RUN(cancel_frees_blocks_and_soak);
     RUN(limits_at_submit);
