@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/sysinfo.h"
 #include "base/threadpool.h"
+#include "kernels/quant.h"
 
 static void *own(forge_model *m, size_t bytes) {
     if (m->n_owned == m->cap_owned) {
@@ -41,9 +42,13 @@ static forge_status find_checked(forge_model *m, const char *name, int rows, int
         return err_set(err, FORGE_E_FORMAT, "tensor \"%s\" is missing (config.json model_type %s implies it)", name,
                        m->cfg.model_type);
     }
-    if (t->dtype < 0)
-        return err_set(err, FORGE_E_UNSUPPORTED, "tensor \"%s\" has dtype %s (supported: F32, F16, BF16)", name,
-                       t->dtype_name);
+    if (t->dtype < 0 && !(t->qtype && quant_supported(t->qtype)))
+        return err_set(err, FORGE_E_UNSUPPORTED,
+                       "tensor \"%s\" has type %s (supported: F32, F16, BF16%s)", name, t->dtype_name,
+                       t->qtype ? ", Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K" : "");
+    if (t->qtype && cols <= 0)
+        return err_set(err, FORGE_E_UNSUPPORTED, "tensor \"%s\" is a vector of type %s (supported: F32, F16, BF16)",
+                       name, t->dtype_name);
     int64_t want[2] = {rows, cols};
     int want_dims = cols > 0 ? 2 : 1;
     bool ok = t->ndim == want_dims && t->shape[0] == rows && (want_dims == 1 || t->shape[1] == cols);
@@ -78,10 +83,17 @@ static forge_status bind_mat(forge_model *m, const char *name, int rows, int col
     forge_status st = find_checked(m, name, rows, cols, true, &t, err);
     if (st) return st;
     memset(w, 0, sizeof *w);
-    w->dtype = (forge_dtype)t->dtype;
     w->rows = rows;
     w->cols = cols;
-    size_t esz = dtype_size(w->dtype);
+    size_t esz = 1;
+    if (t->qtype) {
+        w->qtype = t->qtype;
+        w->dtype = FORGE_DTYPE_BF16; /* nominal: activations and the KV cache as for 16-bit weights */
+        m->n_quantized++;
+    } else {
+        w->dtype = (forge_dtype)t->dtype;
+        esz = dtype_size(w->dtype);
+    }
     if ((uintptr_t)t->data % esz == 0) {
         w->data = t->data;
     } else {
@@ -94,14 +106,45 @@ static forge_status bind_mat(forge_model *m, const char *name, int rows, int col
     return FORGE_OK;
 }
 
+/* Rows of each head from llama.cpp's order (r = 2i + s) back to HF's (r = s * d/2 + i), in an
+ * owned copy; whole rows move, so this holds for quantized rows too. */
+static forge_status unpermute_rows(forge_model *m, mm_weight *w, int n_head, const char *name, forge_error *err) {
+    int hd = w->rows / n_head, half = hd / 2;
+    size_t rb = (size_t)w->cols * dtype_size(w->dtype);
+    if (w->qtype) rb = weight_row_bytes(w);
+    unsigned char *dst = own(m, rb * (size_t)w->rows);
+    if (!dst) return err_set(err, FORGE_E_NOMEM, "out of memory reordering tensor \"%s\"", name);
+    const unsigned char *src = w->data;
+    for (int h = 0; h < n_head; h++)
+        for (int i = 0; i < half; i++)
+            for (int s = 0; s < 2; s++)
+                memcpy(dst + ((size_t)h * hd + (size_t)s * half + i) * rb, src + ((size_t)h * hd + 2 * i + s) * rb, rb);
+    w->data = dst;
+    if (w->bias) {
+        float *b = own(m, (size_t)w->rows * sizeof(float));
+        if (!b) return err_set(err, FORGE_E_NOMEM, "out of memory");
+        for (int h = 0; h < n_head; h++)
+            for (int i = 0; i < half; i++)
+                for (int s = 0; s < 2; s++) b[h * hd + s * half + i] = w->bias[h * hd + 2 * i + s];
+        w->bias = b;
+    }
+    return FORGE_OK;
+}
+
 static forge_status bind_linear(forge_model *m, const char *prefix, const char *proj, int rows, int cols,
                                 bool bias, mm_weight *w, forge_error *err) {
     char name[256];
     snprintf(name, sizeof name, "%s.%s.weight", prefix, proj);
     forge_status st = bind_mat(m, name, rows, cols, w, err);
-    if (st || !bias) return st;
-    snprintf(name, sizeof name, "%s.%s.bias", prefix, proj);
-    return bind_vec(m, name, rows, true, &w->bias, err);
+    if (st) return st;
+    if (bias) {
+        snprintf(name, sizeof name, "%s.%s.bias", prefix, proj);
+        if ((st = bind_vec(m, name, rows, true, &w->bias, err))) return st;
+    }
+    /* llama.cpp stores llama's q/k rows interleaved per head for its RoPE: undo it */
+    if (m->gguf && m->gguf->qk_permuted && (!strcmp(proj, "q_proj") || !strcmp(proj, "k_proj")))
+        return unpermute_rows(m, w, strcmp(proj, "q_proj") ? m->cfg.n_kv_heads : m->cfg.n_heads, name, err);
+    return FORGE_OK;
 }
 
 forge_status model_bind(forge_model *m, forge_error *err) {
@@ -146,6 +189,13 @@ forge_status model_bind(forge_model *m, forge_error *err) {
     m->rope_inv_freq = own(m, (size_t)(hd / 2) * sizeof(double));
     if (!m->rope_inv_freq) return err_set(err, FORGE_E_NOMEM, "out of memory");
     config_rope_inv_freq(c, m->rope_inv_freq);
+    if (m->gguf && m->gguf->rope_freqs)
+        for (int i = 0; i < hd / 2; i++) {
+            float f = m->gguf->rope_freqs[i]; /* llama.cpp: theta / freq_factor */
+            if (!(f > 0) || f > 1e30f)
+                return err_set(err, FORGE_E_FORMAT, "tensor \"rope_freqs.weight\"[%d] = %g is not a positive number", i, f);
+            m->rope_inv_freq[i] /= f;
+        }
     return FORGE_OK;
 }
 
@@ -166,8 +216,11 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
         err_set(err, FORGE_E_INVALID, "no model folder given");
         return NULL;
     }
-    if (!path_is_dir(dir)) {
-        err_set(err, FORGE_E_NOT_FOUND, "%s: not a folder", dir);
+    char path[4096];
+    bool is_gguf;
+    if (gguf_model_find(dir, path, sizeof path, &is_gguf, err)) return NULL;
+    if (!is_gguf && !path_is_dir(dir)) {
+        err_set(err, FORGE_E_NOT_FOUND, "%s: not a folder or a .gguf file", dir);
         return NULL;
     }
     forge_model *m = calloc(1, sizeof *m);
@@ -176,8 +229,27 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
         err_set(err, FORGE_E_NOMEM, "out of memory");
         return NULL;
     }
-    char path[4096];
     forge_status st;
+    if (is_gguf) {
+        /* the folder of the file holds generation_config.json, if any */
+        if (path_is_file(dir)) {
+            char *slash = strrchr(m->dir, '/');
+            if (slash && slash != m->dir) *slash = 0;
+            else if (slash) slash[1] = 0;
+            else strcpy(m->dir, ".");
+        }
+        if (!(m->gguf = calloc(1, sizeof *m->gguf))) {
+            st = err_set(err, FORGE_E_NOMEM, "out of memory");
+            goto fail;
+        }
+        if ((st = gguf_model_open(m->gguf, path, &m->cfg, &m->st, err))) goto fail;
+        if (!load_progress(params, 2, err)) goto cancelled;
+        if ((st = model_bind(m, err))) {
+            err_prefix(err, "%s", path);
+            goto fail;
+        }
+        goto bound;
+    }
     if (path_join(path, sizeof path, dir, "config.json")) {
         st = err_set(err, FORGE_E_INVALID, "model path is too long");
         goto fail;
@@ -190,6 +262,7 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
         err_prefix(err, "%s", dir);
         goto fail;
     }
+bound:
     if (!load_progress(params, 3, err)) goto cancelled;
 
     const model_config *c = &m->cfg;
@@ -250,6 +323,8 @@ void forge_model_close(forge_model *m) {
     free(m->owned);
     free(m->layers);
     st_close(&m->st);
+    if (m->gguf) gguf_model_close(m->gguf);
+    free(m->gguf);
     config_free(&m->cfg);
     free(m->dir);
     free(m);

@@ -200,7 +200,17 @@ forge_tokenizer *forge_tokenizer_load(const char *json, size_t len, const char *
 }
 
 forge_tokenizer *forge_tokenizer_open(const char *dir, forge_error *err) {
-    char path[4096], cpath[4096];
+    char path[4096], cpath[4096], folder[4096];
+    /* a .gguf file: the tokenizer.json beside it */
+    size_t dl = dir ? strlen(dir) : 0;
+    if (dl > 5 && dl < sizeof folder && !strcmp(dir + dl - 5, ".gguf") && path_is_file(dir)) {
+        memcpy(folder, dir, dl + 1);
+        char *slash = strrchr(folder, '/');
+        if (!slash) strcpy(folder, ".");
+        else if (slash == folder) slash[1] = 0;
+        else *slash = 0;
+        dir = folder;
+    }
     if (!dir || path_join(path, sizeof path, dir, "tokenizer.json") ||
         path_join(cpath, sizeof cpath, dir, "tokenizer_config.json")) {
         err_set(err, FORGE_E_INVALID, "tokenizer: bad folder name");
