@@ -165,7 +165,7 @@ static void ref_quantize_act(int act, const float *x, void *out, int n) {
             float d = amax / 127, id = d != 0 ? 1.0f / d : 0.0f;
             uint16_t dh = f32_to_f16(d);
             memcpy(o, &dh, 2);
-            for (int i = 0; i < 32; i++) o[2 + i] = (uint8_t)(int8_t)roundf(x[i] * id);
+            for (int i = 0; i < 32; i++) o[2 + i] = (uint8_t)(int8_t)nearbyintf(x[i] * id); /* ties to even, as ggml's SIMD paths */
         }
         return;
     }
