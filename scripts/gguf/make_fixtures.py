@@ -3,6 +3,7 @@
 
   tests/fixtures/quant/<TYPE>.blocks  random blocks of each weight type (scales kept finite)
   tests/fixtures/quant/<TYPE>.f32     their values, dequantized by gguf-py's quants.py
+  tests/fixtures/quant/make_input.f32, make_{Q8_0,Q4_0}.blocks  gguf-py's quantization of rows
   tests/fuzz/corpus/fuzz_gguf/tiny.gguf  a small llama GGUF (GGUFWriter) seeding the fuzzer
 
 Run: PYTHONPATH=/work/llama.cpp/gguf-py /usr/bin/python3 scripts/gguf/make_fixtures.py
@@ -52,6 +53,15 @@ def main():
         blocks.tofile(os.path.join(out, f"{name}.blocks"))
         vals.tofile(os.path.join(out, f"{name}.f32"))
         print(f"{name}: {n_blocks} blocks, {vals.size} values")
+
+    # quantizers (--quantize on load): gguf-py's Q8_0 / Q4_0 quantization of random rows
+    x = (rng.standard_normal(4096) * np.exp(rng.standard_normal(4096))).astype(np.float32)
+    x[:32] = 0                        # a zero block
+    x[32:64] = np.float32(1.5)        # a constant block
+    x.tofile(os.path.join(out, "make_input.f32"))
+    for name in ["Q8_0", "Q4_0"]:
+        quants.quantize(x.reshape(1, -1), T[name]).tofile(os.path.join(out, f"make_{name}.blocks"))
+    print("quantizer goldens: 4096 values")
 
     # the fuzzer's seed: a small llama GGUF with a tokenizer and mixed tensor types
     path = os.path.join(ROOT, "tests", "fuzz", "corpus", "fuzz_gguf", "tiny.gguf")

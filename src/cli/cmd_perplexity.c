@@ -21,7 +21,7 @@ static const char SYNOPSIS[] =
     "starting with BOS, the second half of each chunk scored). The last line is \"PPL = <value>\".";
 
 int cmd_perplexity(int argc, char **argv) {
-    const char *model_arg = NULL, *file = NULL, *kv = "f32";
+    const char *model_arg = NULL, *file = NULL, *kv = "f32", *quant_s = NULL;
     long n_ctx = 0, chunks = -1, batch = 512, threads = 0;
     int help = 0;
     const cli_opt opts[] = {
@@ -32,6 +32,7 @@ int cmd_perplexity(int argc, char **argv) {
         {"batch", OPT_INT, &batch, "N: tokens per forward call (default 512)"},
         {"threads", OPT_INT, &threads, "N: threads (default: the cores this process may use)"},
         {"kv-dtype", OPT_STR, &kv, "f32|bf16: KV cache (default f32)"},
+        {"quantize", OPT_STR, &quant_s, "q8_0|q4_0|q4_k: quantize a safetensors model's weights at load"},
         {"help", OPT_FLAG, &help, ": this help"},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
@@ -49,6 +50,8 @@ int cmd_perplexity(int argc, char **argv) {
     forge_dtype kvd;
     if (cli_kv_dtype(kv, "perplexity", &kvd) != 0) return 2;
     if (kvd == FORGE_DTYPE_AUTO) kvd = FORGE_DTYPE_F32;
+    int quant;
+    if (cli_quantize(quant_s, "perplexity", &quant) != 0) return 2;
 
     forge_error err;
     char *text = NULL;
@@ -75,7 +78,7 @@ int cmd_perplexity(int argc, char **argv) {
     forge_context *ctx = NULL;
     int32_t *ids = NULL, *posn = NULL, *seq = NULL, *rows = NULL, *table = NULL;
     forge_tokenizer *tok = forge_tokenizer_open(dir, &err);
-    forge_model *m = tok ? forge_model_open(dir, &(forge_model_params){.n_threads = (int)threads}, &err) : NULL;
+    forge_model *m = tok ? forge_model_open(dir, &(forge_model_params){.n_threads = (int)threads, .quantize = quant}, &err) : NULL;
     if (!m) goto fail;
     const forge_model_info *in = forge_model_get_info(m);
     const forge_tokenizer_info *ti = forge_tokenizer_get_info(tok);

@@ -67,6 +67,10 @@ const quant_kernels *quant_get(void);
 /* out[0..n) = the values of one row (reference dequantization, exact to quants.py) */
 void quant_dequant_row(int qtype, const void *row, float *out, int n);
 
+/* Quantizes n values of one weight row to qtype (Q8_0, Q4_0 or Q4_K; see quant_make.c);
+ * false for other types or n not a multiple of the block. */
+bool quant_make_row(int qtype, const float *x, void *out, int n);
+
 /* y[i*ldy + j] = w row j . x row i (+ bias[j]) for i < m, j0 <= j < j1, with x rows quantized
  * to the activation type in scratch (at least mm_pack_floats(w) floats). */
 void quant_matmul(const quant_kernels *qk, const float *x, int ldx, int m, const mm_weight *w, int j0, int j1,

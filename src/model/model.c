@@ -4,12 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "base/sysinfo.h"
 #include "base/threadpool.h"
 #include "kernels/quant.h"
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static void *own(forge_model *m, size_t bytes) {
     if (m->n_owned == m->cap_owned) {
@@ -76,6 +83,63 @@ static forge_status bind_vec(forge_model *m, const char *name, int n, bool requi
     return FORGE_OK;
 }
 
+typedef struct quant_job {
+    const mm_weight *src;
+    int qtype, rows_per;
+    unsigned char *dst;
+    size_t rb;
+    float **tmp;
+} quant_job;
+
+static void quant_rows(void *ctx, int chunk, int thread) {
+    const quant_job *q = ctx;
+    int r0 = chunk * q->rows_per, r1 = r0 + q->rows_per;
+    if (r1 > q->src->rows) r1 = q->src->rows;
+    size_t srb = (size_t)q->src->cols * dtype_size(q->src->dtype);
+    for (int r = r0; r < r1; r++) {
+        kernels_ref()->to_f32(q->tmp[thread], (const char *)q->src->data + (size_t)r * srb, q->src->dtype, q->src->cols);
+        quant_make_row(q->qtype, q->tmp[thread], q->dst + (size_t)r * q->rb, q->src->cols);
+    }
+}
+
+/* --quantize: the matrix's rows quantized into owned memory (Q4_K falls back to Q8_0 for
+ * widths that are not a multiple of 256; widths not a multiple of 32 stay as they are). */
+static forge_status quantize_weight(forge_model *m, mm_weight *w, const char *name, size_t nbytes, forge_error *err) {
+    int qt = m->quantize_to;
+    if (w->cols % quant_block_elems(qt)) qt = QT_Q8_0;
+    if (w->cols % quant_block_elems(qt)) {
+        m->info.weight_bytes += nbytes;
+        return FORGE_OK;
+    }
+    quant_job q = {.src = w, .qtype = qt, .rb = quant_row_bytes(qt, w->cols)};
+    q.dst = own(m, q.rb * (size_t)w->rows);
+    if (!q.dst) return err_set(err, FORGE_E_NOMEM, "out of memory quantizing tensor \"%s\"", name);
+    int nt = m->n_threads > 0 ? m->n_threads : 1;
+    tpool *pool = nt > 1 ? tpool_create(nt) : NULL;
+    if (pool) nt = tpool_size(pool);
+    float *tmp[256];
+    if (nt > 256) nt = 256;
+    bool ok = true;
+    for (int i = 0; i < nt; i++) ok &= (tmp[i] = malloc((size_t)w->cols * sizeof(float))) != NULL;
+    q.tmp = tmp;
+    q.rows_per = 64;
+    int chunks = (w->rows + q.rows_per - 1) / q.rows_per;
+    if (ok) {
+        if (pool) tpool_run(pool, chunks, quant_rows, &q);
+        else
+            for (int c = 0; c < chunks; c++) quant_rows(&q, c, 0);
+    }
+    for (int i = 0; i < nt; i++) free(tmp[i]);
+    tpool_free(pool);
+    if (!ok) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    w->data = q.dst;
+    w->qtype = qt;
+    w->dtype = FORGE_DTYPE_BF16; /* nominal, as for GGUF quantized weights */
+    m->n_quantized++;
+    m->info.weight_bytes += q.rb * (size_t)w->rows;
+    return FORGE_OK;
+}
+
 /* A matrix used in place from the mapping (copied only when misaligned for its dtype). */
 static forge_status bind_mat(forge_model *m, const char *name, int rows, int cols, mm_weight *w,
                              forge_error *err) {
@@ -102,6 +166,7 @@ static forge_status bind_mat(forge_model *m, const char *name, int rows, int col
         memcpy(copy, t->data, t->nbytes);
         w->data = copy;
     }
+    if (m->quantize_to && !w->qtype) return quantize_weight(m, w, name, t->nbytes, err);
     m->info.weight_bytes += t->nbytes;
     return FORGE_OK;
 }
@@ -255,6 +320,14 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
         goto fail;
     }
     if ((st = config_load(&m->cfg, path, err))) goto fail;
+    if (params->quantize && params->quantize != FORGE_QUANT_Q8_0 && params->quantize != FORGE_QUANT_Q4_0 &&
+        params->quantize != FORGE_QUANT_Q4_K) {
+        st = err_set(err, FORGE_E_INVALID, "quantize %d is not supported (Q8_0, Q4_0, Q4_K)", params->quantize);
+        goto fail;
+    }
+    m->quantize_to = params->quantize;
+    m->n_threads = params->n_threads > 0 ? params->n_threads : cpu_default_threads();
+    double tq0 = now_seconds();
     if (!load_progress(params, 1, err)) goto cancelled;
     if ((st = st_open_dir(&m->st, dir, err))) goto fail;
     if (!load_progress(params, 2, err)) goto cancelled;
@@ -262,6 +335,10 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
         err_prefix(err, "%s", dir);
         goto fail;
     }
+    if (m->quantize_to)
+        log_info("quantized %d weight matrices to %s in %.2f s", m->n_quantized,
+                 m->quantize_to == FORGE_QUANT_Q8_0 ? "Q8_0" : m->quantize_to == FORGE_QUANT_Q4_0 ? "Q4_0" : "Q4_K",
+                 now_seconds() - tq0);
 bound:
     if (!load_progress(params, 3, err)) goto cancelled;
 

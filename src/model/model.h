@@ -29,6 +29,8 @@ struct forge_model {
     char *dir;
     gguf_model *gguf; /* the GGUF file the weights come from, or NULL */
     int n_quantized;  /* matrices bound with quantized rows */
+    int quantize_to;  /* forge_model_params.quantize */
+    int n_threads;
 };
 
 /* Binds the weights of st to the config's transformer; errors name the tensor. Used by

@@ -22,6 +22,15 @@ b=$("$FORGE" perplexity --model tests/fixtures/stories260K --file $TEXT --ctx 12
 check_eq "F32 GGUF and the safetensors twin give the same PPL" "$a" "$b"
 check "the last line is PPL = <value>" grep -qE '^PPL = [0-9]+\.[0-9]{4}' <(echo "$a")
 
+# --quantize q8_0 on the safetensors model: as llama-quantize's Q8_0 file (same types but for
+# the tied embedding, which llama-quantize also keeps as Q8_0)
+q8=$(grep "stories260K.Q8_0.gguf 128 " tests/fixtures/perplexity/llamacpp.txt | cut -d' ' -f3)
+got=$("$FORGE" perplexity --model tests/fixtures/stories260K --quantize q8_0 --file $TEXT --ctx 128 2>"$T_TMP/qerr" | tail -n 1 | sed -n 's/^PPL = \([0-9.]*\).*/\1/p')
+check "--quantize q8_0: PPL $got vs llama-perplexity on llama-quantize's Q8_0 $q8 (0.5%)" within "$got" "$q8" 0.005
+check "--quantize prints what it did and the time" grep -q "quantized 31 weight matrices to Q8_0 in" "$T_TMP/qerr"
+"$FORGE" perplexity --model tests/fixtures/stories260K --quantize q3 --file $TEXT >/dev/null 2>"$T_TMP/err"
+check "--quantize with an unknown type is an error" grep -q "q8_0, q4_0 or q4_k" "$T_TMP/err"
+
 printf 'Once upon a time.' >"$T_TMP/short.txt"
 "$FORGE" perplexity --model $D/stories260K.f32.gguf --file "$T_TMP/short.txt" --ctx 128 >/dev/null 2>"$T_TMP/err"
 check "too short a text is an error naming the need" grep -q "at least 256" "$T_TMP/err"

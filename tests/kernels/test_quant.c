@@ -236,7 +236,51 @@ TEST(matmul_batch_invariance) {
     }
 }
 
+/* --quantize: Q8_0 and Q4_0 equal gguf-py's quantizers byte for byte; Q4_K's error is
+ * that of a 4-bit code (squared error within 1.1x Q4_0's on the same rows) */
+TEST(quantizers) {
+    size_t nx;
+    float *x = read_file("tests/fixtures/quant/make_input.f32", &nx);
+    CHECK(x != NULL);
+    if (!x) return;
+    int n = (int)(nx / 4);
+    const char *names[2] = {"Q8_0", "Q4_0"};
+    int types[2] = {QT_Q8_0, QT_Q4_0};
+    for (int t = 0; t < 2; t++) {
+        char path[128];
+        size_t nb;
+        snprintf(path, sizeof path, "tests/fixtures/quant/make_%s.blocks", names[t]);
+        uint8_t *want = read_file(path, &nb), *got = malloc(quant_row_bytes(types[t], n));
+        CHECK(want && nb == quant_row_bytes(types[t], n));
+        CHECK(quant_make_row(types[t], x, got, n));
+        CHECKF(want && !memcmp(got, want, nb), "%s: bytes differ from gguf-py", names[t]);
+        free(want);
+        free(got);
+    }
+    uint8_t *q4 = malloc(quant_row_bytes(QT_Q4_0, n)), *qk = malloc(quant_row_bytes(QT_Q4_K, n));
+    float *b4 = malloc(nx), *bk = malloc(nx);
+    CHECK(quant_make_row(QT_Q4_0, x, q4, n) && quant_make_row(QT_Q4_K, x, qk, n));
+    quant_dequant_row(QT_Q4_0, q4, b4, n);
+    quant_dequant_row(QT_Q4_K, qk, bk, n);
+    double e4 = 0, ek = 0, ss = 0;
+    for (int i = 0; i < n; i++) {
+        e4 += (b4[i] - x[i]) * (double)(b4[i] - x[i]);
+        ek += (bk[i] - x[i]) * (double)(bk[i] - x[i]);
+        ss += x[i] * (double)x[i];
+    }
+    CHECKF(ek <= e4 * 1.1 && ek < 0.02 * ss, "Q4_K squared error %g, Q4_0 %g, signal %g", ek, e4, ss);
+    for (int i = 0; i < 32; i++) CHECKF(bk[i] == 0, "a zero block stays zero: %g", bk[i]);
+    CHECK(!quant_make_row(QT_Q4_K, x, qk, 100));
+    CHECK(!quant_make_row(QT_Q6_K, x, qk, 256));
+    free(q4);
+    free(qk);
+    free(b4);
+    free(bk);
+    free(x);
+}
+
 int main(void) {
+    RUN(quantizers);
     RUN(dequant_equals_gguf_py);
     RUN(reference_dot_products);
     RUN(activation_quantization);
