@@ -56,6 +56,9 @@ typedef struct quant_kernels {
     void (*quantize_act)(int act_type, const float *x, void *out, int n);
     /* dot product of one weight row (n values of qtype) with one quantized activation row */
     float (*dot)(int qtype, const void *w, const void *a, int n);
+    /* out[r] = dot(qtype, w, a + r * a_stride, n) for r < 4, with dot's bits exactly (the
+     * weight row decoded once for four activation rows) */
+    void (*dot4)(int qtype, const void *w, const void *a, size_t a_stride, int n, float *out);
 } quant_kernels;
 
 const quant_kernels *quant_ref(void);

@@ -288,7 +288,11 @@ static float ref_dot(int t, const void *wv, const void *av, int n) {
     return sum;
 }
 
-static const quant_kernels g_qref = {"scalar", ref_quantize_act, ref_dot};
+static void ref_dot4(int t, const void *w, const void *a, size_t as, int n, float *out) {
+    for (int r = 0; r < 4; r++) out[r] = ref_dot(t, w, (const uint8_t *)a + (size_t)r * as, n);
+}
+
+static const quant_kernels g_qref = {"scalar", ref_quantize_act, ref_dot, ref_dot4};
 
 const quant_kernels *quant_ref(void) { return &g_qref; }
 
@@ -324,7 +328,13 @@ void quant_matmul(const quant_kernels *qk, const float *x, int ldx, int m, const
         for (int j = j0; j < j1; j++) {
             const uint8_t *wr = wd + (size_t)j * rb;
             float bias = w->bias ? w->bias[j] : 0.0f;
-            for (int r = 0; r < g; r++) {
+            int r = 0;
+            for (; r + 4 <= g; r += 4) {
+                float v[4];
+                qk->dot4(w->qtype, wr, qa + (size_t)r * arb, arb, w->cols, v);
+                for (int k = 0; k < 4; k++) y[(size_t)(i0 + r + k) * ldy + j] = w->bias ? v[k] + bias : v[k];
+            }
+            for (; r < g; r++) {
                 float v = qk->dot(w->qtype, wr, qa + (size_t)r * arb, w->cols);
                 y[(size_t)(i0 + r) * ldy + j] = w->bias ? v + bias : v;
             }

@@ -200,6 +200,34 @@ TEST(simd_variants_match_reference) {
         }
 }
 
+/* dot4 gives dot's bits for each of its four rows, in every variant */
+TEST(dot4_equals_dot) {
+    const quant_kernels *vs[3] = {quant_ref(), quant_avx2(), quant_avx512()};
+    for (int v = 0; v < 3; v++) {
+        if (!vs[v]) continue;
+        for (int t = 0; t < NTYPES; t++) {
+            int qt = g_types[t], n = 1024 + 256, act = quant_act_type(qt);
+            size_t ab = quant_row_bytes(act, n);
+            uint8_t *w = malloc(quant_row_bytes(qt, n)), *qa = malloc(ab * 4);
+            float *x = malloc((size_t)n * 4);
+            random_row(qt, w, n);
+            for (int r = 0; r < 4; r++) {
+                for (int i = 0; i < n; i++) x[i] = t_randf() * (float)(r + 1);
+                vs[v]->quantize_act(act, x, qa + ab * r, n);
+            }
+            float out[4];
+            vs[v]->dot4(qt, w, qa, ab, n, out);
+            for (int r = 0; r < 4; r++) {
+                float one = vs[v]->dot(qt, w, qa + ab * r, n);
+                CHECKF(!memcmp(&one, &out[r], 4), "%s %s row %d: dot4 %g, dot %g", vs[v]->name, g_names[t], r, out[r], one);
+            }
+            free(w);
+            free(qa);
+            free(x);
+        }
+    }
+}
+
 /* each output row is the same whatever m, the column range and the bias */
 TEST(matmul_batch_invariance) {
     const quant_kernels *k = quant_get();
@@ -285,6 +313,7 @@ int main(void) {
     RUN(reference_dot_products);
     RUN(activation_quantization);
     RUN(simd_variants_match_reference);
+    RUN(dot4_equals_dot);
     RUN(matmul_batch_invariance);
     return t_summary();
 }
