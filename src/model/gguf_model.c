@@ -108,6 +108,12 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
     if (strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3"))
         return err_set(err, FORGE_E_UNSUPPORTED, "general.architecture \"%s\" is not supported (llama, qwen2, qwen3)", arch);
     gm->qk_permuted = !strcmp(arch, "llama");
+    int64_t splits = 1;
+    if ((st = gguf_get_int(g, "split.count", &splits, err)) && st != FORGE_E_NOT_FOUND) return st;
+    if (splits > 1)
+        return err_set(err, FORGE_E_UNSUPPORTED,
+                       "a split GGUF (split.count = %lld) is not supported yet; merge it with llama-gguf-split --merge",
+                       (long long)splits);
 
     strbuf sb = STRBUF_INIT;
     sb_printf(&sb, "{\"model_type\":\"%s\",\"hidden_act\":\"silu\"", arch);
