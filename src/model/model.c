@@ -115,8 +115,10 @@ static forge_status quantize_weight(forge_model *m, mm_weight *w, const char *na
     q.dst = own(m, q.rb * (size_t)w->rows);
     if (!q.dst) return err_set(err, FORGE_E_NOMEM, "out of memory quantizing tensor \"%s\"", name);
     int nt = m->n_threads > 0 ? m->n_threads : 1;
-    tpool *pool = nt > 1 ? tpool_create(nt) : NULL;
+    if (nt > 1 && !m->qpool) m->qpool = tpool_create(nt); /* one pool for the whole load */
+    tpool *pool = nt > 1 ? m->qpool : NULL;
     if (pool) nt = tpool_size(pool);
+    else nt = 1;
     float *tmp[256];
     if (nt > 256) nt = 256;
     bool ok = true;
@@ -130,12 +132,12 @@ static forge_status quantize_weight(forge_model *m, mm_weight *w, const char *na
             for (int c = 0; c < chunks; c++) quant_rows(&q, c, 0);
     }
     for (int i = 0; i < nt; i++) free(tmp[i]);
-    tpool_free(pool);
     if (!ok) return err_set(err, FORGE_E_NOMEM, "out of memory");
     w->data = q.dst;
     w->qtype = qt;
     w->dtype = FORGE_DTYPE_BF16; /* nominal, as for GGUF quantized weights */
     m->n_quantized++;
+    m->n_made++;
     m->info.weight_bytes += q.rb * (size_t)w->rows;
     return FORGE_OK;
 }
@@ -295,6 +297,14 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
         return NULL;
     }
     forge_status st;
+    if (params->quantize && params->quantize != FORGE_QUANT_Q8_0 && params->quantize != FORGE_QUANT_Q4_0 &&
+        params->quantize != FORGE_QUANT_Q4_K) {
+        st = err_set(err, FORGE_E_INVALID, "quantize %d is not supported (Q8_0, Q4_0, Q4_K)", params->quantize);
+        goto fail;
+    }
+    m->quantize_to = params->quantize;
+    m->n_threads = params->n_threads > 0 ? params->n_threads : cpu_default_threads();
+    double tq0 = now_seconds();
     if (is_gguf) {
         /* the folder of the file holds generation_config.json, if any */
         if (path_is_file(dir)) {
@@ -313,21 +323,13 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
             err_prefix(err, "%s", path);
             goto fail;
         }
-        goto bound;
+        goto quantized;
     }
     if (path_join(path, sizeof path, dir, "config.json")) {
         st = err_set(err, FORGE_E_INVALID, "model path is too long");
         goto fail;
     }
     if ((st = config_load(&m->cfg, path, err))) goto fail;
-    if (params->quantize && params->quantize != FORGE_QUANT_Q8_0 && params->quantize != FORGE_QUANT_Q4_0 &&
-        params->quantize != FORGE_QUANT_Q4_K) {
-        st = err_set(err, FORGE_E_INVALID, "quantize %d is not supported (Q8_0, Q4_0, Q4_K)", params->quantize);
-        goto fail;
-    }
-    m->quantize_to = params->quantize;
-    m->n_threads = params->n_threads > 0 ? params->n_threads : cpu_default_threads();
-    double tq0 = now_seconds();
     if (!load_progress(params, 1, err)) goto cancelled;
     if ((st = st_open_dir(&m->st, dir, err))) goto fail;
     if (!load_progress(params, 2, err)) goto cancelled;
@@ -335,11 +337,13 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
         err_prefix(err, "%s", dir);
         goto fail;
     }
+quantized:
+    tpool_free(m->qpool);
+    m->qpool = NULL;
     if (m->quantize_to)
-        log_info("quantized %d weight matrices to %s in %.2f s", m->n_quantized,
+        log_info("quantized %d weight matrices to %s in %.2f s", m->n_made,
                  m->quantize_to == FORGE_QUANT_Q8_0 ? "Q8_0" : m->quantize_to == FORGE_QUANT_Q4_0 ? "Q4_0" : "Q4_K",
                  now_seconds() - tq0);
-bound:
     if (!load_progress(params, 3, err)) goto cancelled;
 
     const model_config *c = &m->cfg;
@@ -400,6 +404,7 @@ void forge_model_close(forge_model *m) {
     free(m->owned);
     free(m->layers);
     st_close(&m->st);
+    tpool_free(m->qpool);
     if (m->gguf) gguf_model_close(m->gguf);
     free(m->gguf);
     config_free(&m->cfg);

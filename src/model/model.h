@@ -30,6 +30,8 @@ struct forge_model {
     gguf_model *gguf; /* the GGUF file the weights come from, or NULL */
     int n_quantized;  /* matrices bound with quantized rows */
     int quantize_to;  /* forge_model_params.quantize */
+    int n_made;       /* matrices quantized at load */
+    struct tpool *qpool; /* threads for quantizing at load (during the load only) */
     int n_threads;
 };
 
