@@ -39,7 +39,7 @@ LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*/*.c src/*/*/*.c))
 ifeq ($(ARCH),x86_64)
   LIB_SRC := $(filter-out %_neon.c,$(LIB_SRC))
 else
-  LIB_SRC := $(filter-out %_avx2.c,$(LIB_SRC))
+  LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
 endif
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -50,6 +50,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
 
 $(BUILD)/obj/%_avx2.o: SIMD_FLAGS = -mavx2 -mfma -mf16c -O3
+$(BUILD)/obj/%_avx512.o: SIMD_FLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c -O3
 $(BUILD)/obj/src/kernels/%.o: OPT = -O3
 
 # CUDA backend (optional): build/libforge-cuda.so, which libforge dlopens at run time

@@ -154,8 +154,16 @@ typedef struct forge_model_params {
      * mapped, weights bound, ready) of 4; false aborts the load (FORGE_E_CANCELLED). */
     forge_progress_cb progress;
     void *progress_user;
-    uint64_t reserved[6]; /* zero */
+    /* FORGE_QUANT_NONE, or quantize F32/F16/BF16 (safetensors) weight matrices once at load
+     * into memory the model owns: FORGE_QUANT_Q8_0, _Q4_0, _Q4_K (matrices whose width does not
+     * fit Q4_K's 256-value blocks get Q8_0). Quantized GGUF weights stay as stored. */
+    int32_t quantize;
+    int32_t reserved32; /* zero */
+    uint64_t reserved[5]; /* zero */
 } forge_model_params;
+
+/* forge_model_params.quantize (the ggml type ids) */
+enum { FORGE_QUANT_NONE = 0, FORGE_QUANT_Q4_0 = 2, FORGE_QUANT_Q8_0 = 8, FORGE_QUANT_Q4_K = 12 };
 
 /* All defaults (the same as a zeroed struct). */
 FORGE_API forge_model_params forge_model_default_params(void);

@@ -146,6 +146,8 @@ bool backend_cuda_get_stats(const backend *be, fcuda_stats *out) {
 /* Fills the ABI's description of m (layers allocated; free with free(fm->layers)). */
 static forge_status describe(const forge_model *m, fcuda_model *fm, forge_error *err) {
     const model_config *c = &m->cfg;
+    if (m->n_quantized) /* quantized GGUF weights run on the CPU only for now */
+        return err_set(err, FORGE_E_UNSUPPORTED, "the CUDA backend does not run quantized GGUF weights; use the CPU");
     fcuda_layer *layers = calloc((size_t)c->n_layers, sizeof *layers);
     if (!layers) return err_set(err, FORGE_E_NOMEM, "out of memory");
     for (int l = 0; l < c->n_layers; l++) {

@@ -11,6 +11,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/session.h"
 #include "forge.h"
 
 enum { BATCH_CTX = 128 }; /* context of the batched decode measurements */
@@ -208,7 +209,7 @@ static void parse_list(const char *s, int *out, int *n, int max) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model = getenv("FORGE_MODEL"), *ctxs = "128,1024", *batches = "16,64", *kvs = "auto", *conc = NULL;
+    const char *model = getenv("FORGE_MODEL"), *ctxs = "128,1024", *batches = "16,64", *kvs = "auto", *conc = NULL, *quant_s = NULL;
     long threads = 0, prompt = 512, steps = 32, help = 0;
     cli_opt opts[] = {
         {"model", OPT_STR, &model, "DIR: model folder (default $FORGE_MODEL)"},
@@ -218,6 +219,7 @@ int cmd_bench(int argc, char **argv) {
         {"contexts", OPT_STR, &ctxs, "LIST: contexts for batch-1 decode (default 128,1024)"},
         {"batches", OPT_STR, &batches, "LIST: sequence counts for batched decode (default 16,64)"},
         {"kv-dtype", OPT_STR, &kvs, "auto|f32|bf16: KV cache type"},
+        {"quantize", OPT_STR, &quant_s, "q8_0|q4_0|q4_k: quantize a safetensors model's weights at load"},
         {"concurrency", OPT_STR, &conc, "LIST: run LIST concurrent requests (prompt 128, 128 tokens) through the engine instead"},
         {"help", OPT_FLAG, &help, "this help"},
     };
@@ -231,6 +233,8 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "forge bench: --prompt and --steps must be positive\n");
         return 2;
     }
+    int quant;
+    if (cli_quantize(quant_s, "bench", &quant) != 0) return 2;
     forge_dtype kvd = !strcmp(kvs, "f32") ? FORGE_DTYPE_F32 : !strcmp(kvs, "bf16") ? FORGE_DTYPE_BF16 : FORGE_DTYPE_AUTO;
     int ctx_list[8], n_ctx, bat_list[8], n_bat;
     parse_list(ctxs, ctx_list, &n_ctx, 8);
@@ -238,7 +242,7 @@ int cmd_bench(int argc, char **argv) {
 
     forge_error err;
     double t0 = now();
-    forge_model *m = forge_model_open(model, &(forge_model_params){.n_threads = (int)threads}, &err);
+    forge_model *m = forge_model_open(model, &(forge_model_params){.n_threads = (int)threads, .quantize = quant}, &err);
     if (!m) {
         fprintf(stderr, "forge bench: %s\n", err.msg);
         return 1;

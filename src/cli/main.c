@@ -17,6 +17,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "text to token ids and back"},
     {"template", cmd_template, "render a chat request with the model's chat template"},
     {"bench", cmd_bench, "measure load, prefill and decode speed"},
+    {"perplexity", cmd_perplexity, "perplexity of a model on a text (llama-perplexity's convention)"},
     {"download", cmd_download, "download a model from the HuggingFace Hub"},
 };
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@ int cli_model_options(cli_opt *opts, cli_model_opts *o, bool engine_knobs) {
     opts[n++] = (cli_opt){"model", OPT_STR, &o->model, "DIR|ORG/NAME[@REV]: model folder or Hub id (default $FORGE_MODEL, else the built-in stories260K)"};
     opts[n++] = (cli_opt){"threads", OPT_INT, &o->threads, "N: threads (default: the cores this process may use)"};
     opts[n++] = (cli_opt){"max-model-len", OPT_INT, &o->max_model_len, "N: context length (default: the model's, as memory allows)"};
+    opts[n++] = (cli_opt){"quantize", OPT_STR, &o->quantize, "q8_0|q4_0|q4_k: quantize a safetensors model's weights at load"};
     if (engine_knobs) {
         opts[n++] = (cli_opt){"max-seqs", OPT_INT, &o->max_seqs, "N: sequences running at once (default 64)"};
         opts[n++] = (cli_opt){"max-batched-tokens", OPT_INT, &o->max_batched_tokens, "N: token budget per step (default 512)"};
@@ -32,6 +34,19 @@ int cli_model_options(cli_opt *opts, cli_model_opts *o, bool engine_knobs) {
 
 int cli_default_model(char *out, size_t n) {
     return forge_builtin_model_path(out, n, NULL) == FORGE_OK ? 0 : -1;
+}
+
+int cli_quantize(const char *name, const char *cmd, int *out) {
+    *out = FORGE_QUANT_NONE;
+    if (!name || !strcmp(name, "none")) return 0;
+    if (!strcasecmp(name, "q8_0")) *out = FORGE_QUANT_Q8_0;
+    else if (!strcasecmp(name, "q4_0")) *out = FORGE_QUANT_Q4_0;
+    else if (!strcasecmp(name, "q4_k")) *out = FORGE_QUANT_Q4_K;
+    else {
+        fprintf(stderr, "forge %s: --quantize must be q8_0, q4_0 or q4_k\n", cmd);
+        return -1;
+    }
+    return 0;
 }
 
 int cli_kv_dtype(const char *name, const char *cmd, forge_dtype *out) {
@@ -67,13 +82,14 @@ int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o) {
         return -1;
     }
     forge_dtype kvd;
-    if (cli_kv_dtype(o->kv_dtype, cmd, &kvd) != 0) return -1;
+    int quant;
+    if (cli_kv_dtype(o->kv_dtype, cmd, &kvd) != 0 || cli_quantize(o->quantize, cmd, &quant) != 0) return -1;
     s->tok = forge_tokenizer_open(s->dir, &err);
     if (!s->tok) {
         fprintf(stderr, "forge %s: %s\n", cmd, err.msg);
         return -1;
     }
-    s->model = forge_model_open(s->dir, &(forge_model_params){.max_model_len = (int)o->max_model_len, .n_threads = (int)o->threads}, &err);
+    s->model = forge_model_open(s->dir, &(forge_model_params){.max_model_len = (int)o->max_model_len, .n_threads = (int)o->threads, .quantize = quant}, &err);
     if (!s->model || forge_generation_config_load(s->dir, &s->gen, &err) != FORGE_OK) {
         fprintf(stderr, "forge %s: %s\n", cmd, err.msg);
         cli_session_close(s);

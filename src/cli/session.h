@@ -11,6 +11,7 @@ typedef struct cli_model_opts {
     const char *model;
     long threads, max_model_len, max_seqs, max_batched_tokens, kv_cache_mb;
     const char *kv_dtype;
+    const char *quantize;
 } cli_model_opts;
 
 typedef struct cli_session {
@@ -29,6 +30,8 @@ int cli_model_options(cli_opt *opts, cli_model_opts *o, bool engine_knobs);
 int cli_default_model(char *out, size_t n);
 /* Parses a --kv-dtype value (NULL: auto); prints an error and returns -1 when unknown. */
 int cli_kv_dtype(const char *name, const char *cmd, forge_dtype *out);
+/* Parses a --quantize value (NULL/none: 0, q8_0, q4_0, q4_k); prints an error, returns -1. */
+int cli_quantize(const char *name, const char *cmd, int *out);
 /* Opens everything; prints "forge CMD: message" and returns -1 on failure. */
 int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o);
 void cli_session_close(cli_session *s);

@@ -400,9 +400,11 @@ forge_status forge_model_resolve(const char *model, const forge_hub_params *para
     struct stat st;
     if (stat(model, &st) == 0) {
         if (S_ISDIR(st.st_mode)) return put_path(path, path_size, model, err);
+        size_t ml = strlen(model);
+        if (S_ISREG(st.st_mode) && ml > 5 && !strcmp(model + ml - 5, ".gguf")) return put_path(path, path_size, model, err);
         return err_set(err, FORGE_E_INVALID,
                        "%s is a file; a model is a folder (config.json, safetensors, "
-                       "tokenizer.json) or a Hub id org/name",
+                       "tokenizer.json), a .gguf file or a Hub id org/name",
                        model);
     }
     bool pathlike = model[0] == '/' || model[0] == '.' || model[0] == '~';

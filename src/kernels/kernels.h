@@ -20,6 +20,7 @@
 typedef struct mm_weight {
     const void *data;
     forge_dtype dtype; /* F32, F16 or BF16 */
+    int qtype;         /* 0, or the ggml type of quantized rows (kernels/quant.h) */
     int rows, cols;
     const float *bias; /* rows floats or NULL */
 } mm_weight;

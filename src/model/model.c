@@ -4,11 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "base/sysinfo.h"
 #include "base/threadpool.h"
+#include "kernels/quant.h"
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static void *own(forge_model *m, size_t bytes) {
     if (m->n_owned == m->cap_owned) {
@@ -41,9 +49,13 @@ static forge_status find_checked(forge_model *m, const char *name, int rows, int
         return err_set(err, FORGE_E_FORMAT, "tensor \"%s\" is missing (config.json model_type %s implies it)", name,
                        m->cfg.model_type);
     }
-    if (t->dtype < 0)
-        return err_set(err, FORGE_E_UNSUPPORTED, "tensor \"%s\" has dtype %s (supported: F32, F16, BF16)", name,
-                       t->dtype_name);
+    if (t->dtype < 0 && !(t->qtype && quant_supported(t->qtype)))
+        return err_set(err, FORGE_E_UNSUPPORTED,
+                       "tensor \"%s\" has type %s (supported: F32, F16, BF16%s)", name, t->dtype_name,
+                       t->qtype ? ", Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K" : "");
+    if (t->qtype && cols <= 0)
+        return err_set(err, FORGE_E_UNSUPPORTED, "tensor \"%s\" is a vector of type %s (supported: F32, F16, BF16)",
+                       name, t->dtype_name);
     int64_t want[2] = {rows, cols};
     int want_dims = cols > 0 ? 2 : 1;
     bool ok = t->ndim == want_dims && t->shape[0] == rows && (want_dims == 1 || t->shape[1] == cols);
@@ -71,6 +83,65 @@ static forge_status bind_vec(forge_model *m, const char *name, int n, bool requi
     return FORGE_OK;
 }
 
+typedef struct quant_job {
+    const mm_weight *src;
+    int qtype, rows_per;
+    unsigned char *dst;
+    size_t rb;
+    float **tmp;
+} quant_job;
+
+static void quant_rows(void *ctx, int chunk, int thread) {
+    const quant_job *q = ctx;
+    int r0 = chunk * q->rows_per, r1 = r0 + q->rows_per;
+    if (r1 > q->src->rows) r1 = q->src->rows;
+    size_t srb = (size_t)q->src->cols * dtype_size(q->src->dtype);
+    for (int r = r0; r < r1; r++) {
+        kernels_ref()->to_f32(q->tmp[thread], (const char *)q->src->data + (size_t)r * srb, q->src->dtype, q->src->cols);
+        quant_make_row(q->qtype, q->tmp[thread], q->dst + (size_t)r * q->rb, q->src->cols);
+    }
+}
+
+/* --quantize: the matrix's rows quantized into owned memory (Q4_K falls back to Q8_0 for
+ * widths that are not a multiple of 256; widths not a multiple of 32 stay as they are). */
+static forge_status quantize_weight(forge_model *m, mm_weight *w, const char *name, size_t nbytes, forge_error *err) {
+    int qt = m->quantize_to;
+    if (w->cols % quant_block_elems(qt)) qt = QT_Q8_0;
+    if (w->cols % quant_block_elems(qt)) {
+        m->info.weight_bytes += nbytes;
+        return FORGE_OK;
+    }
+    quant_job q = {.src = w, .qtype = qt, .rb = quant_row_bytes(qt, w->cols)};
+    q.dst = own(m, q.rb * (size_t)w->rows);
+    if (!q.dst) return err_set(err, FORGE_E_NOMEM, "out of memory quantizing tensor \"%s\"", name);
+    int nt = m->n_threads > 0 ? m->n_threads : 1;
+    if (nt > 1 && !m->qpool) m->qpool = tpool_create(nt); /* one pool for the whole load */
+    tpool *pool = nt > 1 ? m->qpool : NULL;
+    if (pool) nt = tpool_size(pool);
+    else nt = 1;
+    float *tmp[256];
+    if (nt > 256) nt = 256;
+    bool ok = true;
+    for (int i = 0; i < nt; i++) ok &= (tmp[i] = malloc((size_t)w->cols * sizeof(float))) != NULL;
+    q.tmp = tmp;
+    q.rows_per = 64;
+    int chunks = (w->rows + q.rows_per - 1) / q.rows_per;
+    if (ok) {
+        if (pool) tpool_run(pool, chunks, quant_rows, &q);
+        else
+            for (int c = 0; c < chunks; c++) quant_rows(&q, c, 0);
+    }
+    for (int i = 0; i < nt; i++) free(tmp[i]);
+    if (!ok) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    w->data = q.dst;
+    w->qtype = qt;
+    w->dtype = FORGE_DTYPE_BF16; /* nominal, as for GGUF quantized weights */
+    m->n_quantized++;
+    m->n_made++;
+    m->info.weight_bytes += q.rb * (size_t)w->rows;
+    return FORGE_OK;
+}
+
 /* A matrix used in place from the mapping (copied only when misaligned for its dtype). */
 static forge_status bind_mat(forge_model *m, const char *name, int rows, int cols, mm_weight *w,
                              forge_error *err) {
@@ -78,10 +149,17 @@ static forge_status bind_mat(forge_model *m, const char *name, int rows, int col
     forge_status st = find_checked(m, name, rows, cols, true, &t, err);
     if (st) return st;
     memset(w, 0, sizeof *w);
-    w->dtype = (forge_dtype)t->dtype;
     w->rows = rows;
     w->cols = cols;
-    size_t esz = dtype_size(w->dtype);
+    size_t esz = 1;
+    if (t->qtype) {
+        w->qtype = t->qtype;
+        w->dtype = FORGE_DTYPE_BF16; /* nominal: activations and the KV cache as for 16-bit weights */
+        m->n_quantized++;
+    } else {
+        w->dtype = (forge_dtype)t->dtype;
+        esz = dtype_size(w->dtype);
+    }
     if ((uintptr_t)t->data % esz == 0) {
         w->data = t->data;
     } else {
@@ -90,7 +168,33 @@ static forge_status bind_mat(forge_model *m, const char *name, int rows, int col
         memcpy(copy, t->data, t->nbytes);
         w->data = copy;
     }
+    if (m->quantize_to && !w->qtype) return quantize_weight(m, w, name, t->nbytes, err);
     m->info.weight_bytes += t->nbytes;
+    return FORGE_OK;
+}
+
+/* Rows of each head from llama.cpp's order (r = 2i + s) back to HF's (r = s * d/2 + i), in an
+ * owned copy; whole rows move, so this holds for quantized rows too. */
+static forge_status unpermute_rows(forge_model *m, mm_weight *w, int n_head, const char *name, forge_error *err) {
+    int hd = w->rows / n_head, half = hd / 2;
+    size_t rb = (size_t)w->cols * dtype_size(w->dtype);
+    if (w->qtype) rb = weight_row_bytes(w);
+    unsigned char *dst = own(m, rb * (size_t)w->rows);
+    if (!dst) return err_set(err, FORGE_E_NOMEM, "out of memory reordering tensor \"%s\"", name);
+    const unsigned char *src = w->data;
+    for (int h = 0; h < n_head; h++)
+        for (int i = 0; i < half; i++)
+            for (int s = 0; s < 2; s++)
+                memcpy(dst + ((size_t)h * hd + (size_t)s * half + i) * rb, src + ((size_t)h * hd + 2 * i + s) * rb, rb);
+    w->data = dst;
+    if (w->bias) {
+        float *b = own(m, (size_t)w->rows * sizeof(float));
+        if (!b) return err_set(err, FORGE_E_NOMEM, "out of memory");
+        for (int h = 0; h < n_head; h++)
+            for (int i = 0; i < half; i++)
+                for (int s = 0; s < 2; s++) b[h * hd + s * half + i] = w->bias[h * hd + 2 * i + s];
+        w->bias = b;
+    }
     return FORGE_OK;
 }
 
@@ -99,9 +203,15 @@ static forge_status bind_linear(forge_model *m, const char *prefix, const char *
     char name[256];
     snprintf(name, sizeof name, "%s.%s.weight", prefix, proj);
     forge_status st = bind_mat(m, name, rows, cols, w, err);
-    if (st || !bias) return st;
-    snprintf(name, sizeof name, "%s.%s.bias", prefix, proj);
-    return bind_vec(m, name, rows, true, &w->bias, err);
+    if (st) return st;
+    if (bias) {
+        snprintf(name, sizeof name, "%s.%s.bias", prefix, proj);
+        if ((st = bind_vec(m, name, rows, true, &w->bias, err))) return st;
+    }
+    /* llama.cpp stores llama's q/k rows interleaved per head for its RoPE: undo it */
+    if (m->gguf && m->gguf->qk_permuted && (!strcmp(proj, "q_proj") || !strcmp(proj, "k_proj")))
+        return unpermute_rows(m, w, strcmp(proj, "q_proj") ? m->cfg.n_kv_heads : m->cfg.n_heads, name, err);
+    return FORGE_OK;
 }
 
 forge_status model_bind(forge_model *m, forge_error *err) {
@@ -146,6 +256,13 @@ forge_status model_bind(forge_model *m, forge_error *err) {
     m->rope_inv_freq = own(m, (size_t)(hd / 2) * sizeof(double));
     if (!m->rope_inv_freq) return err_set(err, FORGE_E_NOMEM, "out of memory");
     config_rope_inv_freq(c, m->rope_inv_freq);
+    if (m->gguf && m->gguf->rope_freqs)
+        for (int i = 0; i < hd / 2; i++) {
+            float f = m->gguf->rope_freqs[i]; /* llama.cpp: theta / freq_factor */
+            if (!(f > 0) || f > 1e30f)
+                return err_set(err, FORGE_E_FORMAT, "tensor \"rope_freqs.weight\"[%d] = %g is not a positive number", i, f);
+            m->rope_inv_freq[i] /= f;
+        }
     return FORGE_OK;
 }
 
@@ -166,8 +283,11 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
         err_set(err, FORGE_E_INVALID, "no model folder given");
         return NULL;
     }
-    if (!path_is_dir(dir)) {
-        err_set(err, FORGE_E_NOT_FOUND, "%s: not a folder", dir);
+    char path[4096];
+    bool is_gguf;
+    if (gguf_model_find(dir, path, sizeof path, &is_gguf, err)) return NULL;
+    if (!is_gguf && !path_is_dir(dir)) {
+        err_set(err, FORGE_E_NOT_FOUND, "%s: not a folder or a .gguf file", dir);
         return NULL;
     }
     forge_model *m = calloc(1, sizeof *m);
@@ -176,8 +296,35 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
         err_set(err, FORGE_E_NOMEM, "out of memory");
         return NULL;
     }
-    char path[4096];
     forge_status st;
+    if (params->quantize && params->quantize != FORGE_QUANT_Q8_0 && params->quantize != FORGE_QUANT_Q4_0 &&
+        params->quantize != FORGE_QUANT_Q4_K) {
+        st = err_set(err, FORGE_E_INVALID, "quantize %d is not supported (Q8_0, Q4_0, Q4_K)", params->quantize);
+        goto fail;
+    }
+    m->quantize_to = params->quantize;
+    m->n_threads = params->n_threads > 0 ? params->n_threads : cpu_default_threads();
+    double tq0 = now_seconds();
+    if (is_gguf) {
+        /* the folder of the file holds generation_config.json, if any */
+        if (path_is_file(dir)) {
+            char *slash = strrchr(m->dir, '/');
+            if (slash && slash != m->dir) *slash = 0;
+            else if (slash) slash[1] = 0;
+            else strcpy(m->dir, ".");
+        }
+        if (!(m->gguf = calloc(1, sizeof *m->gguf))) {
+            st = err_set(err, FORGE_E_NOMEM, "out of memory");
+            goto fail;
+        }
+        if ((st = gguf_model_open(m->gguf, path, &m->cfg, &m->st, err))) goto fail;
+        if (!load_progress(params, 2, err)) goto cancelled;
+        if ((st = model_bind(m, err))) {
+            err_prefix(err, "%s", path);
+            goto fail;
+        }
+        goto quantized;
+    }
     if (path_join(path, sizeof path, dir, "config.json")) {
         st = err_set(err, FORGE_E_INVALID, "model path is too long");
         goto fail;
@@ -190,6 +337,13 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
         err_prefix(err, "%s", dir);
         goto fail;
     }
+quantized:
+    tpool_free(m->qpool);
+    m->qpool = NULL;
+    if (m->quantize_to)
+        log_info("quantized %d weight matrices to %s in %.2f s", m->n_made,
+                 m->quantize_to == FORGE_QUANT_Q8_0 ? "Q8_0" : m->quantize_to == FORGE_QUANT_Q4_0 ? "Q4_0" : "Q4_K",
+                 now_seconds() - tq0);
     if (!load_progress(params, 3, err)) goto cancelled;
 
     const model_config *c = &m->cfg;
@@ -250,6 +404,9 @@ void forge_model_close(forge_model *m) {
     free(m->owned);
     free(m->layers);
     st_close(&m->st);
+    tpool_free(m->qpool);
+    if (m->gguf) gguf_model_close(m->gguf);
+    free(m->gguf);
     config_free(&m->cfg);
     free(m->dir);
     free(m);

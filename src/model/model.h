@@ -5,6 +5,7 @@
 
 #include "kernels/kernels.h"
 #include "model/config.h"
+#include "model/gguf_model.h"
 #include "model/safetensors.h"
 
 typedef struct layer_weights {
@@ -26,6 +27,12 @@ struct forge_model {
     int n_owned, cap_owned;
     forge_model_info info;
     char *dir;
+    gguf_model *gguf; /* the GGUF file the weights come from, or NULL */
+    int n_quantized;  /* matrices bound with quantized rows */
+    int quantize_to;  /* forge_model_params.quantize */
+    int n_made;       /* matrices quantized at load */
+    struct tpool *qpool; /* threads for quantizing at load (during the load only) */
+    int n_threads;
 };
 
 /* Binds the weights of st to the config's transformer; errors name the tensor. Used by

@@ -18,6 +18,7 @@ typedef struct st_tensor {
     const char *name;    /* owned by the set's header documents */
     char dtype_name[16]; /* as written ("BF16", "I64", ...) */
     int dtype;           /* a forge_dtype, or -1 for dtypes Forge cannot compute with */
+    int qtype;           /* GGUF: the ggml type of a quantized tensor (dtype -1), else 0 */
     int ndim;
     int64_t shape[ST_MAX_DIMS];
     const unsigned char *data; /* inside the file mapping; may be unaligned */

@@ -11,6 +11,7 @@
 #include "base/mfile.h"
 #include "base/utf8.h"
 #include "forge.h"
+#include "tokenizer/tok_gguf.h"
 #include "template/pystr.h"
 #include "template/template.h"
 
@@ -232,6 +233,27 @@ forge_chat_template *forge_chat_template_load(const char *model_dir, const char 
     if (!model_dir) {
         err_set(err, FORGE_E_INVALID, "forge_chat_template_load: model_dir is NULL");
         return NULL;
+    }
+    /* a .gguf file (or a folder with a GGUF and no tokenizer.json): tokenizer.chat_template */
+    int from_gguf = 0;
+    char *gj = NULL, *gc = NULL;
+    size_t gjl = 0, gcl = 0;
+    if (gguf_tokenizer_docs_for(model_dir, &from_gguf, &gj, &gjl, &gc, &gcl, err)) return NULL;
+    if (from_gguf) {
+        free(gj);
+        forge_chat_template *g = NULL;
+        char *src = NULL;
+        size_t n = 0;
+        if (template_file && file_read_all(template_file, (size_t)16 << 20, &src, &n, err)) {
+            free(gc);
+            return NULL;
+        }
+        g = forge_chat_template_create(src, n, gc, gcl, err);
+        if (!g && !src && err && err->code == FORGE_E_NOT_FOUND)
+            err_set(err, FORGE_E_NOT_FOUND, "%s has no tokenizer.chat_template; give one with --chat-template FILE", model_dir);
+        free(src);
+        free(gc);
+        return g;
     }
     forge_chat_template *t = chat_new(err);
     if (!t) return NULL;

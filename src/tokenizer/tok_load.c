@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/mfile.h"
+#include "tokenizer/tok_gguf.h"
 #include "tokenizer/tok_internal.h"
 
 #define TOK_MAX_FILE ((size_t)1 << 30)
@@ -201,6 +202,18 @@ forge_tokenizer *forge_tokenizer_load(const char *json, size_t len, const char *
 
 forge_tokenizer *forge_tokenizer_open(const char *dir, forge_error *err) {
     char path[4096], cpath[4096];
+    /* a .gguf file, or a folder with a GGUF and no tokenizer.json: the GGUF's own tokenizer */
+    int from_gguf = 0;
+    char *gj = NULL, *gc = NULL;
+    size_t gjl = 0, gcl = 0;
+    if (dir && gguf_tokenizer_docs_for(dir, &from_gguf, &gj, &gjl, &gc, &gcl, err)) return NULL;
+    if (from_gguf) {
+        forge_tokenizer *t = forge_tokenizer_load(gj, gjl, gc, gcl, err);
+        free(gj);
+        free(gc);
+        if (!t) err_prefix(err, "%s (GGUF tokenizer)", dir);
+        return t;
+    }
     if (!dir || path_join(path, sizeof path, dir, "tokenizer.json") ||
         path_join(cpath, sizeof cpath, dir, "tokenizer_config.json")) {
         err_set(err, FORGE_E_INVALID, "tokenizer: bad folder name");

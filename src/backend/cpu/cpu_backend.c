@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/threadpool.h"
 #include "base/timing.h"
+#include "kernels/quant.h"
 
 enum { MM_MAX_TASKS = 4 };
 #ifndef GEMM_STREAM_ROWS
@@ -41,6 +42,7 @@ typedef struct cpu_backend {
     backend base;
     const forge_model *m;
     const kernels *k;
+    const quant_kernels *qk; /* GGUF quantized weights */
     tpool *pool;
     int n_threads;
     backend_params p;
@@ -86,8 +88,12 @@ static void mm_chunk(void *ctx, int chunk, int thread) {
     if (j1 > mt->w->rows) j1 = mt->w->rows;
     int i0 = ri * mt->row_size, i1 = i0 + mt->row_size;
     if (i1 > mt->m) i1 = mt->m;
-    b->k->matmul(mt->x + (size_t)i0 * mt->ldx, mt->ldx, i1 - i0, mt->w, j0, j1, mt->y + (size_t)i0 * mt->ldy,
-                 mt->ldy, b->pack + (size_t)thread * b->pack_floats);
+    if (mt->w->qtype)
+        quant_matmul(b->qk, mt->x + (size_t)i0 * mt->ldx, mt->ldx, i1 - i0, mt->w, j0, j1,
+                     mt->y + (size_t)i0 * mt->ldy, mt->ldy, b->pack + (size_t)thread * b->pack_floats);
+    else
+        b->k->matmul(mt->x + (size_t)i0 * mt->ldx, mt->ldx, i1 - i0, mt->w, j0, j1, mt->y + (size_t)i0 * mt->ldy,
+                     mt->ldy, b->pack + (size_t)thread * b->pack_floats);
 }
 
 /* Adds a job y[m][rows(w)] = x[m][cols(w)] . w^T to the next dispatch. */
@@ -243,9 +249,13 @@ static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logit
     const int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
     b->batch = bt;
 
-    size_t erow = (size_t)H * dtype_size(m->embed.dtype);
+    size_t erow = weight_row_bytes(&m->embed);
     for (int t = 0; t < T; t++)
-        b->k->to_f32(b->x + (size_t)t * H, (const char *)m->embed.data + (size_t)bt->tokens[t] * erow, m->embed.dtype, H);
+        if (m->embed.qtype)
+            quant_dequant_row(m->embed.qtype, (const char *)m->embed.data + (size_t)bt->tokens[t] * erow,
+                              b->x + (size_t)t * H, H);
+        else
+            b->k->to_f32(b->x + (size_t)t * H, (const char *)m->embed.data + (size_t)bt->tokens[t] * erow, m->embed.dtype, H);
     for (int t = 0; t < T; t++)
         for (int i = 0; i < hd / 2; i++) {
             double ang = (double)bt->positions[t] * m->rope_inv_freq[i];
@@ -352,6 +362,7 @@ backend *backend_cpu_create(const forge_model *m, const backend_params *p, forge
     b->m = m;
     b->p = *p;
     b->k = kernels_get();
+    b->qk = quant_get();
     b->profile = getenv("FORGE_PROFILE") && atoi(getenv("FORGE_PROFILE")) > 0;
     b->n_threads = p->n_threads > 0 ? p->n_threads : 1;
     b->pool = tpool_create(b->n_threads);

@@ -1,0 +1,82 @@
+/* quant.h: ggml's quantized blocks, used in place from a GGUF mapping.
+ *
+ * Weight types: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (blocks of 32) and Q4_K, Q5_K, Q6_K (super-
+ * blocks of 256), with the byte layouts llama.cpp writes. Dequantization follows gguf-py's
+ * quants.py (the tests compare with goldens it made). Matrix products quantize each
+ * activation row per block as llama.cpp does: Q8_0 (32 values, one f16 scale) for the
+ * 32-blocks, Q8_K (256 values, one f32 scale, 16 partial sums) for the K types; the integer
+ * dot product of a block is exact, its scale product is added to one f32 sum per output in
+ * block order.
+ *
+ * Batch invariance: an output y[i][j] is quant_dot(w row j, quantized x row i), computed by
+ * the same code whatever the number of rows or the chunk it falls in; quantizing a row
+ * depends on that row only. Variants (scalar reference, AVX2, AVX-512 VNNI) differ from one
+ * another only in the order of the f32 block sums; the tests bound that difference. */
+#ifndef FORGE_KERNELS_QUANT_H
+#define FORGE_KERNELS_QUANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/kernels.h"
+
+enum {
+    QT_Q4_0 = 2, QT_Q4_1 = 3, QT_Q5_0 = 6, QT_Q5_1 = 7, QT_Q8_0 = 8,
+    QT_Q4_K = 12, QT_Q5_K = 13, QT_Q6_K = 14, QT_Q8_K = 15,
+};
+enum { QK = 32, QKK = 256 };
+
+/* block layouts (bytes, little-endian, no padding) */
+typedef struct { uint16_t d; uint8_t qs[16]; } blk_q4_0;               /* 18 */
+typedef struct { uint16_t d, m; uint8_t qs[16]; } blk_q4_1;            /* 20 */
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } blk_q5_0; /* 22 */
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; } blk_q5_1; /* 24 */
+typedef struct { uint16_t d; int8_t qs[32]; } blk_q8_0;                /* 34 */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; } blk_q4_k;              /* 144 */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } blk_q5_k; /* 176 */
+typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } blk_q6_k;      /* 210 */
+typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } blk_q8_k;                          /* 292 */
+
+/* true for the weight types above */
+bool quant_supported(int qtype);
+/* elements per block and bytes per block of a weight or activation type */
+int quant_block_elems(int qtype);
+int quant_block_bytes(int qtype);
+/* bytes of one row of cols values (cols a multiple of the block) */
+size_t quant_row_bytes(int qtype, int cols);
+/* the activation type a weight type's dot product takes: QT_Q8_0 or QT_Q8_K */
+int quant_act_type(int qtype);
+/* bytes of a weight's row, dtype or quantized */
+size_t weight_row_bytes(const mm_weight *w);
+
+typedef struct quant_kernels {
+    const char *name;
+    /* quantizes n values (a multiple of the activation block) to act_type blocks */
+    void (*quantize_act)(int act_type, const float *x, void *out, int n);
+    /* dot product of one weight row (n values of qtype) with one quantized activation row */
+    float (*dot)(int qtype, const void *w, const void *a, int n);
+    /* out[r] = dot(qtype, w, a + r * a_stride, n) for r < 4, with dot's bits exactly (the
+     * weight row decoded once for four activation rows) */
+    void (*dot4)(int qtype, const void *w, const void *a, size_t a_stride, int n, float *out);
+} quant_kernels;
+
+const quant_kernels *quant_ref(void);
+const quant_kernels *quant_avx2(void);   /* NULL when the CPU or build has none */
+const quant_kernels *quant_avx512(void); /* AVX-512 F/BW/VL + VNNI; NULL when absent */
+/* the best variant for this CPU (honours FORGE_SIMD=off like kernels_get) */
+const quant_kernels *quant_get(void);
+
+/* out[0..n) = the values of one row (reference dequantization, exact to quants.py) */
+void quant_dequant_row(int qtype, const void *row, float *out, int n);
+
+/* Quantizes n values of one weight row to qtype (Q8_0, Q4_0 or Q4_K; see quant_make.c);
+ * false for other types or n not a multiple of the block. */
+bool quant_make_row(int qtype, const float *x, void *out, int n);
+
+/* y[i*ldy + j] = w row j . x row i (+ bias[j]) for i < m, j0 <= j < j1, with x rows quantized
+ * to the activation type in scratch (at least mm_pack_floats(w) floats). */
+void quant_matmul(const quant_kernels *qk, const float *x, int ldx, int m, const mm_weight *w, int j0, int j1,
+                  float *y, int ldy, void *scratch);
+
+#endif

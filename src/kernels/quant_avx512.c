@@ -1,0 +1,16 @@
+/* quant_avx512.c: quant.h's kernels with AVX-512 VNNI's vpdpbusd on 256-bit vectors
+ * (AVX512VL) for u8 x s8 sums; needs AVX-512 F/BW/VL + VNNI (checked at run time). */
+#include "base/cpu.h"
+
+#define DOT_U8S8(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
+#include "kernels/quant_x86.inc"
+
+static const quant_kernels g_avx512 = {"avx512vnni", qx_quantize_act, qx_dot, qx_dot4};
+
+const quant_kernels *quant_avx512(void) {
+    static int ok = -1;
+    if (ok < 0)
+        ok = cpu_detect().avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    return ok ? &g_avx512 : NULL;
+}

@@ -1,0 +1,32 @@
+/* gguf_model.h: a GGUF file as a Forge model: its metadata as the config, its tensors
+ * under their HF names (so model_bind binds them like safetensors), and which of them
+ * llama.cpp stored with the Q/K rows permuted for its interleaved RoPE. */
+#ifndef FORGE_MODEL_GGUF_MODEL_H
+#define FORGE_MODEL_GGUF_MODEL_H
+
+#include <stdbool.h>
+
+#include "model/config.h"
+#include "model/gguf.h"
+#include "model/safetensors.h"
+
+typedef struct gguf_model {
+    gguf_file file;
+    char **names; /* the HF names the st_set points to */
+    int n_names;
+    bool qk_permuted;         /* llama: rows of q_proj/k_proj in llama.cpp's order */
+    const float *rope_freqs;  /* llama3 rope_freqs.weight (head_dim / 2) or NULL */
+} gguf_model;
+
+/* True when path names a GGUF file (by its name), or a folder that holds no safetensors
+ * but .gguf files; *file (size n) gets the file to open. A folder with several .gguf
+ * files is an error naming them (FORGE_E_INVALID) unless they are one model's shards. */
+forge_status gguf_model_find(const char *path, char *file, size_t n, bool *is_gguf, forge_error *err);
+
+/* Opens path: config from the metadata, st filled with the tensors under HF names. */
+forge_status gguf_model_open(gguf_model *gm, const char *path, model_config *cfg, st_set *st, forge_error *err);
+/* Fills cfg from an already parsed file and st with its tensors (the fuzzer's entry). */
+forge_status gguf_model_describe(gguf_model *gm, model_config *cfg, st_set *st, forge_error *err);
+void gguf_model_close(gguf_model *gm);
+
+#endif

@@ -1,0 +1,319 @@
+/* Quantized blocks: dequantization equals gguf-py's quants.py exactly (goldens made by
+ * scripts/gguf/make_fixtures.py); the reference dot product of every weight type with its
+ * quantized activations equals the double-precision dot product of the dequantized values
+ * (to f32 rounding); the activation quantization is within half a step of the input; the
+ * SIMD variants quantize activations to the same bytes as the reference and give its dot
+ * products to f32 summation order, on random blocks and edge lengths; quant_matmul's rows
+ * do not depend on how many rows or which columns a call computes. */
+#include "kernels/quant.h"
+#include "test.h"
+
+static const int g_types[] = {QT_Q8_0, QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q4_K, QT_Q5_K, QT_Q6_K};
+static const char *g_names[] = {"Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"};
+enum { NTYPES = 8 };
+
+static void *read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = malloc(*n ? *n : 1);
+    if (fread(p, 1, *n, f) != *n) *n = 0;
+    fclose(f);
+    return p;
+}
+
+TEST(dequant_equals_gguf_py) {
+    for (int t = 0; t < NTYPES; t++) {
+        char path[128];
+        size_t nb, nf;
+        snprintf(path, sizeof path, "tests/fixtures/quant/%s.blocks", g_names[t]);
+        uint8_t *blocks = read_file(path, &nb);
+        snprintf(path, sizeof path, "tests/fixtures/quant/%s.f32", g_names[t]);
+        float *want = read_file(path, &nf);
+        CHECKF(blocks && want, "missing golden for %s", g_names[t]);
+        if (!blocks || !want) continue;
+        int n = (int)(nf / 4);
+        CHECK_EQ_INT(nb, quant_row_bytes(g_types[t], n));
+        float *got = malloc(nf);
+        quant_dequant_row(g_types[t], blocks, got, n);
+        int bad = 0, first = -1;
+        for (int i = 0; i < n; i++)
+            if (memcmp(&got[i], &want[i], 4)) {
+                if (first < 0) first = i;
+                bad++;
+            }
+        CHECKF(bad == 0, "%s: %d of %d values differ (first at %d: %g, want %g)", g_names[t], bad, n, first,
+               first >= 0 ? got[first] : 0, first >= 0 ? want[first] : 0);
+        free(blocks);
+        free(want);
+        free(got);
+    }
+}
+
+/* random weight blocks with finite, varied scales */
+static void random_row(int qt, uint8_t *row, int n) {
+    size_t bytes = quant_row_bytes(qt, n);
+    for (size_t i = 0; i < bytes; i++) row[i] = (uint8_t)t_rand64();
+    int bb = quant_block_bytes(qt), nbk = n / quant_block_elems(qt);
+    int offs[2] = {0, qt == QT_Q6_K ? 208 : 2};
+    int nf = qt == QT_Q6_K ? 1 : (qt == QT_Q4_1 || qt == QT_Q5_1 || qt == QT_Q4_K || qt == QT_Q5_K) ? 2 : 1;
+    if (qt == QT_Q6_K) offs[0] = 208;
+    for (int b = 0; b < nbk; b++)
+        for (int f = 0; f < nf; f++) {
+            uint16_t h = f32_to_f16(t_randf() * 0.02f);
+            memcpy(row + (size_t)b * bb + offs[f], &h, 2);
+        }
+}
+
+static double dot_ref_double(int qt, const uint8_t *w, const uint8_t *qa, int n, double *mag) {
+    int act = quant_act_type(qt);
+    float *wf = malloc((size_t)n * 4), *af = malloc((size_t)n * 4);
+    quant_dequant_row(qt, w, wf, n);
+    if (act == QT_Q8_0) {
+        quant_dequant_row(QT_Q8_0, qa, af, n);
+    } else {
+        for (int b = 0; b < n / 256; b++) {
+            blk_q8_k k;
+            memcpy(&k, qa + (size_t)b * 292, sizeof k);
+            for (int i = 0; i < 256; i++) af[b * 256 + i] = k.d * (float)k.qs[i];
+        }
+    }
+    double s = 0;
+    *mag = 0;
+    for (int i = 0; i < n; i++) {
+        s += (double)wf[i] * af[i];
+        *mag += fabs((double)wf[i] * af[i]);
+    }
+    free(wf);
+    free(af);
+    return s;
+}
+
+static const int g_lens[] = {256, 512, 1024 + 256, 2048, 4096 + 768};
+
+TEST(reference_dot_products) {
+    const quant_kernels *r = quant_ref();
+    for (int t = 0; t < NTYPES; t++)
+        for (size_t li = 0; li < sizeof g_lens / sizeof g_lens[0]; li++) {
+            int qt = g_types[t], n = g_lens[li], act = quant_act_type(qt);
+            uint8_t *w = malloc(quant_row_bytes(qt, n)), *qa = malloc(quant_row_bytes(act, n));
+            float *x = malloc((size_t)n * 4);
+            for (int rep = 0; rep < 4; rep++) {
+                random_row(qt, w, n);
+                for (int i = 0; i < n; i++) x[i] = t_randf() * (rep == 3 ? 100.0f : 1.0f);
+                if (rep == 2) memset(x, 0, 64 * sizeof(float)); /* a zero block */
+                r->quantize_act(act, x, qa, n);
+                double mag, want = dot_ref_double(qt, w, qa, n, &mag);
+                float got = r->dot(qt, w, qa, n);
+                CHECKF(fabs(got - want) <= 1e-5 * mag + 1e-30, "%s n=%d: %g vs %g (mag %g)", g_names[t], n, got, want, mag);
+            }
+            free(w);
+            free(qa);
+            free(x);
+        }
+}
+
+TEST(activation_quantization) {
+    const quant_kernels *r = quant_ref();
+    int n = 1024;
+    float *x = malloc((size_t)n * 4), *back = malloc((size_t)n * 4);
+    uint8_t *q = malloc(quant_row_bytes(QT_Q8_K, n));
+    for (int i = 0; i < n; i++) x[i] = t_randf() * 3;
+    r->quantize_act(QT_Q8_0, x, q, n);
+    quant_dequant_row(QT_Q8_0, q, back, n);
+    for (int b = 0; b < n / 32; b++) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[b * 32 + i]));
+        for (int i = 0; i < 32; i++)
+            /* the scale is stored as f16: up to 127 steps of its rounding on top of half a step */
+            CHECKF(fabsf(back[b * 32 + i] - x[b * 32 + i]) <= amax / 127 * (0.5f + 127.0f / 2048) * 1.01f, "Q8_0 %d", b * 32 + i);
+    }
+    r->quantize_act(QT_Q8_K, x, q, n);
+    for (int b = 0; b < n / 256; b++) {
+        blk_q8_k k;
+        memcpy(&k, q + (size_t)b * 292, sizeof k);
+        for (int j = 0; j < 16; j++) {
+            int s = 0;
+            for (int i = 0; i < 16; i++) s += k.qs[j * 16 + i];
+            CHECK_EQ_INT(s, k.bsums[j]);
+        }
+        for (int i = 0; i < 256; i++)
+            CHECKF(fabsf(k.d * k.qs[i] - x[b * 256 + i]) <= fabsf(k.d) * 0.5f * 1.01f, "Q8_K %d", i);
+    }
+    free(x);
+    free(back);
+    free(q);
+}
+
+static void compare_variant(const quant_kernels *v) {
+    const quant_kernels *r = quant_ref();
+    for (int t = 0; t < NTYPES; t++)
+        for (size_t li = 0; li < sizeof g_lens / sizeof g_lens[0]; li++) {
+            int qt = g_types[t], n = g_lens[li], act = quant_act_type(qt);
+            size_t ab = quant_row_bytes(act, n);
+            uint8_t *w = malloc(quant_row_bytes(qt, n)), *qa = malloc(ab), *qb = malloc(ab);
+            float *x = malloc((size_t)n * 4);
+            for (int rep = 0; rep < 6; rep++) {
+                random_row(qt, w, n);
+                for (int i = 0; i < n; i++) x[i] = t_randf() * (rep == 5 ? 1e4f : 1.0f);
+                if (rep == 1) memset(x, 0, (size_t)n * 4);
+                if (rep == 2) x[7] = -40; /* the largest magnitude negative */
+                if (rep == 3) { x[3] = 50; x[9] = -50; } /* equal magnitudes: the first wins */
+                r->quantize_act(act, x, qa, n);
+                v->quantize_act(act, x, qb, n);
+                CHECKF(!memcmp(qa, qb, ab), "%s %s n=%d rep %d: activation bytes differ", v->name,
+                       act == QT_Q8_0 ? "Q8_0" : "Q8_K", n, rep);
+                float a = r->dot(qt, w, qa, n), b = v->dot(qt, w, qa, n);
+                double mag;
+                dot_ref_double(qt, w, qa, n, &mag);
+                CHECKF(fabs((double)a - b) <= 2e-6 * mag + 1e-30, "%s %s n=%d: %g vs %g (mag %g)", v->name, g_names[t], n,
+                       b, a, mag);
+            }
+            free(w);
+            free(qa);
+            free(qb);
+            free(x);
+        }
+}
+
+TEST(simd_variants_match_reference) {
+    if (quant_avx2()) compare_variant(quant_avx2());
+    else printf("    (no AVX2 on this CPU)\n");
+    if (quant_avx512()) compare_variant(quant_avx512());
+    else printf("    (no AVX-512 VNNI on this CPU)\n");
+    /* AVX2 and VNNI sum the same exact integers in the same order: identical bits */
+    if (quant_avx2() && quant_avx512())
+        for (int t = 0; t < NTYPES; t++) {
+            int qt = g_types[t], n = 2048, act = quant_act_type(qt);
+            uint8_t *w = malloc(quant_row_bytes(qt, n)), *qa = malloc(quant_row_bytes(act, n));
+            float *x = malloc((size_t)n * 4);
+            random_row(qt, w, n);
+            for (int i = 0; i < n; i++) x[i] = t_randf();
+            quant_ref()->quantize_act(act, x, qa, n);
+            float a = quant_avx2()->dot(qt, w, qa, n), b = quant_avx512()->dot(qt, w, qa, n);
+            CHECKF(!memcmp(&a, &b, 4), "%s: avx2 %g vs avx512 %g", g_names[t], a, b);
+            free(w);
+            free(qa);
+            free(x);
+        }
+}
+
+/* dot4 gives dot's bits for each of its four rows, in every variant */
+TEST(dot4_equals_dot) {
+    const quant_kernels *vs[3] = {quant_ref(), quant_avx2(), quant_avx512()};
+    for (int v = 0; v < 3; v++) {
+        if (!vs[v]) continue;
+        for (int t = 0; t < NTYPES; t++) {
+            int qt = g_types[t], n = 1024 + 256, act = quant_act_type(qt);
+            size_t ab = quant_row_bytes(act, n);
+            uint8_t *w = malloc(quant_row_bytes(qt, n)), *qa = malloc(ab * 4);
+            float *x = malloc((size_t)n * 4);
+            random_row(qt, w, n);
+            for (int r = 0; r < 4; r++) {
+                for (int i = 0; i < n; i++) x[i] = t_randf() * (float)(r + 1);
+                vs[v]->quantize_act(act, x, qa + ab * r, n);
+            }
+            float out[4];
+            vs[v]->dot4(qt, w, qa, ab, n, out);
+            for (int r = 0; r < 4; r++) {
+                float one = vs[v]->dot(qt, w, qa + ab * r, n);
+                CHECKF(!memcmp(&one, &out[r], 4), "%s %s row %d: dot4 %g, dot %g", vs[v]->name, g_names[t], r, out[r], one);
+            }
+            free(w);
+            free(qa);
+            free(x);
+        }
+    }
+}
+
+/* each output row is the same whatever m, the column range and the bias */
+TEST(matmul_batch_invariance) {
+    const quant_kernels *k = quant_get();
+    int rows = 37, cols = 512, m = 19;
+    for (int t = 0; t < NTYPES; t++) {
+        int qt = g_types[t];
+        size_t rb = quant_row_bytes(qt, cols);
+        uint8_t *wd = malloc(rb * rows);
+        for (int j = 0; j < rows; j++) random_row(qt, wd + rb * j, cols);
+        float *bias = malloc(rows * 4), *x = malloc((size_t)m * cols * 4), *y1 = malloc((size_t)m * rows * 4),
+              *y2 = malloc((size_t)m * rows * 4);
+        for (int j = 0; j < rows; j++) bias[j] = t_randf();
+        for (int i = 0; i < m * cols; i++) x[i] = t_randf();
+        mm_weight w = {.data = wd, .dtype = FORGE_DTYPE_BF16, .qtype = qt, .rows = rows, .cols = cols, .bias = bias};
+        void *scratch = malloc(mm_pack_floats(&w) * 4);
+        quant_matmul(k, x, cols, m, &w, 0, rows, y1, rows, scratch);
+        for (int i = 0; i < m; i++) {
+            quant_matmul(k, x + (size_t)i * cols, cols, 1, &w, 0, 13, y2 + (size_t)i * rows, rows, scratch);
+            quant_matmul(k, x + (size_t)i * cols, cols, 1, &w, 13, rows, y2 + (size_t)i * rows, rows, scratch);
+        }
+        CHECKF(!memcmp(y1, y2, (size_t)m * rows * 4), "%s: rows depend on the batch", g_names[t]);
+        /* and they are the dot products plus the bias */
+        uint8_t *qa = malloc(quant_row_bytes(quant_act_type(qt), cols));
+        k->quantize_act(quant_act_type(qt), x + 5 * cols, qa, cols);
+        float want = k->dot(qt, wd + rb * 7, qa, cols) + bias[7];
+        CHECK(!memcmp(&want, &y1[5 * rows + 7], 4));
+        free(qa);
+        free(scratch);
+        free(wd);
+        free(bias);
+        free(x);
+        free(y1);
+        free(y2);
+    }
+}
+
+/* --quantize: Q8_0 and Q4_0 equal gguf-py's quantizers byte for byte; Q4_K's error is
+ * that of a 4-bit code (squared error within 1.1x Q4_0's on the same rows) */
+TEST(quantizers) {
+    size_t nx;
+    float *x = read_file("tests/fixtures/quant/make_input.f32", &nx);
+    CHECK(x != NULL);
+    if (!x) return;
+    int n = (int)(nx / 4);
+    const char *names[2] = {"Q8_0", "Q4_0"};
+    int types[2] = {QT_Q8_0, QT_Q4_0};
+    for (int t = 0; t < 2; t++) {
+        char path[128];
+        size_t nb;
+        snprintf(path, sizeof path, "tests/fixtures/quant/make_%s.blocks", names[t]);
+        uint8_t *want = read_file(path, &nb), *got = malloc(quant_row_bytes(types[t], n));
+        CHECK(want && nb == quant_row_bytes(types[t], n));
+        CHECK(quant_make_row(types[t], x, got, n));
+        CHECKF(want && !memcmp(got, want, nb), "%s: bytes differ from gguf-py", names[t]);
+        free(want);
+        free(got);
+    }
+    uint8_t *q4 = malloc(quant_row_bytes(QT_Q4_0, n)), *qk = malloc(quant_row_bytes(QT_Q4_K, n));
+    float *b4 = malloc(nx), *bk = malloc(nx);
+    CHECK(quant_make_row(QT_Q4_0, x, q4, n) && quant_make_row(QT_Q4_K, x, qk, n));
+    quant_dequant_row(QT_Q4_0, q4, b4, n);
+    quant_dequant_row(QT_Q4_K, qk, bk, n);
+    double e4 = 0, ek = 0, ss = 0;
+    for (int i = 0; i < n; i++) {
+        e4 += (b4[i] - x[i]) * (double)(b4[i] - x[i]);
+        ek += (bk[i] - x[i]) * (double)(bk[i] - x[i]);
+        ss += x[i] * (double)x[i];
+    }
+    CHECKF(ek <= e4 * 1.1 && ek < 0.02 * ss, "Q4_K squared error %g, Q4_0 %g, signal %g", ek, e4, ss);
+    for (int i = 0; i < 32; i++) CHECKF(bk[i] == 0, "a zero block stays zero: %g", bk[i]);
+    CHECK(!quant_make_row(QT_Q4_K, x, qk, 100));
+    CHECK(!quant_make_row(QT_Q6_K, x, qk, 256));
+    free(q4);
+    free(qk);
+    free(b4);
+    free(bk);
+    free(x);
+}
+
+int main(void) {
+    RUN(quantizers);
+    RUN(dequant_equals_gguf_py);
+    RUN(reference_dot_products);
+    RUN(activation_quantization);
+    RUN(simd_variants_match_reference);
+    RUN(dot4_equals_dot);
+    RUN(matmul_batch_invariance);
+    return t_summary();
+}
