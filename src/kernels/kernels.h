@@ -62,6 +62,8 @@ typedef struct kernels {
     void (*exp_shift)(float *out, const float *x, int n, float shift);
     /* runs a register-resident FMA loop; returns the FLOPs done (peak measurement) */
     double (*fma_loop)(long iters);
+    /* the same with BF16 dot products (vdpbf16ps); NULL where the set or the CPU has none */
+    double (*bf16_dot_loop)(long iters);
 } kernels;
 
 /* The variant for this CPU (cpu_get()); the reference when SIMD is off. */
@@ -69,6 +71,8 @@ const kernels *kernels_get(void);
 const kernels *kernels_ref(void);
 /* The AVX2 variant, or NULL when this build or CPU has none. */
 const kernels *kernels_avx2(void);
+/* The AVX-512 variant, or NULL when this build has none (callers check cpu_get()). */
+const kernels *kernels_avx512(void);
 
 /* Floats of pack scratch matmul needs for w, and the panel width it packs. */
 size_t mm_pack_floats(const mm_weight *w);

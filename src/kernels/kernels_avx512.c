@@ -1,0 +1,256 @@
+/* kernels_avx512.c: AVX-512 (F/BW/VL/DQ) kernels; this file alone is compiled with those ISA
+ * flags (plus AVX512-BF16 for the dot-product peak loop, run only where cpu_get() reports
+ * it), and kernels_get() picks it only when cpu_get() reports AVX-512. matmul keeps the
+ * set's reduction order (kernels.h) in every tile shape; the element-wise kernels and
+ * attention are the AVX2 set's (measured: see docs/benchmarks.md). */
+#include <immintrin.h>
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "base/cpu.h"
+#include "base/error.h"
+#include "kernels/kernels.h"
+
+/* ---- loads and reductions ------------------------------------------------------------- */
+
+static inline __attribute__((always_inline)) __m512 ld16(const void *row, int k, forge_dtype dt) {
+    if (dt == FORGE_DTYPE_BF16) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)row + k));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    if (dt == FORGE_DTYPE_F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + k)));
+    return _mm512_loadu_ps((const float *)row + k);
+}
+
+/* lanes outside m read as 0 (and are not touched in memory) */
+static inline __attribute__((always_inline)) __m512 ld16m(const void *row, int k, forge_dtype dt, __mmask16 m) {
+    if (dt == FORGE_DTYPE_BF16) {
+        __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)row + k);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    if (dt == FORGE_DTYPE_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + k));
+    return _mm512_maskz_loadu_ps(m, (const float *)row + k);
+}
+
+/* The set's lane sum: fold (l, l+8), then (l, l+4), (l, l+2), (l, l+1). */
+static inline float hsum16(__m512 v) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
+/* hsum16 of a, b, c, d at once (the same additions, so the same bits) */
+static inline __m128 hsum16x4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 t = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512 u = _mm512_add_ps(t, _mm512_shuffle_ps(t, t, _MM_SHUFFLE(1, 0, 3, 2)));
+    __m512 v = _mm512_add_ps(u, _mm512_shuffle_ps(u, u, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), v));
+}
+
+#ifndef PREFETCH_TILES
+#define PREFETCH_TILES 4
+#endif
+
+/* ---- matmul --------------------------------------------------------------------------- */
+
+/* One RM x RN tile: rows x[0..RM) against weight rows w[0..RN) (wstride bytes apart). The K
+ * % 16 tail is one more step with masked loads (zeros beyond K), so lane l holds the sum of
+ * k = l (mod 16) in increasing k whatever K. PF: prefetch the tile PREFETCH_TILES ahead
+ * (decode streams weights from memory in rows too short for the hardware prefetcher). */
+static inline __attribute__((always_inline)) void tile(const float *x, int ldx, const char *w, size_t wstride, int K,
+                                                       forge_dtype dt, int RM, int RN, int PF, float *y, int ldy,
+                                                       const float *bias) {
+    __m512 acc[4][8];
+    for (int r = 0; r < RM; r++)
+        for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
+    const int K16 = K & ~15;
+    const size_t step_bytes = (size_t)RN * 16 * dtype_size(dt);
+    const char *pf = w + (size_t)PREFETCH_TILES * RN * wstride;
+    for (int k = 0; k < K16; k += 16) {
+        __m512 wv[8];
+        if (PF)
+            for (size_t b = 0; b < step_bytes; b += 64) _mm_prefetch(pf + (size_t)k / 16 * step_bytes + b, _MM_HINT_T1);
+        for (int c = 0; c < RN; c++) wv[c] = ld16(w + c * wstride, k, dt);
+        for (int r = 0; r < RM; r++) {
+            __m512 xv = _mm512_loadu_ps(x + (size_t)r * ldx + k);
+            for (int c = 0; c < RN; c++) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
+        }
+    }
+    if (K16 < K) {
+        __mmask16 m = (__mmask16)((1u << (K - K16)) - 1);
+        __m512 wv[8];
+        for (int c = 0; c < RN; c++) wv[c] = ld16m(w + c * wstride, K16, dt, m);
+        for (int r = 0; r < RM; r++) {
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + (size_t)r * ldx + K16);
+            for (int c = 0; c < RN; c++) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
+        }
+    }
+    const __m512 z = _mm512_setzero_ps();
+    for (int r = 0; r < RM; r++) {
+        float s[8];
+        for (int c0 = 0; c0 < RN; c0 += 4)
+            _mm_storeu_ps(s + c0, hsum16x4(acc[r][c0], c0 + 1 < RN ? acc[r][c0 + 1] : z, c0 + 2 < RN ? acc[r][c0 + 2] : z,
+                                           c0 + 3 < RN ? acc[r][c0 + 3] : z));
+        for (int c = 0; c < RN; c++) y[(size_t)r * ldy + c] = bias ? s[c] + bias[c] : s[c];
+    }
+}
+
+typedef void (*tile_fn)(const float *x, int ldx, const char *w, size_t wstride, int K, float *y, int ldy,
+                        const float *bias);
+
+/* direct tiles (weights as stored, any dtype): up to 3 rows (decode) x up to 8 weight rows */
+#define DEF_TILE(DT, DTN, RM, RN)                                                                           \
+    static void tile_##DTN##_##RM##x##RN(const float *x, int ldx, const char *w, size_t ws, int K, float *y, \
+                                         int ldy, const float *bias) {                                      \
+        tile(x, ldx, w, ws, K, DT, RM, RN, 1, y, ldy, bias);                                                \
+    }
+#define DEF_TILES_RM(DT, DTN, RM)                                                                           \
+    DEF_TILE(DT, DTN, RM, 1) DEF_TILE(DT, DTN, RM, 2) DEF_TILE(DT, DTN, RM, 3) DEF_TILE(DT, DTN, RM, 4)     \
+    DEF_TILE(DT, DTN, RM, 5) DEF_TILE(DT, DTN, RM, 6) DEF_TILE(DT, DTN, RM, 7) DEF_TILE(DT, DTN, RM, 8)
+#define DEF_TILES(DT, DTN) DEF_TILES_RM(DT, DTN, 1) DEF_TILES_RM(DT, DTN, 2) DEF_TILES_RM(DT, DTN, 3)
+DEF_TILES(FORGE_DTYPE_F32, f32)
+DEF_TILES(FORGE_DTYPE_BF16, bf16)
+DEF_TILES(FORGE_DTYPE_F16, f16)
+
+#define ROW_TILES(DTN, RM)                                                                                  \
+    {tile_##DTN##_##RM##x1, tile_##DTN##_##RM##x2, tile_##DTN##_##RM##x3, tile_##DTN##_##RM##x4,            \
+     tile_##DTN##_##RM##x5, tile_##DTN##_##RM##x6, tile_##DTN##_##RM##x7, tile_##DTN##_##RM##x8}
+#define DT_TILES(DTN) {ROW_TILES(DTN, 1), ROW_TILES(DTN, 2), ROW_TILES(DTN, 3)}
+static const tile_fn g_tiles[3][3][8] = {DT_TILES(f32), DT_TILES(f16), DT_TILES(bf16)};
+
+/* packed tiles (f32 panels in L2, no prefetch): PM rows x PN weight rows */
+enum { PM = 4, PN = 6 };
+#define DEF_PTILE(RM, RN)                                                                                    \
+    static void ptile_##RM##x##RN(const float *x, int ldx, const char *w, size_t ws, int K, float *y, int ldy, \
+                                  const float *bias) {                                                       \
+        tile(x, ldx, w, ws, K, FORGE_DTYPE_F32, RM, RN, 0, y, ldy, bias);                                    \
+    }
+#define DEF_PTILES_RM(RM) DEF_PTILE(RM, 1) DEF_PTILE(RM, 2) DEF_PTILE(RM, 3) DEF_PTILE(RM, 4) DEF_PTILE(RM, 5) DEF_PTILE(RM, 6)
+DEF_PTILES_RM(1) DEF_PTILES_RM(2) DEF_PTILES_RM(3) DEF_PTILES_RM(4)
+#define PROW(RM) {ptile_##RM##x1, ptile_##RM##x2, ptile_##RM##x3, ptile_##RM##x4, ptile_##RM##x5, ptile_##RM##x6}
+static const tile_fn g_ptiles[PM][PN] = {PROW(1), PROW(2), PROW(3), PROW(4)};
+
+/* Rows [0, m) of x against weight rows [j0, j1) of w as stored: tiles of up to 3 rows. */
+static void run_direct(const float *x, int ldx, int m, const char *w, size_t wstride, forge_dtype dt, int K, int j0,
+                       int j1, float *y, int ldy, const float *bias) {
+    for (int i = 0; i < m; i += 3) {
+        int rm = m - i < 3 ? m - i : 3, rn = rm == 3 ? 6 : 8;
+        for (int j = j0; j < j1; j += rn) {
+            int cn = j1 - j < rn ? j1 - j : rn;
+            g_tiles[dt][rm - 1][cn - 1](x + (size_t)i * ldx, ldx, w + (size_t)(j - j0) * wstride, wstride, K,
+                                        y + (size_t)i * ldy + j, ldy, bias ? bias + j : NULL);
+        }
+    }
+}
+
+/* Rows [0, m) of x against a packed f32 panel of rows [j0, j1); pf/pf_bytes: memory to
+ * prefetch into L2 meanwhile (the next panel), spread evenly over the tiles. */
+static void run_packed(const float *x, int ldx, int m, const float *panel, int K, int j0, int j1, float *y, int ldy,
+                       const float *bias, const char *pf, size_t pf_bytes) {
+    size_t n_tiles = (size_t)((m + PM - 1) / PM) * (size_t)((j1 - j0 + PN - 1) / PN);
+    size_t pf_share = pf_bytes ? ((pf_bytes + n_tiles - 1) / n_tiles + 63) & ~(size_t)63 : 0, pf_at = 0;
+    size_t wstride = (size_t)K * 4;
+    for (int i = 0; i < m; i += PM) {
+        int rm = m - i < PM ? m - i : PM;
+        for (int j = j0; j < j1; j += PN) {
+            int cn = j1 - j < PN ? j1 - j : PN;
+            for (size_t e = pf_at + pf_share; pf_at < e && pf_at < pf_bytes; pf_at += 64) _mm_prefetch(pf + pf_at, _MM_HINT_T1);
+            g_ptiles[rm - 1][cn - 1](x + (size_t)i * ldx, ldx, (const char *)(panel + (size_t)(j - j0) * K), wstride, K,
+                                     y + (size_t)i * ldy + j, ldy, bias ? bias + j : NULL);
+        }
+    }
+}
+
+static void avx512_to_f32(float *out, const void *in, forge_dtype dt, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, ld16(in, i, dt));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(out + i, m, ld16m(in, i, dt, m));
+    }
+}
+
+static void avx512_matmul(const float *x, int ldx, int m, const mm_weight *w, int j0, int j1, float *y, int ldy,
+                          float *pack) {
+    int K = w->cols;
+    size_t row_bytes = (size_t)K * dtype_size(w->dtype);
+    const char *base = (const char *)w->data;
+    if (m < 4 || !pack) {
+        run_direct(x, ldx, m, base + (size_t)j0 * row_bytes, row_bytes, w->dtype, K, j0, j1, y, ldy, w->bias);
+        return;
+    }
+    /* Blocked for the caches as in the AVX2 set: a panel of weight rows, converted to f32 once
+     * (exactly), stays in L2 while blocks of input rows sweep it. */
+    int np = mm_panel_rows(K);
+    int mb = (64 * 1024) / K;
+    mb = mb < 16 ? 16 : mb > 128 ? 128 : mb & ~3;
+    for (int jp = j0; jp < j1; jp += np) {
+        int n = j1 - jp < np ? j1 - jp : np;
+        const float *panel = (const float *)(base + (size_t)jp * row_bytes);
+        if (w->dtype != FORGE_DTYPE_F32) {
+            for (int j = 0; j < n; j++) avx512_to_f32(pack + (size_t)j * K, base + (size_t)(jp + j) * row_bytes, w->dtype, K);
+            panel = pack;
+        }
+        int next = j1 - (jp + n) < np ? j1 - (jp + n) : np;
+        const char *pf = base + (size_t)(jp + n) * row_bytes;
+        for (int i0 = 0; i0 < m; i0 += mb) {
+            int mi = m - i0 < mb ? m - i0 : mb;
+            run_packed(x + (size_t)i0 * ldx, ldx, mi, panel, K, jp, jp + n, y + (size_t)i0 * ldy, ldy, w->bias, pf,
+                       i0 == 0 && next > 0 ? (size_t)next * row_bytes : 0);
+        }
+    }
+}
+
+/* ---- peaks ---------------------------------------------------------------------------- */
+
+/* 12 independent FMA chains of 16 lanes: enough to cover the latency on 2 FMA ports */
+static double avx512_fma_loop(long iters) {
+    __m512 a[12], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
+    __m512 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
+    volatile float sink = hsum16(s);
+    (void)sink;
+    return (double)iters * 12 * 16 * 2;
+}
+
+/* vdpbf16ps: 16 lanes x 2 products each; counted as 64 FLOPs per instruction */
+__attribute__((target("avx512bf16"))) static double avx512_bf16_dot_loop(long iters) {
+    __m512 a[12];
+    __m512bh p = (__m512bh)_mm512_set1_epi16(0x3f80), q = (__m512bh)_mm512_set1_epi16(0x3400);
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) a[i] = _mm512_dpbf16_ps(a[i], p, q);
+    __m512 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
+    volatile float sink = hsum16(s);
+    (void)sink;
+    return (double)iters * 12 * 16 * 4;
+}
+
+/* ---- the table ------------------------------------------------------------------------ */
+
+static kernels g_avx512;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void init_table(void) {
+    g_avx512 = *kernels_avx2(); /* element-wise ops and attention: the AVX2 kernels */
+    g_avx512.name = "avx512";
+    g_avx512.matmul = avx512_matmul;
+    g_avx512.to_f32 = avx512_to_f32;
+    g_avx512.fma_loop = avx512_fma_loop;
+    g_avx512.bf16_dot_loop = cpu_detect().avx512bf16 ? avx512_bf16_dot_loop : NULL;
+}
+
+const kernels *kernels_avx512(void) {
+    pthread_once(&g_once, init_table);
+    return &g_avx512;
+}
