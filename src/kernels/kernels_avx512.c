@@ -57,20 +57,23 @@ static inline __m128 hsum16x4(__m512 a, __m512 b, __m512 c, __m512 d) {
 
 /* ---- matmul --------------------------------------------------------------------------- */
 
-/* One RM x RN tile: rows x[0..RM) against weight rows w[0..RN) (wstride bytes apart). The K
- * % 16 tail is one more step with masked loads (zeros beyond K), so lane l holds the sum of
- * k = l (mod 16) in increasing k whatever K. PF: prefetch the tile PREFETCH_TILES ahead
- * (decode streams weights from memory in rows too short for the hardware prefetcher). */
-static inline __attribute__((always_inline)) void tile(const float *x, int ldx, const char *w, size_t wstride, int K,
-                                                       forge_dtype dt, int RM, int RN, int PF, float *y, int ldy,
-                                                       const float *bias) {
-    __m512 acc[4][8];
+/* One RM x RN tile over k in [k0, k1): rows x[0..RM) against weight rows w[0..RN) (wstride
+ * bytes apart). The K % 16 tail is one more step with masked loads (zeros beyond K), so lane
+ * l holds the sum of k = l (mod 16) in increasing k whatever K. The lane sums carry over
+ * between k ranges through accs (RM x RN x 16 floats, stored exactly): `first` starts them
+ * at 0, otherwise they are loaded; `last` folds them into y, otherwise they are stored. PF:
+ * prefetch the tile PREFETCH_TILES ahead (decode streams weights from memory in rows too
+ * short for the hardware prefetcher). */
+static inline __attribute__((always_inline)) void tile(const float *x, int ldx, const char *w, size_t wstride, int k0,
+                                                       int k1, int K, forge_dtype dt, int RM, int RN, int PF, float *y,
+                                                       int ldy, const float *bias, float *accs, int first, int last) {
+    __m512 acc[8][8];
     for (int r = 0; r < RM; r++)
-        for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
-    const int K16 = K & ~15;
+        for (int c = 0; c < RN; c++) acc[r][c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(accs + (r * RN + c) * 16);
+    const int kf = k1 < (K & ~15) ? k1 : (K & ~15); /* full steps end */
     const size_t step_bytes = (size_t)RN * 16 * dtype_size(dt);
     const char *pf = w + (size_t)PREFETCH_TILES * RN * wstride;
-    for (int k = 0; k < K16; k += 16) {
+    for (int k = k0; k < kf; k += 16) {
         __m512 wv[8];
         if (PF)
             for (size_t b = 0; b < step_bytes; b += 64) _mm_prefetch(pf + (size_t)k / 16 * step_bytes + b, _MM_HINT_T1);
@@ -80,14 +83,19 @@ static inline __attribute__((always_inline)) void tile(const float *x, int ldx, 
             for (int c = 0; c < RN; c++) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
         }
     }
-    if (K16 < K) {
-        __mmask16 m = (__mmask16)((1u << (K - K16)) - 1);
+    if (k1 >= K && kf < K) {
+        __mmask16 m = (__mmask16)((1u << (K - kf)) - 1);
         __m512 wv[8];
-        for (int c = 0; c < RN; c++) wv[c] = ld16m(w + c * wstride, K16, dt, m);
+        for (int c = 0; c < RN; c++) wv[c] = ld16m(w + c * wstride, kf, dt, m);
         for (int r = 0; r < RM; r++) {
-            __m512 xv = _mm512_maskz_loadu_ps(m, x + (size_t)r * ldx + K16);
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + (size_t)r * ldx + kf);
             for (int c = 0; c < RN; c++) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
         }
+    }
+    if (!last) {
+        for (int r = 0; r < RM; r++)
+            for (int c = 0; c < RN; c++) _mm512_storeu_ps(accs + (r * RN + c) * 16, acc[r][c]);
+        return;
     }
     const __m512 z = _mm512_setzero_ps();
     for (int r = 0; r < RM; r++) {
@@ -99,14 +107,14 @@ static inline __attribute__((always_inline)) void tile(const float *x, int ldx, 
     }
 }
 
+/* direct tiles (weights as stored, any dtype, whole K): up to 3 rows (decode) x up to 8
+ * weight rows */
 typedef void (*tile_fn)(const float *x, int ldx, const char *w, size_t wstride, int K, float *y, int ldy,
                         const float *bias);
-
-/* direct tiles (weights as stored, any dtype): up to 3 rows (decode) x up to 8 weight rows */
 #define DEF_TILE(DT, DTN, RM, RN)                                                                           \
     static void tile_##DTN##_##RM##x##RN(const float *x, int ldx, const char *w, size_t ws, int K, float *y, \
                                          int ldy, const float *bias) {                                      \
-        tile(x, ldx, w, ws, K, DT, RM, RN, 1, y, ldy, bias);                                                \
+        tile(x, ldx, w, ws, 0, K, K, DT, RM, RN, 1, y, ldy, bias, NULL, 1, 1);                              \
     }
 #define DEF_TILES_RM(DT, DTN, RM)                                                                           \
     DEF_TILE(DT, DTN, RM, 1) DEF_TILE(DT, DTN, RM, 2) DEF_TILE(DT, DTN, RM, 3) DEF_TILE(DT, DTN, RM, 4)     \
@@ -122,17 +130,28 @@ DEF_TILES(FORGE_DTYPE_F16, f16)
 #define DT_TILES(DTN) {ROW_TILES(DTN, 1), ROW_TILES(DTN, 2), ROW_TILES(DTN, 3)}
 static const tile_fn g_tiles[3][3][8] = {DT_TILES(f32), DT_TILES(f16), DT_TILES(bf16)};
 
-/* packed tiles (f32 panels in L2, no prefetch): PM rows x PN weight rows */
-enum { PM = 4, PN = 6 };
+/* packed tiles (f32 panels in L2, no prefetch, k ranges): PM rows x PN weight rows */
+#ifndef PACK_TILE_M
+#define PACK_TILE_M 4
+#define PACK_TILE_N 6
+#endif
+#ifndef PACK_KB
+#define PACK_KB 2048
+#endif
+enum { PM = PACK_TILE_M, PN = PACK_TILE_N, KB = PACK_KB };
+typedef void (*ptile_fn)(const float *x, int ldx, const float *w, int k0, int k1, int K, float *y, int ldy,
+                         const float *bias, float *accs, int first, int last);
 #define DEF_PTILE(RM, RN)                                                                                    \
-    static void ptile_##RM##x##RN(const float *x, int ldx, const char *w, size_t ws, int K, float *y, int ldy, \
-                                  const float *bias) {                                                       \
-        tile(x, ldx, w, ws, K, FORGE_DTYPE_F32, RM, RN, 0, y, ldy, bias);                                    \
+    static void ptile_##RM##x##RN(const float *x, int ldx, const float *w, int k0, int k1, int K, float *y,   \
+                                  int ldy, const float *bias, float *accs, int first, int last) {            \
+        tile(x, ldx, (const char *)w, (size_t)K * 4, k0, k1, K, FORGE_DTYPE_F32, RM, RN, 0, y, ldy, bias, accs, \
+             first, last);                                                                                   \
     }
 #define DEF_PTILES_RM(RM) DEF_PTILE(RM, 1) DEF_PTILE(RM, 2) DEF_PTILE(RM, 3) DEF_PTILE(RM, 4) DEF_PTILE(RM, 5) DEF_PTILE(RM, 6)
-DEF_PTILES_RM(1) DEF_PTILES_RM(2) DEF_PTILES_RM(3) DEF_PTILES_RM(4)
+DEF_PTILES_RM(1) DEF_PTILES_RM(2) DEF_PTILES_RM(3) DEF_PTILES_RM(4) DEF_PTILES_RM(5) DEF_PTILES_RM(6) DEF_PTILES_RM(7) DEF_PTILES_RM(8)
 #define PROW(RM) {ptile_##RM##x1, ptile_##RM##x2, ptile_##RM##x3, ptile_##RM##x4, ptile_##RM##x5, ptile_##RM##x6}
-static const tile_fn g_ptiles[PM][PN] = {PROW(1), PROW(2), PROW(3), PROW(4)};
+static const ptile_fn g_ptiles[8][6] = {PROW(1), PROW(2), PROW(3), PROW(4), PROW(5), PROW(6), PROW(7), PROW(8)};
+_Static_assert(PM <= 8 && PN <= 6 && KB % 16 == 0, "packed tile shape");
 
 /* Rows [0, m) of x against weight rows [j0, j1) of w as stored: tiles of up to 3 rows. */
 static void run_direct(const float *x, int ldx, int m, const char *w, size_t wstride, forge_dtype dt, int K, int j0,
@@ -147,20 +166,27 @@ static void run_direct(const float *x, int ldx, int m, const char *w, size_t wst
     }
 }
 
-/* Rows [0, m) of x against a packed f32 panel of rows [j0, j1); pf/pf_bytes: memory to
- * prefetch into L2 meanwhile (the next panel), spread evenly over the tiles. */
+/* Rows [0, m) of x against a packed f32 panel of rows [j0, j1) (at most mm_panel_rows(K)).
+ * For each group of PM input rows, K is walked in blocks of KB so that the group's slice of
+ * x stays in L1 while the panel's slice streams from L2; the lane sums of every tile wait
+ * in accs between blocks. pf/pf_bytes: memory to prefetch into L2 meanwhile (the next
+ * panel), spread evenly over the tiles. */
 static void run_packed(const float *x, int ldx, int m, const float *panel, int K, int j0, int j1, float *y, int ldy,
-                       const float *bias, const char *pf, size_t pf_bytes) {
-    size_t n_tiles = (size_t)((m + PM - 1) / PM) * (size_t)((j1 - j0 + PN - 1) / PN);
+                       const float *bias, const char *pf, size_t pf_bytes, float *accs) {
+    int nkb = (K + KB - 1) / KB;
+    size_t n_tiles = (size_t)((m + PM - 1) / PM) * (size_t)((j1 - j0 + PN - 1) / PN) * (size_t)nkb;
     size_t pf_share = pf_bytes ? ((pf_bytes + n_tiles - 1) / n_tiles + 63) & ~(size_t)63 : 0, pf_at = 0;
-    size_t wstride = (size_t)K * 4;
     for (int i = 0; i < m; i += PM) {
         int rm = m - i < PM ? m - i : PM;
-        for (int j = j0; j < j1; j += PN) {
-            int cn = j1 - j < PN ? j1 - j : PN;
-            for (size_t e = pf_at + pf_share; pf_at < e && pf_at < pf_bytes; pf_at += 64) _mm_prefetch(pf + pf_at, _MM_HINT_T1);
-            g_ptiles[rm - 1][cn - 1](x + (size_t)i * ldx, ldx, (const char *)(panel + (size_t)(j - j0) * K), wstride, K,
-                                     y + (size_t)i * ldy + j, ldy, bias ? bias + j : NULL);
+        for (int k0 = 0; k0 < K; k0 += KB) {
+            int k1 = K - k0 < KB ? K : k0 + KB;
+            for (int j = j0; j < j1; j += PN) {
+                int cn = j1 - j < PN ? j1 - j : PN;
+                for (size_t e = pf_at + pf_share; pf_at < e && pf_at < pf_bytes; pf_at += 64) _mm_prefetch(pf + pf_at, _MM_HINT_T1);
+                g_ptiles[rm - 1][cn - 1](x + (size_t)i * ldx, ldx, panel + (size_t)(j - j0) * K, k0, k1, K,
+                                         y + (size_t)i * ldy + j, ldy, bias ? bias + j : NULL,
+                                         accs + (size_t)(j - j0) * PM * 16, k0 == 0, k1 == K);
+            }
         }
     }
 }
@@ -188,6 +214,9 @@ static void avx512_matmul(const float *x, int ldx, int m, const mm_weight *w, in
     int np = mm_panel_rows(K);
     int mb = (64 * 1024) / K;
     mb = mb < 16 ? 16 : mb > 128 ? 128 : mb & ~3;
+    /* the lane sums of one row group against a whole panel, between K blocks (52 KB) */
+    _Alignas(64) float accs[(96 + PN) * PM * 16];
+    FORGE_ASSERT(np <= 96);
     for (int jp = j0; jp < j1; jp += np) {
         int n = j1 - jp < np ? j1 - jp : np;
         const float *panel = (const float *)(base + (size_t)jp * row_bytes);
@@ -200,7 +229,7 @@ static void avx512_matmul(const float *x, int ldx, int m, const mm_weight *w, in
         for (int i0 = 0; i0 < m; i0 += mb) {
             int mi = m - i0 < mb ? m - i0 : mb;
             run_packed(x + (size_t)i0 * ldx, ldx, mi, panel, K, jp, jp + n, y + (size_t)i0 * ldy, ldy, w->bias, pf,
-                       i0 == 0 && next > 0 ? (size_t)next * row_bytes : 0);
+                       i0 == 0 && next > 0 ? (size_t)next * row_bytes : 0, accs);
         }
     }
 }
