@@ -51,6 +51,9 @@ static inline __m128 hsum16x4(__m512 a, __m512 b, __m512 c, __m512 d) {
     return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), v));
 }
 
+#ifndef DECODE_RN
+#define DECODE_RN 6
+#endif
 #ifndef PREFETCH_TILES
 #define PREFETCH_TILES 4
 #endif
@@ -157,7 +160,7 @@ _Static_assert(PM <= 8 && PN <= 6 && KB % 16 == 0, "packed tile shape");
 static void run_direct(const float *x, int ldx, int m, const char *w, size_t wstride, forge_dtype dt, int K, int j0,
                        int j1, float *y, int ldy, const float *bias) {
     for (int i = 0; i < m; i += 3) {
-        int rm = m - i < 3 ? m - i : 3, rn = rm == 3 ? 6 : 8;
+        int rm = m - i < 3 ? m - i : 3, rn = rm == 3 ? 6 : DECODE_RN;
         for (int j = j0; j < j1; j += rn) {
             int cn = j1 - j < rn ? j1 - j : rn;
             g_tiles[dt][rm - 1][cn - 1](x + (size_t)i * ldx, ldx, w + (size_t)(j - j0) * wstride, wstride, K,
