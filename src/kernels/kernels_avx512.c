@@ -237,6 +237,189 @@ static void avx512_matmul(const float *x, int ldx, int m, const mm_weight *w, in
     }
 }
 
+/* ---- attention ------------------------------------------------------------------------ */
+
+enum { MAX_REP = 32, MAX_HD = 256 }; /* CONFIG_MAX_GQA, CONFIG_MAX_HEAD_DIM */
+
+/* e^x for 16 lanes: the AVX2 set's exp8 (Cephes' expf, about 1 ulp) on 16 lanes; above
+ * 88.38 clamped, below -88.38 (and -inf) 0. */
+static inline __m512 exp16(__m512 x) {
+    const __m512 hi = _mm512_set1_ps(88.3762626647949f), lo = _mm512_set1_ps(-88.3762626647949f);
+    __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    x = _mm512_max_ps(_mm512_min_ps(x, hi), lo);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), x);
+    __m512 y = _mm512_set1_ps(1.9875691500E-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507E-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073E-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894E-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459E-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201E-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
+    __m512i ni = _mm512_cvtps_epi32(n);
+    __m512i h1 = _mm512_srai_epi32(ni, 1), h2 = _mm512_sub_epi32(ni, h1);
+    __m512 p1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(h1, _mm512_set1_epi32(127)), 23));
+    __m512 p2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(h2, _mm512_set1_epi32(127)), 23));
+    return _mm512_maskz_mov_ps((__mmask16)~under, _mm512_mul_ps(_mm512_mul_ps(y, p1), p2));
+}
+
+static inline float exp1(float x) { return _mm512_cvtss_f32(exp16(_mm512_set1_ps(x))); }
+
+/* q . k over hd dimensions: 16 lanes (masked tail), folded as hsum16 */
+static inline float dot_hd(const float *q, const void *k, forge_dtype dt, int hd) {
+    __m512 acc = _mm512_setzero_ps();
+    int d = 0;
+    for (; d + 16 <= hd; d += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), ld16(k, d, dt), acc);
+    if (d < hd) {
+        __mmask16 m = (__mmask16)((1u << (hd - d)) - 1);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), ld16m(k, d, dt, m), acc);
+    }
+    return hsum16(acc);
+}
+
+/* Scores of four keys for HG (1 or 2) query heads, each key row loaded once for the heads;
+ * the same additions as dot_hd (hsum16x4 gives hsum16's bits). */
+static inline __attribute__((always_inline)) void qk_four(const float *q, int HG, const char *k0, size_t kstride, int hd,
+                                                          forge_dtype dt, float scale, float *out0, float *out1) {
+    __m512 c[2][4];
+    for (int h = 0; h < HG; h++)
+        for (int j = 0; j < 4; j++) c[h][j] = _mm512_setzero_ps();
+    int d = 0;
+    for (; d + 16 <= hd; d += 16) {
+        __m512 kv[4];
+        for (int j = 0; j < 4; j++) kv[j] = ld16(k0 + j * kstride, d, dt);
+        for (int h = 0; h < HG; h++) {
+            __m512 qv = _mm512_loadu_ps(q + (size_t)h * hd + d);
+            for (int j = 0; j < 4; j++) c[h][j] = _mm512_fmadd_ps(qv, kv[j], c[h][j]);
+        }
+    }
+    if (d < hd) {
+        __mmask16 m = (__mmask16)((1u << (hd - d)) - 1);
+        __m512 kv[4];
+        for (int j = 0; j < 4; j++) kv[j] = ld16m(k0 + j * kstride, d, dt, m);
+        for (int h = 0; h < HG; h++) {
+            __m512 qv = _mm512_maskz_loadu_ps(m, q + (size_t)h * hd + d);
+            for (int j = 0; j < 4; j++) c[h][j] = _mm512_fmadd_ps(qv, kv[j], c[h][j]);
+        }
+    }
+    _mm_storeu_ps(out0, _mm_mul_ps(hsum16x4(c[0][0], c[0][1], c[0][2], c[0][3]), _mm_set1_ps(scale)));
+    if (HG > 1) _mm_storeu_ps(out1, _mm_mul_ps(hsum16x4(c[1][0], c[1][1], c[1][2], c[1][3]), _mm_set1_ps(scale)));
+}
+
+/* acc[h] = acc[h] * corr[h] + sum_t p[h][t] v_t for G (1-4) heads over 16*DC dimensions at
+ * [d]; the G x DC accumulators stay in registers across the keys; per element the order is
+ * fixed (keys in increasing position). */
+static inline __attribute__((always_inline)) void pv_block(int G, int DC, float (*acc)[MAX_HD], const float *corr,
+                                                           float (*p)[16], const char *v0, size_t vstride, int nt, int d,
+                                                           forge_dtype dt) {
+    __m512 o[4][4];
+    for (int h = 0; h < G; h++)
+        for (int c = 0; c < DC; c++) o[h][c] = _mm512_mul_ps(_mm512_load_ps(acc[h] + d + 16 * c), _mm512_set1_ps(corr[h]));
+    for (int t = 0; t < nt; t++) {
+        __m512 pb[4];
+        for (int h = 0; h < G; h++) pb[h] = _mm512_set1_ps(p[h][t]);
+        for (int c = 0; c < DC; c++) {
+            __m512 v = ld16(v0 + (size_t)t * vstride, d + 16 * c, dt);
+            for (int h = 0; h < G; h++) o[h][c] = _mm512_fmadd_ps(pb[h], v, o[h][c]);
+        }
+    }
+    for (int h = 0; h < G; h++)
+        for (int c = 0; c < DC; c++) _mm512_store_ps(acc[h] + d + 16 * c, o[h][c]);
+}
+
+#define PV_G(DC)                                                                                     \
+    switch (g) {                                                                                     \
+    case 1: pv_block(1, DC, acc + r0, corr + r0, p + r0, vb, row, nt, d, dt); break;                 \
+    case 2: pv_block(2, DC, acc + r0, corr + r0, p + r0, vb, row, nt, d, dt); break;                 \
+    case 3: pv_block(3, DC, acc + r0, corr + r0, p + r0, vb, row, nt, d, dt); break;                 \
+    default: pv_block(4, DC, acc + r0, corr + r0, p + r0, vb, row, nt, d, dt); break;                \
+    }
+
+/* Online softmax over the visible keys, one KV block (16 positions, aligned to absolute
+ * positions) at a time, so the result depends only on the cache and [first, last]: the
+ * AVX2 set's algorithm on 16 lanes (a block's 16 scores are one vector). */
+static inline __attribute__((always_inline)) void attention_impl(const attn_args *a, forge_dtype dt) {
+    const int B = FORGE_KV_BLOCK_TOKENS, hd = a->head_dim, nr = a->n_rep;
+    FORGE_ASSERT(nr <= MAX_REP && hd <= MAX_HD && a->first <= a->last && B == 16);
+    const size_t esz = dtype_size(dt), row = (size_t)hd * esz;
+    const size_t block_elems = (size_t)a->n_kv_heads * B * hd;
+    float m[MAX_REP], l[MAX_REP], corr[MAX_REP];
+    _Alignas(64) float s[MAX_REP][16], p[MAX_REP][16];
+    _Alignas(64) float acc[MAX_REP][MAX_HD];
+    for (int r = 0; r < nr; r++) {
+        m[r] = -INFINITY;
+        l[r] = 0;
+        memset(acc[r], 0, (size_t)hd * sizeof(float));
+    }
+    for (int b = a->first / B; b <= a->last / B; b++) {
+        int p0 = b * B > a->first ? b * B : a->first;
+        int p1 = b * B + B - 1 < a->last ? b * B + B - 1 : a->last;
+        size_t base = (size_t)a->blocks[b] * block_elems + (size_t)a->kv_head * B * hd;
+        const char *kb = (const char *)a->k_cache + base * esz + (size_t)(p0 - b * B) * row;
+        const char *vb = (const char *)a->v_cache + base * esz + (size_t)(p0 - b * B) * row;
+        int nt = p1 - p0 + 1;
+        if (b < a->last / B) { /* the next block's K and V rows: cache misses on decode, fetch ahead */
+            size_t next = ((size_t)a->blocks[b + 1] * block_elems + (size_t)a->kv_head * B * hd) * esz, bytes = (size_t)B * row;
+            for (size_t off = 0; off < bytes; off += 64) {
+                _mm_prefetch((const char *)a->k_cache + next + off, _MM_HINT_T0);
+                _mm_prefetch((const char *)a->v_cache + next + off, _MM_HINT_T0);
+            }
+        }
+        int t = 0;
+        for (; t + 4 <= nt; t += 4) {
+            int r = 0;
+            for (; r + 2 <= nr; r += 2) qk_four(a->q + (size_t)r * hd, 2, kb + (size_t)t * row, row, hd, dt, a->scale, &s[r][t], &s[r + 1][t]);
+            if (r < nr) qk_four(a->q + (size_t)r * hd, 1, kb + (size_t)t * row, row, hd, dt, a->scale, &s[r][t], NULL);
+        }
+        for (; t < nt; t++)
+            for (int r = 0; r < nr; r++) s[r][t] = dot_hd(a->q + (size_t)r * hd, kb + (size_t)t * row, dt, hd) * a->scale;
+        /* softmax bookkeeping per query head: block max, rescale factor, probabilities; the
+         * block's probabilities are summed as hsum16 (absent keys are 0) */
+        const __mmask16 live = (__mmask16)((1u << nt) - 1);
+        for (int r = 0; r < nr; r++) {
+            __m512 sv = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), live, s[r]);
+            float mb = _mm512_reduce_max_ps(sv);
+            float mn = mb > m[r] ? mb : m[r];
+            corr[r] = m[r] == -INFINITY ? 0.0f : exp1(m[r] - mn);
+            __m512 pv = exp16(_mm512_sub_ps(sv, _mm512_set1_ps(mn)));
+            _mm512_store_ps(p[r], pv);
+            l[r] = l[r] * corr[r] + hsum16(pv);
+            m[r] = mn;
+        }
+        for (int r0 = 0; r0 < nr; r0 += 4) {
+            int g = nr - r0 < 4 ? nr - r0 : 4, d = 0;
+            for (; d + 64 <= hd; d += 64) PV_G(4)
+            for (; d + 16 <= hd; d += 16) PV_G(1)
+            for (; d < hd; d++)
+                for (int r = r0; r < r0 + g; r++) {
+                    float o = acc[r][d] * corr[r];
+                    for (int k = 0; k < nt; k++) {
+                        float v;
+                        if (dt == FORGE_DTYPE_BF16) {
+                            uint16_t h;
+                            memcpy(&h, vb + (size_t)k * row + 2 * (size_t)d, 2);
+                            v = bf16_to_f32(h);
+                        } else {
+                            memcpy(&v, vb + (size_t)k * row + 4 * (size_t)d, 4);
+                        }
+                        o = fmaf(p[r][k], v, o);
+                    }
+                    acc[r][d] = o;
+                }
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        float inv = 1.0f / l[r];
+        for (int d = 0; d < hd; d++) a->out[(size_t)r * hd + d] = acc[r][d] * inv;
+    }
+}
+
+static void avx512_attention(const attn_args *a) {
+    if (a->kv_dtype == FORGE_DTYPE_BF16) attention_impl(a, FORGE_DTYPE_BF16);
+    else attention_impl(a, FORGE_DTYPE_F32);
+}
+
 /* ---- peaks ---------------------------------------------------------------------------- */
 
 /* 12 independent FMA chains of 16 lanes: enough to cover the latency on 2 FMA ports */
@@ -278,6 +461,7 @@ static void init_table(void) {
     g_avx512.name = "avx512";
     g_avx512.matmul = avx512_matmul;
     g_avx512.to_f32 = avx512_to_f32;
+    g_avx512.attention = avx512_attention;
     g_avx512.fma_loop = avx512_fma_loop;
     g_avx512.bf16_dot_loop = cpu_detect().avx512bf16 ? avx512_bf16_dot_loop : NULL;
 }
