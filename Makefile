@@ -1,11 +1,12 @@
 # Forge build. `make` builds build/forge, build/libforge.a and build/libforge.so.
-#   make test        the test suite (prints "N passed, N failed" last)
+#   make test        the test suite (prints "N passed, N failed" last); FORGE_CPU=scalar|avx2|avx512
+#                    forces a kernel set, `make test-sets` runs the suite once per set
 #   make asan        the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz        libFuzzer targets, FUZZ_SECONDS each (clang)
 #   make bench       speed benchmarks (see docs/benchmarks.md)
 #   make install     PREFIX=/usr/local: binary, libraries, forge.h, forge.pc, forge-server.pc
 #   make CUDA=1      also the CUDA backend, build/libforge-cuda.so (CUDA_ARCH=sm_90)
-# SIMD kernels (*_avx2.c, *_neon.c) get their ISA flags per file; the rest of the build is
+# SIMD kernels (*_avx2.c, *_avx512.c, *_neon.c) get their ISA flags per file; the rest of the build is
 # plain C11 for the baseline CPU, and kernels are chosen at run time.
 
 CC       ?= cc
@@ -50,7 +51,9 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
 
 $(BUILD)/obj/%_avx2.o: SIMD_FLAGS = -mavx2 -mfma -mf16c -O3
-$(BUILD)/obj/%_avx512.o: SIMD_FLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c -O3
+$(BUILD)/obj/%_avx512.o: SIMD_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -O3
+# quantized dot products use VNNI (chosen at run time only where the CPU has it)
+$(BUILD)/obj/src/kernels/quant_avx512.o: SIMD_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni -O3
 $(BUILD)/obj/src/kernels/%.o: OPT = -O3
 
 # CUDA backend (optional): build/libforge-cuda.so, which libforge dlopens at run time
@@ -72,7 +75,7 @@ ifeq ($(CUDA),1)
   CUDA_LIB := $(BUILD)/libforge-cuda.so $(CUDA_TOOLS)
 endif
 
-.PHONY: all test asan fuzz bench install clean cuda cuda-emu
+.PHONY: all test test-sets asan fuzz bench install clean cuda cuda-emu
 all: $(BUILD)/forge $(BUILD)/libforge.a $(BUILD)/libforge.so $(CUDA_LIB)
 
 # V=1 shows the full commands
@@ -114,6 +117,10 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libforge.a
 
 test: all $(TEST_BIN)
 	@BUILD=$(BUILD) bash tests/run.sh
+
+# the whole suite once per kernel set (a set the CPU lacks falls back to the next lower one)
+test-sets: all $(TEST_BIN)
+	@set -e; for s in scalar avx2 avx512; do echo "== FORGE_CPU=$$s"; FORGE_CPU=$$s BUILD=$(BUILD) bash tests/run.sh; done
 
 asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 \

@@ -268,7 +268,10 @@ FORGE_API const float *forge_context_logits(const forge_context *ctx, int i);
  * in FLOP/s (2 per fused multiply-add) of the best kernel this CPU has. */
 FORGE_API double forge_measure_read_bandwidth(int n_threads);
 FORGE_API double forge_measure_fma_peak(int n_threads);
-/* Name of the kernel variant in use ("avx2", "scalar"). */
+/* Peak rate of BF16 dot products (vdpbf16ps, 2 FLOPs per bf16 product) in FLOP/s, or 0 when
+ * the kernel set in use or the CPU has none. */
+FORGE_API double forge_measure_bf16_dot_peak(int n_threads);
+/* Name of the kernel set in use ("avx512", "avx2", "scalar"; FORGE_CPU forces one). */
 FORGE_API const char *forge_kernels_name(void);
 
 /* ---------------------------------------------------------------------------------------

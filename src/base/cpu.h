@@ -1,5 +1,7 @@
-/* cpu.h: CPU features, detected once. FORGE_CPU=scalar turns every SIMD path off (for tests
- * and comparisons); FORGE_CPU=avx2 insists on AVX2 and fails over to scalar if absent. */
+/* cpu.h: CPU features, detected once. FORGE_CPU forces a kernel set for tests and
+ * comparisons: "scalar" turns every SIMD path off, "avx2" stops at AVX2 (no AVX-512),
+ * "avx512" (or unset) uses the best the CPU has. A set the CPU lacks is never claimed: the
+ * next lower one it has is used instead. */
 #ifndef FORGE_BASE_CPU_H
 #define FORGE_BASE_CPU_H
 
@@ -8,6 +10,9 @@
 typedef struct cpu_features {
     bool avx2; /* AVX2 + FMA + F16C, all three, with OS support for YMM state */
     bool neon;
+    bool avx512;     /* AVX-512 F + BW + VL + DQ (with avx2), with OS support for ZMM state */
+    bool avx512bf16; /* AVX512-BF16 (vdpbf16ps, vcvtne2ps2bf16), with avx512 */
+    bool avx512vnni; /* AVX512-VNNI (vpdpbusd), with avx512 */
 } cpu_features;
 
 const cpu_features *cpu_get(void);
@@ -15,7 +20,7 @@ const cpu_features *cpu_get(void);
 cpu_features cpu_set(cpu_features f);
 /* Features this machine really has, ignoring overrides and FORGE_CPU. */
 cpu_features cpu_detect(void);
-/* A short description: "avx2+fma+f16c", "neon" or "scalar". */
+/* A short description: "avx512+bf16+vnni", "avx2+fma+f16c", "neon" or "scalar". */
 const char *cpu_describe(const cpu_features *f);
 
 #endif

@@ -14,6 +14,9 @@ typedef struct mfile {
 /* Maps `path` read-only. On failure f is zeroed and err names the path. */
 forge_status mfile_open(mfile *f, const char *path, forge_error *err);
 void mfile_close(mfile *f);
+/* For weight files streamed whole at every decode step: asks for transparent huge pages on
+ * the mapping (MADV_HUGEPAGE). FORGE_HUGEPAGES=0 skips it. Returns 1 if advised. */
+int mfile_advise_hugepages(const mfile *f);
 
 /* Reads a whole file into a NUL-terminated malloc'd buffer owned by the caller. Files over
  * max_size bytes are refused (FORGE_E_RANGE). */

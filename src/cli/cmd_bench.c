@@ -252,8 +252,8 @@ int cmd_bench(int argc, char **argv) {
         int cl[8], nc;
         parse_list(conc, cl, &nc, 8);
         double peak = forge_measure_fma_peak(in->n_threads);
-        printf("model %s, %d threads, f32 FMA peak %.1f GFLOP/s, ready in %.3f s\n", model, in->n_threads, peak / 1e9,
-               now() - t0);
+        printf("model %s, %d threads, kernels %s, f32 FMA peak %.1f GFLOP/s, ready in %.3f s\n", model, in->n_threads,
+               forge_kernels_name(), peak / 1e9, now() - t0);
         for (int i = 0; i < nc; i++)
             if (cl[i] > 0 && bench_concurrency(m, in, cl[i], 128, 128, peak) != 0) break;
         forge_model_close(m);
@@ -291,7 +291,7 @@ int cmd_bench(int argc, char **argv) {
     }
 
     int nt = in->n_threads;
-    double bw = forge_measure_read_bandwidth(nt), peak = forge_measure_fma_peak(nt);
+    double bw = forge_measure_read_bandwidth(nt), peak = forge_measure_fma_peak(nt), bf16_peak = forge_measure_bf16_dot_peak(nt);
     size_t kv_el = kvd == FORGE_DTYPE_F32 || (kvd == FORGE_DTYPE_AUTO && in->dtype == FORGE_DTYPE_F32) ? 4 : 2;
     double kv_per_pos = (double)in->n_layers * 2 * in->n_kv_heads * in->head_dim * kv_el;
     /* matmul FLOPs per token (lm_head only for rows with logits) */
@@ -301,8 +301,12 @@ int cmd_bench(int argc, char **argv) {
 
     printf("model      %s (%s, %d layers, hidden %d, vocab %d), %.1f MB of weights\n", model, in->model_type,
            in->n_layers, in->hidden_size, in->vocab_size, in->weight_bytes / 1e6);
-    printf("machine    %d threads, kernels %s, read bandwidth %.1f GB/s, f32 FMA peak %.1f GFLOP/s\n", nt,
+    printf("machine    %d threads, kernels %s, read bandwidth %.1f GB/s, f32 FMA peak %.1f GFLOP/s", nt,
            forge_kernels_name(), bw / 1e9, peak / 1e9);
+    if (bf16_peak > 0) printf(", BF16 dot-product peak %.1f GFLOP/s", bf16_peak / 1e9);
+    /* every kernel set multiplies in f32 (bf16/f16 weights widened exactly), so the f32 FMA
+     * peak bounds prefill and batched decode */
+    printf("\nrooflines  decode: read bandwidth; prefill and batched decode: the f32 FMA peak (matmul multiplies in f32)\n");
     printf("ready      %.3f s (model open + context)\n", ready);
     printf("%-28s %12s %12s %8s\n", "test", "tok/s", "roofline", "ratio");
 

@@ -1,13 +1,24 @@
 /* kernels.h: math on plain arrays. Each kernel has a scalar reference (kernels_ref.c) and,
- * where it pays, an AVX2/FMA/F16C variant (kernels_avx2.c), chosen at run time by
- * kernels_get(). Tests compare every variant with the reference on random data.
+ * where it pays, SIMD sets: AVX2/FMA/F16C (kernels_avx2.c) and AVX-512 F/BW/VL/DQ
+ * (kernels_avx512.c), each file compiled with its own ISA flags, one chosen at run time by
+ * kernels_get() (FORGE_CPU=scalar|avx2|avx512 forces one). Tests compare every set with the
+ * reference on random data.
  *
- * Batch invariance: every output element of matmul is reduced over K in one fixed order
- * whatever M (rows) or the tile it lands in: 8 lanes, lane l accumulates k = 8i + l in
- * increasing i with one FMA chain, the lanes are summed as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)),
- * then the K % 8 tail is added in order, then the bias. Packing bf16/f16 weights to f32
- * first is exact, so packed and direct paths give the same bits. Attention walks keys in
- * KV-block tiles aligned to absolute positions, whatever the batch. */
+ * Arithmetic, in every set: matmul multiplies in f32. bf16 and f16 weights are widened to
+ * f32 exactly, activations stay f32 (never rounded to bf16), products and sums are f32
+ * FMAs. The sets differ only in the order of the K reduction, which each fixes:
+ *  - scalar and AVX2: 8 lanes, lane l accumulates k = 8i + l in increasing i with one FMA
+ *    chain (scalar: multiply then add), the lanes are summed as
+ *    ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then the K % 8 tail is added in order, then the bias.
+ *  - AVX-512: 16 lanes, lane l accumulates every k = l (mod 16) in increasing k with one FMA
+ *    chain (the K % 16 tail is a last, masked step: absent k count as 0 * 0), the lanes are
+ *    folded (l, l+8), (l, l+4), (l, l+2), (l, l+1), then the bias.
+ * Batch invariance holds within a set by construction: that order is the same whatever M
+ * (rows), the tile an output lands in, the column range, packing or threads. Packing
+ * bf16/f16 weights to f32 first is exact, so packed and direct paths give the same bits.
+ * Attention walks keys in KV-block tiles aligned to absolute positions, whatever the batch
+ * (the AVX-512 set uses the AVX2 attention and element-wise kernels). Switching sets changes
+ * the last bits of results, never within one set. */
 #ifndef FORGE_KERNELS_H
 #define FORGE_KERNELS_H
 
@@ -63,6 +74,8 @@ typedef struct kernels {
     void (*exp_shift)(float *out, const float *x, int n, float shift);
     /* runs a register-resident FMA loop; returns the FLOPs done (peak measurement) */
     double (*fma_loop)(long iters);
+    /* the same with BF16 dot products (vdpbf16ps); NULL where the set or the CPU has none */
+    double (*bf16_dot_loop)(long iters);
 } kernels;
 
 /* The variant for this CPU (cpu_get()); the reference when SIMD is off. */
@@ -70,6 +83,8 @@ const kernels *kernels_get(void);
 const kernels *kernels_ref(void);
 /* The AVX2 variant, or NULL when this build or CPU has none. */
 const kernels *kernels_avx2(void);
+/* The AVX-512 variant, or NULL when this build has none (callers check cpu_get()). */
+const kernels *kernels_avx512(void);
 
 /* Floats of pack scratch matmul needs for w, and the panel width it packs. */
 size_t mm_pack_floats(const mm_weight *w);

@@ -234,10 +234,12 @@ const kernels *kernels_ref(void) { return &g_ref; }
 
 #if !defined(__x86_64__)
 const kernels *kernels_avx2(void) { return NULL; }
+const kernels *kernels_avx512(void) { return NULL; }
 #endif
 
 const kernels *kernels_get(void) {
     const cpu_features *f = cpu_get();
+    if (f->avx512 && kernels_avx512()) return kernels_avx512();
     if (f->avx2 && kernels_avx2()) return kernels_avx2();
     return &g_ref;
 }

@@ -1,5 +1,6 @@
 /* measure.c: the machine's read bandwidth and FMA peak, for benchmark rooflines. */
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ typedef struct {
     atomic_ullong sink;
     const kernels *k;
     long iters;
+    bool bf16;
     double flops[256];
 } measure_job;
 
@@ -58,16 +60,17 @@ double forge_measure_read_bandwidth(int n_threads) {
 
 static void fma_chunk(void *ctx, int chunk, int thread) {
     measure_job *j = ctx;
-    j->flops[chunk] = j->k->fma_loop(j->iters);
+    j->flops[chunk] = j->bf16 ? j->k->bf16_dot_loop(j->iters) : j->k->fma_loop(j->iters);
     (void)thread;
 }
 
-double forge_measure_fma_peak(int n_threads) {
+static double peak(int n_threads, bool bf16) {
     if (n_threads <= 0) n_threads = cpu_default_threads();
     if (n_threads > 256) n_threads = 256;
+    measure_job j = {.k = kernels_get(), .iters = 20000000, .bf16 = bf16};
+    if (bf16 && !j.k->bf16_dot_loop) return 0;
     tpool *pool = tpool_create(n_threads);
     if (!pool) return 0;
-    measure_job j = {.k = kernels_get(), .iters = 20000000};
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
         uint64_t t0 = time_ns();
@@ -79,5 +82,8 @@ double forge_measure_fma_peak(int n_threads) {
     tpool_free(pool);
     return best;
 }
+
+double forge_measure_fma_peak(int n_threads) { return peak(n_threads, false); }
+double forge_measure_bf16_dot_peak(int n_threads) { return peak(n_threads, true); }
 
 const char *forge_kernels_name(void) { return kernels_get()->name; }

@@ -301,12 +301,12 @@ const quant_kernels *quant_avx2(void) { return NULL; }
 const quant_kernels *quant_avx512(void) { return NULL; }
 #endif
 
+/* The best set the CPU has, as cpu_get() sees it (FORGE_CPU=scalar|avx2|avx512 forces one). */
 const quant_kernels *quant_get(void) {
     const cpu_features *f = cpu_get();
-    if (!f->avx2) return &g_qref;
-    const char *s = getenv("FORGE_CPU");
-    if (!(s && !strcmp(s, "avx2")) && quant_avx512()) return quant_avx512();
-    return quant_avx2() ? quant_avx2() : &g_qref;
+    if (f->avx512vnni && quant_avx512()) return quant_avx512();
+    if (f->avx2 && quant_avx2()) return quant_avx2();
+    return &g_qref;
 }
 
 /* ---- matrix product ------------------------------------------------------------------- */

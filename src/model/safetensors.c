@@ -127,6 +127,7 @@ static forge_status open_file(st_set *s, int i, const char *path, forge_error *e
     if (!s->paths[i]) return err_set(err, FORGE_E_NOMEM, "out of memory");
     forge_status st = mfile_open(&s->maps[i], path, err);
     if (st) return st;
+    mfile_advise_hugepages(&s->maps[i]);
     return st_parse(s, i, s->maps[i].data, s->maps[i].size, path, err);
 }
 

@@ -1,7 +1,9 @@
 /* Batch invariance of the whole forward: a sequence's logits are bit-identical computed
  * alone, inside a batch of 64 mixed sequences (prefills and decodes), with its prompt split
  * into uneven chunks, and with 1, 2 or 3 threads; for f32 and bf16 KV caches. */
+#include "base/cpu.h"
 #include "forge.h"
+#include "kernels/kernels.h"
 #include "test.h"
 
 #define DIR "tests/fixtures/stories260K"
@@ -106,6 +108,20 @@ static void check_kv(forge_dtype kv) {
 TEST(invariance_f32_kv) { check_kv(FORGE_DTYPE_F32); }
 TEST(invariance_bf16_kv) { check_kv(FORGE_DTYPE_BF16); }
 
+/* the same with each kernel set this CPU has, forced (scalar, AVX2, AVX-512) */
+TEST(invariance_each_set) {
+    cpu_features real = cpu_detect(), old = cpu_get()[0];
+    cpu_features sets[] = {{0}, {.avx2 = real.avx2}, real};
+    for (int i = 0; i < 3; i++) {
+        if ((i == 1 && !real.avx2) || (i == 2 && !real.avx512)) continue;
+        cpu_set(sets[i]);
+        printf("    set %s\n", kernels_get()->name);
+        check_kv(FORGE_DTYPE_F32);
+        check_kv(FORGE_DTYPE_BF16);
+    }
+    cpu_set(old);
+}
+
 TEST(bad_batches_are_refused) {
     forge_error err;
     forge_context *ctx = forge_context_create(g_model, &(forge_context_params){.n_kv_blocks = 4, .max_batch_tokens = 8, .max_logit_rows = 2}, &err);
@@ -141,6 +157,7 @@ int main(void) {
         for (int i = 0; i < LEN; i++) g_prompt[s][i] = (int32_t)(3 + t_rand64() % (VOCAB - 3));
     RUN(invariance_f32_kv);
     RUN(invariance_bf16_kv);
+    RUN(invariance_each_set);
     RUN(bad_batches_are_refused);
     forge_model_close(g_model);
     return t_summary();

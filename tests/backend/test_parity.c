@@ -6,6 +6,7 @@
  * features moves logits by 0.02 to 15, far beyond the tolerance here. */
 #include "base/cpu.h"
 #include "base/json.h"
+#include "kernels/kernels.h"
 #include "forge.h"
 #include "test.h"
 
@@ -93,16 +94,24 @@ static void run_all(const char *label) {
     }
 }
 
-TEST(parity_simd) { run_all(cpu_get()->avx2 ? "avx2" : "scalar"); }
+/* the default: the set FORGE_CPU and the CPU select */
+TEST(parity_default) { run_all(kernels_get()->name); }
 
-TEST(parity_scalar) {
-    cpu_features old = cpu_set((cpu_features){0});
-    run_all("scalar");
+/* each kernel set this CPU has, forced */
+TEST(parity_each_set) {
+    cpu_features real = cpu_detect(), old = cpu_get()[0];
+    cpu_features sets[] = {{0}, {.avx2 = real.avx2}, real};
+    for (int i = 0; i < 3; i++) {
+        if (i == 1 && !real.avx2) continue;
+        if (i == 2 && !real.avx512) continue;
+        cpu_set(sets[i]);
+        run_all(kernels_get()->name);
+    }
     cpu_set(old);
 }
 
 int main(void) {
-    RUN(parity_simd);
-    RUN(parity_scalar);
+    RUN(parity_default);
+    RUN(parity_each_set);
     return t_summary();
 }

@@ -1,13 +1,30 @@
-/* Kernels: every SIMD variant against the scalar reference on random data, and the batch
- * invariance of matmul (a row's result does not depend on the rows or columns computed
- * beside it). */
+/* Kernels: every SIMD set this machine can run (AVX2, AVX-512) against the scalar reference
+ * on random data with edge shapes, and the batch invariance of matmul per set (a row's result
+ * does not depend on the rows or columns computed beside it). */
 #include <stdint.h>
 
 #include "base/cpu.h"
 #include "kernels/kernels.h"
 #include "test.h"
 
-static const kernels *simd(void) { return kernels_avx2() && cpu_detect().avx2 ? kernels_avx2() : NULL; }
+/* the SIMD sets this build and CPU have, whatever FORGE_CPU says */
+static const kernels *g_sets[4];
+static int g_n_sets;
+
+static void find_sets(void) {
+    cpu_features f = cpu_detect();
+    if (f.avx2 && kernels_avx2()) g_sets[g_n_sets++] = kernels_avx2();
+    if (f.avx512 && kernels_avx512()) g_sets[g_n_sets++] = kernels_avx512();
+    printf("    sets: scalar");
+    for (int i = 0; i < g_n_sets; i++) printf(" %s", g_sets[i]->name);
+    printf("\n");
+}
+
+static int all_finite(const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(y[i])) return 0;
+    return 1;
+}
 
 static void fill(float *x, size_t n, float scale) {
     for (size_t i = 0; i < n; i++) x[i] = t_randf() * scale;
@@ -27,16 +44,15 @@ static void *make_weights(forge_dtype dt, int rows, int cols, float *as_f32) {
     return w;
 }
 
-TEST(matmul_simd_matches_reference) {
-    const kernels *k = simd();
-    if (!k) return; /* no SIMD on this machine: nothing to compare */
+static void check_matmul(const kernels *k) {
     const forge_dtype dts[] = {FORGE_DTYPE_F32, FORGE_DTYPE_BF16, FORGE_DTYPE_F16};
-    const int Ks[] = {8, 13, 64, 172, 576};
+    /* K: below, at and around the 8/16/32-element steps and odd; N: odd, 1 */
+    const int Ks[] = {1, 8, 13, 15, 16, 17, 31, 33, 64, 172, 576, 1000, 4100}; /* 4100: K blocks (AVX-512) */
     const int Ms[] = {1, 2, 3, 4, 5, 7, 9, 17, 33};
     for (size_t di = 0; di < 3; di++)
         for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)
             for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++) {
-                int K = Ks[ki], M = Ms[mi], N = 37;
+                int K = Ks[ki], M = Ms[mi], N = (ki + mi) % 4 == 3 ? 1 : 37;
                 float *wf = malloc((size_t)N * K * 4), *x = malloc((size_t)M * K * 4), bias[37];
                 void *w = make_weights(dts[di], N, K, wf);
                 fill(x, (size_t)M * K, 1.0f);
@@ -54,13 +70,39 @@ TEST(matmul_simd_matches_reference) {
                         double e = fabs((double)y0[i * N + j] - y1[i * N + j]) / mag;
                         if (e > worst) worst = e;
                     }
-                CHECKF(worst < 1e-6, "dtype %s K=%d M=%d: relative error %g", dtype_name(dts[di]), K, M, worst);
-                free(wf), free(x), free(w), free(y0), free(y1), free(pack);
+                CHECKF(worst < 1e-6, "%s dtype %s K=%d M=%d N=%d: relative error %g", k->name, dtype_name(dts[di]), K, M, N, worst);
+                CHECKF(all_finite(y1, (size_t)M * N), "%s dtype %s K=%d M=%d: not finite", k->name, dtype_name(dts[di]), K, M);
+                /* without pack scratch (16-bit weights then go unpacked): the same bits */
+                float *y2 = malloc((size_t)M * N * 4);
+                k->matmul(x, K, M, &mw, 0, N, y2, N, NULL);
+                CHECKF(!memcmp(y1, y2, (size_t)M * N * 4), "%s dtype %s K=%d M=%d: packed and direct differ", k->name,
+                       dtype_name(dts[di]), K, M);
+                free(wf), free(x), free(w), free(y0), free(y1), free(y2), free(pack);
             }
 }
 
-static void check_invariance(const kernels *k, forge_dtype dt) {
-    int K = 200, N = 45, M = 21;
+TEST(matmul_simd_matches_reference) {
+    for (int i = 0; i < g_n_sets; i++) check_matmul(g_sets[i]);
+}
+
+/* big finite inputs (|x w| sums near 1e30) stay finite; no overflow from the order */
+TEST(matmul_finite_from_finite) {
+    int K = 77, M = 5, N = 9;
+    float *x = malloc((size_t)M * K * 4), *wf = malloc((size_t)N * K * 4), y[45];
+    for (int i = 0; i < M * K; i++) x[i] = t_randf() * 1e14f;
+    for (int i = 0; i < N * K; i++) wf[i] = t_randf() * 1e14f;
+    mm_weight mw = {.data = wf, .dtype = FORGE_DTYPE_F32, .rows = N, .cols = K};
+    float *pack = malloc(mm_pack_floats(&mw) * 4);
+    for (int i = -1; i < g_n_sets; i++) {
+        const kernels *k = i < 0 ? kernels_ref() : g_sets[i];
+        k->matmul(x, K, M, &mw, 0, N, y, N, pack);
+        CHECKF(all_finite(y, (size_t)M * N), "%s: not finite", k->name);
+    }
+    free(x), free(wf), free(pack);
+}
+
+static void check_invariance(const kernels *k, forge_dtype dt, int K) {
+    int N = 45, M = 21;
     float *wf = malloc((size_t)N * K * 4), *x = malloc((size_t)M * K * 4);
     void *w = make_weights(dt, N, K, wf);
     fill(x, (size_t)M * K, 2.0f);
@@ -82,21 +124,24 @@ static void check_invariance(const kernels *k, forge_dtype dt) {
         }
     }
     diff += memcmp(part, full, (size_t)M * N * 4) != 0;
-    CHECKF(diff == 0, "%s %s: results depend on the batch shape", k->name, dtype_name(dt));
+    CHECKF(diff == 0, "%s %s K=%d: results depend on the batch shape", k->name, dtype_name(dt), K);
     free(wf), free(x), free(w), free(full), free(part), free(pack);
 }
 
 TEST(matmul_batch_invariance) {
     const forge_dtype dts[] = {FORGE_DTYPE_F32, FORGE_DTYPE_BF16, FORGE_DTYPE_F16};
     for (int d = 0; d < 3; d++) {
-        check_invariance(kernels_ref(), dts[d]);
-        if (simd()) check_invariance(simd(), dts[d]);
+        check_invariance(kernels_ref(), dts[d], 200);
+        for (int i = 0; i < g_n_sets; i++) {
+            check_invariance(g_sets[i], dts[d], 200);
+            check_invariance(g_sets[i], dts[d], 4100); /* several K blocks in the packed path */
+        }
     }
 }
 
-TEST(conversions) {
+/* k: a SIMD set, or NULL for the reference alone */
+static void conversions_for(const kernels *k) {
     /* every f16 value: the reference decoder equals F16C's */
-    const kernels *k = simd();
     int bad = 0;
     for (uint32_t h = 0; h < 65536; h++) {
         uint16_t v = (uint16_t)h;
@@ -130,9 +175,12 @@ TEST(conversions) {
     }
 }
 
-TEST(elementwise_simd_matches_reference) {
-    const kernels *k = simd();
-    if (!k) return;
+TEST(conversions) {
+    if (!g_n_sets) conversions_for(NULL);
+    for (int i = 0; i < g_n_sets; i++) conversions_for(g_sets[i]);
+}
+
+static void elementwise_for(const kernels *k) {
     for (int n = 1; n < 100; n += 7) {
         float x[100], w[100], a[100], b[100], u[100];
         fill(x, (size_t)n, 3.0f);
@@ -161,9 +209,27 @@ TEST(elementwise_simd_matches_reference) {
         CHECKF(fabsf(e0 - e1) <= 3e-7f * e0 || (xs[i] < -87.5f && e1 < 1e-37f), "exp(%g): %g vs %g", xs[i], e0, e1);
     }
     (void)ones;
+    /* finite in, finite out: silu of large |g|, exp of very negative shifts */
+    float g[40], u[40], o[40];
+    for (int i = 0; i < 40; i++) {
+        g[i] = (i % 2 ? -1 : 1) * powf(10.0f, (float)(i % 20) - 2);
+        u[i] = 1;
+    }
+    k->swiglu(o, g, u, 40);
+    CHECKF(all_finite(o, 40), "%s swiglu: not finite", k->name);
+    k->exp_shift(o, g, 40, 1e19f);
+    CHECKF(all_finite(o, 40), "%s exp_shift: not finite", k->name);
+    CHECKF(isfinite(k->sum_exp(g, 40, 1e19f)), "%s sum_exp: not finite", k->name);
+    float r[40];
+    k->rmsnorm(r, g, u, 40, 1e-5f);
+    CHECKF(all_finite(r, 40), "%s rmsnorm: not finite", k->name);
 }
 
-static void check_attention(forge_dtype kvdt, int hd, int rep, int n_kv, int first, int last) {
+TEST(elementwise_simd_matches_reference) {
+    for (int i = 0; i < g_n_sets; i++) elementwise_for(g_sets[i]);
+}
+
+static void check_attention(const kernels *k, forge_dtype kvdt, int hd, int rep, int n_kv, int first, int last) {
     const int B = FORGE_KV_BLOCK_TOKENS, n_blocks = last / B + 1, pool_blocks = n_blocks + 3;
     size_t block_elems = (size_t)n_kv * B * hd, esz = dtype_size(kvdt);
     float *kf = malloc(pool_blocks * block_elems * 4), *vf = malloc(pool_blocks * block_elems * 4);
@@ -182,25 +248,28 @@ static void check_attention(forge_dtype kvdt, int hd, int rep, int n_kv, int fir
                        .scale = 1.0f / sqrtf((float)hd), .out = o0};
         kernels_ref()->attention(&a);
         a.out = o1;
-        simd()->attention(&a);
+        k->attention(&a);
         double worst = 0;
         for (int i = 0; i < rep * hd; i++) {
             double e = fabs((double)o0[i] - o1[i]);
             if (e > worst) worst = e;
         }
-        CHECKF(worst < 2e-5, "attention %s hd=%d rep=%d [%d,%d]: max diff %g", dtype_name(kvdt), hd, rep, first, last, worst);
+        CHECKF(worst < 2e-5 && all_finite(o1, (size_t)rep * hd), "%s attention %s hd=%d rep=%d [%d,%d]: max diff %g", k->name, dtype_name(kvdt), hd, rep, first, last, worst);
     }
     free(kf), free(vf), free(kc), free(vc);
 }
 
 TEST(attention_simd_matches_reference) {
-    if (!simd()) return;
-    check_attention(FORGE_DTYPE_F32, 64, 3, 3, 0, 0);
-    check_attention(FORGE_DTYPE_F32, 64, 3, 3, 0, 100);
-    check_attention(FORGE_DTYPE_F32, 8, 2, 4, 5, 37);   /* window start mid-block */
-    check_attention(FORGE_DTYPE_BF16, 128, 8, 2, 0, 300);
-    check_attention(FORGE_DTYPE_BF16, 12, 1, 1, 17, 17); /* head_dim not a multiple of 8 */
-    check_attention(FORGE_DTYPE_F32, 16, 32, 1, 250, 511);
+    for (int i = 0; i < g_n_sets; i++) {
+        const kernels *k = g_sets[i];
+        check_attention(k, FORGE_DTYPE_F32, 64, 3, 3, 0, 0);
+        check_attention(k, FORGE_DTYPE_F32, 64, 3, 3, 0, 100);
+        check_attention(k, FORGE_DTYPE_F32, 8, 2, 4, 5, 37);   /* window start mid-block */
+        check_attention(k, FORGE_DTYPE_BF16, 128, 8, 2, 0, 300);
+        check_attention(k, FORGE_DTYPE_BF16, 12, 1, 1, 17, 17); /* head_dim not a multiple of 8 */
+        check_attention(k, FORGE_DTYPE_F32, 16, 32, 1, 250, 511);
+        check_attention(k, FORGE_DTYPE_BF16, 64, 3, 3, 0, 1023); /* decode at context 1024 */
+    }
 }
 
 TEST(rope_rotates_halves) {
@@ -212,7 +281,9 @@ TEST(rope_rotates_halves) {
 }
 
 int main(void) {
+    find_sets();
     RUN(matmul_simd_matches_reference);
+    RUN(matmul_finite_from_finite);
     RUN(matmul_batch_invariance);
     RUN(conversions);
     RUN(elementwise_simd_matches_reference);

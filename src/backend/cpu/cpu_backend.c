@@ -276,7 +276,10 @@ static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logit
         phase_end(b, PH_QKV);
         rows_run(b, ROWS_QK_ROPE_STORE);
         phase_end(b, PH_ROPE);
-        b->attn_heads_per_chunk = T * c->n_kv_heads >= 4 * b->n_threads ? c->n_heads / c->n_kv_heads : 1;
+        /* a whole KV group per chunk reads its keys once for all its heads: measured faster
+         * even when the chunks are few (SmolLM2 decode, 3 groups on 2 threads: 41 us a layer at
+         * context 1024 against 53 us with single heads) */
+        b->attn_heads_per_chunk = T * c->n_kv_heads >= b->n_threads ? c->n_heads / c->n_kv_heads : 1;
         tpool_run(b->pool, T * c->n_heads / b->attn_heads_per_chunk, attn_chunk, b);
         phase_end(b, PH_ATTN);
         mm_add(b, b->att, qd, T, &L->wo, b->tmp, H);
