@@ -305,15 +305,15 @@
       const rest = answer.slice(open[0].length);
       const end = rest.indexOf('</think>');
       reasoning += end < 0 ? rest : rest.slice(0, end);
-      answer = end < 0 ? '' : rest.slice(end + 8);
+      answer = end < 0 ? '' : rest.slice(end + 8).replace(/^\s+/, '');
     } else {
       const end = answer.indexOf('</think>');
       if (end >= 0 && !answer.slice(0, end).includes('<think>')) {
         reasoning += answer.slice(0, end);
-        answer = answer.slice(end + 8);
+        answer = answer.slice(end + 8).replace(/^\s+/, '');
       }
     }
-    return {reasoning: reasoning.replace(/^\s+|\s+$/g, ''), answer: answer.replace(/^\s+/, '')};
+    return {reasoning: reasoning.replace(/^\s+|\s+$/g, ''), answer};
   }
 
   function statsText(s) {
@@ -397,9 +397,18 @@
     if (force || nearBottom()) ui.messages.scrollTop = ui.messages.scrollHeight;
   }
 
-  let pending = new Set();
+  const pending = new Set();
+  const shownOnce = new WeakSet(); // messages whose first text is on screen
   let frame = 0;
+  // Shows a streaming message's new text: the first text at once (the time to the first token
+  // is what a reader notices), the rest once per animation frame.
   function scheduleUpdate(m) {
+    if (!shownOnce.has(m) && (m.content || m.reasoning)) {
+      shownOnce.add(m);
+      updateAssistant(m);
+      scrollDown(false);
+      return;
+    }
     pending.add(m);
     if (frame) return;
     frame = requestAnimationFrame(() => {

@@ -41,7 +41,7 @@ async function metric(base, line) {
 
 // Everything a page does that the tests watch: console errors, page errors, requests.
 function watch(page, origin) {
-  const w = {errors: [], requests: [], foreign: [], chatHeaders: []};
+  const w = {errors: [], requests: [], foreign: [], chatHeaders: [], chatBodies: []};
   page.on('console', (m) => {
     if (m.type() === 'error') w.errors.push('console: ' + m.text());
   });
@@ -50,7 +50,10 @@ function watch(page, origin) {
     const u = r.url();
     w.requests.push(u);
     if (!(u.startsWith(origin + '/') || u.startsWith('data:') || u === 'about:blank')) w.foreign.push(u);
-    if (u.endsWith('/v1/chat/completions')) w.chatHeaders.push(r.headers());
+    if (u.endsWith('/v1/chat/completions')) {
+      w.chatHeaders.push(r.headers());
+      w.chatBodies.push(JSON.parse(r.postData() || 'null'));
+    }
   });
   return w;
 }
@@ -177,6 +180,7 @@ try {
   // ---- stop cancels the stream; the server counts the abort ----------------------------------
   await setField(page, '#max-tokens', '');
   await setField(page, '#temperature', '0.8');
+  await setField(page, '#system', 'You tell stories.');
   const abort0 = await metric(BASE, 'forge_request_success_total{finished_reason="abort"}');
   // click Stop from inside the page as soon as the first text shows (the model is fast)
   await page.evaluate(() => {
@@ -195,6 +199,12 @@ try {
   await waitAnswerEnd(page, 2);
   msgs = await messages(page);
   check('stop ends the answer as stopped', msgs[3]?.state === 'stopped' && msgs[3].text.length > 0, JSON.stringify(msgs[3]));
+  const sent = w.chatBodies[w.chatBodies.length - 1];
+  check('the request carries the system prompt, the history, the settings and the model name',
+    JSON.stringify(sent.messages) === JSON.stringify([{role: 'system', content: 'You tell stories.'},
+      {role: 'user', content: 'Tell me a story\nabout a cat'}, {role: 'assistant', content: want},
+      {role: 'user', content: 'Once upon a time'}]) && sent.temperature === 0.8 && !('max_tokens' in sent) &&
+      sent.stream === true && sent.model === MODEL, JSON.stringify(sent));
   check('the send button is back after stop', await page.$eval('#send', (e) => !e.hidden) &&
     await page.$eval('#stop', (e) => e.hidden));
   let abort1 = NaN;
@@ -316,9 +326,12 @@ try {
   }) + '\n\ndata: ' + JSON.stringify({id: 'x', object: 'chat.completion.chunk', created: 0, model: MODEL, choices: [],
     usage: {prompt_tokens: 5, completion_tokens: 60, total_tokens: 65}}) + '\n\ndata: [DONE]\n\n';
   await page.setRequestInterception(true);
+  const think = ['<thi', 'nk>Plan: say <b>hi</b>.', '</think>', '\n\nHello *there*.'].map((c) => 'data: ' +
+    JSON.stringify({choices: [{index: 0, delta: {content: c}, finish_reason: null}]}) + '\n\n').join('') + 'data: [DONE]\n\n';
+  let mocks = 0;
   const onMock = (req) => {
     if (req.url().endsWith('/v1/chat/completions') && req.method() === 'POST') {
-      req.respond({status: 200, contentType: 'text/event-stream', body: sse});
+      req.respond({status: 200, contentType: 'text/event-stream', body: mocks++ ? think : sse});
     } else {
       req.continue();
     }
@@ -356,6 +369,19 @@ try {
     md.details[0].text === 'Thinking about <b>tags</b> and more.', JSON.stringify(md.details));
   check('the answer created no element beyond the Markdown ones', (await foreignElements(page)).length === 0,
     await foreignElements(page));
+  page.on('request', onMock);
+  await page.setRequestInterception(true);
+  await sendText(page, 'Think first');
+  await waitAnswerEnd(page, 2);
+  page.off('request', onMock);
+  await page.setRequestInterception(false);
+  const th = await page.$eval('#messages [data-role="assistant"]:last-of-type .body', (b) => ({
+    details: [...b.querySelectorAll('details.reasoning')].map((d) => ({open: d.open, text: d.querySelector('.text').textContent})),
+    md: b.querySelector('.md').textContent, em: [...b.querySelectorAll('.md em')].map((e) => e.textContent),
+  }));
+  check('<think>...</think> at the start of an answer is folded as reasoning', JSON.stringify(th) ===
+    JSON.stringify({details: [{open: false, text: 'Plan: say <b>hi</b>.'}], md: 'Hello there.', em: ['there']}),
+    JSON.stringify(th));
   await new Promise((r) => setTimeout(r, 300));
   check('no script ran', await page.evaluate(() => window.__xss === undefined));
   check('the page never requested another host', w.foreign.length === 0, w.foreign);
@@ -383,9 +409,18 @@ try {
       kw.chatHeaders.length === 1 && kw.chatHeaders[0].authorization === 'Bearer ' + API_KEY,
       JSON.stringify(kw.chatHeaders));
     check('--api-key: no request to another host', kw.foreign.length === 0, kw.foreign);
-    // the only error expected: the first /v1/models without a key (401)
-    const unexpected = kw.errors.filter((e) => !/status of 401/.test(e));
-    check('--api-key: no console errors besides the first 401', unexpected.length === 0, unexpected.join('\n'));
+    // an error answer is shown in the message
+    await setField(kp, '#max-tokens', '100000');
+    await sendText(kp, 'Too long');
+    await waitAnswerEnd(kp, 2);
+    const ke = await kp.$eval('#messages [data-role="assistant"]:last-of-type', (e) =>
+      ({state: e.dataset.state, error: e.querySelector('.error')?.textContent}));
+    check('an error answer (400: max tokens past the context) is shown in the message',
+      ke.state === 'error' && /context/.test(ke.error) && /HTTP 400/.test(ke.error), JSON.stringify(ke));
+    // the errors expected: the first /v1/models without a key (401), the 400
+    const unexpected = kw.errors.filter((e) => !/status of (401|400)/.test(e));
+    check('--api-key: no console errors besides the first 401 and the 400', unexpected.length === 0,
+      unexpected.join('\n'));
     await kctx.close();
   }
 } catch (e) {
