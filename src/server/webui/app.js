@@ -95,18 +95,21 @@
 
   // ---- Markdown to DOM ---------------------------------------------------------------------
 
-  // Inline spans: code, strong, emphasis, strikethrough, links, bare URLs, line breaks.
+  // Inline spans: code, strong, emphasis, strikethrough, links, bare URLs, line breaks. A span
+  // stays within one line, and no pattern nests quantifiers: matching is at worst quadratic in
+  // a line's length, never exponential (an answer is rendered again as it grows).
   const INLINE = new RegExp([
-    '(`+)([^`]|[^`][\\s\\S]*?[^`])\\1(?!`)',                  // 1,2 code
-    '\\*\\*(?=\\S)([\\s\\S]*?\\S)\\*\\*',                       // 3 strong
-    '(?<![\\w_])__(?=\\S)([\\s\\S]*?\\S)__(?![\\w_])',          // 4 strong
-    '\\*(?=[^\\s*])((?:\\*\\*[\\s\\S]*?\\*\\*|[^*])*?[^\\s*])\\*(?!\\*)', // 5 emphasis
-    '(?<![\\w_])_(?=[^\\s_])([\\s\\S]*?[^\\s_])_(?![\\w_])',    // 6 emphasis
-    '~~(?=\\S)([\\s\\S]*?\\S)~~',                               // 7 strikethrough
+    '(`+)([^`\\n]|[^`\\n][^\\n]*?[^`\\n])\\1(?!`)',                  // 1,2 code
+    '\\*\\*(?=[^\\s*])([^\\n]*?[^\\s*])\\*\\*',                       // 3 strong
+    '(?<![\\w_])__(?=[^\\s_])([^\\n]*?[^\\s_])__(?![\\w_])',          // 4 strong
+    '\\*(?=[^\\s*])([^*\\n]*?[^\\s*])\\*(?!\\*)',                     // 5 emphasis
+    '(?<![\\w_])_(?=[^\\s_])([^\\n]*?[^\\s_])_(?![\\w_])',            // 6 emphasis
+    '~~(?=\\S)([^\\n]*?\\S)~~',                                       // 7 strikethrough
     '\\[([^\\[\\]\\n]+)\\]\\(\\s*<?([^\\s()<>]+)>?(?:\\s+"[^"\\n]*")?\\s*\\)', // 8,9 link
-    '(https?:\\/\\/[^\\s<>"`]*[^\\s<>"`.,;:!?\'()\\[\\]*_~])',  // 10 bare URL
-    '(\\n)',                                                    // 11 line break
+    '(https?:\\/\\/[^\\s<>"`]*[^\\s<>"`.,;:!?\'()\\[\\]*_~])',        // 10 bare URL
+    '(\\n)',                                                          // 11 line break
   ].join('|'), 'g');
+  const MAX_INLINE = 50000; // longer paragraphs are shown as plain text
 
   function safeUrl(u) {
     if (!/^(https?:\/\/|mailto:)/i.test(u)) return null;
@@ -128,7 +131,7 @@
   }
 
   function inline(text, parent, depth, inLink) {
-    if (depth > MAX_DEPTH) {
+    if (depth > MAX_DEPTH || text.length > MAX_INLINE) {
       parent.append(text);
       return;
     }

@@ -328,10 +328,18 @@ try {
   await page.setRequestInterception(true);
   const think = ['<thi', 'nk>Plan: say <b>hi</b>.', '</think>', '\n\nHello *there*.'].map((c) => 'data: ' +
     JSON.stringify({choices: [{index: 0, delta: {content: c}, finish_reason: null}]}) + '\n\n').join('') + 'data: [DONE]\n\n';
+  // text that makes backtracking regular expressions take exponential time, in 200 chunks
+  const nasty = '*a' + '**x'.repeat(1500) + '\n\n*' + 'a**'.repeat(1500) + '\n\n' + '_a '.repeat(2000) + '\n\n' +
+    '`'.repeat(3000) + 'a\n\n' + '- - '.repeat(1000) + 'x\n\n' + '| -'.repeat(1000) + '\n' + '[a]('.repeat(1000) +
+    '\n\n' + '>'.repeat(100) + ' deep\n\n' + '  - '.repeat(100) + 'nested\n';
+  const parts = [];
+  for (let i = 0; i < nasty.length; i += Math.ceil(nasty.length / 200)) parts.push(nasty.slice(i, i + Math.ceil(nasty.length / 200)));
+  const slow = parts.map((c) => 'data: ' + JSON.stringify({choices: [{index: 0, delta: {content: c}, finish_reason: null}]}) +
+    '\n\n').join('') + 'data: [DONE]\n\n';
   let mocks = 0;
   const onMock = (req) => {
     if (req.url().endsWith('/v1/chat/completions') && req.method() === 'POST') {
-      req.respond({status: 200, contentType: 'text/event-stream', body: mocks++ ? think : sse});
+      req.respond({status: 200, contentType: 'text/event-stream', body: [sse, think, slow][mocks++]});
     } else {
       req.continue();
     }
@@ -375,10 +383,23 @@ try {
   await waitAnswerEnd(page, 2);
   page.off('request', onMock);
   await page.setRequestInterception(false);
-  const th = await page.$eval('#messages [data-role="assistant"]:last-of-type .body', (b) => ({
+  const th = await page.$eval('#messages [data-role="assistant"]:nth-of-type(4) .body', (b) => ({
     details: [...b.querySelectorAll('details.reasoning')].map((d) => ({open: d.open, text: d.querySelector('.text').textContent})),
     md: b.querySelector('.md').textContent, em: [...b.querySelectorAll('.md em')].map((e) => e.textContent),
   }));
+  page.on('request', onMock);
+  await page.setRequestInterception(true);
+  const tNasty = Date.now();
+  await sendText(page, 'Be nasty');
+  await waitAnswerEnd(page, 3);
+  const nastyMs = Date.now() - tNasty;
+  page.off('request', onMock);
+  await page.setRequestInterception(false);
+  const nastyShown = await page.$eval('#messages [data-role="assistant"]:last-of-type', (e) =>
+    ({state: e.dataset.state, len: e.querySelector('.md').textContent.length}));
+  check('pathological Markdown (unclosed emphasis, backticks, deep quotes and lists) renders quickly',
+    nastyShown.state === 'done' && nastyShown.len > 10000 && nastyMs < 10000, JSON.stringify({nastyMs, ...nastyShown}));
+  console.log('    (pathological answer: ' + nastyMs + ' ms)');
   check('<think>...</think> at the start of an answer is folded as reasoning', JSON.stringify(th) ===
     JSON.stringify({details: [{open: false, text: 'Plan: say <b>hi</b>.'}], md: 'Hello there.', em: ['there']}),
     JSON.stringify(th));
