@@ -182,11 +182,11 @@ try {
   await setField(page, '#temperature', '0.8');
   await setField(page, '#system', 'You tell stories.');
   const abort0 = await metric(BASE, 'forge_request_success_total{finished_reason="abort"}');
-  // click Stop from inside the page as soon as the first text shows (the model is fast)
+  // click Stop from inside the page once some text shows (the model is fast)
   await page.evaluate(() => {
     const obs = new MutationObserver(() => {
       const a = document.querySelector('#messages [data-role="assistant"][data-state="streaming"] .md');
-      if (a && a.textContent.length > 0) {
+      if (a && a.textContent.length > 120) { // a few dozen tokens of ~460
         obs.disconnect();
         document.getElementById('stop').click();
       }
