@@ -43,7 +43,7 @@ else
   LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
 endif
 CLI_SRC  := $(wildcard src/cli/*.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/webui_assets.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/*/test_*.c)
 TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
@@ -85,6 +85,26 @@ $(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC    $<")
 	$(Q)$(CC) $(CFLAGS_ALL) $(SIMD_FLAGS) -MMD -MP -c $< -o $@
+
+# The chat page of `forge serve` (src/server/webui/): scripts/embed.c, built and run here for
+# the build machine, writes its files as C byte arrays (URL, Content-Type, file).
+WEBUI_DIR    := src/server/webui
+WEBUI_ASSETS := / "text/html; charset=utf-8" $(WEBUI_DIR)/index.html \
+                /webui/app.js "text/javascript; charset=utf-8" $(WEBUI_DIR)/app.js \
+                /webui/app.css "text/css; charset=utf-8" $(WEBUI_DIR)/app.css \
+                /webui/icon.svg "image/svg+xml" $(WEBUI_DIR)/icon.svg
+$(BUILD)/gen/embed: scripts/embed.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=c11 -O1 -Wall -Wextra -Werror -o $@ $<
+
+$(BUILD)/gen/webui_assets.c: $(BUILD)/gen/embed $(wildcard $(WEBUI_DIR)/*) Makefile
+	@$(if $(Q),echo "  GEN   $@")
+	$(Q)$(BUILD)/gen/embed $@ $(WEBUI_ASSETS)
+
+$(BUILD)/obj/gen/webui_assets.o: $(BUILD)/gen/webui_assets.c src/server/webui.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/libforge.a: $(LIB_OBJ)
 	@rm -f $@

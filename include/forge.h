@@ -705,7 +705,9 @@ FORGE_API forge_status forge_hub_cache_dir(const forge_hub_params *params, char 
  * One event loop (libevent's evhttp) serves HTTP on the thread that calls
  * forge_server_run; the engine steps on its own thread; the model loads on a third while
  * /health answers 503. Routes: GET /health, GET /metrics (Prometheus), GET /v1/models,
- * POST /v1/completions, POST /v1/chat/completions, POST /tokenize, POST /detokenize.
+ * POST /v1/completions, POST /v1/chat/completions, POST /tokenize, POST /detokenize, and
+ * GET / (a chat page compiled into the library, with its files under /webui/; no_webui
+ * turns it off).
  * ------------------------------------------------------------------------------------- */
 
 typedef struct forge_server forge_server;
@@ -735,7 +737,9 @@ typedef struct forge_server_params {
     int max_choices;               /* n x prompts in one request at most (400 beyond); 0: 128 */
     size_t max_response_bytes;     /* a non-streaming answer that could grow past this is
                                       refused up front (400); 0: 256 MiB */
-    uint64_t reserved[6];          /* zero; new fields are carved from here */
+    bool no_webui;                 /* GET / answers 404 instead of the chat page */
+    uint8_t reserved_bytes[7];     /* zero */
+    uint64_t reserved[5];          /* zero; new fields are carved from here */
 } forge_server_params;
 
 /* All defaults (the same as a zeroed struct). */

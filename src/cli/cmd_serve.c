@@ -30,7 +30,7 @@ int cmd_serve(int argc, char **argv) {
     const char *host = NULL, *api_key = NULL, *name = NULL, *tmpl = NULL, *device = NULL;
     long port = LONG_MIN, max_waiting = 0, max_body_mb = 0, max_conns = 0, max_choices = 0, max_response_mb = 0;
     double request_timeout = 0, shutdown_timeout = 0, keepalive = 0, gpu_util = 0;
-    int no_prefix = 0, help = 0;
+    int no_prefix = 0, no_webui = 0, help = 0;
     cli_opt opts[40];
     int n = cli_model_options(opts, &mo, true);
     opts[n++] = (cli_opt){"host", OPT_STR, &host, "ADDR: address to listen on (default $FORGE_HOST, else 127.0.0.1)"};
@@ -52,6 +52,7 @@ int cmd_serve(int argc, char **argv) {
     opts[n++] = (cli_opt){"max-response-mb", OPT_INT, &max_response_mb,
                           "MB: refuse non-streaming requests whose answer could exceed this (default 256)"};
     opts[n++] = (cli_opt){"no-prefix-caching", OPT_FLAG, &no_prefix, "turn the prefix cache off"};
+    opts[n++] = (cli_opt){"no-webui", OPT_FLAG, &no_webui, "do not serve the chat page at / (404 instead)"};
     opts[n++] = (cli_opt){"device", OPT_STR, &device, "auto|cpu|cuda: where to run (default $FORGE_DEVICE, else auto)"};
     opts[n++] = (cli_opt){"gpu-memory-utilization", OPT_DOUBLE, &gpu_util,
                           "FRACTION: share of GPU memory to use (default 0.9)"};
@@ -106,6 +107,7 @@ int cmd_serve(int argc, char **argv) {
         .max_choices = (int)max_choices,
         .max_response_bytes = (size_t)max_response_mb << 20,
         .handle_signals = true,
+        .no_webui = no_webui != 0,
         .model_params = {.max_model_len = (int)mo.max_model_len, .n_threads = (int)mo.threads},
         .engine = {.max_seqs = (int)mo.max_seqs, .max_batched_tokens = (int)mo.max_batched_tokens,
                    .max_waiting = (int)max_waiting, .kv_cache_mb = (size_t)mo.kv_cache_mb, .kv_dtype = kvd,

@@ -73,7 +73,7 @@ void reply_error(forge_server *s, h1_conn *hc, int route, const srv_err *e) {
     if (e->status == 503) h1_add_field(hc, "Retry-After", "1");
     if (e->status == 401) h1_add_field(hc, "WWW-Authenticate", "Bearer");
     if (e->status == 405) h1_add_field(hc, "Allow", route == SRV_ROUTE_HEALTH || route == SRV_ROUTE_METRICS ||
-                                                               route == SRV_ROUTE_MODELS
+                                                               route == SRV_ROUTE_MODELS || route == SRV_ROUTE_WEBUI
                                                            ? "GET, HEAD, OPTIONS"
                                                            : "POST, OPTIONS");
     reply_json(s, hc, route, status, json, len);

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/utf8.h"
 #include "server/server_int.h"
+#include "server/webui.h"
 
 static const struct {
     const char *path;
@@ -299,6 +300,37 @@ static void preflight(forge_server *s, h1_conn *hc, int route) {
     h1_respond(hc, 204, NULL, 0);
 }
 
+/* The chat page's file at path, or NULL. */
+static const srv_webui_asset *webui_asset(const char *path) {
+    for (int i = 0; i < srv_webui_n_assets; i++)
+        if (!strcmp(path, srv_webui_assets[i].path)) return &srv_webui_assets[i];
+    return NULL;
+}
+
+/* The security headers keep the page to itself: scripts, styles, images and fetches only
+ * from this server (no inline script or style: model text can never become code), no
+ * framing by other sites, no referrer, no MIME sniffing. The key a user types stays in
+ * their browser (localStorage); the page is public and served without it. */
+static void send_webui(forge_server *s, h1_conn *hc, const srv_webui_asset *a) {
+    h1_add_field(hc, "Content-Security-Policy",
+                 "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+                 "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    h1_add_field(hc, "X-Content-Type-Options", "nosniff");
+    h1_add_field(hc, "X-Frame-Options", "DENY");
+    h1_add_field(hc, "Referrer-Policy", "no-referrer");
+    h1_add_field(hc, "Cache-Control", "no-cache");
+    h1_add_field(hc, "ETag", a->etag);
+    const char *inm = h1_field_get(&hc->head, "If-None-Match");
+    if (inm && strstr(inm, a->etag)) {
+        metrics_count_http(&s->metrics, SRV_ROUTE_WEBUI, 304);
+        h1_respond(hc, 304, NULL, 0);
+        return;
+    }
+    metrics_count_http(&s->metrics, SRV_ROUTE_WEBUI, 200);
+    h1_add_field(hc, "Content-Type", a->ctype);
+    h1_respond(hc, 200, (const char *)a->data, a->len);
+}
+
 /* A client's X-Request-Id is echoed when it is 1-128 visible ASCII characters. */
 static bool good_request_id(const char *v) {
     size_t n = strlen(v);
@@ -337,6 +369,8 @@ int routes_head(h1_conn *hc, void *arg) {
         }
     bool model_path = !strncmp(path, "/v1/models/", 11) && path[11];
     if (model_path) route = SRV_ROUTE_MODELS;
+    const srv_webui_asset *asset = s->p.no_webui ? NULL : webui_asset(path);
+    if (asset) route = SRV_ROUTE_WEBUI;
     hc->route = route;
     if (route == SRV_ROUTE_OTHER) {
         srv_fail(&e, 404, "not_found", NULL, "Invalid URL (%.16s %.*s)", method, utf8_cut(path, 200), path);
@@ -350,6 +384,10 @@ int routes_head(h1_conn *hc, void *arg) {
         srv_fail(&e, 405, "method_not_allowed", NULL, "%.16s is not allowed on %s (use %s)", method, path,
                  post ? "POST" : "GET");
         goto fail;
+    }
+    if (asset) { /* public, and served while the model loads: the page says so */
+        send_webui(s, hc, asset);
+        return 1;
     }
     srv_state st = atomic_load(&s->state);
     if (route == SRV_ROUTE_HEALTH) {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,6 +277,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
 }
 
 /* ---- public API ----------------------------------------------------------------------- */
+
+/* no_webui was carved from the reserved tail: the struct's size must not change */
+_Static_assert(sizeof(forge_server_params) == offsetof(forge_server_params, no_webui) + 48,
+               "forge_server_params changed size");
 
 static char *dup_or_null(const char *x) { return x && *x ? strdup(x) : NULL; }
 

@@ -2,7 +2,8 @@
  *   server.c    lifecycle: listening, model loading, the engine-to-loop event queue,
  *               signals, shutdown
  *   http1.c     HTTP/1.1: framing, connections, time limits, the connection cap (http1.h)
- *   routes.c    dispatch, auth, CORS, /health, /metrics, /v1/models, /tokenize, /detokenize
+ *   routes.c    dispatch, auth, CORS, /health, /metrics, /v1/models, /tokenize, /detokenize,
+ *               the chat page (/ and the files under /webui/, compiled in: webui.h)
  *   parse.c     request JSON validation into engine parameters (completions and chat)
  *   generate.c  generation requests: submit, engine events, responses and SSE streams
  *   respond.c   HTTP replies: JSON bodies, OpenAI error JSON, SSE framing, logprobs JSON
@@ -52,8 +53,8 @@ typedef struct srv_hist {
 } srv_hist;
 
 enum { SRV_ROUTE_HEALTH, SRV_ROUTE_METRICS, SRV_ROUTE_MODELS, SRV_ROUTE_COMPLETIONS, SRV_ROUTE_CHAT,
-       SRV_ROUTE_TOKENIZE, SRV_ROUTE_DETOKENIZE, SRV_ROUTE_OTHER, SRV_N_ROUTES };
-enum { SRV_N_CODES = 12 };
+       SRV_ROUTE_TOKENIZE, SRV_ROUTE_DETOKENIZE, SRV_ROUTE_WEBUI, SRV_ROUTE_OTHER, SRV_N_ROUTES };
+enum { SRV_N_CODES = 13 };
 
 typedef struct srv_metrics {
     uint64_t http[SRV_N_ROUTES][SRV_N_CODES]; /* by route and status (index in g_codes) */
