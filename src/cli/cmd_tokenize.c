@@ -7,12 +7,13 @@
 #include "base/strbuf.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/session.h"
 #include "forge.h"
 
 static const char SYNOPSIS[] =
-    "--model DIR [--no-special] [--split-special] \"text\"\n"
-    "       forge tokenize --model DIR --json FILE        (FILE: JSON array of strings)\n"
-    "       forge tokenize --model DIR --decode [--skip-special] [--clean-up-spaces] IDS\n"
+    "[--model DIR] [--no-special] [--split-special] \"text\"\n"
+    "       forge tokenize [--model DIR] --json FILE        (FILE: JSON array of strings)\n"
+    "       forge tokenize [--model DIR] --decode [--skip-special] [--clean-up-spaces] IDS\n"
     "Prints the ids as a JSON array (--json: one array of id arrays). --decode takes ids as\n"
     "arguments (\"1 2 3\", \"1,2,3\" or \"[1,2,3]\"), or with --json a file holding an array of\n"
     "id arrays, and prints the text (--json: a JSON array of strings).";
@@ -55,7 +56,7 @@ int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *json = NULL;
     int no_special = 0, split_special = 0, decode = 0, skip_special = 0, clean_up = 0, help = 0;
     const cli_opt opts[] = {
-        {"model", OPT_STR, &model, "DIR: folder with tokenizer.json (+ tokenizer_config.json)"},
+        {"model", OPT_STR, &model, "DIR: folder with tokenizer.json (+ tokenizer_config.json), or a .gguf (default $FORGE_MODEL, else the built-in model)"},
         {"no-special", OPT_FLAG, &no_special, ": add no BOS/EOS (HF add_special_tokens=False)"},
         {"split-special", OPT_FLAG, &split_special, ": encode special-token text as plain text"},
         {"json", OPT_STR, &json, "FILE: JSON array of strings (or of id arrays with --decode); - for stdin"},
@@ -73,9 +74,19 @@ int cmd_tokenize(int argc, char **argv) {
         cli_usage("tokenize", SYNOPSIS, opts, n_opts);
         return 0;
     }
-    if (!model || (!json && np == 0) || (json && np > 0) || (!decode && np > 1)) {
+    if ((!json && np == 0) || (json && np > 0) || (!decode && np > 1)) {
         cli_usage("tokenize", SYNOPSIS, opts, n_opts);
         return 2;
+    }
+    /* as every other subcommand: FORGE_MODEL, else the built-in model */
+    char builtin[4096];
+    if (!model || !*model) model = getenv("FORGE_MODEL");
+    if (!model || !*model) {
+        if (cli_default_model(builtin, sizeof builtin) != 0) {
+            fprintf(stderr, "forge tokenize: no --model given, FORGE_MODEL unset, and the built-in model is missing\n");
+            return 2;
+        }
+        model = builtin;
     }
     forge_error err;
     forge_tokenizer *tok = forge_tokenizer_open(model, &err);

@@ -31,4 +31,8 @@ out=$($FORGE tokenize --model "$T_TMP/m" x 2>&1); rc=$?
 check "malformed tokenizer.json fails" test $rc -ne 0
 check "error names the field" grep -q 'model.merges\[0\]' <<<"$out"
 check "missing folder fails" bash -c "! $FORGE tokenize --model /nonexistent x 2>/dev/null"
+# no --model: FORGE_MODEL, else the built-in model (as every other subcommand)
+check_eq "no --model: the built-in model's tokenizer" "$($FORGE tokenize 'Once upon a time')" \
+  "$($FORGE tokenize --model models/stories260K 'Once upon a time')"
+check_eq "no --model: FORGE_MODEL" "$(FORGE_MODEL=$M/qwen3 $FORGE tokenize 'Hello world')" "[9707,1879]"
 finish
