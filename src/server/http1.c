@@ -885,11 +885,8 @@ void h1_set_draining(h1_server *hs, bool on) { hs->draining = on; }
 
 int h1_conn_count(const h1_server *hs) { return hs ? hs->n_conns : 0; }
 
-void h1_server_free(h1_server *hs) {
-    if (!hs) return;
-    if (hs->listener) evconnlistener_free(hs->listener);
-    hs->listener = NULL;
-    while (hs->conns) {
+void h1_close_all(h1_server *hs) {
+    while (hs && hs->conns) {
         h1_conn *c = hs->conns;
         if (c->state == ST_BUSY || c->state == ST_WRITING) {
             c->state = ST_CLOSING;
@@ -897,6 +894,13 @@ void h1_server_free(h1_server *hs) {
         }
         conn_free(c);
     }
+}
+
+void h1_server_free(h1_server *hs) {
+    if (!hs) return;
+    if (hs->listener) evconnlistener_free(hs->listener);
+    hs->listener = NULL;
+    h1_close_all(hs);
     if (hs->backoff) event_free(hs->backoff);
     free(hs);
 }

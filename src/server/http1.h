@@ -178,7 +178,9 @@ h1_conn *h1_adopt(h1_server *hs, struct bufferevent *bev, int fd);
 /* Answers from now on ask the client to close the connection (a shutdown drain). */
 void h1_set_draining(h1_server *hs, bool on);
 int h1_conn_count(const h1_server *hs);
-/* Closes every connection (hooks.gone for requests being answered) and frees. */
+/* Closes every connection now (hooks.gone for requests being answered). */
+void h1_close_all(h1_server *hs);
+/* Closes every connection (as h1_close_all) and frees. */
 void h1_server_free(h1_server *hs);
 
 /* Adds a header field to c's next answer. */
