@@ -6,8 +6,9 @@
 #include "server/server_int.h"
 
 static const int g_codes[SRV_N_CODES] = {200, 204, 304, 400, 401, 404, 405, 408, 413, 500, 503, 0, 0};
-static const char *const g_routes[SRV_N_ROUTES] = {"/health",    "/metrics",    "/v1/models", "/v1/completions",
-                                                   "/v1/chat/completions", "/tokenize", "/detokenize", "webui",
+static const char *const g_routes[SRV_N_ROUTES] = {"/health", "/metrics", "/v1/models", "/v1/completions",
+                                                   "/v1/chat/completions", "/tokenize", "/detokenize",
+                                                   "webui", /* the chat page and its files */
                                                    "other"};
 
 /* seconds */

@@ -31,7 +31,6 @@
   // ---- state, kept in localStorage --------------------------------------------------------
 
   const str = (v, d) => (typeof v === 'string' ? v : d);
-  const numOr = (v, d) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
 
   function load() {
     let s = null;

@@ -149,8 +149,16 @@ try {
       if (a) window.__seen.push(a.textContent.length);
     }).observe(document.getElementById('messages'), {subtree: true, childList: true, characterData: true, attributes: true});
   });
+  // the browser receives this answer slowly (DevTools network throttling: about 20 SSE
+  // chunks a second), so that it shows partial text whatever the machine's load
+  const cdp = await page.createCDPSession();
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', {offline: false, latency: 0, downloadThroughput: 5000,
+    uploadThroughput: -1});
   await page.keyboard.press('Enter');
   await waitAnswerEnd(page, 1);
+  await cdp.send('Network.emulateNetworkConditions', {offline: false, latency: 0, downloadThroughput: -1,
+    uploadThroughput: -1});
   let msgs = await messages(page);
   check('Enter sends: a user and an assistant message (data-role)', msgs.length === 2 && msgs[0].role === 'user' &&
     msgs[1].role === 'assistant', JSON.stringify(msgs));
@@ -159,6 +167,7 @@ try {
   const seen = await page.evaluate(() => window.__seen);
   const chunks = Number(await page.$eval('#messages [data-role="assistant"]', (e) => e.dataset.chunks));
   const finalLen = (await page.$eval('#messages [data-role="assistant"] .md', (e) => e.textContent)).length;
+  console.log(`    (streamed: ${chunks} chunks, ${new Set(seen).size} text lengths shown before the end)`);
   check('the answer was streamed: several SSE chunks, partial text shown before the end',
     chunks > 5 && seen.some((n) => n > 0 && n < finalLen), `chunks ${chunks}, lengths seen ${seen.slice(0, 20)} of ${finalLen}`);
   // the same request straight to the API (greedy): the page shows what the server generated
