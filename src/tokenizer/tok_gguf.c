@@ -96,13 +96,24 @@ forge_status gguf_tokenizer_docs(const gguf_file *g, char **json, size_t *len, c
             sb_puts(&pj, "{\"type\":\"Sequence\",\"pretokenizers\":[");
             put_regex_split(&pj, RE_QWEN2);
             sb_puts(&pj, ",{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false}]}");
+        } else if (str_is(pre, "default")) {
+            /* llama.cpp's BPE default: four regexes, each splitting the pieces of the last */
+            sb_puts(&pj, "{\"type\":\"Sequence\",\"pretokenizers\":[");
+            put_regex_split(&pj, "[\\p{P}\\$\\+<=>\\^~\\|]+");
+            sb_putc(&pj, ',');
+            put_regex_split(&pj, RE_GPT2);
+            sb_putc(&pj, ',');
+            put_regex_split(&pj, "\\p{N}+");
+            sb_putc(&pj, ',');
+            put_regex_split(&pj, "[0-9][0-9][0-9]");
+            sb_puts(&pj, ",{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false}]}");
         } else if (str_is(pre, "smollm") || str_is(pre, "starcoder") || str_is(pre, "refact") || str_is(pre, "command-r")) {
             sb_puts(&pj, "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Digits\",\"individual_digits\":true},");
             put_regex_split(&pj, RE_GPT2);
             sb_puts(&pj, ",{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false}]}");
         } else {
             return err_set(err, FORGE_E_UNSUPPORTED,
-                           "tokenizer.ggml.pre \"%.*s\" is not supported (llama-bpe, llama3, qwen2, smollm, starcoder, gpt-2)",
+                           "tokenizer.ggml.pre \"%.*s\" is not supported (llama-bpe, llama3, qwen2, smollm, starcoder, gpt-2, default)",
                            (int)(pre.len < 40 ? pre.len : 40), pre.s);
         }
         if (sb_failed(&pj)) return err_set(err, FORGE_E_NOMEM, "out of memory");
