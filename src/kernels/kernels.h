@@ -17,7 +17,8 @@
  * (rows), the tile an output lands in, the column range, packing or threads. Packing
  * bf16/f16 weights to f32 first is exact, so packed and direct paths give the same bits.
  * Attention walks keys in KV-block tiles aligned to absolute positions, whatever the batch
- * (the AVX-512 set uses the AVX2 attention and element-wise kernels). Switching sets changes
+ * (the AVX-512 set runs the same attention algorithm on 16 lanes and the AVX2 element-wise
+ * kernels). Switching sets changes
  * the last bits of results, never within one set. */
 #ifndef FORGE_KERNELS_H
 #define FORGE_KERNELS_H

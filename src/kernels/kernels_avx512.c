@@ -1,8 +1,9 @@
 /* kernels_avx512.c: AVX-512 (F/BW/VL/DQ) kernels; this file alone is compiled with those ISA
  * flags (plus AVX512-BF16 for the dot-product peak loop, run only where cpu_get() reports
  * it), and kernels_get() picks it only when cpu_get() reports AVX-512. matmul keeps the
- * set's reduction order (kernels.h) in every tile shape; the element-wise kernels and
- * attention are the AVX2 set's (measured: see docs/benchmarks.md). */
+ * set's reduction order (kernels.h) in every tile shape; attention is the AVX2 set's
+ * algorithm on 16 lanes; the element-wise kernels are the AVX2 set's (a few percent of a
+ * forward, not ported). */
 #include <immintrin.h>
 #include <math.h>
 #include <pthread.h>
