@@ -19,14 +19,15 @@ run_py() { # args...: runs http_live.py, adds its counts
 
 # under ASan, freed memory waits in a quarantine (256 MB by default) that RSS would show
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:quarantine_size_mb=16"
-start_server h --api-key sekret --max-seqs 4 --shutdown-timeout 300
+start_server h --api-key sekret --max-seqs 1 --shutdown-timeout 300
 check "server ready" test $? = 0
 run_py framing "$PORT"
 run_py memory "$PORT" "$PID"
 check "no internal errors logged" bash -c "! grep -E 'ERROR|Sanitizer|runtime error' '$T_TMP/h.log'"
 check "the server is still running" kill -0 $PID
 
-# the shutdown drain: /health and new requests get 503 while a request finishes
+# the shutdown drain: /health and new requests get 503 while a request finishes (128 x 450
+# tokens one sequence at a time, --max-seqs 1: many seconds, so the drain is still on)
 body='{"prompt": "Once upon a time", "max_tokens": 450, "n": 128, "ignore_eos": true}'
 curl -s -o "$T_TMP/long.json" -H 'Authorization: Bearer sekret' -H 'Content-Type: application/json' \
   -d "$body" "$URL/v1/completions" &
