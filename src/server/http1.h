@@ -83,6 +83,9 @@ typedef struct h1_error {
     char msg[256];
 } h1_error;
 
+/* Fills e (status, code, message); returns -1. */
+int h1_fail(h1_error *e, int status, const char *code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* Parses a request head at the start of buf[0..len) in place (NULs are written into it).
  * Returns the head's length in bytes (through its empty line) when it is complete and valid,
  * 0 when more bytes are needed, -1 with e filled when it is invalid or too large. Leading
