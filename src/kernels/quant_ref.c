@@ -69,6 +69,19 @@ static inline void scale_min_k4(const uint8_t *s, int j, int *sc, int *mn) {
 
 /* ---- dequantization ------------------------------------------------------------------ */
 
+/* Values i and i + 16 of a Q4/Q5 block from their codes: d * (q - zero) for the _0 types,
+ * d * q + m for the _1 types (the order of operations gguf-py uses). */
+static inline void put_pair(float *out, int i, int lo, int hi, float d, float m, int zero) {
+    if (zero) {
+        out[i] = d * (float)(lo - zero);
+        out[i + 16] = d * (float)(hi - zero);
+    } else {
+        float a = d * (float)lo, c = d * (float)hi;
+        out[i] = a + m;
+        out[i + 16] = c + m;
+    }
+}
+
 void quant_dequant_row(int t, const void *row, float *out, int n) {
     const uint8_t *p = row;
     int bs = quant_block_bytes(t), nb = n / quant_block_elems(t);
@@ -83,17 +96,8 @@ void quant_dequant_row(int t, const void *row, float *out, int n) {
         case QT_Q4_0: case QT_Q4_1: {
             int off = t == QT_Q4_1 ? 4 : 2;
             float d = h2f(ld16(p)), m = t == QT_Q4_1 ? h2f(ld16(p + 2)) : 0;
-            for (int i = 0; i < 16; i++) {
-                int lo = p[off + i] & 15, hi = p[off + i] >> 4;
-                if (t == QT_Q4_0) {
-                    out[i] = d * (float)(lo - 8);
-                    out[i + 16] = d * (float)(hi - 8);
-                } else {
-                    float a = d * (float)lo, c = d * (float)hi;
-                    out[i] = a + m;
-                    out[i + 16] = c + m;
-                }
-            }
+            for (int i = 0; i < 16; i++)
+                put_pair(out, i, p[off + i] & 15, p[off + i] >> 4, d, m, t == QT_Q4_0 ? 8 : 0);
             out += 32;
             break;
         }
@@ -102,18 +106,9 @@ void quant_dequant_row(int t, const void *row, float *out, int n) {
             float d = h2f(ld16(p)), m = t == QT_Q5_1 ? h2f(ld16(p + 2)) : 0;
             uint32_t qh = (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 | (uint32_t)p[off + 2] << 16 | (uint32_t)p[off + 3] << 24;
             const uint8_t *qs = p + off + 4;
-            for (int i = 0; i < 16; i++) {
-                int lo = (qs[i] & 15) | (int)((qh >> i) & 1) << 4;
-                int hi = (qs[i] >> 4) | (int)((qh >> (i + 16)) & 1) << 4;
-                if (t == QT_Q5_0) {
-                    out[i] = d * (float)(lo - 16);
-                    out[i + 16] = d * (float)(hi - 16);
-                } else {
-                    float a = d * (float)lo, c = d * (float)hi;
-                    out[i] = a + m;
-                    out[i + 16] = c + m;
-                }
-            }
+            for (int i = 0; i < 16; i++)
+                put_pair(out, i, (qs[i] & 15) | (int)((qh >> i) & 1) << 4,
+                         (qs[i] >> 4) | (int)((qh >> (i + 16)) & 1) << 4, d, m, t == QT_Q5_0 ? 16 : 0);
             out += 32;
             break;
         }
