@@ -1,7 +1,8 @@
 /* server_int.h: the server's internal state, shared by its modules:
  *   server.c    lifecycle: listening, model loading, the engine-to-loop event queue,
  *               signals, shutdown
- *   http1.c     HTTP/1.1: framing, connections, time limits, the connection cap (http1.h)
+ *   http1.c     HTTP/1.1: connections, time limits, the connection cap (http1.h); heads
+ *               and chunked bodies parsed in http1_parse.c
  *   routes.c    dispatch, auth, CORS, /health, /metrics, /v1/models, /tokenize, /detokenize,
  *               the chat page (/ and the files under /webui/, compiled in: webui.h)
  *   parse.c     request JSON validation into engine parameters (completions and chat)
