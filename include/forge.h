@@ -262,6 +262,10 @@ FORGE_API size_t forge_context_kv_budget(forge_model *model, const forge_context
 FORGE_API forge_status forge_context_decode(forge_context *ctx, const forge_batch *batch, forge_error *err);
 /* Logits (vocab_size floats) of output row i of the last successful decode. */
 FORGE_API const float *forge_context_logits(const forge_context *ctx, int i);
+/* The final-norm hidden state (hidden_size floats) of output row i of the last successful
+ * decode: the vector its logits were computed from. NULL when the device does not keep it
+ * (the CUDA backend), or i is out of range. */
+FORGE_API const float *forge_context_hidden(const forge_context *ctx, int i);
 
 /* Machine measurements for benchmarks' rooflines, using n_threads threads (0: default).
  * Read bandwidth in bytes/s over a buffer much larger than the caches; peak f32 FMA rate
@@ -569,6 +573,11 @@ typedef struct forge_request_params {
     bool logprobs;       /* report each token's raw logprob (and sampling.top_logprobs) */
     bool prompt_logprobs;
     bool keep_special_tokens; /* text includes special tokens (skip_special_tokens=false) */
+    /* An embedding request: the prompt is prefilled and nothing is generated; the one last
+     * event carries the final-norm hidden state of the last prompt token, L2-normalized
+     * (vLLM's default pooling for decoder models). n must be 1; no logprobs; sampling,
+     * stops and max_tokens are ignored. */
+    bool embedding;
     uint64_t reserved[8];     /* zero */
 } forge_request_params;
 
@@ -596,6 +605,9 @@ typedef struct forge_event {
     int prompt_tokens, completion_tokens, cached_tokens;
     double ttft_ms, total_ms;
     const char *error; /* with FINISH_ERROR or FINISH_CANCELLED: why (else NULL) */
+    /* an embedding request's last event (FINISH_STOP): n_embedding (hidden_size) floats */
+    const float *embedding;
+    int n_embedding;
 } forge_event;
 
 /* Receives a request's events; see CALLBACKS above for the thread and what it may call.

@@ -23,6 +23,9 @@ struct backend {
     const char *name;
     /* Runs the batch; writes batch->n_logits rows of vocab_size floats to logits. */
     forge_status (*forward)(backend *b, const forge_batch *batch, float *logits, forge_error *err);
+    /* The final-norm hidden state (hidden_size floats) of output row i of the last forward,
+     * the vector the logits were computed from; NULL where the backend does not keep it. */
+    const float *(*hidden)(const backend *b, int i);
     void (*destroy)(backend *b);
 };
 

@@ -225,6 +225,11 @@ forge_status forge_context_decode(forge_context *ctx, const forge_batch *b, forg
     return st;
 }
 
+const float *forge_context_hidden(const forge_context *ctx, int i) {
+    if (!ctx || i < 0 || i >= ctx->n_logits || !ctx->be->hidden) return NULL;
+    return ctx->be->hidden(ctx->be, i);
+}
+
 const float *forge_context_logits(const forge_context *ctx, int i) {
     if (!ctx || i < 0 || i >= ctx->n_logits) return NULL;
     return ctx->logits + (size_t)i * ctx->model->info.vocab_size;

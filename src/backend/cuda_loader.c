@@ -207,6 +207,7 @@ backend *backend_cuda_create(const forge_model *m, const backend_params *p, forg
     b->api = api;
     b->base.name = "cuda";
     b->base.forward = cb_forward;
+    b->base.hidden = NULL; /* the CUDA ABI returns logits only: embeddings run on the CPU */
     b->base.destroy = cb_destroy;
     return &b->base;
 }

@@ -11,5 +11,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_download(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static const struct {
     {"template", cmd_template, "render a chat request with the model's chat template"},
     {"bench", cmd_bench, "measure load, prefill and decode speed"},
     {"perplexity", cmd_perplexity, "perplexity of a model on a text (llama-perplexity's convention)"},
+    {"embed", cmd_embed, "embeddings of texts (as POST /v1/embeddings)"},
     {"download", cmd_download, "download a model from the HuggingFace Hub"},
 };
 

@@ -49,6 +49,7 @@ forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok
     const forge_model_info *in = forge_model_get_info(model);
     e->vocab = in->vocab_size;
     e->context_len = in->context_len;
+    e->hidden = in->hidden_size;
     if (params) e->p = *params;
     if (e->p.max_seqs <= 0) e->p.max_seqs = 64;
     if (e->p.max_batched_tokens <= 0) { /* the default: 512, and at least a token per sequence */
@@ -152,6 +153,7 @@ static void seq_release(seq *s) {
     stop_free(s->stop);
     sb_free(&s->text);
     free(s->prompt_lp);
+    free(s->emb);
 }
 
 static void request_free(forge_request *r) {
@@ -209,6 +211,10 @@ static forge_status setup_seq(forge_engine *e, forge_request *r, int i, const in
         if (!s->prompt_lp) return err_set(err, FORGE_E_NOMEM, "out of memory");
         for (int k = 0; k < n_prompt; k++) s->prompt_lp[k] = NAN;
     }
+    if (p->embedding) {
+        s->emb = malloc(sizeof(float) * (size_t)e->hidden);
+        if (!s->emb) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    }
     s->hold = i > 0 && !e->p.no_prefix_caching; /* share choice 0's prompt blocks */
     return FORGE_OK;
 }
@@ -265,6 +271,11 @@ forge_request *forge_engine_submit(forge_engine *e, const forge_request_params *
                      p->min_tokens, p->max_tokens, p->n);
         goto out;
     }
+    if (p->embedding && (n != 1 || p->logprobs || p->prompt_logprobs)) {
+        st = err_set(err, FORGE_E_INVALID, "an embedding request takes n = 1 and no logprobs (n %d%s%s)", n,
+                     p->logprobs ? ", logprobs" : "", p->prompt_logprobs ? ", prompt_logprobs" : "");
+        goto out;
+    }
     if ((st = forge_sampling_params_check(&p->sampling, e->vocab, err))) goto out;
     r = calloc(1, sizeof *r);
     if (!r) {
@@ -287,6 +298,7 @@ forge_request *forge_engine_submit(forge_engine *e, const forge_request_params *
     r->ignore_eos = p->ignore_eos;
     r->logprobs = p->logprobs;
     r->prompt_logprobs = p->prompt_logprobs;
+    r->embedding = p->embedding;
     r->n_seqs = n;
     r->seed0 = p->sampling.has_seed ? p->sampling.seed : 0;
     if (!p->sampling.has_seed) {

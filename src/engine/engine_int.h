@@ -37,6 +37,7 @@ typedef struct seq {
     int stop_index;
     double t_first, t_done;
     float *prompt_lp; /* prompt logprobs being gathered (n_prompt floats) */
+    float *emb;       /* an embedding request's vector (hidden_size floats) */
     bool prompt_lp_sent;
 } seq;
 
@@ -57,6 +58,7 @@ struct forge_request {
     int n_stop_ids;
     int max_tokens, min_tokens;
     bool ignore_eos, logprobs, prompt_logprobs;
+    bool embedding; /* prefill only; the last event carries the embedding */
     int top_logprobs;
     seq *seqs;
     int n_seqs, n_finished;
@@ -74,7 +76,7 @@ struct forge_engine {
     const forge_tokenizer *tok;
     forge_context *ctx;
     forge_engine_params p;
-    int context_len, vocab;
+    int context_len, vocab, hidden;
     int32_t eos_ids[24];
     int n_eos;
     kv_blocks *kv;

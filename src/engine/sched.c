@@ -258,6 +258,26 @@ static void handle_token(forge_engine *e, seq *s, const sample_result *res) {
     if (fin) seq_finish(e, s, fin, NULL);
 }
 
+/* An embedding request's prompt is in: its vector is the last prompt token's final-norm
+ * hidden state, L2-normalized (in double, then rounded once). */
+static void finish_embedding(forge_engine *e, seq *s, int row) {
+    const float *h = forge_context_hidden(e->ctx, row);
+    if (!h) {
+        seq_finish(e, s, FORGE_FINISH_ERROR, "this device does not produce embeddings (the CPU does)");
+        return;
+    }
+    double ss = 0;
+    for (int i = 0; i < e->hidden; i++) ss += (double)h[i] * h[i];
+    double inv = ss > 0 ? 1.0 / sqrt(ss) : 0;
+    for (int i = 0; i < e->hidden; i++) s->emb[i] = (float)(h[i] * inv);
+    s->t_first = s->t_done = engine_now_ms();
+    forge_event ev = {.choice = s->index, .text = "", .token = -1, .finish = FORGE_FINISH_STOP, .stop_index = -1,
+                      .embedding = s->emb, .n_embedding = e->hidden};
+    fill_usage(&ev, s);
+    engine_deliver(s->req, &ev);
+    seq_finish(e, s, FORGE_FINISH_STOP, NULL);
+}
+
 /* log-softmax of logits at `token` */
 static float logprob_of(const float *logits, int vocab, int32_t token) {
     const kernels *k = kernels_get();
@@ -390,6 +410,10 @@ int sched_step(forge_engine *e) {
             for (int c = 1; c < s->req->n_seqs; c++) s->req->seqs[c].hold = false;
         if (s->n_computed < s->n_tokens) continue;
         int row = e->b_logit_base[bi] + (s->req->prompt_logprobs && old < s->n_prompt ? n - 1 : 0);
+        if (s->req->embedding) {
+            finish_embedding(e, s, row);
+            continue;
+        }
         sample_result res;
         sampler_sample(s->smp, e->ws, forge_context_logits(e->ctx, row), s->req->logprobs, &res);
         handle_token(e, s, &res);

@@ -35,6 +35,7 @@ static void req_free(forge_server *s, srv_req *r) {
     for (int i = 0; r->choices && i < n_choices; i++) {
         sb_free(&r->choices[i].text);
         for (int k = 0; k < 4; k++) sb_free(&r->choices[i].lp[k]);
+        free(r->choices[i].emb);
     }
     free(r->subs);
     free(r->choices);
@@ -400,7 +401,8 @@ static void finish_request(forge_server *s, srv_req *r) {
         } else if (failed) {
             answer_error_to(s, hc, local, r->route, &e);
         } else {
-            answer_json(s, r, o);
+            if (r->g.embed) embed_answer_json(s, r, o);
+            else answer_json(s, r, o);
             if (sb_failed(o)) {
                 srv_fail(&e, 500, NULL, NULL, "out of memory building the answer");
                 answer_error_to(s, hc, local, r->route, &e);
@@ -434,8 +436,17 @@ void gen_on_msg(forge_server *s, srv_msg *m) {
         c->last_token = m->token;
     }
     if ((r->hc || r->local) && !m->lost) {
-        if (r->streaming) stream_event(s, r, sub, ci, c, m);
-        else collect_event(s, r, sub, c, m);
+        if (r->g.embed) {
+            if (m->emb && !c->emb) {
+                c->emb = malloc(sizeof(float) * (size_t)m->n_emb);
+                if (c->emb) memcpy(c->emb, m->emb, sizeof(float) * (size_t)m->n_emb), c->n_emb = m->n_emb;
+                else m->lost = true; /* answered as an error below */
+            }
+        } else if (r->streaming) {
+            stream_event(s, r, sub, ci, c, m);
+        } else {
+            collect_event(s, r, sub, c, m);
+        }
     }
     if (m->finish) {
         c->finish = m->finish;
@@ -502,7 +513,7 @@ void gen_handle(forge_server *s, h1_conn *hc, srv_local *local, int route) {
     r->route = route;
     r->t_start = server_now();
     r->created = (long long)time(NULL);
-    bool chat = route == SRV_ROUTE_CHAT;
+    bool chat = route == SRV_ROUTE_CHAT, embed = route == SRV_ROUTE_EMBEDDINGS;
     const char *body;
     size_t len;
     srv_gen *g = &r->g;
@@ -513,18 +524,18 @@ void gen_handle(forge_server *s, h1_conn *hc, srv_local *local, int route) {
     } else {
         r->doc = route_parse_body(s, hc, &body, &len, &e);
     }
-    if (!r->doc || parse_generation(s, json_root(r->doc), chat, g, &e))
+    if (!r->doc || (embed ? embed_parse(s, json_root(r->doc), g, &e) : parse_generation(s, json_root(r->doc), chat, g, &e)))
         goto fail;
     if (local && g->stream) {
         srv_fail(&e, 400, "invalid_value", "stream", "stream is not supported for in-process (batch) requests");
         goto fail;
     }
     if ((chat && parse_chat_prompt(s, body, len, g, &e)) || parse_tokenize_prompts(s, g, &e) ||
-        parse_check_response_size(s, g, &e))
+        (!embed && parse_check_response_size(s, g, &e)))
         goto fail;
     char hex[33];
     server_random_hex(s, hex);
-    snprintf(r->id, sizeof r->id, "%s-%s", chat ? "chatcmpl" : "cmpl", hex);
+    snprintf(r->id, sizeof r->id, "%s-%s", chat ? "chatcmpl" : embed ? "embd" : "cmpl", hex);
     r->n_subs = g->n_prompts;
     r->subs = calloc((size_t)r->n_subs, sizeof *r->subs);
     r->choices = calloc((size_t)r->n_subs * (size_t)g->n, sizeof *r->choices);
@@ -559,7 +570,8 @@ void gen_handle(forge_server *s, h1_conn *hc, srv_local *local, int route) {
                                    .n_stop_token_ids = g->n_stop_ids, .n = g->n,
                                    .max_tokens = echo_only(r) ? 1 : (int)g->max_tokens, .min_tokens = (int)g->min_tokens,
                                    .ignore_eos = g->ignore_eos, .logprobs = g->logprobs >= 0,
-                                   .prompt_logprobs = g->prompt_logprobs, .keep_special_tokens = !g->skip_special_tokens};
+                                   .prompt_logprobs = g->prompt_logprobs, .keep_special_tokens = !g->skip_special_tokens,
+                                   .embedding = g->embed};
         forge_error err;
         sub->n_live = g->n;
         sub->er = forge_engine_submit(s->engine, &rp, server_on_engine_event, sub, &err);

@@ -9,7 +9,7 @@ static const int g_codes[SRV_N_CODES] = {200, 204, 304, 400, 401, 404, 405, 408,
 static const char *const g_routes[SRV_N_ROUTES] = {"/health", "/metrics", "/v1/models", "/v1/completions",
                                                    "/v1/chat/completions", "/tokenize", "/detokenize",
                                                    "webui", /* the chat page and its files */
-                                                   "other"};
+                                                   "/v1/embeddings", "other"};
 
 /* seconds */
 static const double b_ttft[] = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,

@@ -132,26 +132,27 @@ static int get_ids(forge_server *s, const json_value *v, const char *param, int3
     return 0;
 }
 
-static int parse_prompt(forge_server *s, const json_value *root, srv_gen *g, srv_err *e) {
-    const json_value *p = json_get(root, "prompt");
-    if (absent(p)) return srv_fail(e, 400, "missing_required_parameter", "prompt", "prompt is required");
+int parse_prompt(forge_server *s, const json_value *root, const char *key, srv_gen *g, srv_err *e) {
+    const json_value *p = json_get(root, key);
+    if (absent(p)) return srv_fail(e, 400, "missing_required_parameter", key, "%s is required", key);
     size_t n = 1;
     bool list_of_strings = false, list_of_lists = false;
     if (p->type == JSON_ARRAY) {
-        if (p->n == 0) return srv_fail(e, 400, "invalid_value", "prompt", "prompt must not be an empty list");
+        if (p->n == 0) return srv_fail(e, 400, "invalid_value", key, "%s must not be an empty list", key);
         const json_value *x = p->u.items[0];
         if (x->type == JSON_STRING) list_of_strings = true;
         else if (x->type == JSON_ARRAY) list_of_lists = true;
         else if (x->type != JSON_INT && x->type != JSON_DOUBLE)
-            return srv_fail(e, 400, "invalid_type", "prompt",
-                            "prompt must be a string, a list of strings, a list of token ids or a list of such lists");
+            return srv_fail(e, 400, "invalid_type", key,
+                            "%s must be a string, a list of strings, a list of token ids or a list of such lists", key);
         if (list_of_strings || list_of_lists) n = p->n;
     } else if (p->type != JSON_STRING) {
-        return srv_fail(e, 400, "invalid_type", "prompt",
-                        "prompt must be a string, a list of strings, a list of token ids or a list of such lists, got %s",
-                        tname(p));
+        return srv_fail(e, 400, "invalid_type", key,
+                        "%s must be a string, a list of strings, a list of token ids or a list of such lists, got %s",
+                        key, tname(p));
     }
-    if (n > MAX_PROMPTS) return srv_fail(e, 400, "invalid_value", "prompt", "at most %d prompts per request", MAX_PROMPTS);
+    if (n > MAX_PROMPTS)
+        return srv_fail(e, 400, "invalid_value", key, "at most %d %ss per request", MAX_PROMPTS, key);
     g->n_prompts = (int)n;
     g->texts = calloc(n, sizeof *g->texts);
     g->text_lens = calloc(n, sizeof *g->text_lens);
@@ -161,12 +162,13 @@ static int parse_prompt(forge_server *s, const json_value *root, srv_gen *g, srv
     for (size_t i = 0; i < n; i++) {
         const json_value *x = list_of_strings || list_of_lists ? p->u.items[i] : p;
         char param[48];
-        snprintf(param, sizeof param, n > 1 || list_of_strings || list_of_lists ? "prompt[%zu]" : "prompt", i);
+        if (n > 1 || list_of_strings || list_of_lists) snprintf(param, sizeof param, "%s[%zu]", key, i);
+        else snprintf(param, sizeof param, "%s", key);
         if (list_of_strings && x->type != JSON_STRING)
-            return srv_fail(e, 400, "invalid_type", param, "%s must be a string like the first prompt, got %s", param,
+            return srv_fail(e, 400, "invalid_type", param, "%s must be a string like the first one, got %s", param,
                             tname(x));
         if (list_of_lists && x->type != JSON_ARRAY)
-            return srv_fail(e, 400, "invalid_type", param, "%s must be a list of token ids like the first prompt, got %s",
+            return srv_fail(e, 400, "invalid_type", param, "%s must be a list of token ids like the first one, got %s",
                             param, tname(x));
         if (x->type == JSON_STRING) {
             g->texts[i] = x->u.s;
@@ -278,7 +280,7 @@ int parse_generation(forge_server *s, const json_value *root, bool chat, srv_gen
         if (absent(m)) return srv_fail(e, 400, "missing_required_parameter", "messages", "messages is required");
         if (m->type != JSON_ARRAY) return srv_fail(e, 400, "invalid_type", "messages", "messages must be a list, got %s", tname(m));
         if (m->n == 0) return srv_fail(e, 400, "invalid_value", "messages", "messages must not be empty");
-    } else if (parse_prompt(s, root, g, e)) {
+    } else if (parse_prompt(s, root, "prompt", g, e)) {
         return -1;
     }
     /* sampling: generation_config.json's defaults for fields the request leaves unset */
@@ -391,7 +393,7 @@ int parse_generation(forge_server *s, const json_value *root, bool chat, srv_gen
 }
 
 int parse_tokenize_prompts(forge_server *s, srv_gen *g, srv_err *e) {
-    const char *param = g->chat ? "messages" : "prompt";
+    const char *param = g->chat ? "messages" : g->embed ? "input" : "prompt";
     for (int i = 0; i < g->n_prompts; i++) {
         if (g->texts[i]) {
             /* a text that cannot fit is refused before spending time tokenizing it */
@@ -416,7 +418,7 @@ int parse_tokenize_prompts(forge_server *s, srv_gen *g, srv_err *e) {
             return srv_fail(e, 400, "context_length_exceeded", param,
                             "This model's maximum context length is %d tokens. However, your request has %d input tokens. "
                             "Please reduce the length of the input %s.",
-                            s->context_len, np, g->chat ? "messages" : "prompt");
+                            s->context_len, np, param);
         if (g->max_tokens_given && (long)np + g->max_tokens > s->context_len)
             return srv_fail(e, 400, "context_length_exceeded", g->chat ? "max_completion_tokens" : "max_tokens",
                             "This model's maximum context length is %d tokens. However, you requested %ld tokens (%d in "

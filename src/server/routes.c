@@ -22,6 +22,7 @@ static const struct {
     {"/v1/models", SRV_ROUTE_MODELS, false},
     {"/v1/completions", SRV_ROUTE_COMPLETIONS, true},
     {"/v1/chat/completions", SRV_ROUTE_CHAT, true},
+    {"/v1/embeddings", SRV_ROUTE_EMBEDDINGS, true},
     {"/tokenize", SRV_ROUTE_TOKENIZE, true},
     {"/detokenize", SRV_ROUTE_DETOKENIZE, true},
 };
@@ -439,7 +440,7 @@ void routes_request(h1_conn *hc, void *arg) {
         hc->unflushed = true;
         s->n_unflushed++;
     }
-    if (route == SRV_ROUTE_COMPLETIONS || route == SRV_ROUTE_CHAT) {
+    if (route == SRV_ROUTE_COMPLETIONS || route == SRV_ROUTE_CHAT || route == SRV_ROUTE_EMBEDDINGS) {
         gen_handle(s, hc, NULL, route);
         return;
     }
@@ -505,7 +506,7 @@ void routes_dispatch_local(forge_server *s, srv_local *l) {
     int route = SRV_ROUTE_OTHER;
     for (size_t i = 0; i < sizeof g_routes / sizeof g_routes[0]; i++)
         if (!strcmp(l->path, g_routes[i].path)) route = g_routes[i].route;
-    if (route != SRV_ROUTE_COMPLETIONS && route != SRV_ROUTE_CHAT) {
+    if (route != SRV_ROUTE_COMPLETIONS && route != SRV_ROUTE_CHAT && route != SRV_ROUTE_EMBEDDINGS) {
         srv_fail(&e, 404, "not_found", NULL, "Invalid URL (POST %.*s)", utf8_cut(l->path, 200), l->path);
         local_answer_error(s, l, SRV_ROUTE_OTHER, &e);
         return;

@@ -75,6 +75,7 @@ static void *loader_main(void *arg) {
     if (!s->engine) goto done;
     s->context_len = forge_engine_context_len(s->engine);
     s->vocab = forge_tokenizer_get_info(s->tok)->vocab_size;
+    s->hidden_size = forge_model_get_info(s->model)->hidden_size;
     int mv = forge_model_get_info(s->model)->vocab_size;
     if (mv < s->vocab) s->vocab = mv;
     char buf[16];
@@ -120,8 +121,9 @@ void server_on_engine_event(const forge_event *ev, void *user) {
     int n_plp = ev->n_prompt_logprobs > 0 && ev->prompt_logprobs ? ev->n_prompt_logprobs : 0;
     int n_top = ev->n_top > 0 && ev->top_ids && ev->top_logprobs ? ev->n_top : 0;
     size_t elen = ev->error ? strlen(ev->error) + 1 : 0;
+    int n_emb = ev->n_embedding > 0 && ev->embedding ? ev->n_embedding : 0;
     size_t extra = (size_t)n_top * (sizeof(int32_t) + sizeof(float)) + (size_t)n_plp * sizeof(float) +
-                   ev->text_len + 1 + elen;
+                   (size_t)n_emb * sizeof(float) + ev->text_len + 1 + elen;
     srv_msg *m = malloc(sizeof *m + extra);
     if (!m) {
         if (!ev->finish) return; /* a lost token; its choice still ends with a final event */
@@ -142,6 +144,12 @@ void server_on_engine_event(const forge_event *ev, void *user) {
         m->prompt_lp = (float *)p;
         if (n_plp) memcpy(p, ev->prompt_logprobs, (size_t)n_plp * sizeof(float));
         p += (size_t)n_plp * sizeof(float);
+        if (n_emb) {
+            m->emb = (float *)p;
+            memcpy(p, ev->embedding, (size_t)n_emb * sizeof(float));
+            m->n_emb = n_emb;
+            p += (size_t)n_emb * sizeof(float);
+        }
         m->top_ids = (int32_t *)p;
         if (n_top) memcpy(p, ev->top_ids, (size_t)n_top * sizeof(int32_t));
         p += (size_t)n_top * sizeof(int32_t);

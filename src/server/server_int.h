@@ -54,7 +54,7 @@ typedef struct srv_hist {
 } srv_hist;
 
 enum { SRV_ROUTE_HEALTH, SRV_ROUTE_METRICS, SRV_ROUTE_MODELS, SRV_ROUTE_COMPLETIONS, SRV_ROUTE_CHAT,
-       SRV_ROUTE_TOKENIZE, SRV_ROUTE_DETOKENIZE, SRV_ROUTE_WEBUI, SRV_ROUTE_OTHER, SRV_N_ROUTES };
+       SRV_ROUTE_TOKENIZE, SRV_ROUTE_DETOKENIZE, SRV_ROUTE_WEBUI, SRV_ROUTE_EMBEDDINGS, SRV_ROUTE_OTHER, SRV_N_ROUTES };
 enum { SRV_N_CODES = 13 };
 
 typedef struct srv_metrics {
@@ -96,6 +96,8 @@ typedef struct srv_msg {
     int prompt_tokens, completion_tokens, cached_tokens;
     double t;    /* time_sec() when the engine delivered it */
     char *error; /* NULL or the engine's message */
+    float *emb;  /* an embedding request's vector (n_emb floats), else NULL */
+    int n_emb;
     bool lost;   /* a copy could not be allocated: data is missing */
 } srv_msg;
 
@@ -148,8 +150,12 @@ typedef struct srv_gen {
     bool prompt_logprobs;
     char *rendered;  /* chat: the rendered prompt (malloc'd) */
     size_t rendered_len;
+    bool embed;      /* POST /v1/embeddings: the prompts are its inputs */
+    bool emb_base64; /* encoding_format "base64" */
 } srv_gen;
 
+/* Reads root[key] (a string, strings, token ids or lists of them) into g's prompts. */
+int parse_prompt(forge_server *s, const json_value *root, const char *key, srv_gen *g, srv_err *e);
 /* Validates a completions (chat false) or chat request body into g; on failure fills e.
  * g must be zeroed; srv_gen_free releases it either way. */
 int parse_generation(forge_server *s, const json_value *root, bool chat, srv_gen *g, srv_err *e);
@@ -173,6 +179,12 @@ int parse_bool(const json_value *root, const char *key, bool *out, srv_err *e);
 /* Warns in the log about members of root that are not in known (NULL-terminated). */
 void parse_warn_unknown(const json_value *root, const char *route, const char *const *known);
 
+/* embed.c: POST /v1/embeddings. Validates the body into g (g->embed set), like
+ * parse_generation, including the up-front response-size check. */
+int embed_parse(forge_server *s, const json_value *root, srv_gen *g, srv_err *e);
+/* The answer: {"object":"list","data":[...],"model","usage"}. */
+void embed_answer_json(forge_server *s, srv_req *r, strbuf *o);
+
 /* One choice's state. */
 typedef struct srv_choice {
     strbuf text;                 /* non-streaming: the text so far */
@@ -185,6 +197,8 @@ typedef struct srv_choice {
     int32_t last_token;
     double t_last;               /* time of the last token (inter-token latency) */
     bool echo_pending;           /* streaming echo: the prompt goes out with the first token */
+    float *emb;                  /* embeddings: the input's vector (n_emb floats, malloc'd) */
+    int n_emb;
 } srv_choice;
 
 /* One prompt of a request: one engine request with n choices. */
@@ -273,7 +287,7 @@ struct forge_server {
     forge_chat_template *tmpl;
     forge_engine *engine;
     forge_generation_config gen;
-    int context_len, vocab, max_token_bytes;
+    int context_len, vocab, max_token_bytes, hidden_size;
     long long t_created;
     /* engine -> loop messages */
     pthread_mutex_t q_lock;

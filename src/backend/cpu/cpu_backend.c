@@ -311,6 +311,12 @@ static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logit
     return FORGE_OK;
 }
 
+/* b->xf holds the final-norm hidden states of the last forward's logit rows */
+static const float *cpu_hidden(const backend *be, int i) {
+    const cpu_backend *b = (const cpu_backend *)be;
+    return b->xf + (size_t)i * (size_t)b->m->cfg.hidden_size;
+}
+
 /* A KV pool: anonymous memory, whose untouched pages cost nothing until a block is used.
  * No MADV_HUGEPAGE: with THP's defrag on "madvise" (Debian's default) each first touch of
  * a 2 MB page compacts memory in the fault, which cost ~2 ms per page here and made the
@@ -361,6 +367,7 @@ backend *backend_cpu_create(const forge_model *m, const backend_params *p, forge
     }
     b->base.name = "cpu";
     b->base.forward = cpu_forward;
+    b->base.hidden = cpu_hidden;
     b->base.destroy = cpu_destroy;
     b->m = m;
     b->p = *p;
