@@ -18,6 +18,25 @@ static bool ends_with(const char *s, const char *suffix) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* True when the sorted names are the shards of one split model: PREFIX-0000k-of-0000N.gguf
+ * for k = 1..N, all there. */
+static bool one_split(char *const *names, int count) {
+    size_t n0 = strlen(names[0]);
+    if (n0 < 20) return false;
+    const char *t0 = names[0] + n0 - 20; /* "-00001-of-00003.gguf" */
+    int k, total;
+    char rest[8];
+    if (sscanf(t0, "-%5d-of-%5d%7s", &k, &total, rest) != 3 || strcmp(rest, ".gguf") || k != 1 || total != count)
+        return false;
+    for (int i = 1; i < count; i++) {
+        size_t n = strlen(names[i]);
+        char want[32];
+        snprintf(want, sizeof want, "-%05d-of-%05d.gguf", i + 1, total);
+        if (n != n0 || strncmp(names[i], names[0], n0 - 20) || strcmp(names[i] + n - 20, want)) return false;
+    }
+    return true;
+}
+
 forge_status gguf_model_find(const char *path, char *file, size_t n, bool *is_gguf, forge_error *err) {
     *is_gguf = false;
     if (path_is_file(path)) {
@@ -33,10 +52,10 @@ forge_status gguf_model_find(const char *path, char *file, size_t n, bool *is_gg
         return FORGE_OK;
     DIR *d = opendir(path);
     if (!d) return FORGE_OK;
-    char *names[16];
+    char *names[256];
     int count = 0;
     struct dirent *e;
-    while ((e = readdir(d)) && count < 16)
+    while ((e = readdir(d)) && count < 256)
         if (e->d_name[0] != '.' && ends_with(e->d_name, ".gguf") && !strstr(e->d_name, "mmproj")) {
             if (!(names[count] = strdup(e->d_name))) break;
             count++;
@@ -45,6 +64,7 @@ forge_status gguf_model_find(const char *path, char *file, size_t n, bool *is_gg
     forge_status st = FORGE_OK;
     if (count == 0) goto done;
     qsort(names, (size_t)count, sizeof *names, cmp_str);
+    if (count > 1 && one_split(names, count)) count = 1; /* names[0] is its first shard */
     if (count > 1) {
         strbuf sb = STRBUF_INIT;
         for (int i = 0; i < count; i++) sb_printf(&sb, "%s%s", i ? ", " : "", names[i]);
@@ -110,10 +130,9 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
     gm->qk_permuted = !strcmp(arch, "llama");
     int64_t splits = 1;
     if ((st = gguf_get_int(g, "split.count", &splits, err)) && st != FORGE_E_NOT_FOUND) return st;
-    if (splits > 1)
-        return err_set(err, FORGE_E_UNSUPPORTED,
-                       "a split GGUF (split.count = %lld) is not supported yet; merge it with llama-gguf-split --merge",
-                       (long long)splits);
+    if (splits > 1 && splits - 1 != gm->n_more)
+        return err_set(err, FORGE_E_INVALID, "a split GGUF (split.count = %lld) with %d of its shards open",
+                       (long long)splits, gm->n_more + 1);
 
     strbuf sb = STRBUF_INIT;
     sb_printf(&sb, "{\"model_type\":\"%s\",\"hidden_act\":\"silu\"", arch);
@@ -271,12 +290,25 @@ forge_status gguf_model_describe(gguf_model *gm, model_config *cfg, st_set *st, 
     memset(st, 0, sizeof *st);
     forge_status s = build_config(gm, cfg, err);
     if (s) return s;
-    gm->names = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *gm->names);
-    st->tensors = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *st->tensors);
-    if (!gm->names || !st->tensors || !strmap_init(&st->by_name, g->n_tensors + 8))
+    uint64_t total = g->n_tensors;
+    for (int k = 0; k < gm->n_more; k++) total += gm->more[k].n_tensors;
+    int64_t declared;
+    if ((s = gguf_get_int(g, "split.tensors.count", &declared, err)) && s != FORGE_E_NOT_FOUND) return s;
+    if (s == FORGE_OK && gm->n_more > 0 && (uint64_t)declared != total)
+        return err_set(err, FORGE_E_FORMAT, "split.tensors.count is %lld but the %d shards hold %llu tensors",
+                       (long long)declared, gm->n_more + 1, (unsigned long long)total);
+    gm->names = calloc(total ? total : 1, sizeof *gm->names);
+    st->tensors = calloc(total ? total : 1, sizeof *st->tensors);
+    if (!gm->names || !st->tensors || !strmap_init(&st->by_name, total + 8))
         return err_set(err, FORGE_E_NOMEM, "out of memory");
-    for (uint64_t i = 0; i < g->n_tensors; i++) {
-        const gguf_tensor *t = &g->tensors[i];
+    for (uint64_t j = 0; j < total; j++) {
+        const gguf_file *f = g;
+        uint64_t i = j;
+        for (int k = 0; i >= f->n_tensors && k < gm->n_more; k++) {
+            i -= f->n_tensors;
+            f = &gm->more[k];
+        }
+        const gguf_tensor *t = &f->tensors[i];
         if (!strcmp(t->cname, "rope_freqs.weight")) {
             if (t->type != GGML_F32 || t->n_dims != 1 || t->ne[0] != cfg->head_dim / 2)
                 return err_set(err, FORGE_E_FORMAT, "tensor \"rope_freqs.weight\" must be F32 [%d], is %s [%lld]",
@@ -306,10 +338,56 @@ forge_status gguf_model_describe(gguf_model *gm, model_config *cfg, st_set *st, 
     return FORGE_OK;
 }
 
+/* A split model's other shards, beside the first: NAME-00001-of-0000N.gguf -> NAME-0000k-of-... */
+static forge_status open_shards(gguf_model *gm, const char *path, forge_error *err) {
+    int64_t count = 1, no = 0;
+    forge_status s = gguf_get_int(&gm->file, "split.count", &count, err);
+    if (s == FORGE_E_NOT_FOUND) return FORGE_OK;
+    if (s) return s;
+    if (count <= 1) return FORGE_OK;
+    if (count > 9999) return err_set(err, FORGE_E_FORMAT, "split.count %lld is absurd", (long long)count);
+    if ((s = gguf_get_int(&gm->file, "split.no", &no, err)) && s != FORGE_E_NOT_FOUND) return s;
+    size_t n = strlen(path);
+    char tail[32];
+    snprintf(tail, sizeof tail, "-%05d-of-%05d.gguf", 1, (int)count);
+    size_t tl = strlen(tail);
+    if (no != 0 || n < tl || strcmp(path + n - tl, tail))
+        return err_set(err, FORGE_E_INVALID,
+                       "this is shard %lld of a GGUF split in %lld: open the first one, named like NAME%s", (long long)no + 1,
+                       (long long)count, tail);
+    if (!(gm->more = calloc((size_t)count - 1, sizeof *gm->more))) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    char *name = malloc(n + 1);
+    if (!name) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    for (int k = 2; k <= count; k++) {
+        memcpy(name, path, n - tl);
+        snprintf(name + n - tl, tl + 1, "-%05d-of-%05d.gguf", k, (int)count);
+        if ((s = gguf_open(&gm->more[k - 2], name, err))) {
+            gguf_close(&gm->more[k - 2]);
+            err_prefix(err, "shard %d of %lld", k, (long long)count);
+            break;
+        }
+        gm->n_more++;
+        int64_t c2 = 0, no2 = -1;
+        gguf_get_int(&gm->more[k - 2], "split.count", &c2, NULL);
+        gguf_get_int(&gm->more[k - 2], "split.no", &no2, NULL);
+        if (c2 != count || no2 != k - 1) {
+            s = err_set(err, FORGE_E_FORMAT, "%s: split.no %lld and split.count %lld, expected %d and %lld", name,
+                        (long long)no2, (long long)c2, k - 1, (long long)count);
+            break;
+        }
+    }
+    free(name);
+    return s;
+}
+
 forge_status gguf_model_open(gguf_model *gm, const char *path, model_config *cfg, st_set *st, forge_error *err) {
     memset(gm, 0, sizeof *gm);
     forge_status s = gguf_open(&gm->file, path, err);
     if (s) return s;
+    if ((s = open_shards(gm, path, err))) {
+        err_prefix(err, "%s", path);
+        return s;
+    }
     s = gguf_model_describe(gm, cfg, st, err);
     if (s) err_prefix(err, "%s", path);
     return s;
@@ -318,6 +396,8 @@ forge_status gguf_model_open(gguf_model *gm, const char *path, model_config *cfg
 void gguf_model_close(gguf_model *gm) {
     for (int i = 0; i < gm->n_names; i++) free(gm->names[i]);
     free(gm->names);
+    for (int k = 0; k < gm->n_more; k++) gguf_close(&gm->more[k]);
+    free(gm->more);
     gguf_close(&gm->file);
     memset(gm, 0, sizeof *gm);
 }

@@ -11,7 +11,9 @@
 #include "model/safetensors.h"
 
 typedef struct gguf_model {
-    gguf_file file;
+    gguf_file file;      /* the file named, or the first shard of a split model */
+    gguf_file *more;     /* a split model's other shards, in order (split.no 1..) */
+    int n_more;
     char **names; /* the HF names the st_set points to */
     int n_names;
     bool qk_permuted;         /* llama: rows of q_proj/k_proj in llama.cpp's order */
@@ -23,7 +25,10 @@ typedef struct gguf_model {
  * files is an error naming them (FORGE_E_INVALID) unless they are one model's shards. */
 forge_status gguf_model_find(const char *path, char *file, size_t n, bool *is_gguf, forge_error *err);
 
-/* Opens path: config from the metadata, st filled with the tensors under HF names. */
+/* Opens path: config from the metadata, st filled with the tensors under HF names. A split
+ * model (llama-gguf-split: split.count > 1) is opened from its first shard,
+ * NAME-00001-of-0000N.gguf; the others are found beside it by that pattern and checked
+ * (split.no, split.count, split.tensors.count). */
 forge_status gguf_model_open(gguf_model *gm, const char *path, model_config *cfg, st_set *st, forge_error *err);
 /* Fills cfg from an already parsed file and st with its tensors (the fuzzer's entry). */
 forge_status gguf_model_describe(gguf_model *gm, model_config *cfg, st_set *st, forge_error *err);

@@ -358,6 +358,56 @@ TEST(stories260k_gguf_equals_safetensors) {
     forge_model_close(m);
 }
 
+/* llama-gguf-split's shards of the Q8_0 file (tests/fixtures/gguf-split, see its README):
+ * the same logits as the whole file, from the first shard or the folder; a shard missing,
+ * a later shard named, or shards of another split are errors naming the problem. */
+#define SPLIT_DIR "tests/fixtures/gguf-split"
+#define SPLIT_1 SPLIT_DIR "/stories260K-Q8_0-00001-of-00003.gguf"
+TEST(split_gguf) {
+    int32_t toks[24] = {1, 403, 407, 261, 378};
+    for (int i = 5; i < 24; i++) toks[i] = (int32_t)(t_rand64() % 512);
+    char msg[1100];
+    float *a = logits_of("tests/fixtures/stories260K-gguf/stories260K.Q8_0.gguf", 24, toks, msg);
+    CHECKF(a != NULL, "%s", msg);
+    float *b = logits_of(SPLIT_1, 24, toks, msg);
+    CHECKF(b != NULL, "%s", msg);
+    float *c = logits_of(SPLIT_DIR, 24, toks, msg);
+    CHECKF(c != NULL, "%s", msg);
+    if (a && b && c) {
+        CHECK(!memcmp(a, b, sizeof(float) * 24 * 512));
+        CHECK(!memcmp(a, c, sizeof(float) * 24 * 512));
+    }
+    free(a);
+    free(b);
+    free(c);
+    forge_error err;
+    forge_model *m = forge_model_open(SPLIT_DIR "/stories260K-Q8_0-00002-of-00003.gguf", NULL, &err);
+    CHECK(m == NULL);
+    if (!m) CHECKF(strstr(err.msg, "shard 2 of a GGUF split in 3") && strstr(err.msg, "-00001-of-00003.gguf"), "%s", err.msg);
+    forge_model_close(m);
+    /* a copy without shard 2 */
+    char dir[] = "/tmp/forge-split-XXXXXX", p1[128], p3[128], cmd[512];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(p1, sizeof p1, "%s/stories260K-Q8_0-00001-of-00003.gguf", dir);
+    snprintf(p3, sizeof p3, "%s/stories260K-Q8_0-00003-of-00003.gguf", dir);
+    snprintf(cmd, sizeof cmd, "cp %s %s && cp %s/stories260K-Q8_0-00003-of-00003.gguf %s", SPLIT_1, p1, SPLIT_DIR, p3);
+    CHECK(system(cmd) == 0);
+    m = forge_model_open(p1, NULL, &err);
+    CHECK(m == NULL);
+    if (!m) CHECKF(strstr(err.msg, "shard 2 of 3") && strstr(err.msg, "00002-of-00003"), "%s", err.msg);
+    forge_model_close(m);
+    /* shard 3 of another split in its place: split.no says 2, not 1 */
+    snprintf(cmd, sizeof cmd, "cp %s/stories260K-Q8_0-00003-of-00003.gguf %s/stories260K-Q8_0-00002-of-00003.gguf",
+             SPLIT_DIR, dir);
+    CHECK(system(cmd) == 0);
+    m = forge_model_open(p1, NULL, &err);
+    CHECK(m == NULL);
+    if (!m) CHECKF(strstr(err.msg, "split.no 2") != NULL, "%s", err.msg);
+    forge_model_close(m);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 /* every prefix of the real file's header fails cleanly */
 TEST(stories260k_truncated) {
     FILE *f = fopen(GGUF_FILE, "rb");
@@ -501,5 +551,6 @@ int main(void) {
     RUN(quantized_norm_refused);
     RUN(stories260k_gguf_equals_safetensors);
     RUN(stories260k_truncated);
+    RUN(split_gguf);
     return t_summary();
 }
