@@ -56,7 +56,7 @@ int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *json = NULL;
     int no_special = 0, split_special = 0, decode = 0, skip_special = 0, clean_up = 0, help = 0;
     const cli_opt opts[] = {
-        {"model", OPT_STR, &model, "DIR: folder with tokenizer.json (+ tokenizer_config.json), or a .gguf (default $FORGE_MODEL, else the built-in model)"},
+        {"model", OPT_STR, &model, "M: folder with tokenizer.json (+ tokenizer_config.json), a .gguf, or a Hub id (default $FORGE_MODEL, else the built-in model)"},
         {"no-special", OPT_FLAG, &no_special, ": add no BOS/EOS (HF add_special_tokens=False)"},
         {"split-special", OPT_FLAG, &split_special, ": encode special-token text as plain text"},
         {"json", OPT_STR, &json, "FILE: JSON array of strings (or of id arrays with --decode); - for stdin"},
@@ -89,7 +89,10 @@ int cmd_tokenize(int argc, char **argv) {
         model = builtin;
     }
     forge_error err;
-    forge_tokenizer *tok = forge_tokenizer_open(model, &err);
+    char resolved[4096];
+    if (forge_model_resolve(model, &(forge_hub_params){.progress = true}, resolved, sizeof resolved, &err) != FORGE_OK)
+        return fail(&err);
+    forge_tokenizer *tok = forge_tokenizer_open(resolved, &err);
     if (!tok) return fail(&err);
     unsigned eflags = (no_special ? 0 : FORGE_ENCODE_ADD_SPECIAL) | (split_special ? FORGE_ENCODE_SPLIT_SPECIAL : 0);
     unsigned dflags = (skip_special ? FORGE_DECODE_SKIP_SPECIAL : 0) |

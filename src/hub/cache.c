@@ -1,5 +1,6 @@
 #include "hub/cache.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -84,17 +85,46 @@ bool hub_is_commit(const char *s) {
     return n == 40;
 }
 
-bool hub_id_like(const char *s) {
-    if (!s) return false;
+/* Splits a ":TAG" out of s into tag (cap bytes) and the rest into rest; -1 when malformed. */
+static int split_tag(const char *s, char *rest, size_t rest_cap, char *tag, size_t cap) {
+    const char *c = strchr(s, ':');
+    tag[0] = 0;
+    if (strlen(s) >= rest_cap) return -1;
+    if (!c) {
+        strcpy(rest, s);
+        return 0;
+    }
+    const char *end = strchr(c + 1, '@');
+    size_t t = end ? (size_t)(end - c - 1) : strlen(c + 1);
+    if (t == 0 || t >= cap) return -1;
+    for (size_t i = 0; i < t; i++)
+        if (!isalnum((unsigned char)c[1 + i]) && !strchr("_.-", c[1 + i])) return -1;
+    memcpy(tag, c + 1, t);
+    tag[t] = 0;
+    size_t head = (size_t)(c - s);
+    memcpy(rest, s, head);
+    strcpy(rest + head, end ? end : "");
+    return strchr(rest, ':') ? -1 : 0;
+}
+
+bool hub_id_like(const char *s0) {
+    if (!s0) return false;
+    char s[1024], tag[64];
+    if (split_tag(s0, s, sizeof s, tag, sizeof tag)) return false;
     const char *at = strchr(s, '@');
     size_t n = at ? (size_t)(at - s) : strlen(s);
     return repo_ok(s, n) && (!at || hub_safe_relpath(at + 1));
 }
 
-forge_status hub_id_parse(const char *s, hub_id *id, forge_error *err) {
+forge_status hub_id_parse(const char *s0, hub_id *id, forge_error *err) {
     memset(id, 0, sizeof *id);
-    if (!s || !*s)
+    if (!s0 || !*s0)
         return err_set(err, FORGE_E_INVALID, "empty model id (expected org/name[@revision])");
+    char s[1024];
+    if (split_tag(s0, s, sizeof s, id->quant, sizeof id->quant))
+        return err_set(err, FORGE_E_INVALID,
+                       "'%.200s': a quantization tag is one ':TAG' of letters, digits, '_', '.', '-' (org/name-GGUF:Q4_K_M)",
+                       s0);
     const char *at = strchr(s, '@');
     size_t n = at ? (size_t)(at - s) : strlen(s);
     if (!repo_ok(s, n))

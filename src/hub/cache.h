@@ -23,11 +23,14 @@
 typedef struct hub_id {
     char repo[HUB_REPO_MAX + 1]; /* "org/name" */
     char revision[256];          /* "main" unless "@revision" was given */
+    char quant[64];              /* ":TAG" of a GGUF repo's id (org/name-GGUF:Q4_K_M), or "" */
 } hub_id;
 
-/* Parses "org/name" or "org/name@revision". Errors say what is wrong with the id. */
+/* Parses "org/name", "org/name@revision", and either with a quantization tag ":TAG" after
+ * the name or the revision ([A-Za-z0-9_.-], as llama.cpp's -hf takes them). Errors say
+ * what is wrong with the id. */
 forge_status hub_id_parse(const char *s, hub_id *id, forge_error *err);
-/* True when s is spelled like a Hub id (org/name[@revision]); says nothing of existence. */
+/* True when s is spelled like a Hub id (org/name[:TAG][@revision]); says nothing of existence. */
 bool hub_id_like(const char *s);
 /* True for a full commit hash: 40 lowercase hex digits. */
 bool hub_is_commit(const char *s);

@@ -1,6 +1,7 @@
 /* hub.c: the public Hub API: resolving a model id to a snapshot folder in the huggingface_hub
  * cache, asking the Hub what the revision holds, choosing the files inference needs and
  * fetching them in parallel (fetch.c), with the offline and Hub-unreachable fallbacks. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include "forge.h"
 #include "hub/cache.h"
 #include "hub/fetch.h"
+#include "hub/gguf_pick.h"
 #include "hub/http.h"
 #include "hub/progress.h"
 
@@ -130,6 +132,83 @@ static forge_status cached_snapshot(const char *storage, const hub_id *id, char 
     return FORGE_OK;
 }
 
+/* Relative names of the files under dir (two levels of folders at most), for the picker. */
+static int scan_files(const char *dir, const char *prefix, int depth, char ***names, int *n, int *cap) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)) && rc == 0) {
+        if (e->d_name[0] == '.') continue;
+        char full[HUB_PATH_MAX], rel[HUB_PATH_MAX];
+        if (hub_pathf(full, "%s/%s", dir, e->d_name) || hub_pathf(rel, "%s%s", prefix, e->d_name)) continue;
+        struct stat st;
+        if (stat(full, &st) != 0) continue; /* a dangling link: a blob not there */
+        if (S_ISDIR(st.st_mode)) {
+            char sub[HUB_PATH_MAX];
+            if (depth > 0 && !hub_pathf(sub, "%s/", rel)) rc = scan_files(full, sub, depth - 1, names, n, cap);
+            continue;
+        }
+        if (!S_ISREG(st.st_mode) || !hub_is_model_gguf(rel)) continue;
+        if (*n == *cap) {
+            int nc = *cap ? 2 * *cap : 16;
+            char **nn = realloc(*names, sizeof *nn * (size_t)nc);
+            if (!nn) { rc = -1; break; }
+            *names = nn;
+            *cap = nc;
+        }
+        if (!((*names)[*n] = strdup(rel))) rc = -1;
+        else (*n)++;
+    }
+    closedir(d);
+    return rc;
+}
+
+/* A GGUF model of a cached snapshot, picked by id's tag: the path of its (first) file. */
+static forge_status cached_gguf(const char *storage, const hub_id *id, char *path, size_t path_size,
+                                forge_error *err) {
+    char commit[41], snap[HUB_PATH_MAX];
+    if (hub_is_commit(id->revision)) memcpy(commit, id->revision, 41);
+    else if (hub_read_ref(storage, id->revision, commit, NULL) != FORGE_OK)
+        return err_set(err, FORGE_E_NOT_FOUND, "%s@%s is not in the cache (no %s/refs/%s)", id->repo, id->revision,
+                       storage, id->revision);
+    if (hub_pathf(snap, "%s/snapshots/%s", storage, commit) != 0)
+        return err_set(err, FORGE_E_RANGE, "path too long: %s", storage);
+    char **names = NULL;
+    int n = 0, cap = 0;
+    forge_status st = FORGE_OK;
+    int *picked = NULL, np = 0;
+    if (scan_files(snap, "", 2, &names, &n, &cap) || !(picked = malloc(sizeof(int) * (size_t)(n + 1)))) {
+        st = err_set(err, FORGE_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((st = hub_gguf_pick((const char *const *)names, n, id->quant, picked, &np, id->repo, err))) {
+        err_prefix(err, "in the cached snapshot %s", snap);
+        goto out;
+    }
+    char file[HUB_PATH_MAX];
+    if (hub_pathf(file, "%s/%s", snap, names[picked[0]]) != 0) st = err_set(err, FORGE_E_RANGE, "path too long: %s", snap);
+    else st = put_path(path, path_size, file, err);
+out:
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    free(picked);
+    return st;
+}
+
+/* The cached copy of id: a GGUF file when the id has a tag or the snapshot is a GGUF repo's,
+ * else the snapshot folder. */
+static forge_status cached_model(const char *storage, const hub_id *id, char *path, size_t path_size,
+                                 forge_error *err) {
+    if (id->quant[0]) return cached_gguf(storage, id, path, path_size, err);
+    char snap[HUB_PATH_MAX];
+    forge_status st = cached_snapshot(storage, id, snap, err);
+    if (st == FORGE_OK) return put_path(path, path_size, snap, err);
+    forge_error gerr;
+    if (cached_gguf(storage, id, path, path_size, &gerr) == FORGE_OK) return FORGE_OK;
+    return st;
+}
+
 /* ---- download --------------------------------------------------------------------------- */
 
 static const char INDEX_NAME[] = "model.safetensors.index.json";
@@ -156,15 +235,64 @@ static void list_names(const hub_listing *l, char *out, size_t n) {
     }
 }
 
-/* With the listing in hand: choose, fetch, link, and write the ref last. */
+/* A GGUF repo: the file (or the shards) the id's tag picks; *rel gets the (first) file's name. */
+static forge_status download_gguf(const hub_fetch_ctx *ctx, const hub_id *id, const hub_listing *l,
+                                  const char *root, char *rel, size_t rel_size, forge_error *err) {
+    const char **names = malloc(sizeof *names * (size_t)(l->n + 1));
+    int *picked = malloc(sizeof *picked * (size_t)(l->n + 1)), np = 0;
+    const hub_file **jobs = calloc((size_t)l->n + 1, sizeof *jobs);
+    forge_status st = FORGE_OK;
+    if (!names || !picked || !jobs) {
+        st = err_set(err, FORGE_E_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < l->n; i++) names[i] = l->files[i].name;
+    char label[400];
+    snprintf(label, sizeof label, "%s@%s", id->repo, id->revision);
+    if ((st = hub_gguf_pick(names, l->n, id->quant, picked, &np, label, err))) goto out;
+    if ((st = hub_mkdirs(ctx->storage, err)) != FORGE_OK) goto out;
+    write_cachedir_tag(root);
+    int n = 0;
+    int64_t bytes = 0;
+    for (int i = 0; i < np; i++) plan(ctx, l, names[picked[i]], jobs, &n, &bytes);
+    if (n > 0) {
+        hub_progress_begin(ctx->progress, label, n, bytes);
+        st = fetch_all(ctx, jobs, n, err);
+        hub_progress_end(ctx->progress, st == FORGE_OK);
+        if (st) goto out;
+    }
+    if (snprintf(rel, rel_size, "%s", names[picked[0]]) >= (int)rel_size) {
+        st = err_set(err, FORGE_E_RANGE, "file name too long: %s", names[picked[0]]);
+        goto out;
+    }
+    if (strcmp(id->revision, ctx->commit) != 0) st = hub_write_ref(ctx->storage, id->revision, ctx->commit, err);
+out:
+    free(names);
+    free(picked);
+    free(jobs);
+    return st;
+}
+
+static bool has_gguf(const hub_listing *l) {
+    for (int i = 0; i < l->n; i++)
+        if (hub_is_model_gguf(l->files[i].name)) return true;
+    return false;
+}
+
+/* With the listing in hand: choose, fetch, link, and write the ref last. *rel gets the file
+ * to open inside the snapshot ("" for a transformers folder). */
 static forge_status download_listed(const hub_fetch_ctx *ctx, const hub_id *id,
-                                    const hub_listing *l, const char *root, forge_error *err) {
+                                    const hub_listing *l, const char *root, char *rel, size_t rel_size,
+                                    forge_error *err) {
     forge_status st;
+    rel[0] = 0;
+    if (id->quant[0] || (!hub_listing_find(l, "config.json") && has_gguf(l)))
+        return download_gguf(ctx, id, l, root, rel, rel_size, err);
     if (!hub_listing_find(l, "config.json"))
         return err_set(
             err, FORGE_E_UNSUPPORTED,
             "%s@%s has no config.json: Forge runs models in the transformers layout (config.json + "
-            "safetensors)",
+            "safetensors) or GGUF files",
             id->repo, id->revision);
     bool single = hub_listing_find(l, "model.safetensors") != NULL;
     if (!single && !hub_listing_find(l, INDEX_NAME)) {
@@ -173,8 +301,8 @@ static forge_status download_listed(const hub_fetch_ctx *ctx, const hub_id *id,
         return err_set(
             err, FORGE_E_UNSUPPORTED,
             "%s@%s has no safetensors weights in the transformers layout (model.safetensors, or %s "
-            "and its shards); Forge reads no other format (consolidated*.safetensors, "
-            "pytorch_model.bin, GGUF, ...). Files: %s",
+            "and its shards); Forge reads no other format there (consolidated*.safetensors, "
+            "pytorch_model.bin, ...); a GGUF repo is named with its quantization, org/name-GGUF:Q4_K_M. Files: %s",
             id->repo, id->revision, INDEX_NAME, names);
     }
     if ((st = hub_mkdirs(ctx->storage, err)) != FORGE_OK) return st;
@@ -282,15 +410,15 @@ forge_status forge_hub_download(const char *id_str, const forge_hub_params *para
         return err_set(err, FORGE_E_RANGE, "cache path too long: %s", root);
 
     if (p->offline || hub_env_true("HF_HUB_OFFLINE") || hub_env_true("TRANSFORMERS_OFFLINE")) {
-        st = cached_snapshot(storage, &id, snap, err);
+        st = cached_model(storage, &id, path, path_size, err);
         if (st != FORGE_OK)
             return err_prefix(err,
                               "offline mode (%s) and the model is not usable from the cache at %s",
                               p->offline ? "--offline" : "HF_HUB_OFFLINE", root);
-        return put_path(path, path_size, snap, err);
+        return FORGE_OK;
     }
     /* A commit hash never changes: when its snapshot is complete there is nothing to ask. */
-    if (hub_is_commit(id.revision) &&
+    if (hub_is_commit(id.revision) && !id.quant[0] &&
         hub_snapshot_check(storage, id.revision, true, NULL) == FORGE_OK &&
         hub_pathf(snap, "%s/snapshots/%s", storage, id.revision) == 0)
         return put_path(path, path_size, snap, err);
@@ -332,11 +460,11 @@ forge_status forge_hub_download(const char *id_str, const forge_hub_params *para
             snprintf(why, sizeof why, "%s", r.net_error);
         else
             snprintf(why, sizeof why, "HTTP %ld", r.status);
-        if (cached_snapshot(storage, &id, snap, &cerr) == FORGE_OK) {
+        if (cached_model(storage, &id, path, path_size, &cerr) == FORGE_OK) {
             hub_progress_note(progress, "cannot reach %s (%s); using the cached snapshot of %s@%s",
                               conf.endpoint, why, id.repo, id.revision);
             hub_response_free(&r);
-            st = put_path(path, path_size, snap, err);
+            st = FORGE_OK;
             goto done;
         }
         if (hub_response_retryable(&r) && conf.max_retries > 0) {
@@ -374,9 +502,10 @@ forge_status forge_hub_download(const char *id_str, const forge_hub_params *para
                          .storage = storage,
                          .lock_dir = locks,
                          .progress = progress};
-    st = download_listed(&ctx, &id, &l, root, err);
+    char rel[HUB_PATH_MAX];
+    st = download_listed(&ctx, &id, &l, root, rel, sizeof rel, err);
     if (st == FORGE_OK) {
-        if (hub_pathf(snap, "%s/snapshots/%s", storage, l.commit) != 0)
+        if (hub_pathf(snap, rel[0] ? "%s/snapshots/%s/%s" : "%s/snapshots/%s%s", storage, l.commit, rel) != 0)
             st = err_set(err, FORGE_E_RANGE, "path too long: %s", storage);
         else
             st = put_path(path, path_size, snap, err);

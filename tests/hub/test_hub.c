@@ -14,6 +14,7 @@
 #include "forge.h"
 #include "base/mfile.h"
 #include "hub/cache.h"
+#include "hub/gguf_pick.h"
 #include "hub/hash.h"
 #include "hub/http.h"
 #include "test.h"
@@ -124,6 +125,56 @@ static void clear_env(void) {
                        "FORGE_MODEL",
                        "HF_ENDPOINT"};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) unsetenv(v[i]);
+}
+
+TEST(gguf_tags) {
+    hub_id id;
+    forge_error err;
+    CHECK(hub_id_parse("org/name-GGUF:Q4_K_M", &id, &err) == FORGE_OK);
+    CHECK_EQ_STR(id.repo, "org/name-GGUF");
+    CHECK_EQ_STR(id.quant, "Q4_K_M");
+    CHECK_EQ_STR(id.revision, "main");
+    CHECK(hub_id_parse("org/name-GGUF:q8_0@v2", &id, &err) == FORGE_OK);
+    CHECK_EQ_STR(id.quant, "q8_0");
+    CHECK_EQ_STR(id.revision, "v2");
+    CHECK(hub_id_parse("org/name-GGUF@v2:IQ4_XS", &id, &err) == FORGE_OK);
+    CHECK_EQ_STR(id.quant, "IQ4_XS");
+    CHECK_EQ_STR(id.revision, "v2");
+    CHECK(hub_id_parse("org/name:", &id, &err) == FORGE_E_INVALID);
+    CHECK(hub_id_parse("org/name:a:b", &id, &err) == FORGE_E_INVALID);
+    CHECK(hub_id_parse("org/name:a b", &id, &err) == FORGE_E_INVALID);
+    CHECK(hub_id_parse("org/name:../x", &id, &err) == FORGE_E_INVALID);
+    CHECK(hub_id_like("org/name-GGUF:Q4_K_M"));
+    CHECK(!hub_id_like("org/name:"));
+
+    const char *names[] = {"README.md",
+                           "model-Q4_K.gguf",
+                           "model-Q4_K_M.gguf",
+                           "model-Q4_K_M-imat.gguf",
+                           "mmproj-model-Q4_K_M.gguf",
+                           "Q8_0/model-Q8_0-00002-of-00002.gguf",
+                           "Q8_0/model-Q8_0-00001-of-00002.gguf",
+                           "model.q6_k.gguf",
+                           "big-Q2_K-00001-of-00003.gguf",
+                           "big-Q2_K-00003-of-00003.gguf"};
+    int n = (int)(sizeof names / sizeof names[0]), picked[16], np;
+    CHECK(hub_gguf_pick(names, n, "Q4_K_M", picked, &np, "r", &err) == FORGE_OK && np == 1 && picked[0] == 2);
+    CHECK(hub_gguf_pick(names, n, NULL, picked, &np, "r", &err) == FORGE_OK && np == 1 && picked[0] == 2);
+    CHECK(hub_gguf_pick(names, n, "q4_k", picked, &np, "r", &err) == FORGE_OK && np == 1 && picked[0] == 1);
+    CHECK(hub_gguf_pick(names, n, "Q6_K", picked, &np, "r", &err) == FORGE_OK && np == 1 && picked[0] == 7);
+    CHECK(hub_gguf_pick(names, n, "Q8_0", picked, &np, "r", &err) == FORGE_OK && np == 2 && picked[0] == 6 &&
+          picked[1] == 5);
+    CHECK(hub_gguf_pick(names, n, "Q2_K", picked, &np, "r", &err) == FORGE_E_NOT_FOUND && np == 0);
+    CHECKF(strstr(err.msg, "shard 2 of 3") != NULL, "%s", err.msg);
+    CHECK(hub_gguf_pick(names, n, "Q5_K_M", picked, &np, "r", &err) == FORGE_E_NOT_FOUND);
+    CHECKF(strstr(err.msg, "model-Q4_K.gguf") && !strstr(err.msg, "mmproj") && !strstr(err.msg, "00002-of"), "%s", err.msg);
+    CHECK(hub_gguf_pick(names, n, "Q4", picked, &np, "r", &err) == FORGE_E_NOT_FOUND); /* a whole tag, not a prefix */
+    const char *one[] = {"mmproj-f16.gguf", "x.gguf"};
+    CHECK(hub_gguf_pick(one, 2, NULL, picked, &np, "r", &err) == FORGE_OK && np == 1 && picked[0] == 1);
+    const char *two[] = {"a-Q8_0.gguf", "a-F16.gguf"};
+    CHECK(hub_gguf_pick(two, 2, NULL, picked, &np, "r", &err) == FORGE_E_INVALID);
+    const char *none[] = {"config.json", "mmproj.gguf"};
+    CHECK(hub_gguf_pick(none, 2, NULL, picked, &np, "r", &err) == FORGE_E_NOT_FOUND);
 }
 
 TEST(cache_root_order) {
@@ -400,6 +451,7 @@ int main(void) {
     RUN(sha256_known_answers);
     RUN(git_blob_sha1_known_answers);
     RUN(repo_ids);
+    RUN(gguf_tags);
     RUN(cache_root_order);
     RUN(token_order);
     RUN(protocol_helpers);
