@@ -68,7 +68,7 @@ check_eq "n x prompts: 6 choices" "$(field 3 "len(o['response']['body']['choices
 check_eq "the server's 400 for a bad field" "$(field 6 "o['response']['status_code'], o['response']['body']['error']['param']")" "(400, 'max_tokens')"
 check_eq "the server's 404 for another model" "$(field 7 "o['response']['status_code'], o['response']['body']['error']['code']")" "(404, 'model_not_found')"
 check_eq "an over-long prompt: 400" "$(field 9 "o['response']['status_code'], o['response']['body']['error']['code']")" "(400, 'context_length_exceeded')"
-check_eq "/v1/embeddings: the server's 404" "$(field 10 "o['response']['status_code']")" 404
+check_eq "/v1/embeddings: the server's answer, a 64-dimension vector" "$(field 10 "o['response']['status_code'], len(o['response']['body']['data'][0]['embedding'])")" "(200, 64)"
 check_eq "method other than POST: error line" "$(field 11 "o['response'], o['error']['code'], o['custom_id']")" "(None, 'invalid_request', 'bad-method')"
 check "unknown url: error line naming url" test -n "$(field 12 "'url' in o['error']['message'] or ''")"
 check_eq "custom_id not a string: error line" "$(field 13 "o['custom_id'], 'custom_id' in o['error']['message']")" "(None, True)"
