@@ -212,7 +212,7 @@ int cmd_bench(int argc, char **argv) {
     const char *model = getenv("FORGE_MODEL"), *ctxs = "128,1024", *batches = "16,64", *kvs = "auto", *conc = NULL, *quant_s = NULL;
     long threads = 0, prompt = 512, steps = 32, help = 0;
     cli_opt opts[] = {
-        {"model", OPT_STR, &model, "DIR: model folder (default $FORGE_MODEL)"},
+        {"model", OPT_STR, &model, "M: model folder, .gguf file or Hub id (default $FORGE_MODEL)"},
         {"threads", OPT_INT, &threads, "N: threads (default: the cores this process may use)"},
         {"prompt", OPT_INT, &prompt, "N: prefill length to time (default 512)"},
         {"steps", OPT_INT, &steps, "N: decode steps per measurement (default 32)"},
@@ -241,6 +241,12 @@ int cmd_bench(int argc, char **argv) {
     parse_list(batches, bat_list, &n_bat, 8);
 
     forge_error err;
+    char dir[4096];
+    if (forge_model_resolve(model, &(forge_hub_params){.progress = true}, dir, sizeof dir, &err) != FORGE_OK) {
+        fprintf(stderr, "forge bench: %s\n", err.msg);
+        return 1;
+    }
+    model = dir;
     double t0 = now();
     forge_model *m = forge_model_open(model, &(forge_model_params){.n_threads = (int)threads, .quantize = quant}, &err);
     if (!m) {

@@ -73,6 +73,10 @@ check "offline, a tag never fetched: fails naming it" bash -c "test $rc -ne 0 &&
 check_eq "tokenize takes the id" "$(HF_HUB_OFFLINE=1 "$FORGE" tokenize --model forge-test/stories260K-GGUF:Q8_0 \
   'Once upon a time' 2>/dev/null)" "$("$FORGE" tokenize --model $G/stories260K.Q8_0.gguf 'Once upon a time' 2>/dev/null)"
 
+HF_HUB_OFFLINE=1 "$FORGE" bench --model forge-test/split-GGUF:Q8_0 --batches 2 --contexts 16 --prompt 16 --steps 2 \
+  >"$T_TMP/bench.out" 2>&1
+check "bench takes the id" grep -q "^prefill 16" "$T_TMP/bench.out"
+
 # unreachable Hub: the cached copy is used
 hub_stop
 got=$("$FORGE" generate --model forge-test/split-GGUF:Q8_0 --prompt "Once upon a time" --max-tokens 30 --temperature 0 2>"$T_TMP/err")
