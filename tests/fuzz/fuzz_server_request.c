@@ -1,7 +1,8 @@
 /* libFuzzer: the server's request validation (completions and chat bodies into engine
  * parameters, the chat template, prompt tokenization) never crashes or leaks, answers any
  * bad input with a 4xx (never a 5xx, unless out of memory), and its error JSON parses.
- * Input: one selector byte (even: completions, odd: chat), then the request body. */
+ * Input: one selector byte (even: completions; odd: chat, except 3 mod 4: embeddings), then
+ * the request body. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     g_s.vocab = 512;
     g_s.context_len = 512;
     g_s.max_token_bytes = 16;
+    g_s.hidden_size = 64;
     forge_sampling_params_default(&g_s.gen.sampling);
     return 0;
 }
@@ -42,7 +44,7 @@ static void check_error(const srv_err *e) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
-    bool chat = data[0] & 1;
+    bool embed = (data[0] & 3) == 3, chat = (data[0] & 1) && !embed;
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
     forge_error err;
@@ -52,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         srv_gen g;
         memset(&g, 0, sizeof g);
         srv_err e = {0};
-        int rc = parse_generation(&g_s, json_root(doc), chat, &g, &e);
+        int rc = embed ? embed_parse(&g_s, json_root(doc), &g, &e) : parse_generation(&g_s, json_root(doc), chat, &g, &e);
         if (rc == 0 && chat) rc = parse_chat_prompt(&g_s, body, len, &g, &e);
         if (rc == 0) rc = parse_tokenize_prompts(&g_s, &g, &e);
         if (rc != 0) check_error(&e);
