@@ -491,6 +491,15 @@ FORGE_API forge_status forge_constraint_check(const forge_constraint *c, forge_e
  * caller frees; out_len may be NULL). */
 FORGE_API forge_status forge_constraint_to_gbnf(const forge_constraint *c, char **out, size_t *out_len,
                                                 forge_error *err);
+/* Reads the structured-output fields of an OpenAI-style JSON request body: response_format
+ * ({"type": "json_object"} or {"type": "json_schema", "json_schema": {"schema": ...}};
+ * "text" is none), vLLM's guided_json, guided_regex, guided_choice, guided_grammar (GBNF) and
+ * llama.cpp's grammar and json_schema. *out gets kind NONE when there are none; else its
+ * text points into *text (malloc'd, the caller frees it; NULL when none). More than one
+ * constraint, or a field of the wrong type, is FORGE_E_INVALID naming the fields. The
+ * constraint itself is not compiled here (forge_constraint_check does). */
+FORGE_API forge_status forge_request_constraint(const char *body, size_t len, forge_constraint *out, char **text,
+                                                forge_error *err);
 /* JSON schema text to GBNF (as forge_constraint_to_gbnf with FORGE_CONSTRAINT_JSON_SCHEMA). */
 FORGE_API forge_status forge_json_schema_to_gbnf(const char *schema, size_t len, char **out, forge_error *err);
 

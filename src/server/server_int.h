@@ -148,11 +148,17 @@ typedef struct srv_gen {
     bool prompt_logprobs;
     char *rendered;  /* chat: the rendered prompt (malloc'd) */
     size_t rendered_len;
+    forge_constraint constraint; /* structured output (constraint.c); text in constraint_text */
+    char *constraint_text;
 } srv_gen;
 
 /* Validates a completions (chat false) or chat request body into g; on failure fills e.
  * g must be zeroed; srv_gen_free releases it either way. */
 int parse_generation(forge_server *s, const json_value *root, bool chat, srv_gen *g, srv_err *e);
+/* constraint.c: reads and compiles the request's structured-output fields into g (400 naming
+ * the field on failure); the field names, NULL-terminated. */
+int parse_constraint(const json_value *root, const char *body, size_t len, srv_gen *g, srv_err *e);
+const char *const *parse_constraint_fields(void);
 /* Renders a chat request body with the chat template (*out malloc'd). */
 int parse_render_chat(forge_server *s, const char *body, size_t len, char **out, size_t *out_len, srv_err *e);
 /* Renders the chat request into g's single text prompt. */
