@@ -157,7 +157,8 @@ static void seq_release(seq *s) {
 }
 
 static void request_free(forge_request *r) {
-    engine_constraint_free(r);
+    engine_constraint_free(r); /* nothing left when the engine finished the request */
+    engine_constraint_free_masks(r);
     for (int i = 0; i < r->n_seqs; i++) seq_release(&r->seqs[i]);
     free(r->seqs);
     for (int i = 0; i < r->n_stop; i++) free(r->stop[i]);
@@ -405,6 +406,7 @@ static void publish_stats(forge_engine *e);
 
 void engine_request_finished(forge_request *r) {
     publish_stats(r->e); /* stats read after forge_request_wait include this request */
+    engine_constraint_free(r); /* while the engine (whose cache may hold it) lives */
     pthread_mutex_lock(&r->lock);
     r->done = true;
     r->e = NULL;
@@ -510,6 +512,7 @@ void forge_engine_free(forge_engine *e) {
     free(e->b_tables), free(e->b_seqs), free(e->b_count), free(e->b_logit_base);
     pthread_mutex_destroy(&e->lock);
     pthread_mutex_destroy(&e->gram_lock);
+    engine_constraint_cache_free(e);
     gvocab_free(e->gvocab);
     gws_free(e->gws);
     pthread_cond_destroy(&e->wake);

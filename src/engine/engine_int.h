@@ -14,6 +14,17 @@
 
 typedef enum { SEQ_WAITING, SEQ_RUNNING, SEQ_FINISHED } seq_state;
 
+/* A compiled constraint kept by the engine for requests with the same text (constrain.c). */
+enum { ECACHE_SIZE = 8 };
+typedef struct econstraint {
+    int kind;
+    char *text;
+    size_t len;
+    struct gconstraint *gc;
+    int refs; /* requests using it */
+    uint64_t last_use;
+} econstraint;
+
 /* One choice of a request: its own tokens, KV blocks, sampler, detokenizer, stop matcher. */
 typedef struct seq {
     struct forge_request *req;
@@ -66,6 +77,7 @@ struct forge_request {
     double t_arrival;
     uint64_t seed0;
     struct gconstraint *gc; /* the compiled constraint shared by the choices, or NULL */
+    forge_engine *engine_for_gc; /* the engine whose constraint cache holds gc (lives longer) */
     struct forge_request *next_incoming;
     pthread_mutex_t lock;
     pthread_cond_t done_cond;
@@ -108,6 +120,8 @@ struct forge_engine {
     struct gvocab *gvocab;
     struct gws *gws;
     pthread_mutex_t gram_lock;
+    econstraint gcache[ECACHE_SIZE]; /* under gram_lock */
+    uint64_t gcache_clock;
     /* stats: the engine thread's own, and the copy it publishes under the lock each step */
     forge_engine_stats stats, pub_stats;
     /* tokens generated over recent steps: a ring of (time, total generated) */
@@ -127,6 +141,8 @@ void engine_deliver(forge_request *r, const forge_event *ev);
 forge_status engine_constraint_setup(forge_engine *e, forge_request *r, const forge_request_params *p,
                                      forge_error *err);
 void engine_constraint_free(forge_request *r);
+void engine_constraint_free_masks(forge_request *r);
+void engine_constraint_cache_free(forge_engine *e);
 /* Fills s's mask before a sample: 0 to sample, 1 when only the end can follow (finish with
  * STOP), -1 on failure (*why says why). */
 int engine_constraint_mask(forge_engine *e, seq *s, const char **why);

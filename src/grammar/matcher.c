@@ -353,7 +353,9 @@ typedef struct ckey {
 
 typedef struct centry {
     ckey key;
-    uint32_t *acc;  /* accepted whatever lies below */
+    uint32_t *acc;  /* accepted whatever lies below: a bitmap, or NULL when acc_ids holds them */
+    int32_t *acc_ids; /* ... the same as a list of ids when that is smaller */
+    int n_acc;
     int32_t *unc;   /* uncertain ids */
     int n_unc;
 } centry;
@@ -397,7 +399,7 @@ gconstraint *gconstraint_create(grammar *g, const gvocab *v, forge_error *err) {
 
 void gconstraint_free(gconstraint *c) {
     if (!c) return;
-    for (int i = 0; i < c->n_ents; i++) free(c->ents[i].acc), free(c->ents[i].unc);
+    for (int i = 0; i < c->n_ents; i++) free(c->ents[i].acc), free(c->ents[i].acc_ids), free(c->ents[i].unc);
     free(c->ents);
     free(c->tab);
     free(c->mark);
@@ -409,6 +411,14 @@ void gconstraint_free(gconstraint *c) {
 
 const grammar *gconstraint_grammar(const gconstraint *c) { return c->g; }
 int gconstraint_n_keys(const gconstraint *c) { return c ? c->n_ents : 0; }
+
+size_t gconstraint_cache_bytes(const gconstraint *c) {
+    size_t n = 0;
+    for (int i = 0; c && i < c->n_ents; i++)
+        n += (c->ents[i].acc ? sizeof(uint32_t) * (size_t)c->words : 0) +
+             sizeof(int32_t) * ((size_t)c->ents[i].n_acc + (size_t)c->ents[i].n_unc) + sizeof(centry);
+    return n;
+}
 
 static uint64_t key_hash(const ckey *k) {
     uint64_t h = hash_u64(k->n);
@@ -492,6 +502,17 @@ static forge_status compute_entry(gconstraint *c, gws *w, const ckey *k, centry 
         int32_t id = v->sorted[t];
         if (run > 0 && !((out->acc[id >> 5] >> (id & 31)) & 1)) out->unc[out->n_unc++] = id;
     }
+    /* a short list instead of the bitmap when fewer than one id in 64 is accepted */
+    int n_acc = 0;
+    for (int i = 0; i < c->words; i++) n_acc += __builtin_popcount(out->acc[i]);
+    if (n_acc < c->words / 2) {
+        out->acc_ids = malloc(sizeof(int32_t) * (size_t)(n_acc + 1));
+        if (!out->acc_ids) return err_set(err, FORGE_E_NOMEM, "out of memory");
+        for (int i = 0; i < c->words; i++)
+            for (uint32_t b = out->acc[i]; b; b &= b - 1) out->acc_ids[out->n_acc++] = i * 32 + __builtin_ctz(b);
+        free(out->acc);
+        out->acc = NULL;
+    }
     return FORGE_OK;
 }
 
@@ -515,14 +536,14 @@ static centry *get_entry(gconstraint *c, gws *w, const ckey *k, forge_error *err
     memset(e, 0, sizeof *e);
     e->key = *k;
     if (compute_entry(c, w, k, e, err)) {
-        free(e->acc), free(e->unc);
+        free(e->acc), free(e->acc_ids), free(e->unc);
         return NULL;
     }
     if (2 * (c->n_ents + 1) > c->tab_cap) {
         int cap = c->tab_cap * 2;
         int32_t *t = malloc(sizeof(int32_t) * (size_t)cap);
         if (!t) {
-            free(e->acc), free(e->unc);
+            free(e->acc), free(e->acc_ids), free(e->unc);
             err_set(err, FORGE_E_NOMEM, "out of memory");
             return NULL;
         }
@@ -686,7 +707,10 @@ forge_status gmatcher_fill_mask(gmatcher *m, gconstraint *c, gws *w, uint32_t *m
                     m->seen = p, m->cap_seen = cap;
                 }
                 m->seen[n_seen++] = e;
-                for (int i = 0; i < c->words; i++) mask[i] |= e->acc[i];
+                if (e->acc)
+                    for (int i = 0; i < c->words; i++) mask[i] |= e->acc[i];
+                else
+                    for (int i = 0; i < e->n_acc; i++) mask[e->acc_ids[i] >> 5] |= 1u << (e->acc_ids[i] & 31);
             }
         }
         o += (size_t)len + 1;

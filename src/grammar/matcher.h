@@ -48,6 +48,8 @@ void gconstraint_free(gconstraint *c);
 const grammar *gconstraint_grammar(const gconstraint *c);
 /* Cache statistics: context keys computed so far. */
 int gconstraint_n_keys(const gconstraint *c);
+/* Bytes held by the cache. */
+size_t gconstraint_cache_bytes(const gconstraint *c);
 
 /* A scratch workspace for one thread (the walk's states, dedup tables). */
 gws *gws_create(forge_error *err);
