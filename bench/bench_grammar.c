@@ -74,6 +74,8 @@ int main(int argc, char **argv) {
     }
     uint64_t rng = 0x9E3779B97F4A7C15ull;
     double cold = 0, warm_sum = 0, warm_max = 0, accept_sum = 0;
+    double cold_max = 0;
+    int cold_n = 0;
     int warm_n = 0, restarts = 0, warmup = steps / 4;
     double *step_ms = malloc(sizeof(double) * (size_t)steps);
     for (int st = 0; st < steps; st++) {
@@ -86,7 +88,11 @@ int main(int argc, char **argv) {
             }
         double b = now_ms();
         step_ms[st] = b - a;
-        if (gconstraint_n_keys(gc) != keys0 || st < warmup) cold += b - a;
+        if (gconstraint_n_keys(gc) != keys0 || st < warmup) {
+            cold += b - a;
+            if (b - a > cold_max) cold_max = b - a;
+            cold_n++;
+        }
         else {
             warm_sum += b - a;
             warm_n++;
@@ -108,8 +114,9 @@ int main(int argc, char **argv) {
         accept_sum += now_ms() - a2;
     }
     printf("tokenizer %s: %d tokens; trie built in %.1f ms; schema compiled in %.2f ms\n", dir, V, t_vocab, t_compile);
-    printf("%d sequences, %d steps (%d restarts): %d context keys cached (%.1f MB), steps with cache fills or warm-up "
-           "%.1f ms in all\n", S, steps, restarts, gconstraint_n_keys(gc), gconstraint_cache_bytes(gc) / 1e6, cold);
+    printf("%d sequences, %d steps (%d restarts): %d context keys cached (%.1f MB); %d steps with cache fills or warm-up: "
+           "%.1f ms in all, max %.1f ms\n", S, steps, restarts, gconstraint_n_keys(gc), gconstraint_cache_bytes(gc) / 1e6,
+           cold_n, cold, cold_max);
     if (warm_n)
         printf("mask per step (warm, %d steps): mean %.3f ms, max %.3f ms, per sequence %.1f us\n", warm_n, warm_sum / warm_n,
                warm_max, 1e3 * warm_sum / warm_n / S);
