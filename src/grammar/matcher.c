@@ -201,7 +201,23 @@ const uint8_t *gvocab_bytes(const gvocab *v, int32_t id, int *len) {
 
 /* ---- workspace and stepping ----------------------------------------------------------- */
 
-enum { WS_ARENA = 1 << 21, WS_HT = 4096 };
+enum { WS_ARENA = 1 << 21, WS_HT = 4096, MEMO_STATES = 2048, MEMO_HT = 8192, MEMO_WORDS = 1 << 18 };
+enum { T_UNKNOWN = -2, T_DEAD = -1 };
+
+/* The trie walk's memo (one walk at a time): the distinct states met, interned, and their
+ * transitions by byte, so that a state met again (a string's loop comes back to the same
+ * stacks after each character) costs a table lookup instead of a step. */
+typedef struct gmemo {
+    int n;
+    uint32_t off[MEMO_STATES], len[MEMO_STATES];
+    int32_t nst[MEMO_STATES]; /* stacks */
+    bool can_end[MEMO_STATES];
+    uint64_t hash[MEMO_STATES];
+    int32_t ht[MEMO_HT];
+    int32_t *trans; /* MEMO_STATES x 256 */
+    uint32_t *words;
+    size_t used;
+} gmemo;
 
 struct gws {
     uint32_t *a; /* arena */
@@ -211,12 +227,18 @@ struct gws {
     uint32_t stk[GM_MAX_DEPTH + 2]; /* the stack being expanded */
     bool overflow;
     const char *why;
+    gmemo memo;
 };
 
 gws *gws_create(forge_error *err) {
     gws *w = calloc(1, sizeof *w);
-    if (w) w->a = malloc(sizeof(uint32_t) * WS_ARENA);
-    if (!w || !w->a) {
+    if (w) {
+        w->a = malloc(sizeof(uint32_t) * WS_ARENA);
+        w->memo.trans = malloc(sizeof(int32_t) * MEMO_STATES * 256);
+        w->memo.words = malloc(sizeof(uint32_t) * MEMO_WORDS);
+    }
+    if (!w || !w->a || !w->memo.trans || !w->memo.words) {
+        if (w) free(w->a), free(w->memo.trans), free(w->memo.words);
         free(w);
         err_set(err, FORGE_E_NOMEM, "out of memory");
         return NULL;
@@ -228,6 +250,8 @@ gws *gws_create(forge_error *err) {
 void gws_free(gws *w) {
     if (!w) return;
     free(w->a);
+    free(w->memo.trans);
+    free(w->memo.words);
     free(w);
 }
 
@@ -371,6 +395,7 @@ struct gconstraint {
     int32_t *mark; /* scratch: uncertain marks per sorted index (difference array) */
     size_t *dstart; /* scratch: arena start of each depth's state */
     size_t *dend;
+    int32_t *sid; /* scratch: the memo id of each depth's state */
 };
 
 gconstraint *gconstraint_create(grammar *g, const gvocab *v, forge_error *err) {
@@ -388,7 +413,8 @@ gconstraint *gconstraint_create(grammar *g, const gvocab *v, forge_error *err) {
     c->mark = calloc((size_t)v->n_tok + 1, sizeof(int32_t));
     c->dstart = malloc(sizeof(size_t) * (size_t)(v->max_depth + 2));
     c->dend = malloc(sizeof(size_t) * (size_t)(v->max_depth + 2));
-    if (!c->tab || !c->mark || !c->dstart || !c->dend) {
+    c->sid = malloc(sizeof(int32_t) * (size_t)(v->max_depth + 2));
+    if (!c->tab || !c->mark || !c->dstart || !c->dend || !c->sid) {
         gconstraint_free(c);
         err_set(err, FORGE_E_NOMEM, "out of memory");
         return NULL;
@@ -405,6 +431,7 @@ void gconstraint_free(gconstraint *c) {
     free(c->mark);
     free(c->dstart);
     free(c->dend);
+    free(c->sid);
     grammar_free(c->g);
     free(c);
 }
@@ -438,6 +465,34 @@ static ckey make_key(const uint32_t *s, int len) {
     return k;
 }
 
+static uint64_t state_hash(const uint32_t *s, size_t n) {
+    uint64_t h = 1469598103934665603ull ^ n;
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ull;
+    return h ^ (h >> 31);
+}
+
+/* The id of state s[0..n) in the memo, interning it; -1 when the memo is full. */
+static int memo_intern(const grammar *g, gmemo *m, const uint32_t *s, size_t n, int n_stacks) {
+    uint64_t h = state_hash(s, n);
+    size_t j = (size_t)h & (MEMO_HT - 1);
+    for (; m->ht[j] >= 0; j = (j + 1) & (MEMO_HT - 1)) {
+        int id = m->ht[j];
+        if (m->hash[id] == h && m->len[id] == n && !memcmp(m->words + m->off[id], s, sizeof(uint32_t) * n)) return id;
+    }
+    if (m->n >= MEMO_STATES || m->used + n > MEMO_WORDS || 2 * (m->n + 1) > MEMO_HT) return -1;
+    int id = m->n++;
+    m->off[id] = (uint32_t)m->used;
+    m->len[id] = (uint32_t)n;
+    memcpy(m->words + m->used, s, sizeof(uint32_t) * n);
+    m->used += n;
+    m->nst[id] = n_stacks;
+    m->can_end[id] = state_can_end(g, s, n);
+    m->hash[id] = h;
+    for (int b = 0; b < 256; b++) m->trans[(size_t)id * 256 + (size_t)b] = T_UNKNOWN;
+    m->ht[j] = id;
+    return id;
+}
+
 /* Walks the trie from the partial stack of key k (see matcher.h). */
 static forge_status compute_entry(gconstraint *c, gws *w, const ckey *k, centry *out, forge_error *err) {
     const gvocab *v = c->v;
@@ -458,30 +513,59 @@ static forge_status compute_entry(gconstraint *c, gws *w, const ckey *k, centry 
         c->mark[0]++;
         c->mark[v->n_tok]--;
     }
+    gmemo *mm = &w->memo;
+    mm->n = 0;
+    mm->used = 0;
+    memset(mm->ht, -1, sizeof mm->ht);
+    int32_t *sid = c->sid;
+    sid[0] = memo_intern(g, mm, w->a + base, (size_t)kn + 1, 1);
     for (int i = 0; i < v->n_nodes;) {
         int d = v->ndepth[i];
+        unsigned byte = v->nbyte[i];
         w->top = c->dend[d - 1];
-        sbuild b;
-        int n = step_state(g, w, c->dstart[d - 1], c->dend[d - 1], v->nbyte[i], &b);
-        c->dstart[d] = b.start;
-        c->dend[d] = w->top;
-        if (w->overflow) {
-            /* too many stacks from a partial stack: leave its tokens to the exact check */
-            w->overflow = false;
-            c->mark[v->nlo[i]]++;
-            c->mark[v->nhi[i]]--;
+        int p = sid[d - 1], n;
+        bool can_end;
+        int32_t t = p >= 0 ? mm->trans[(size_t)p * 256 + byte] : T_UNKNOWN;
+        if (t == T_DEAD) {
             i = v->nskip[i];
             continue;
         }
-        if (n == 0) {
-            i = v->nskip[i];
-            continue;
+        if (t >= 0 && w->top + mm->len[t] > w->cap) t = T_UNKNOWN; /* no room: step (and overflow) instead */
+        if (t >= 0) { /* met before: copy the interned state */
+            memcpy(w->a + w->top, mm->words + mm->off[t], sizeof(uint32_t) * mm->len[t]);
+            c->dstart[d] = w->top;
+            w->top += mm->len[t];
+            c->dend[d] = w->top;
+            sid[d] = t;
+            n = mm->nst[t];
+            can_end = mm->can_end[t];
+        } else {
+            sbuild b;
+            n = step_state(g, w, c->dstart[d - 1], c->dend[d - 1], byte, &b);
+            c->dstart[d] = b.start;
+            c->dend[d] = w->top;
+            if (w->overflow) {
+                /* too many stacks from a partial stack: leave its tokens to the exact check */
+                w->overflow = false;
+                c->mark[v->nlo[i]]++;
+                c->mark[v->nhi[i]]--;
+                i = v->nskip[i];
+                continue;
+            }
+            if (n == 0) {
+                if (p >= 0) mm->trans[(size_t)p * 256 + byte] = T_DEAD;
+                i = v->nskip[i];
+                continue;
+            }
+            sid[d] = memo_intern(g, mm, w->a + b.start, w->top - b.start, n);
+            if (p >= 0 && sid[d] >= 0) mm->trans[(size_t)p * 256 + byte] = sid[d];
+            can_end = sid[d] >= 0 ? mm->can_end[sid[d]] : state_can_end(g, w->a + b.start, w->top - b.start);
         }
-        for (int t = v->nlo[i]; t < v->nend[i]; t++) {
-            int32_t id = v->sorted[t];
+        for (int t2 = v->nlo[i]; t2 < v->nend[i]; t2++) {
+            int32_t id = v->sorted[t2];
             out->acc[id >> 5] |= 1u << (id & 31);
         }
-        if (!whole && v->nend[i] < v->nhi[i] && state_can_end(g, w->a + b.start, w->top - b.start)) {
+        if (!whole && v->nend[i] < v->nhi[i] && can_end) {
             c->mark[v->nend[i]]++;
             c->mark[v->nhi[i]]--;
         }
