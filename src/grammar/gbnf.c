@@ -831,7 +831,7 @@ static grammar *build(parser *P, forge_error *err) {
         for (int k = 0; k < P->rules[r].n_alts; k++) {
             evec *v = &P->rules[r].alts[k];
             g->alt_pos[a++] = e;
-            memcpy(g->elems + e, v->v, sizeof(gelem) * (size_t)v->n);
+            if (v->n) memcpy(g->elems + e, v->v, sizeof(gelem) * (size_t)v->n);
             e += v->n;
             g->elems[e++] = E(G_END, 0);
         }

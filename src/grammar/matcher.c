@@ -652,7 +652,7 @@ struct gmatcher {
     const gconstraint *c;
     uint32_t *st; /* the state: stacks as in the arena */
     size_t n, cap;
-    centry **seen; /* scratch for fill_mask: distinct entries */
+    int32_t *seen; /* scratch for fill_mask: distinct entries (indices: the array may move) */
     int cap_seen;
 };
 
@@ -663,7 +663,7 @@ static forge_status set_state(gmatcher *m, const uint32_t *s, size_t n) {
         if (!p) return FORGE_E_NOMEM;
         m->st = p, m->cap = cap;
     }
-    memcpy(m->st, s, sizeof(uint32_t) * n);
+    if (n) memcpy(m->st, s, sizeof(uint32_t) * n);
     m->n = n;
     return FORGE_OK;
 }
@@ -721,7 +721,7 @@ static int run_bytes(const gmatcher *m, gws *w, const uint8_t *s, size_t n, size
         w->why = "the matcher's state is too large";
         return 0;
     }
-    memcpy(w->a + base, m->st, sizeof(uint32_t) * m->n);
+    if (m->n) memcpy(w->a + base, m->st, sizeof(uint32_t) * m->n);
     size_t f = base, t = base + m->n;
     w->top = t;
     int cnt = 1;
@@ -781,16 +781,17 @@ forge_status gmatcher_fill_mask(gmatcher *m, gconstraint *c, gws *w, uint32_t *m
             ckey k = make_key(m->st + o + 1, len);
             centry *e = get_entry(c, w, &k, err);
             if (!e) return err ? err->code : FORGE_E_NOMEM;
+            int32_t ei = (int32_t)(e - c->ents);
             bool dup = false;
-            for (int i = 0; i < n_seen && !dup; i++) dup = m->seen[i] == e;
+            for (int i = 0; i < n_seen && !dup; i++) dup = m->seen[i] == ei;
             if (!dup) {
                 if (n_seen == m->cap_seen) {
                     int cap = m->cap_seen ? m->cap_seen * 2 : 8;
-                    centry **p = realloc(m->seen, sizeof *p * (size_t)cap);
+                    int32_t *p = realloc(m->seen, sizeof *p * (size_t)cap);
                     if (!p) return err_set(err, FORGE_E_NOMEM, "out of memory");
                     m->seen = p, m->cap_seen = cap;
                 }
-                m->seen[n_seen++] = e;
+                m->seen[n_seen++] = ei;
                 if (e->acc)
                     for (int i = 0; i < c->words; i++) mask[i] |= e->acc[i];
                 else
@@ -801,7 +802,7 @@ forge_status gmatcher_fill_mask(gmatcher *m, gconstraint *c, gws *w, uint32_t *m
     }
     w->overflow = false;
     for (int s = 0; s < n_seen; s++) {
-        const centry *e = m->seen[s];
+        const centry *e = &c->ents[m->seen[s]];
         for (int i = 0; i < e->n_unc; i++) {
             int32_t id = e->unc[i];
             if ((mask[id >> 5] >> (id & 31)) & 1) continue;
