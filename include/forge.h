@@ -465,6 +465,48 @@ FORGE_API forge_sampling_params forge_sampling_default_params(void);
 /* Checks ranges (naming the field); vocab_size bounds logit_bias token ids. */
 FORGE_API forge_status forge_sampling_params_check(const forge_sampling_params *p, int vocab_size, forge_error *err);
 
+/* Constrained decoding (structured output): the generated text must be a sentence of a
+ * grammar. Tokens that cannot continue it are masked before every sampler setting; EOS is
+ * allowed exactly when the text so far is complete, and a choice ends (FINISH_STOP) as soon
+ * as nothing but the end can follow. Each of n choices has its own state. Errors in the
+ * constraint (bad schema, grammar or regex, or an unsupported JSON schema keyword, named in
+ * the message) come back from forge_engine_submit and forge_constraint_check. docs/
+ * structured-output.md lists what each kind supports. */
+typedef enum forge_constraint_kind {
+    FORGE_CONSTRAINT_NONE = 0,
+    FORGE_CONSTRAINT_JSON_SCHEMA = 1, /* text: a JSON schema (JSON text) */
+    FORGE_CONSTRAINT_JSON_OBJECT = 2, /* any JSON object; text unused */
+    FORGE_CONSTRAINT_GBNF = 3,        /* text: a GBNF grammar (llama.cpp's format) with a rule "root" */
+    FORGE_CONSTRAINT_REGEX = 4,       /* text: a regular expression the whole output matches */
+    FORGE_CONSTRAINT_CHOICE = 5,      /* text: a JSON array of strings; the output is one of them */
+} forge_constraint_kind;
+
+typedef struct forge_constraint {
+    int32_t kind;       /* forge_constraint_kind; 0: none */
+    int32_t reserved32; /* zero */
+    const char *text;   /* copied (used only during the call that takes it) */
+    size_t len;
+} forge_constraint;
+
+/* Compiles c without running it: FORGE_OK, or the error a submit would give (FORGE_E_INVALID
+ * for malformed input, FORGE_E_UNSUPPORTED naming a keyword or construct). */
+FORGE_API forge_status forge_constraint_check(const forge_constraint *c, forge_error *err);
+/* The GBNF grammar a constraint compiles to, malloc'd and NUL-terminated into *out (the
+ * caller frees; out_len may be NULL). */
+FORGE_API forge_status forge_constraint_to_gbnf(const forge_constraint *c, char **out, size_t *out_len,
+                                                forge_error *err);
+/* Reads the structured-output fields of an OpenAI-style JSON request body: response_format
+ * ({"type": "json_object"} or {"type": "json_schema", "json_schema": {"schema": ...}};
+ * "text" is none), vLLM's guided_json, guided_regex, guided_choice, guided_grammar (GBNF) and
+ * llama.cpp's grammar and json_schema. *out gets kind NONE when there are none; else its
+ * text points into *text (malloc'd, the caller frees it; NULL when none). More than one
+ * constraint, or a field of the wrong type, is FORGE_E_INVALID naming the fields. The
+ * constraint itself is not compiled here (forge_constraint_check does). */
+FORGE_API forge_status forge_request_constraint(const char *body, size_t len, forge_constraint *out, char **text,
+                                                forge_error *err);
+/* JSON schema text to GBNF (as forge_constraint_to_gbnf with FORGE_CONSTRAINT_JSON_SCHEMA). */
+FORGE_API forge_status forge_json_schema_to_gbnf(const char *schema, size_t len, char **out, forge_error *err);
+
 /* Defaults from the model folder's generation_config.json (absent fields keep
  * forge_sampling_params_default's values), and the EOS ids it lists. */
 typedef struct forge_generation_config {
@@ -575,10 +617,11 @@ typedef struct forge_request_params {
     bool keep_special_tokens; /* text includes special tokens (skip_special_tokens=false) */
     /* An embedding request: the prompt is prefilled and nothing is generated; the one last
      * event carries the final-norm hidden state of the last prompt token, L2-normalized
-     * (vLLM's default pooling for decoder models). n must be 1; no logprobs; sampling,
-     * stops and max_tokens are ignored. */
+     * (vLLM's default pooling for decoder models). n must be 1; no logprobs and no
+     * constraint; sampling, stops and max_tokens are ignored. */
     bool embedding;
-    uint64_t reserved[8];     /* zero */
+    forge_constraint constraint; /* kind 0: none (see forge_constraint) */
+    uint64_t reserved[5];     /* zero */
 } forge_request_params;
 
 /* A zeroed struct with sampling = forge_sampling_default_params() (temperature 1). */

@@ -64,6 +64,7 @@ typedef struct slot {
     json_doc *doc;         /* the parsed line (prompt and stop strings point into it) */
     forge_request_params rp;
     const char *stops[16];
+    char *constraint_text; /* the line's structured-output constraint (rp.constraint points here) */
     forge_request *req;
     strbuf text;
     forge_finish_reason finish;

@@ -75,6 +75,18 @@ int batch_parse_simple(const json_value *o, const forge_sampling_params *dflt, l
         snprintf(err, errn, "\"max_tokens\" must be positive (or -1)");
         return -1;
     }
+    /* structured output: the fields the server reads (response_format, json_schema, ...) */
+    strbuf line = STRBUF_INIT;
+    json_write_value(&line, o);
+    forge_error ferr;
+    forge_status cst = sb_failed(&line) ? FORGE_E_NOMEM
+                                        : forge_request_constraint(line.data, line.len, &rp->constraint, &it->constraint_text, &ferr);
+    sb_free(&line);
+    if (!cst && rp->constraint.kind) cst = forge_constraint_check(&rp->constraint, &ferr);
+    if (cst) {
+        snprintf(err, errn, "%s", cst == FORGE_E_NOMEM ? "out of memory" : ferr.msg);
+        return -1;
+    }
     return 0;
 }
 
@@ -184,6 +196,7 @@ void batch_slot_clear(slot *it) {
     free(it->custom_id);
     free(it->body);
     free(it->reply);
+    free(it->constraint_text);
     strbuf text = it->text;
     sb_reset(&text); /* the text buffer is reused by the next line of this slot */
     batch *b = it->b;

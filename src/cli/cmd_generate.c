@@ -99,9 +99,10 @@ int cmd_generate(int argc, char **argv) {
     cli_sampling_opts so;
     cli_sampling_init(&so);
     const char *prompt = NULL, *prompt_file = NULL;
-    long max_tokens = 256, ignore_eos = 0, no_special = 0, help = 0;
+    long max_tokens = 256, ignore_eos = 0, no_special = 0, help = 0, json_object = 0;
+    const char *schema_file = NULL, *grammar_file = NULL, *regex = NULL, *choices = NULL;
     cli_strlist stops = {0};
-    cli_opt opts[32];
+    cli_opt opts[40];
     int n = cli_model_options(opts, &mo, false);
     opts[n++] = (cli_opt){"prompt", OPT_STR, &prompt, "TEXT: the prompt"};
     opts[n++] = (cli_opt){"prompt-file", OPT_STR, &prompt_file, "FILE: read the prompt from FILE (- for stdin)"};
@@ -110,6 +111,11 @@ int cmd_generate(int argc, char **argv) {
     opts[n++] = (cli_opt){"stop", OPT_STR_LIST, &stops, "TEXT: stop before TEXT (repeatable); it is not printed"};
     opts[n++] = (cli_opt){"ignore-eos", OPT_FLAG, &ignore_eos, "keep going after end-of-sequence tokens (benchmarks)"};
     opts[n++] = (cli_opt){"no-special", OPT_FLAG, &no_special, "add no BOS/EOS (a prompt already rendered by a chat template)"};
+    opts[n++] = (cli_opt){"json-schema", OPT_STR, &schema_file, "FILE: the output is JSON valid against this JSON schema"};
+    opts[n++] = (cli_opt){"json-object", OPT_FLAG, &json_object, "the output is a JSON object"};
+    opts[n++] = (cli_opt){"grammar", OPT_STR, &grammar_file, "FILE: the output follows this GBNF grammar (llama.cpp's format)"};
+    opts[n++] = (cli_opt){"regex", OPT_STR, &regex, "RE: the whole output matches this regular expression"};
+    opts[n++] = (cli_opt){"choice", OPT_STR, &choices, "A,B,...: the output is one of these strings"};
     opts[n++] = (cli_opt){"help", OPT_FLAG, &help, "this help"};
     const char *pos[1];
     int np = cli_parse("generate", argc, argv, opts, n, pos, 1);
@@ -140,7 +146,8 @@ int cmd_generate(int argc, char **argv) {
     pthread_t sig_thread;
     bool have_sig_thread = pthread_create(&sig_thread, NULL, signal_main, &sig) == 0;
     int rc = 1;
-    char *file_text = NULL;
+    char *file_text = NULL, *cons_text = NULL;
+    size_t cons_len = 0;
     size_t prompt_len = prompt ? strlen(prompt) : 0;
     if (prompt_file) {
         file_text = read_prompt_file(prompt_file, &prompt_len);
@@ -151,6 +158,55 @@ int cmd_generate(int argc, char **argv) {
         prompt = file_text;
     }
     if (!prompt) prompt = "";
+    forge_constraint cons = {0};
+    if ((schema_file != NULL) + (grammar_file != NULL) + (regex != NULL) + (choices != NULL) + (json_object != 0) > 1) {
+        fprintf(stderr, "forge generate: give one of --json-schema, --json-object, --grammar, --regex, --choice\n");
+        rc = 2;
+        goto out_nosession;
+    }
+    if (schema_file || grammar_file) {
+        const char *f = schema_file ? schema_file : grammar_file;
+        cons_text = read_prompt_file(f, &cons_len);
+        if (!cons_text) {
+            fprintf(stderr, "forge generate: cannot read %s\n", f);
+            goto out_nosession;
+        }
+        cons = (forge_constraint){.kind = schema_file ? FORGE_CONSTRAINT_JSON_SCHEMA : FORGE_CONSTRAINT_GBNF,
+                                  .text = cons_text, .len = cons_len};
+    } else if (regex) {
+        cons = (forge_constraint){.kind = FORGE_CONSTRAINT_REGEX, .text = regex, .len = strlen(regex)};
+    } else if (json_object) {
+        cons = (forge_constraint){.kind = FORGE_CONSTRAINT_JSON_OBJECT};
+    } else if (choices) { /* a,b,c as a JSON array */
+        size_t cap = 4 + 6 * strlen(choices);
+        cons_text = malloc(cap);
+        if (!cons_text) goto out_nosession;
+        size_t k = 0;
+        cons_text[k++] = '[';
+        cons_text[k++] = '"';
+        for (const char *c = choices; *c; c++) {
+            if (*c == ',') {
+                memcpy(cons_text + k, "\",\"", 3);
+                k += 3;
+            } else if (*c == '"' || *c == '\\') {
+                cons_text[k++] = '\\';
+                cons_text[k++] = *c;
+            } else if ((unsigned char)*c < 0x20) {
+                k += (size_t)snprintf(cons_text + k, cap - k, "\\u%04x", (unsigned char)*c);
+            } else cons_text[k++] = *c;
+        }
+        cons_text[k++] = '"';
+        cons_text[k++] = ']';
+        cons = (forge_constraint){.kind = FORGE_CONSTRAINT_CHOICE, .text = cons_text, .len = k};
+    }
+    if (cons.kind) {
+        forge_error cerr;
+        if (forge_constraint_check(&cons, &cerr)) {
+            fprintf(stderr, "forge generate: %s\n", cerr.msg);
+            rc = 2;
+            goto out_nosession;
+        }
+    }
     cli_session s;
     mo.max_seqs = 1; /* one request: a KV pool of one full context */
     if (cli_session_open(&s, "generate", &mo) != 0) goto out_nosession;
@@ -172,7 +228,7 @@ int cmd_generate(int argc, char **argv) {
     gen_state g = {0};
     forge_request_params rp = {.prompt = prompt, .prompt_len = prompt_len, .add_special_tokens = !no_special, .sampling = sp,
                                .stop = stops.items, .n_stop = stops.n, .max_tokens = (int)max_tokens,
-                               .ignore_eos = ignore_eos != 0};
+                               .ignore_eos = ignore_eos != 0, .constraint = cons};
     forge_error err;
     forge_request *req = forge_engine_submit(s.engine, &rp, on_event, &g, &err);
     if (!req) {
@@ -215,5 +271,6 @@ out_nosession:
     }
     cli_strlist_free(&stops);
     free(file_text);
+    free(cons_text);
     return rc;
 }

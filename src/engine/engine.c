@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/sysinfo.h"
 #include "engine/engine_int.h"
+#include "grammar/matcher.h"
 #include "model/model.h"
 
 /* ---- creation ------------------------------------------------------------------------- */
@@ -43,6 +44,7 @@ forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok
         return NULL;
     }
     pthread_mutex_init(&e->lock, NULL);
+    pthread_mutex_init(&e->gram_lock, NULL);
     pthread_cond_init(&e->wake, NULL);
     e->model = model;
     e->tok = tok;
@@ -157,6 +159,8 @@ static void seq_release(seq *s) {
 }
 
 static void request_free(forge_request *r) {
+    engine_constraint_free(r); /* nothing left when the engine finished the request */
+    engine_constraint_free_masks(r);
     for (int i = 0; i < r->n_seqs; i++) seq_release(&r->seqs[i]);
     free(r->seqs);
     for (int i = 0; i < r->n_stop; i++) free(r->stop[i]);
@@ -271,9 +275,10 @@ forge_request *forge_engine_submit(forge_engine *e, const forge_request_params *
                      p->min_tokens, p->max_tokens, p->n);
         goto out;
     }
-    if (p->embedding && (n != 1 || p->logprobs || p->prompt_logprobs)) {
-        st = err_set(err, FORGE_E_INVALID, "an embedding request takes n = 1 and no logprobs (n %d%s%s)", n,
-                     p->logprobs ? ", logprobs" : "", p->prompt_logprobs ? ", prompt_logprobs" : "");
+    if (p->embedding && (n != 1 || p->logprobs || p->prompt_logprobs || p->constraint.kind)) {
+        st = err_set(err, FORGE_E_INVALID, "an embedding request takes n = 1, no logprobs and no constraint (n %d%s%s%s)",
+                     n, p->logprobs ? ", logprobs" : "", p->prompt_logprobs ? ", prompt_logprobs" : "",
+                     p->constraint.kind ? ", a constraint" : "");
         goto out;
     }
     if ((st = forge_sampling_params_check(&p->sampling, e->vocab, err))) goto out;
@@ -333,6 +338,7 @@ forge_request *forge_engine_submit(forge_engine *e, const forge_request_params *
         if (r->min_tokens > 0)
             sampler_set_min_tokens(r->seqs[i].smp, r->min_tokens, r->stop_ids, n_stop_only + (p->ignore_eos ? 0 : e->n_eos));
     }
+    if ((st = engine_constraint_setup(e, r, p, err))) goto out;
     r->t_arrival = engine_now_ms();
 
     pthread_mutex_lock(&e->lock);
@@ -413,6 +419,7 @@ static void publish_stats(forge_engine *e);
 
 void engine_request_finished(forge_request *r) {
     publish_stats(r->e); /* stats read after forge_request_wait include this request */
+    engine_constraint_free(r); /* while the engine (whose cache may hold it) lives */
     pthread_mutex_lock(&r->lock);
     r->done = true;
     r->e = NULL;
@@ -517,6 +524,10 @@ void forge_engine_free(forge_engine *e) {
     free(e->b_tokens), free(e->b_pos), free(e->b_seq), free(e->b_rows), free(e->b_nblocks);
     free(e->b_tables), free(e->b_seqs), free(e->b_count), free(e->b_logit_base);
     pthread_mutex_destroy(&e->lock);
+    pthread_mutex_destroy(&e->gram_lock);
+    engine_constraint_cache_free(e);
+    gvocab_free(e->gvocab);
+    gws_free(e->gws);
     pthread_cond_destroy(&e->wake);
     free(e);
 }

@@ -14,6 +14,17 @@
 
 typedef enum { SEQ_WAITING, SEQ_RUNNING, SEQ_FINISHED } seq_state;
 
+/* A compiled constraint kept by the engine for requests with the same text (constrain.c). */
+enum { ECACHE_SIZE = 8 };
+typedef struct econstraint {
+    int kind;
+    char *text;
+    size_t len;
+    struct gconstraint *gc;
+    int refs; /* requests using it */
+    uint64_t last_use;
+} econstraint;
+
 /* One choice of a request: its own tokens, KV blocks, sampler, detokenizer, stop matcher. */
 typedef struct seq {
     struct forge_request *req;
@@ -39,6 +50,8 @@ typedef struct seq {
     float *prompt_lp; /* prompt logprobs being gathered (n_prompt floats) */
     float *emb;       /* an embedding request's vector (hidden_size floats) */
     bool prompt_lp_sent;
+    struct gmatcher *gm; /* constrained decoding (constrain.c): the choice's state, or NULL */
+    uint32_t *gmask;     /* its token mask, read by the sampler */
 } seq;
 
 struct forge_request {
@@ -65,6 +78,8 @@ struct forge_request {
     int n_running; /* of its sequences, how many are running (the scheduler's fair share) */
     double t_arrival;
     uint64_t seed0;
+    struct gconstraint *gc; /* the compiled constraint shared by the choices, or NULL */
+    forge_engine *engine_for_gc; /* the engine whose constraint cache holds gc (lives longer) */
     struct forge_request *next_incoming;
     pthread_mutex_t lock;
     pthread_cond_t done_cond;
@@ -102,6 +117,13 @@ struct forge_engine {
     bool stopping;
     pthread_t thread;
     bool has_thread;
+    /* constrained decoding: the vocabulary trie and the engine thread's workspace, made at
+     * the first constrained submit (under gram_lock) */
+    struct gvocab *gvocab;
+    struct gws *gws;
+    pthread_mutex_t gram_lock;
+    econstraint gcache[ECACHE_SIZE]; /* under gram_lock */
+    uint64_t gcache_clock;
     /* stats: the engine thread's own, and the copy it publishes under the lock each step */
     forge_engine_stats stats, pub_stats;
     /* tokens generated over recent steps: a ring of (time, total generated) */
@@ -115,6 +137,19 @@ struct forge_engine {
 void engine_request_finished(forge_request *r);
 /* engine.c: delivers one event to the request's callback unless it was released. */
 void engine_deliver(forge_request *r, const forge_event *ev);
+
+/* constrain.c: compiles p's constraint for r and gives each choice a matcher and mask
+ * (nothing when there is none). */
+forge_status engine_constraint_setup(forge_engine *e, forge_request *r, const forge_request_params *p,
+                                     forge_error *err);
+void engine_constraint_free(forge_request *r);
+void engine_constraint_free_masks(forge_request *r);
+void engine_constraint_cache_free(forge_engine *e);
+/* Fills s's mask before a sample: 0 to sample, 1 when only the end can follow (finish with
+ * STOP), -1 on failure (*why says why). */
+int engine_constraint_mask(forge_engine *e, seq *s, const char **why);
+/* Feeds a sampled (non-stop) token: 0, 1 when only the end can follow now, -1 on failure. */
+int engine_constraint_accept(forge_engine *e, seq *s, int32_t token);
 
 /* sched.c */
 int sched_step(forge_engine *e);

@@ -208,6 +208,18 @@ static bool push_text(seq *s, int32_t token, bool last) {
     return stopped;
 }
 
+/* A constrained choice whose grammar admits nothing but the end: its last event. */
+static void finish_complete(forge_engine *e, seq *s) {
+    sb_reset(&s->text);
+    push_text(s, -1, true);
+    s->t_done = engine_now_ms();
+    forge_event ev = {.choice = s->index, .text = sb_str(&s->text), .text_len = s->text.len, .token = -1,
+                      .finish = FORGE_FINISH_STOP, .stop_index = -1};
+    fill_usage(&ev, s);
+    engine_deliver(s->req, &ev);
+    seq_finish(e, s, FORGE_FINISH_STOP, NULL);
+}
+
 static void handle_token(forge_engine *e, seq *s, const sample_result *res) {
     forge_request *r = s->req;
     int32_t token = res->token;
@@ -225,14 +237,25 @@ static void handle_token(forge_engine *e, seq *s, const sample_result *res) {
     forge_finish_reason fin = FORGE_FINISH_NONE;
     int stop_index = -1;
     bool is_stop_token = (!r->ignore_eos && in_list(e->eos_ids, e->n_eos, token)) || in_list(r->stop_ids, r->n_stop_ids, token);
+    bool grammar_done = false; /* constrained: nothing but the end can follow this token */
+    if (s->gm && !is_stop_token) {
+        int c = engine_constraint_accept(e, s, token);
+        if (c < 0) {
+            seq_finish(e, s, FORGE_FINISH_ERROR, "the sampled token does not match the constraint");
+            return;
+        }
+        grammar_done = c > 0;
+    }
     if (is_stop_token) {
         fin = FORGE_FINISH_STOP; /* the stop token's text is not part of the output */
         push_text(s, -1, true);
     } else {
         bool at_limit = s->n_generated >= r->max_tokens || s->n_tokens >= e->context_len;
-        if (push_text(s, token, at_limit)) {
+        if (push_text(s, token, at_limit || grammar_done)) {
             fin = FORGE_FINISH_STOP;
             stop_index = stop_which(s->stop);
+        } else if (grammar_done) {
+            fin = FORGE_FINISH_STOP;
         } else if (at_limit) {
             fin = FORGE_FINISH_LENGTH;
         }
@@ -409,6 +432,18 @@ int sched_step(forge_engine *e) {
         if (s->index == 0 && s->n_computed >= s->n_prompt)
             for (int c = 1; c < s->req->n_seqs; c++) s->req->seqs[c].hold = false;
         if (s->n_computed < s->n_tokens) continue;
+        if (s->gm) {
+            const char *why = NULL;
+            int c = engine_constraint_mask(e, s, &why);
+            if (c < 0) {
+                seq_finish(e, s, FORGE_FINISH_ERROR, why);
+                continue;
+            }
+            if (c > 0) { /* complete before any token: the end, with a final flush */
+                finish_complete(e, s);
+                continue;
+            }
+        }
         int row = e->b_logit_base[bi] + (s->req->prompt_logprobs && old < s->n_prompt ? n - 1 : 0);
         if (s->req->embedding) {
             finish_embedding(e, s, row);

@@ -128,6 +128,7 @@ struct sampler {
     int min_new, n_accepted;
     const int32_t *banned;
     int n_banned;
+    const uint32_t *mask; /* constrained decoding: allowed ids, or NULL */
 };
 
 enum { DRAW_BLOCK = 64 };
@@ -214,6 +215,8 @@ void sampler_set_min_tokens(sampler *s, int min_new, const int32_t *banned, int 
     s->n_banned = n_banned;
 }
 
+void sampler_set_mask(sampler *s, const uint32_t *mask) { s->mask = mask; }
+
 void sampler_accept(sampler *s, int32_t token) {
     s->n_accepted++;
     if (token >= 0 && token < s->vocab) seen_add(s, token, false);
@@ -259,6 +262,9 @@ void sampler_process(const sampler *s, const float *logits, float *out) {
     if (s->n_accepted < s->min_new)
         for (int i = 0; i < s->n_banned; i++)
             if (s->banned[i] >= 0 && s->banned[i] < s->vocab) out[s->banned[i]] = -INFINITY;
+    if (s->mask)
+        for (int i = 0; i < s->vocab; i++)
+            if (!((s->mask[i >> 5] >> (i & 31)) & 1)) out[i] = -INFINITY;
     if (p->temperature > 0 && p->temperature != 1.0f) {
         float t = p->temperature; /* HF divides (not multiplies by the inverse): same bits */
         for (int i = 0; i < s->vocab; i++) out[i] /= t;
@@ -363,7 +369,16 @@ static int build_kept(const sampler *s, sampler_ws *ws, const float *logits) {
         ws->probs[0] = 1;
         return 1;
     }
-    for (int i = 0; i < n; i++) ws->ids[i] = i;
+    if (s->mask) { /* only the allowed ids take part (in id order, as without a mask) */
+        int j = 0;
+        for (int i = 0; i < n; i++)
+            if ((s->mask[i >> 5] >> (i & 31)) & 1) {
+                ws->vals[j] = ws->vals[i];
+                ws->ids[j++] = i;
+            }
+        n = j;
+    } else
+        for (int i = 0; i < n; i++) ws->ids[i] = i;
     if (p->top_k > 0 && p->top_k < n) {
         select_top_k(ws, n, p->top_k);
         n = p->top_k;

@@ -35,6 +35,11 @@ int32_t sampler_sample(sampler *s, sampler_ws *ws, const float *logits, bool wan
 /* Until min_new tokens have been accepted, the banned ids (EOS, stop tokens) get -inf.
  * The array must outlive the sampler. */
 void sampler_set_min_tokens(sampler *s, int min_new, const int32_t *banned, int n_banned);
+/* A token mask (bit id of word id / 32 set: allowed), read at every sample until changed;
+ * NULL: none. Disallowed tokens get -inf after the processors, before any sampler, so
+ * every setting (greedy included) chooses among the allowed ones. At least one allowed
+ * token must have a finite logit. The array must outlive its use. */
+void sampler_set_mask(sampler *s, const uint32_t *mask);
 /* Records a generated token for the penalties. */
 void sampler_accept(sampler *s, int32_t token);
 /* Applies logit bias, penalties and temperature to logits into out (tests compare this with

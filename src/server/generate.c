@@ -524,7 +524,9 @@ void gen_handle(forge_server *s, h1_conn *hc, srv_local *local, int route) {
     } else {
         r->doc = route_parse_body(s, hc, &body, &len, &e);
     }
-    if (!r->doc || (embed ? embed_parse(s, json_root(r->doc), g, &e) : parse_generation(s, json_root(r->doc), chat, g, &e)))
+    if (!r->doc ||
+        (embed ? embed_parse(s, json_root(r->doc), g, &e)
+               : parse_generation(s, json_root(r->doc), chat, g, &e) || parse_constraint(json_root(r->doc), body, len, g, &e)))
         goto fail;
     if (local && g->stream) {
         srv_fail(&e, 400, "invalid_value", "stream", "stream is not supported for in-process (batch) requests");
@@ -571,7 +573,7 @@ void gen_handle(forge_server *s, h1_conn *hc, srv_local *local, int route) {
                                    .max_tokens = echo_only(r) ? 1 : (int)g->max_tokens, .min_tokens = (int)g->min_tokens,
                                    .ignore_eos = g->ignore_eos, .logprobs = g->logprobs >= 0,
                                    .prompt_logprobs = g->prompt_logprobs, .keep_special_tokens = !g->skip_special_tokens,
-                                   .embedding = g->embed};
+                                   .embedding = g->embed, .constraint = g->constraint};
         forge_error err;
         sub->n_live = g->n;
         sub->er = forge_engine_submit(s->engine, &rp, server_on_engine_event, sub, &err);

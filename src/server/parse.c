@@ -106,6 +106,7 @@ static void warn_unknown(const json_value *root, bool chat) {
     for (int i = 0; k_common[i]; i++) known[n++] = k_common[i];
     const char *const *extra = chat ? k_chat : k_completion;
     for (int i = 0; extra[i]; i++) known[n++] = extra[i];
+    for (const char *const *c = parse_constraint_fields(); *c; c++) known[n++] = *c;
     known[n] = NULL;
     parse_warn_unknown(root, chat ? "/v1/chat/completions" : "/v1/completions", known);
 }
@@ -237,15 +238,6 @@ static int parse_refusals(const json_value *root, bool chat, long n, srv_err *e)
         if (!absent(v) && (v->type != JSON_STRING || v->n))
             return srv_fail(e, 400, "unsupported_value", "suffix", "suffix is not supported");
         return 0;
-    }
-    v = json_get(root, "response_format");
-    if (!absent(v)) {
-        const json_value *t = json_get(v, "type");
-        if (!json_is(v, JSON_OBJECT) || !json_is(t, JSON_STRING))
-            return srv_fail(e, 400, "invalid_type", "response_format", "response_format must be an object with a type");
-        if (strcmp(t->u.s, "text"))
-            return srv_fail(e, 400, "unsupported_value", "response_format",
-                            "response_format '%.40s' is not supported (only 'text')", t->u.s);
     }
     v = json_get(root, "tool_choice");
     if (!absent(v)) {
@@ -485,6 +477,6 @@ int parse_chat_prompt(forge_server *s, const char *body, size_t len, srv_gen *g,
 void srv_gen_free(srv_gen *g) {
     for (int i = 0; i < g->n_prompts && g->ids; i++) free(g->ids[i]);
     free(g->texts), free(g->text_lens), free(g->ids), free(g->n_ids);
-    free(g->stop), free(g->bias), free(g->stop_ids), free(g->rendered);
+    free(g->stop), free(g->bias), free(g->stop_ids), free(g->rendered), free(g->constraint_text);
     memset(g, 0, sizeof *g);
 }

@@ -152,6 +152,8 @@ typedef struct srv_gen {
     size_t rendered_len;
     bool embed;      /* POST /v1/embeddings: the prompts are its inputs */
     bool emb_base64; /* encoding_format "base64" */
+    forge_constraint constraint; /* structured output (constraint.c); text in constraint_text */
+    char *constraint_text;
 } srv_gen;
 
 /* Reads root[key] (a string, strings, token ids or lists of them) into g's prompts. */
@@ -159,6 +161,10 @@ int parse_prompt(forge_server *s, const json_value *root, const char *key, srv_g
 /* Validates a completions (chat false) or chat request body into g; on failure fills e.
  * g must be zeroed; srv_gen_free releases it either way. */
 int parse_generation(forge_server *s, const json_value *root, bool chat, srv_gen *g, srv_err *e);
+/* constraint.c: reads and compiles the request's structured-output fields into g (400 naming
+ * the field on failure); the field names, NULL-terminated. */
+int parse_constraint(const json_value *root, const char *body, size_t len, srv_gen *g, srv_err *e);
+const char *const *parse_constraint_fields(void);
 /* Renders a chat request body with the chat template (*out malloc'd). */
 int parse_render_chat(forge_server *s, const char *body, size_t len, char **out, size_t *out_len, srv_err *e);
 /* Renders the chat request into g's single text prompt. */
