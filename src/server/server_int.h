@@ -22,6 +22,7 @@
 
 #include "base/json.h"
 #include "base/strbuf.h"
+#include "chat/chatout.h"
 #include "forge.h"
 #include "server/http1.h"
 
@@ -148,6 +149,12 @@ typedef struct srv_gen {
     bool prompt_logprobs;
     char *rendered;  /* chat: the rendered prompt (malloc'd) */
     size_t rendered_len;
+    /* chat answers into message fields (docs/tools.md) */
+    bool tools_on;            /* tools given, tool_choice not "none", a known format: parse calls */
+    bool drop_tools;          /* tool_choice "none": the template gets no tools */
+    bool parallel_tool_calls; /* false: only the first call is kept */
+    bool reasoning_on;        /* split <think> into reasoning_content */
+    bool opens_think;         /* the rendered prompt ends with <think> */
 } srv_gen;
 
 /* Validates a completions (chat false) or chat request body into g; on failure fills e.
@@ -155,8 +162,9 @@ typedef struct srv_gen {
 int parse_generation(forge_server *s, const json_value *root, bool chat, srv_gen *g, srv_err *e);
 /* Renders a chat request body with the chat template (*out malloc'd). */
 int parse_render_chat(forge_server *s, const char *body, size_t len, char **out, size_t *out_len, srv_err *e);
-/* Renders the chat request into g's single text prompt. */
-int parse_chat_prompt(forge_server *s, const char *body, size_t len, srv_gen *g, srv_err *e);
+/* Renders the chat request (root, parsed from body) into g's single text prompt; without
+ * its tools when g->drop_tools. */
+int parse_chat_prompt(forge_server *s, const json_value *root, const char *body, size_t len, srv_gen *g, srv_err *e);
 /* Tokenizes g's text prompts and checks lengths against the context. */
 int parse_tokenize_prompts(forge_server *s, srv_gen *g, srv_err *e);
 /* Refuses a non-streaming request whose answer would typically exceed the response limit. */
@@ -185,6 +193,8 @@ typedef struct srv_choice {
     int32_t last_token;
     double t_last;               /* time of the last token (inter-token latency) */
     bool echo_pending;           /* streaming echo: the prompt goes out with the first token */
+    chat_out *co;                /* streaming chat with parsers on: the answer's parser */
+    int n_calls;                 /* tool calls streamed so far */
 } srv_choice;
 
 /* One prompt of a request: one engine request with n choices. */
@@ -274,6 +284,9 @@ struct forge_server {
     forge_engine *engine;
     forge_generation_config gen;
     int context_len, vocab, max_token_bytes;
+    tc_family tc_fam;          /* the tool-call format of chat answers (override or template) */
+    rp_kind rk;                /* the reasoning format */
+    bool tc_given, rk_given;   /* set by tool_call_parser / reasoning_parser, not guessed */
     long long t_created;
     /* engine -> loop messages */
     pthread_mutex_t q_lock;
@@ -297,6 +310,8 @@ struct forge_server {
 
 /* A random 32-hex-digit id. */
 void server_random_hex(forge_server *s, char out[33]);
+/* n random letters and digits, NUL-terminated (out holds n + 1). */
+void server_random_alnum(forge_server *s, char *out, int n);
 /* Shutdown bookkeeping: call when a request or an unflushed answer ends. */
 void server_check_done(forge_server *s);
 /* Seconds on a monotonic clock. */
