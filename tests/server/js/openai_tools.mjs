@@ -144,6 +144,19 @@ await test('n=2 and a round trip', async () => {
     back.choices[0].message.content === answers.plain && back.usage.prompt_tokens > r.usage.prompt_tokens, back);
 });
 
+await test('logprobs while streaming a call', async () => {
+  const chunks = [];
+  const stream = await client.chat.completions.create({ ...req('two_calls'), stream: true, logprobs: true,
+    stream_options: { include_usage: true } });
+  for await (const c of stream) chunks.push(c);
+  const entries = chunks.flatMap(c => c.choices.flatMap(x => (x.logprobs && x.logprobs.content) || []));
+  const usage = chunks.at(-1).usage;
+  check('logprobs: one entry per generated token, though the text is held', usage && entries.length === usage.completion_tokens,
+    { entries: entries.length, usage });
+  const calls = chunks.flatMap(c => c.choices.flatMap(x => (x.delta && x.delta.tool_calls) || []));
+  check('logprobs: the calls still stream', calls.filter(t => t.id).length === 2, calls);
+});
+
 await test('chat_template_kwargs', async () => {
   const r = await client.chat.completions.create(req('open_think', { chat_template_kwargs: { open_think: true } }));
   check('a prompt ending in <think>: the answer starts in reasoning', r.choices[0].message.reasoning_content === 'Thinking inside.' &&
