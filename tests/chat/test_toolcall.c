@@ -82,7 +82,7 @@ static void check_splits(const setup *su, const char *text) {
         msg_free(&part);
     }
     CHECKF(bad < 0, "split at %d differs from the whole for: %s", bad, text);
-    size_t *cuts = malloc((n + 1) * sizeof *cuts);
+    size_t *cuts = calloc(n + 1, sizeof *cuts);
     for (size_t k = 0; k < n; k++) cuts[k] = k + 1;
     parse_cuts(su, text, cuts, n ? (int)n - 1 : 0, &part);
     CHECKF(msg_eq(&whole, &part), "byte by byte differs from the whole for: %s", text);
