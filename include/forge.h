@@ -794,7 +794,13 @@ typedef struct forge_server_params {
                                       refused up front (400); 0: 256 MiB */
     bool no_webui;                 /* GET / answers 404 instead of the chat page */
     uint8_t reserved_bytes[7];     /* zero */
-    uint64_t reserved[5];          /* zero; new fields are carved from here */
+    /* How chat answers are split into message fields (docs/tools.md). NULL, "" or "auto":
+     * from the chat template; else a tool-call format "hermes", "llama3_json", "mistral" or
+     * "none" (no tool calls parsed), and a reasoning parser "qwen3" (alias "deepseek_r1")
+     * or "none". An unknown name fails forge_server_create. */
+    const char *tool_call_parser;
+    const char *reasoning_parser;
+    uint64_t reserved[3];          /* zero; new fields are carved from here */
 } forge_server_params;
 
 /* All defaults (the same as a zeroed struct). */

@@ -108,6 +108,24 @@ CONVERSATIONS = {
     "tool_result_without_call": {"messages": [
         {"role": "user", "content": "hi"},
         {"role": "tool", "tool_call_id": "xyz987abc", "content": "orphan result"}]},
+    # what `forge serve` answers (docs/tools.md) sent back as history: content null, ids as
+    # Forge makes them (call_ and 24 letters/digits; 9 for mistral), compact arguments, and
+    # the reasoning_content field (Qwen3's template reads it)
+    "forge_answer_round_trip": {"tools": TOOLS, "messages": [
+        {"role": "user", "content": "Weather in Paris, and 2*21?"},
+        {"role": "assistant", "content": None, "reasoning_content": "Two tools are needed.",
+         "tool_calls": [tool_call("call_Ab3dEf6hIj9kLm2nOp5qRs8t", '{"location":"Paris","days":2}'),
+                        tool_call("call_Zy1xWv4uTs7rQp0oNm3lKj6i", '{"expression":"2*21"}', "calculate")]},
+        {"role": "tool", "tool_call_id": "call_Ab3dEf6hIj9kLm2nOp5qRs8t", "content": "sunny"},
+        {"role": "tool", "tool_call_id": "call_Zy1xWv4uTs7rQp0oNm3lKj6i", "content": "42"},
+        {"role": "assistant", "content": "Sunny, and 42."},
+        {"role": "user", "content": "Thanks."}]},
+    "forge_answer_single_call_mistral_id": {"tools": TOOLS, "messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [tool_call("aB3dE6gH9", '{"location":"Paris"}')]},
+        {"role": "tool", "tool_call_id": "aB3dE6gH9", "content": "sunny"},
+        {"role": "assistant", "content": "Sunny."},
+        {"role": "user", "content": "Thanks."}]},
     "thinking_disabled": {"chat_template_kwargs": {"enable_thinking": False}, "messages": [
         {"role": "user", "content": "What is 7*6?"},
         {"role": "assistant", "content": "<think>\n7 times 6 is 42.\n</think>\n\nIt is 42."},

@@ -27,7 +27,8 @@ static int env_long(const char *name, long lo, long hi, long *out) {
 
 int cmd_serve(int argc, char **argv) {
     cli_model_opts mo = {0};
-    const char *host = NULL, *api_key = NULL, *name = NULL, *tmpl = NULL, *device = NULL;
+    const char *host = NULL, *api_key = NULL, *name = NULL, *tmpl = NULL, *device = NULL, *tool_parser = NULL,
+               *reasoning_parser = NULL;
     long port = LONG_MIN, max_waiting = 0, max_body_mb = 0, max_conns = 0, max_choices = 0, max_response_mb = 0;
     double request_timeout = 0, shutdown_timeout = 0, keepalive = 0, gpu_util = 0;
     int no_prefix = 0, no_webui = 0, help = 0;
@@ -38,6 +39,12 @@ int cmd_serve(int argc, char **argv) {
     opts[n++] = (cli_opt){"api-key", OPT_STR, &api_key, "KEY: require 'Authorization: Bearer KEY' (default $FORGE_API_KEY)"};
     opts[n++] = (cli_opt){"served-model-name", OPT_STR, &name, "NAME: the model name clients use (default: --model)"};
     opts[n++] = (cli_opt){"chat-template", OPT_STR, &tmpl, "FILE: Jinja chat template overriding the model's"};
+    opts[n++] = (cli_opt){"tool-call-parser", OPT_STR, &tool_parser,
+                          "NAME: auto|hermes|llama3_json|mistral|none: the tool-call format of chat answers "
+                          "(default auto: from the chat template)"};
+    opts[n++] = (cli_opt){"reasoning-parser", OPT_STR, &reasoning_parser,
+                          "NAME: auto|qwen3|deepseek_r1|none: split <think> into reasoning_content "
+                          "(default auto: from the chat template)"};
     opts[n++] = (cli_opt){"request-timeout", OPT_DOUBLE, &request_timeout,
                           "SECONDS: time a client has to send a whole request (default 60)"};
     opts[n++] = (cli_opt){"shutdown-timeout", OPT_DOUBLE, &shutdown_timeout,
@@ -99,6 +106,8 @@ int cmd_serve(int argc, char **argv) {
         .api_key = api_key,
         .served_model_name = name,
         .chat_template = tmpl,
+        .tool_call_parser = tool_parser,
+        .reasoning_parser = reasoning_parser,
         .request_timeout = request_timeout,
         .shutdown_timeout = shutdown_timeout,
         .sse_keepalive = keepalive,

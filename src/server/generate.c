@@ -33,6 +33,8 @@ static void req_free(forge_server *s, srv_req *r) {
     }
     int n_choices = r->n_subs * (r->g.n > 0 ? r->g.n : 1);
     for (int i = 0; r->choices && i < n_choices; i++) {
+        if (r->choices[i].co) chat_out_free(r->choices[i].co);
+        free(r->choices[i].co);
         sb_free(&r->choices[i].text);
         for (int k = 0; k < 4; k++) sb_free(&r->choices[i].lp[k]);
         free(r->choices[i].emb);
@@ -99,6 +101,30 @@ static void chunk_end(srv_req *r, strbuf *o) {
 
 static const char *finish_name(forge_finish_reason f) {
     return f == FORGE_FINISH_STOP ? "\"stop\"" : f == FORGE_FINISH_LENGTH ? "\"length\"" : "null";
+}
+
+/* A chat answer that called tools and ended by itself finishes with "tool_calls". */
+static const char *chat_finish_name(forge_finish_reason f, int n_calls) {
+    return f == FORGE_FINISH_STOP && n_calls > 0 ? "\"tool_calls\"" : finish_name(f);
+}
+
+/* A tool call's id: mistral's templates want 9 letters and digits (as vLLM makes them),
+ * the others get OpenAI's "call_" and 24. */
+static void call_id_json(forge_server *s, strbuf *o) {
+    char id[32];
+    if (s->tc_fam == TC_FAMILY_MISTRAL) server_random_alnum(s, id, 9);
+    else {
+        memcpy(id, "call_", 5);
+        server_random_alnum(s, id + 5, 24);
+    }
+    sb_printf(o, "\"%s\"", id);
+}
+
+static bool parsers_on(const srv_req *r) { return r->g.chat && (r->g.tools_on || r->g.reasoning_on); }
+
+static void new_chat_out(srv_req *r, chat_out *co, chat_emit_fn emit, void *user) {
+    chat_out_init(co, r->g.reasoning_on, r->g.opens_think, r->g.tools_on ? r->s->tc_fam : TC_FAMILY_NONE,
+                  r->g.parallel_tool_calls, emit, user);
 }
 
 /* vLLM's stop_reason: the stop string, or the stop token id, or null (EOS, length). */
@@ -210,9 +236,144 @@ static void cmpl_lp_json(strbuf *o, strbuf lp[4]) {
 
 /* ---- events --------------------------------------------------------------------------- */
 
+/* ---- chat answers parsed into message fields (docs/tools.md) -------------------------- */
+
+/* Streaming: each parser event becomes a chunk; the event's logprobs go with its first. */
+typedef struct stream_ctx {
+    forge_server *s;
+    srv_req *r;
+    srv_choice *c;
+    int ci;
+    const srv_msg *m;
+    bool lp_pending;
+    strbuf *o;
+} stream_ctx;
+
+static void stream_delta_end(stream_ctx *x) {
+    strbuf *o = x->o;
+    sb_puts(o, "},\"logprobs\":");
+    if (x->lp_pending) {
+        sb_puts(o, "{\"content\":[");
+        chat_lp_entry(x->s, o, x->m, x->r->g.logprobs);
+        sb_puts(o, "]}");
+        x->lp_pending = false;
+    } else {
+        sb_puts(o, "null");
+    }
+    sb_puts(o, ",\"finish_reason\":null}");
+    chunk_end(x->r, o);
+}
+
+static void stream_emit(void *user, chat_ev_kind kind, const char *a, size_t an, const char *b, size_t bn) {
+    stream_ctx *x = user;
+    strbuf *o = x->o;
+    chunk_begin(x->s, x->r, o);
+    sb_printf(o, "{\"index\":%d,\"delta\":{", x->ci);
+    if (kind == CHAT_EV_CALL) {
+        /* OpenAI's shape: index, id, type and name first (arguments ""), then the arguments */
+        int k = x->c->n_calls++;
+        sb_printf(o, "\"tool_calls\":[{\"index\":%d,\"id\":", k);
+        call_id_json(x->s, o);
+        sb_puts(o, ",\"type\":\"function\",\"function\":{\"name\":");
+        json_write_string(o, a, an, false);
+        sb_puts(o, ",\"arguments\":\"\"}}]");
+        stream_delta_end(x);
+        chunk_begin(x->s, x->r, o);
+        sb_printf(o, "{\"index\":%d,\"delta\":{\"tool_calls\":[{\"index\":%d,\"function\":{\"arguments\":", x->ci, k);
+        json_write_string(o, b, bn, false);
+        sb_puts(o, "}}]");
+    } else {
+        sb_puts(o, kind == CHAT_EV_REASONING ? "\"reasoning_content\":" : "\"content\":");
+        json_write_string(o, a, an, false);
+    }
+    stream_delta_end(x);
+}
+
+static void stream_parsed(forge_server *s, srv_req *r, int ci, srv_choice *c, const srv_msg *m) {
+    bool ok_end = m->finish == FORGE_FINISH_STOP || m->finish == FORGE_FINISH_LENGTH;
+    strbuf *o = &s->scratch;
+    sb_reset(o);
+    stream_ctx x = {.s = s, .r = r, .c = c, .ci = ci, .m = m, .lp_pending = r->g.logprobs >= 0 && m->token >= 0, .o = o};
+    c->co->user = &x;
+    if (m->text_len) chat_out_feed(c->co, m->text, m->text_len);
+    if (ok_end) chat_out_finish(c->co);
+    if (x.lp_pending) { /* the token's text is held: its logprobs go with an empty delta */
+        chunk_begin(s, r, o);
+        sb_printf(o, "{\"index\":%d,\"delta\":{", ci);
+        stream_delta_end(&x);
+    }
+    if (ok_end) {
+        c->finish = m->finish;
+        c->stop_index = m->stop_index;
+        chunk_begin(s, r, o);
+        sb_printf(o, "{\"index\":%d,\"delta\":{},\"logprobs\":null,\"finish_reason\":%s,\"stop_reason\":", ci,
+                  chat_finish_name(m->finish, c->n_calls));
+        stop_reason_json(r, c, o);
+        sb_putc(o, '}');
+        chunk_end(r, o);
+    }
+    if (o->len && !sb_failed(o) && !chat_out_failed(c->co)) req_send(r, o->data, o->len);
+}
+
+/* Not streaming: the whole text parsed into the message's members. */
+typedef struct message_ctx {
+    forge_server *s;
+    strbuf content, reasoning, calls;
+    int n_calls;
+} message_ctx;
+
+static void message_emit(void *user, chat_ev_kind kind, const char *a, size_t an, const char *b, size_t bn) {
+    message_ctx *x = user;
+    if (kind == CHAT_EV_CONTENT) {
+        sb_append(&x->content, a, an);
+    } else if (kind == CHAT_EV_REASONING) {
+        sb_append(&x->reasoning, a, an);
+    } else {
+        sb_puts(&x->calls, x->n_calls++ ? ",{\"id\":" : "{\"id\":");
+        call_id_json(x->s, &x->calls);
+        sb_puts(&x->calls, ",\"type\":\"function\",\"function\":{\"name\":");
+        json_write_string(&x->calls, a, an, false);
+        sb_puts(&x->calls, ",\"arguments\":");
+        json_write_string(&x->calls, b, bn, false);
+        sb_puts(&x->calls, "}}");
+    }
+}
+
+/* The message's members after "role" (content null when empty, as OpenAI's), and the
+ * number of calls. */
+static int message_json(forge_server *s, srv_req *r, const srv_choice *c, strbuf *o) {
+    message_ctx x = {.s = s};
+    chat_out co;
+    new_chat_out(r, &co, message_emit, &x);
+    chat_out_feed(&co, sb_str(&c->text), c->text.len);
+    chat_out_finish(&co);
+    if (chat_out_failed(&co)) o->failed = true;
+    chat_out_free(&co);
+    sb_puts(o, ",\"content\":");
+    if (x.content.len) json_write_string(o, x.content.data, x.content.len, false);
+    else sb_puts(o, "null");
+    if (r->g.reasoning_on) {
+        sb_puts(o, ",\"reasoning_content\":");
+        if (x.reasoning.len) json_write_string(o, x.reasoning.data, x.reasoning.len, false);
+        else sb_puts(o, "null");
+    }
+    if (x.n_calls) {
+        sb_puts(o, ",\"tool_calls\":[");
+        sb_append(o, sb_str(&x.calls), x.calls.len);
+        sb_putc(o, ']');
+    }
+    if (sb_failed(&x.content) || sb_failed(&x.reasoning) || sb_failed(&x.calls)) o->failed = true;
+    sb_free(&x.content), sb_free(&x.reasoning), sb_free(&x.calls);
+    return x.n_calls;
+}
+
 /* Streams one event of choice ci: a content chunk (text and/or logprobs), then for chat a
  * finish chunk with an empty delta. Cancellations and errors are answered at the end. */
 static void stream_event(forge_server *s, srv_req *r, srv_sub *sub, int ci, srv_choice *c, const srv_msg *m) {
+    if (c->co) {
+        stream_parsed(s, r, ci, c, m);
+        return;
+    }
     bool ok_end = m->finish == FORGE_FINISH_STOP || m->finish == FORGE_FINISH_LENGTH;
     bool gen_token = m->token >= 0 && !echo_only(r);
     bool has_lp = r->g.logprobs >= 0 && (gen_token || (c->echo_pending && r->g.prompt_logprobs));
@@ -335,9 +496,15 @@ static void answer_json(forge_server *s, srv_req *r, strbuf *o) {
             int ci = si * r->g.n + k;
             srv_choice *c = &r->choices[ci];
             sb_printf(o, "%s{\"index\":%d,", ci ? "," : "", ci);
+            int n_calls = 0;
             if (r->g.chat) {
-                sb_puts(o, "\"message\":{\"role\":\"assistant\",\"content\":");
-                json_write_string(o, sb_str(&c->text), c->text.len, false);
+                sb_puts(o, "\"message\":{\"role\":\"assistant\"");
+                if (parsers_on(r)) {
+                    n_calls = message_json(s, r, c, o);
+                } else {
+                    sb_puts(o, ",\"content\":");
+                    json_write_string(o, sb_str(&c->text), c->text.len, false);
+                }
                 sb_puts(o, "},\"logprobs\":");
                 if (r->g.logprobs >= 0) {
                     sb_puts(o, "{\"content\":[");
@@ -357,7 +524,7 @@ static void answer_json(forge_server *s, srv_req *r, strbuf *o) {
                 if (r->g.logprobs >= 0) cmpl_lp_json(o, c->lp);
                 else sb_puts(o, "null");
             }
-            sb_printf(o, ",\"finish_reason\":%s,\"stop_reason\":", finish_name(c->finish));
+            sb_printf(o, ",\"finish_reason\":%s,\"stop_reason\":", chat_finish_name(c->finish, n_calls));
             stop_reason_json(r, c, o);
             sb_putc(o, '}');
         }
@@ -526,13 +693,14 @@ void gen_handle(forge_server *s, h1_conn *hc, srv_local *local, int route) {
     }
     if (!r->doc ||
         (embed ? embed_parse(s, json_root(r->doc), g, &e)
-               : parse_generation(s, json_root(r->doc), chat, g, &e) || parse_constraint(json_root(r->doc), body, len, g, &e)))
+               : parse_generation(s, json_root(r->doc), chat, g, &e) || parse_constraint(json_root(r->doc), body, len, g, &e) ||
+                     parse_tool_force(s, json_root(r->doc), g, &e)))
         goto fail;
     if (local && g->stream) {
         srv_fail(&e, 400, "invalid_value", "stream", "stream is not supported for in-process (batch) requests");
         goto fail;
     }
-    if ((chat && parse_chat_prompt(s, body, len, g, &e)) || parse_tokenize_prompts(s, g, &e) ||
+    if ((chat && parse_chat_prompt(s, json_root(r->doc), body, len, g, &e)) || parse_tokenize_prompts(s, g, &e) ||
         (!embed && parse_check_response_size(s, g, &e)))
         goto fail;
     char hex[33];
@@ -559,6 +727,14 @@ void gen_handle(forge_server *s, h1_conn *hc, srv_local *local, int route) {
         }
         sub->echo_len = strlen(sub->echo_text);
         for (int k = 0; k < g->n; k++) r->choices[i * g->n + k].echo_pending = g->stream;
+    }
+    for (int ci = 0; g->stream && parsers_on(r) && ci < r->n_subs * g->n; ci++) {
+        srv_choice *c = &r->choices[ci];
+        if (!(c->co = malloc(sizeof *c->co))) {
+            srv_fail(&e, 500, NULL, NULL, "out of memory");
+            goto fail;
+        }
+        new_chat_out(r, c->co, stream_emit, NULL); /* its user is set per event */
     }
     /* linked before submitting: from here on the record lives until its last event */
     r->next = s->reqs;

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "server/server_int.h"
+#include "template/template.h"
 
 enum { MAX_STOPS = 64, MAX_STOP_LEN = 4096, MAX_PROMPTS = 1024, MAX_N = 128,
        MAX_BIAS = 4096, MAX_STOP_IDS = 1024 };
@@ -243,11 +244,16 @@ static int parse_refusals(const json_value *root, bool chat, long n, srv_err *e)
     if (!absent(v)) {
         if (v->type != JSON_STRING && v->type != JSON_OBJECT)
             return srv_fail(e, 400, "invalid_type", "tool_choice", "tool_choice must be a string or an object");
-        if (v->type == JSON_OBJECT || !strcmp(v->u.s, "required"))
-            return srv_fail(e, 400, "unsupported_value", "tool_choice",
-                            "tool_choice 'required' or a named tool is not supported (only 'auto' and 'none')");
-        if (strcmp(v->u.s, "auto") && strcmp(v->u.s, "none"))
+        if (v->type == JSON_OBJECT) { /* {"type": "function", "function": {"name": N}} */
+            const json_value *t = json_get(v, "type"), *nm = json_get(json_get(v, "function"), "name");
+            if (!json_is(t, JSON_STRING) || strcmp(t->u.s, "function") || !json_is(nm, JSON_STRING) || nm->n == 0 ||
+                memchr(nm->u.s, 0, nm->n))
+                return srv_fail(e, 400, "invalid_value", "tool_choice",
+                                "tool_choice must be 'auto', 'none', 'required' or {\"type\": \"function\", "
+                                "\"function\": {\"name\": ...}}");
+        } else if (strcmp(v->u.s, "auto") && strcmp(v->u.s, "none") && strcmp(v->u.s, "required")) {
             return srv_fail(e, 400, "invalid_value", "tool_choice", "tool_choice must be 'auto', 'none' or 'required'");
+        }
     }
     v = json_get(root, "tools");
     if (!absent(v) && v->type != JSON_ARRAY)
@@ -260,6 +266,27 @@ static int parse_refusals(const json_value *root, bool chat, long n, srv_err *e)
     bool echo = false;
     if (parse_bool(root, "echo", &echo, e)) return -1;
     if (echo) return srv_fail(e, 400, "unsupported_value", "echo", "echo is not supported for chat");
+    return 0;
+}
+
+/* Which message fields a chat answer is parsed into (after parse_refusals has checked
+ * tool_choice). Formats that write their markers as special tokens (mistral's [TOOL_CALLS],
+ * llama's <|python_tag|>) keep special tokens in the text unless the request says otherwise,
+ * as vLLM does. */
+static int parse_tools(forge_server *s, const json_value *root, srv_gen *g, srv_err *e) {
+    const json_value *tools = json_get(root, "tools"), *tc = json_get(root, "tool_choice");
+    bool has_tools = json_is(tools, JSON_ARRAY) && tools->n > 0;
+    bool none = json_is(tc, JSON_STRING) && !strcmp(tc->u.s, "none");
+    g->parallel_tool_calls = true;
+    if (parse_bool(root, "parallel_tool_calls", &g->parallel_tool_calls, e)) return -1;
+    g->drop_tools = none && json_is(tools, JSON_ARRAY);
+    g->tools_on = has_tools && !none && s->tc_fam != TC_FAMILY_NONE;
+    g->tool_force = json_is(tc, JSON_OBJECT) || (json_is(tc, JSON_STRING) && !strcmp(tc->u.s, "required"));
+    if (json_is(tc, JSON_OBJECT)) g->tool_force_name = json_get(json_get(tc, "function"), "name")->u.s;
+    g->reasoning_on = s->rk == RP_THINK;
+    if (g->tools_on && (s->tc_fam == TC_FAMILY_MISTRAL || s->tc_fam == TC_FAMILY_LLAMA3_JSON) &&
+        absent(json_get(root, "skip_special_tokens")))
+        g->skip_special_tokens = false;
     return 0;
 }
 
@@ -345,6 +372,7 @@ int parse_generation(forge_server *s, const json_value *root, bool chat, srv_gen
                             "stream_options.include_usage must be a boolean, got %s", tname(iu));
         g->include_usage = iu && iu->type == JSON_BOOL && iu->u.b;
     }
+    if (chat && parse_tools(s, root, g, e)) return -1;
     if (g->max_tokens == 0 && !g->echo)
         return srv_fail(e, 400, "invalid_value", mt_key, "%s must be at least 1", mt_key);
     if (g->max_tokens_given && g->min_tokens > g->max_tokens)
@@ -445,12 +473,8 @@ int parse_check_response_size(forge_server *s, const srv_gen *g, srv_err *e) {
     return 0;
 }
 
-int parse_render_chat(forge_server *s, const char *body, size_t len, char **out, size_t *out_len, srv_err *e) {
-    if (!s->tmpl)
-        return srv_fail(e, 400, NULL, "messages",
-                        "this model has no chat template: start the server with --chat-template FILE");
-    forge_error err;
-    forge_status st = forge_chat_template_render(s->tmpl, body, len, out, out_len, &err);
+static int render_status(forge_status st, const forge_error *err_in, srv_err *e) {
+    const forge_error err = *err_in;
     switch (st) {
     case FORGE_OK: return 0;
     case FORGE_E_NOMEM: return srv_fail(e, 500, NULL, NULL, "out of memory rendering the chat template");
@@ -461,8 +485,44 @@ int parse_render_chat(forge_server *s, const char *body, size_t len, char **out,
     }
 }
 
-int parse_chat_prompt(forge_server *s, const char *body, size_t len, srv_gen *g, srv_err *e) {
-    if (parse_render_chat(s, body, len, &g->rendered, &g->rendered_len, e)) return -1;
+static int no_template(srv_err *e) {
+    return srv_fail(e, 400, NULL, "messages", "this model has no chat template: start the server with --chat-template FILE");
+}
+
+int parse_render_chat(forge_server *s, const char *body, size_t len, char **out, size_t *out_len, srv_err *e) {
+    if (!s->tmpl) return no_template(e);
+    forge_error err;
+    return render_status(forge_chat_template_render(s->tmpl, body, len, out, out_len, &err), &err, e);
+}
+
+/* The request without its "tools" member (tool_choice "none": the template offers none). */
+static int render_without_tools(forge_server *s, const json_value *root, srv_gen *g, srv_err *e) {
+    if (!s->tmpl) return no_template(e);
+    json_member *mem = malloc((root->n ? root->n : 1) * sizeof *mem);
+    if (!mem) return srv_fail(e, 500, NULL, NULL, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < root->n; i++)
+        if (strcmp(root->u.members[i].key, "tools")) mem[n++] = root->u.members[i];
+    json_value copy = {.type = JSON_OBJECT, .n = n, .u.members = mem};
+    strbuf sb = STRBUF_INIT;
+    forge_error err;
+    forge_status st = chat_render_request(s->tmpl, &copy, &sb, &err);
+    free(mem);
+    if (st == FORGE_OK && !sb.data) sb_puts(&sb, "");
+    if (st == FORGE_OK && sb_failed(&sb)) st = err_set(&err, FORGE_E_NOMEM, "out of memory");
+    if (st != FORGE_OK) {
+        sb_free(&sb);
+        return render_status(st, &err, e);
+    }
+    g->rendered = sb_take(&sb, &g->rendered_len);
+    return 0;
+}
+
+int parse_chat_prompt(forge_server *s, const json_value *root, const char *body, size_t len, srv_gen *g, srv_err *e) {
+    if (g->drop_tools ? render_without_tools(s, root, g, e)
+                      : parse_render_chat(s, body, len, &g->rendered, &g->rendered_len, e))
+        return -1;
+    g->opens_think = g->reasoning_on && rp_prompt_opens_think(g->rendered, g->rendered_len);
     g->n_prompts = 1;
     g->texts = calloc(1, sizeof *g->texts);
     g->text_lens = calloc(1, sizeof *g->text_lens);

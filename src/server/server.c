@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/timing.h"
 #include "server/server_int.h"
+#include "template/template.h"
 
 double server_now(void) { return time_sec(); }
 
@@ -35,14 +36,21 @@ int srv_fail(srv_err *e, int status, const char *code, const char *param, const 
 }
 
 /* splitmix64 over a seed from the system: ids need to be unique, not secret */
+static uint64_t next_random(forge_server *s) {
+    uint64_t z = (s->rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
 void server_random_hex(forge_server *s, char out[33]) {
-    for (int half = 0; half < 2; half++) {
-        uint64_t z = (s->rng += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        snprintf(out + 16 * half, 17, "%016llx", (unsigned long long)z);
-    }
+    for (int half = 0; half < 2; half++) snprintf(out + 16 * half, 17, "%016llx", (unsigned long long)next_random(s));
+}
+
+void server_random_alnum(forge_server *s, char *out, int n) {
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    for (int i = 0; i < n; i++) out[i] = digits[next_random(s) % 62];
+    out[n > 0 ? n : 0] = 0;
 }
 
 /* ---- the model loader (its own thread) ------------------------------------------------ */
@@ -68,6 +76,10 @@ static void *loader_main(void *arg) {
         log_warn("server: %s has no chat template: /v1/chat/completions answers 400 (use --chat-template)",
                  s->model_dir);
     }
+    if (!s->tc_given) s->tc_fam = tc_detect(s->tmpl ? chat_template_source(s->tmpl) : NULL);
+    if (!s->rk_given) s->rk = rp_detect(s->tmpl ? chat_template_source(s->tmpl) : NULL);
+    log_info("server: tool calls: %s%s; reasoning: %s%s", tc_family_name(s->tc_fam), s->tc_given ? "" : " (from the template)",
+             s->rk == RP_THINK ? "<think>" : "none", s->rk_given ? "" : " (from the template)");
     if (forge_generation_config_load(s->model_dir, &s->gen, err) != FORGE_OK) goto done;
     forge_engine_params ep = s->p.engine;
     ep.manual_step = false;
@@ -341,6 +353,22 @@ forge_server *forge_server_create(const forge_server_params *params, forge_error
         goto fail;
     }
     if (s->p.max_connections == 0) s->p.max_connections = forge_server_default_max_connections();
+    const char *tcp = s->p.tool_call_parser, *rpp = s->p.reasoning_parser;
+    if (tcp && *tcp && strcmp(tcp, "auto")) {
+        if (!tc_family_from_name(tcp, &s->tc_fam)) {
+            err_set(err, FORGE_E_INVALID, "unknown tool-call parser '%.100s' (auto, hermes, llama3_json, mistral, none)", tcp);
+            goto fail;
+        }
+        s->tc_given = true;
+    }
+    if (rpp && *rpp && strcmp(rpp, "auto")) {
+        if (!rp_kind_from_name(rpp, &s->rk)) {
+            err_set(err, FORGE_E_INVALID, "unknown reasoning parser '%.100s' (auto, qwen3, deepseek_r1, none)", rpp);
+            goto fail;
+        }
+        s->rk_given = true;
+    }
+    s->p.tool_call_parser = s->p.reasoning_parser = NULL; /* not kept: the caller's strings */
     metrics_init(&s->metrics);
     s->t_created = (long long)time(NULL);
     uint64_t seed = time_ns() ^ ((uint64_t)getpid() << 32);

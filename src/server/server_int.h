@@ -22,6 +22,7 @@
 
 #include "base/json.h"
 #include "base/strbuf.h"
+#include "chat/chatout.h"
 #include "forge.h"
 #include "server/http1.h"
 
@@ -154,6 +155,14 @@ typedef struct srv_gen {
     bool emb_base64; /* encoding_format "base64" */
     forge_constraint constraint; /* structured output (constraint.c); text in constraint_text */
     char *constraint_text;
+    /* chat answers into message fields (docs/tools.md) */
+    bool tools_on;            /* tools given, tool_choice not "none", a known format: parse calls */
+    bool drop_tools;          /* tool_choice "none": the template gets no tools */
+    bool parallel_tool_calls; /* false: only the first call is kept */
+    bool reasoning_on;        /* split <think> into reasoning_content */
+    bool opens_think;         /* the rendered prompt ends with <think> */
+    bool tool_force;          /* tool_choice "required" or a named function: a call is forced */
+    const char *tool_force_name; /* the named function (into the request's JSON), or NULL */
 } srv_gen;
 
 /* Reads root[key] (a string, strings, token ids or lists of them) into g's prompts. */
@@ -164,11 +173,15 @@ int parse_generation(forge_server *s, const json_value *root, bool chat, srv_gen
 /* constraint.c: reads and compiles the request's structured-output fields into g (400 naming
  * the field on failure); the field names, NULL-terminated. */
 int parse_constraint(const json_value *root, const char *body, size_t len, srv_gen *g, srv_err *e);
+/* tool_choice "required" or a named function: g's constraint becomes the grammar of a call in
+ * the server's tool-call format (400 when it cannot be, or another constraint is given). */
+int parse_tool_force(forge_server *s, const json_value *root, srv_gen *g, srv_err *e);
 const char *const *parse_constraint_fields(void);
 /* Renders a chat request body with the chat template (*out malloc'd). */
 int parse_render_chat(forge_server *s, const char *body, size_t len, char **out, size_t *out_len, srv_err *e);
-/* Renders the chat request into g's single text prompt. */
-int parse_chat_prompt(forge_server *s, const char *body, size_t len, srv_gen *g, srv_err *e);
+/* Renders the chat request (root, parsed from body) into g's single text prompt; without
+ * its tools when g->drop_tools. */
+int parse_chat_prompt(forge_server *s, const json_value *root, const char *body, size_t len, srv_gen *g, srv_err *e);
 /* Tokenizes g's text prompts and checks lengths against the context. */
 int parse_tokenize_prompts(forge_server *s, srv_gen *g, srv_err *e);
 /* Refuses a non-streaming request whose answer would typically exceed the response limit. */
@@ -205,6 +218,8 @@ typedef struct srv_choice {
     bool echo_pending;           /* streaming echo: the prompt goes out with the first token */
     float *emb;                  /* embeddings: the input's vector (n_emb floats, malloc'd) */
     int n_emb;
+    chat_out *co;                /* streaming chat with parsers on: the answer's parser */
+    int n_calls;                 /* tool calls streamed so far */
 } srv_choice;
 
 /* One prompt of a request: one engine request with n choices. */
@@ -294,6 +309,9 @@ struct forge_server {
     forge_engine *engine;
     forge_generation_config gen;
     int context_len, vocab, max_token_bytes, hidden_size;
+    tc_family tc_fam;          /* the tool-call format of chat answers (override or template) */
+    rp_kind rk;                /* the reasoning format */
+    bool tc_given, rk_given;   /* set by tool_call_parser / reasoning_parser, not guessed */
     long long t_created;
     /* engine -> loop messages */
     pthread_mutex_t q_lock;
@@ -317,6 +335,8 @@ struct forge_server {
 
 /* A random 32-hex-digit id. */
 void server_random_hex(forge_server *s, char out[33]);
+/* n random letters and digits, NUL-terminated (out holds n + 1). */
+void server_random_alnum(forge_server *s, char *out, int n);
 /* Shutdown bookkeeping: call when a request or an unflushed answer ends. */
 void server_check_done(forge_server *s);
 /* Seconds on a monotonic clock. */

@@ -84,7 +84,10 @@ static void chat_free_parts(forge_chat_template *t) {
     }
     arena_free(t->A);
     free(t->origin);
+    sb_free(&t->source);
 }
+
+const char *chat_template_source(const forge_chat_template *t) { return t ? sb_str(&t->source) : ""; }
 
 void forge_chat_template_free(forge_chat_template *t) {
     if (!t) return;
@@ -105,6 +108,9 @@ static forge_status add_template(forge_chat_template *t, const char *name, const
                        name ? "'," : "", e.line, e.assertion ? "TemplateAssertionError" : "TemplateSyntaxError", e.msg);
     t->names[t->n] = name ? strdup(name) : NULL;
     t->tpls[t->n++] = tp;
+    sb_append(&t->source, src, len);
+    sb_putc(&t->source, '\n');
+    if (sb_failed(&t->source)) return err_set(err, FORGE_E_NOMEM, "out of memory");
     if (name && !t->names[t->n - 1]) return err_set(err, FORGE_E_NOMEM, "out of memory");
     return FORGE_OK;
 }

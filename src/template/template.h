@@ -46,7 +46,12 @@ struct forge_chat_template {
     tpl_arena *A;           /* owns the token values */
     tpl_limits lim;
     char *origin;           /* file the template came from */
+    strbuf source;          /* the sources of all templates, one after another (what the
+                               tool-call and reasoning formats are guessed from) */
 };
+
+/* The templates' source text ("" when none). */
+const char *chat_template_source(const forge_chat_template *t);
 
 /* Renders a parsed chat request (the server's entry point; forge_chat_template_render is
  * this on JSON text). Appends the prompt to out. */
