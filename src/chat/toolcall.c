@@ -107,6 +107,15 @@ static void out_call(tc_parser *p, const char *name, size_t nl, const char *args
     emit(user, CHAT_EV_CALL, name, nl, args, al);
 }
 
+/* json_parse, noting an allocation failure (a call that could not be parsed for want of
+ * memory must not pass silently as content). */
+static json_doc *parse_json(tc_parser *p, const char *s, size_t n) {
+    forge_error err;
+    json_doc *d = json_parse(s, n, &err);
+    if (!d && err.code == FORGE_E_NOMEM) p->oom = true;
+    return d;
+}
+
 /* A call object {"name": N, "arguments"|"parameters": {...}} of json text s[0..n): true with
  * *name and the arguments' JSON in p->args. Arguments given as a string holding a JSON
  * object are taken too (some fine-tunes write them so); absent arguments are {}. */
@@ -126,8 +135,7 @@ static bool call_from_value(tc_parser *p, const json_value *v, call_obj *c) {
     } else if (args->type == JSON_OBJECT) {
         json_write_value(&p->args, args);
     } else if (args->type == JSON_STRING) {
-        forge_error err;
-        json_doc *d = json_parse(args->u.s, args->n, &err);
+        json_doc *d = parse_json(p, args->u.s, args->n);
         bool ok = d && json_root(d)->type == JSON_OBJECT;
         if (ok) json_write_value(&p->args, json_root(d));
         json_free(d);
@@ -147,8 +155,7 @@ static bool hermes_call(tc_parser *p, const char *body, size_t n, chat_emit_fn e
     size_t a = skip_ws(body, 0, n), b = n;
     while (b > a && is_ws(body[b - 1])) b--;
     if (a == b || json_extent(body + a, b - a) != b - a) return false;
-    forge_error err;
-    json_doc *d = json_parse(body + a, b - a, &err);
+    json_doc *d = parse_json(p, body + a, b - a);
     if (!d) return false;
     call_obj c;
     bool ok = call_from_value(p, json_root(d), &c);
@@ -222,8 +229,7 @@ static bool llama_calls(tc_parser *p, const char *s, size_t n, bool do_emit, cha
     while (i < n) {
         size_t len = json_extent(s + i, n - i);
         if (!len || s[i] != '{') return false;
-        forge_error err;
-        json_doc *d = json_parse(s + i, len, &err);
+        json_doc *d = parse_json(p, s + i, len);
         call_obj c;
         bool ok = d && call_from_value(p, json_root(d), &c);
         if (ok && do_emit) out_call(p, c.name, c.name_len, p->args.data, p->args.len, emit, user);
@@ -277,8 +283,7 @@ static bool mistral_calls(tc_parser *p, const char *s, size_t n, bool do_emit, c
     if (i < n && s[i] == '[') {
         size_t len = json_extent(s + i, n - i);
         if (!len || skip_ws(s, i + len, n) != n) return false;
-        forge_error err;
-        json_doc *d = json_parse(s + i, len, &err);
+        json_doc *d = parse_json(p, s + i, len);
         const json_value *arr = d ? json_root(d) : NULL;
         bool ok = json_is(arr, JSON_ARRAY) && arr->n > 0;
         for (size_t k = 0; ok && k < arr->n; k++) {
@@ -297,8 +302,7 @@ static bool mistral_calls(tc_parser *p, const char *s, size_t n, bool do_emit, c
         i = skip_ws(s, i + al, n);
         size_t len = json_extent(s + i, n - i);
         if (!len || s[i] != '{') return false;
-        forge_error err;
-        json_doc *d = json_parse(s + i, len, &err);
+        json_doc *d = parse_json(p, s + i, len);
         bool ok = json_is(d ? json_root(d) : NULL, JSON_OBJECT);
         if (ok && do_emit) {
             sb_reset(&p->args);
@@ -389,7 +393,7 @@ void tc_finish(tc_parser *p, chat_emit_fn emit, void *user) {
     p->after_call = false;
 }
 
-bool tc_failed(const tc_parser *p) { return p->pend.failed || p->ws.failed || p->args.failed; }
+bool tc_failed(const tc_parser *p) { return p->oom || p->pend.failed || p->ws.failed || p->args.failed; }
 
 void tc_free(tc_parser *p) {
     sb_free(&p->pend);

@@ -59,6 +59,7 @@ typedef struct tc_parser {
     int state;
     int n_calls;     /* calls emitted */
     bool after_call; /* blanks that follow a call are dropped */
+    bool oom;        /* an allocation failed parsing a call (it may have gone out as content) */
     strbuf pend;     /* held text: a possible marker start, or a call not ended yet */
     strbuf ws;       /* blanks at the end of the content, held until it is known what follows */
     strbuf args;     /* scratch: a call's arguments as JSON text */

@@ -1,6 +1,6 @@
 /* Allocation fault injection (issue 12): the Nth allocation fails, for every N from 1 to the
  * number a run makes, while a chat template loads and renders, a tokenizer loads and encodes,
- * and a model opens. Each run must end cleanly: the same result as without the fault (an
+ * a model opens, and chat answers go through the reasoning and tool-call parsers. Each run must end cleanly: the same result as without the fault (an
  * allocation whose failure has a fallback), or a failure with a message; never a crash, and
  * under the ASan build (make asan) nothing leaked, checked after every N.
  *
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/chatout.h"
 #include "forge.h"
 #include "test.h"
 
@@ -274,11 +275,66 @@ TEST(tokenizer_faults) {
 }
 TEST(model_faults) { fail_every_allocation("model", subject_model); }
 
+/* a chat answer through the parsers (src/chat), fed in pieces: the message, or the parser
+ * reports the failure (an answer must not lose a call to a failed allocation unnoticed) */
+static const char *g_answer;
+static int g_family;
+
+typedef struct answer_msg {
+    strbuf all; /* every event: kind, text, arguments */
+} answer_msg;
+
+static void answer_ev(void *user, chat_ev_kind kind, const char *a, size_t an, const char *b, size_t bn) {
+    answer_msg *m = user;
+    sb_putc(&m->all, (char)('0' + kind));
+    sb_append(&m->all, a, an);
+    sb_putc(&m->all, '|');
+    sb_append(&m->all, b, bn);
+    sb_putc(&m->all, '|');
+}
+
+static void subject_answer(outcome *o) {
+    answer_msg m = {STRBUF_INIT};
+    chat_out c;
+    chat_out_init(&c, true, false, (tc_family)g_family, true, answer_ev, &m);
+    size_t n = strlen(g_answer);
+    for (size_t at = 0; at < n; at += 7) chat_out_feed(&c, g_answer + at, n - at < 7 ? n - at : 7);
+    chat_out_finish(&c);
+    o->ok = !chat_out_failed(&c) && !sb_failed(&m.all);
+    o->code = o->ok ? FORGE_OK : FORGE_E_NOMEM;
+    if (o->ok) digest(o, sb_str(&m.all), m.all.len);
+    else snprintf(o->text, sizeof o->text, "out of memory parsing the answer");
+    chat_out_free(&c);
+    sb_free(&m.all);
+}
+
+TEST(answer_faults) {
+    static const struct {
+        int family;
+        const char *text;
+    } cases[] = {
+        {TC_FAMILY_HERMES, "<think>\nweather <tool_call>x</tool_call>\n</think>\n\nLet me check.\n<tool_call>\n"
+                           "{\"name\": \"get_weather\", \"arguments\": \"{\\\"city\\\": \\\"Paris\\\"}\"}\n</tool_call>\n"
+                           "<tool_call>{bad}</tool_call> done "},
+        {TC_FAMILY_LLAMA3_JSON, "<|python_tag|>{\"name\": \"a\", \"parameters\": {\"x\": [1, 2]}}; {\"name\": \"b\"}"},
+        {TC_FAMILY_MISTRAL, "Ok. [TOOL_CALLS][{\"name\": \"a\", \"arguments\": {\"k\": \"v\"}}]"},
+        {TC_FAMILY_MISTRAL, "[TOOL_CALLS]a[ARGS]{\"k\": 1}[TOOL_CALLS]b[ARGS]{}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        g_family = cases[i].family;
+        g_answer = cases[i].text;
+        char name[64];
+        snprintf(name, sizeof name, "answer %zu (%s)", i, tc_family_name((tc_family)g_family));
+        fail_every_allocation(name, subject_answer);
+    }
+}
+
 int main(void) {
     setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
     g_weights_dir = "tests/fixtures/stories260K";
     RUN(template_faults);
     RUN(tokenizer_faults);
     RUN(model_faults);
+    RUN(answer_faults);
     return t_summary();
 }
