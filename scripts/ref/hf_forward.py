@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-"""Float64 reference forward for llama / mistral / qwen2 / qwen3, after HF transformers.
+"""Float64 reference forward for llama / mistral / qwen2 / qwen3 / smollm3 / qwen3_moe /
+mixtral, after HF transformers.
 
 An independent oracle for Forge's C forward pass. It follows transformers' modeling code
-(modeling_llama.py, modeling_mistral.py, modeling_qwen2.py, modeling_qwen3.py and
-modeling_rope_utils.py) step by step, in plain torch, computing in float64 by default:
+(modeling_llama.py, modeling_mistral.py, modeling_qwen2.py, modeling_qwen3.py,
+modeling_smollm3.py, modeling_qwen3_moe.py, modeling_mixtral.py and modeling_rope_utils.py)
+step by step, in plain torch, computing in float64 by default:
   - embedding lookup (no scaling);
   - RMSNorm: x * rsqrt(mean(x^2) + eps), then weight * x;
   - attention: q/k/v projections (+ bias: qwen2 on q,k,v; llama/qwen3 `attention_bias` on
@@ -13,7 +15,10 @@ modeling_rope_utils.py) step by step, in plain torch, computing in float64 by de
     GQA (query head h reads kv head h // (heads / kv_heads), as repeat_kv does),
     scaling head_dim^-0.5, causal mask plus sliding window (key visible iff
     k_pos <= q_pos and q_pos - k_pos < window), softmax, o_proj;
-  - SwiGLU MLP: down(silu(gate(x)) * up(x)) (+ `mlp_bias` for llama);
+  - SmolLM3: no RoPE on the layers `no_rope_layers` marks 0 (derived from
+    `no_rope_layer_interval` only when the list is absent);
+  - SwiGLU MLP: down(silu(gate(x)) * up(x)) (+ `mlp_bias` for llama), or on the sparse layers
+    of qwen3_moe / mixtral the mixture of experts (see moe_mlp);
   - final norm, lm_head (or the embedding when `tie_word_embeddings`).
 Sliding window: mistral applies `sliding_window` to every layer when it is not null;
 qwen2/qwen3 only when `use_sliding_window` is true, on the layers that `layer_types` marks
@@ -43,7 +48,10 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from safetensors_io import st_read_folder, to_float32  # noqa: E402
 
-SUPPORTED = ("llama", "mistral", "qwen2", "qwen3")
+SUPPORTED = ("llama", "mistral", "qwen2", "qwen3", "smollm3", "qwen3_moe", "mixtral")
+# config classes' defaults that differ from LlamaConfig's
+DEFAULT_THETA = {"smollm3": 2000000.0, "mixtral": 1000000.0}
+DEFAULT_TIED = {"smollm3": True}
 
 
 class Config:
@@ -63,8 +71,8 @@ class Config:
         self.kv_heads = d.get("num_key_value_heads") or self.heads
         self.head_dim = d.get("head_dim") or self.hidden // self.heads
         self.eps = d.get("rms_norm_eps", 1e-6)
-        self.theta = float(d.get("rope_theta", 10000.0))
-        self.tied = bool(d.get("tie_word_embeddings", False))
+        self.theta = float(d.get("rope_theta", DEFAULT_THETA.get(mt, 10000.0)))
+        self.tied = bool(d.get("tie_word_embeddings", DEFAULT_TIED.get(mt, False)))
         act = d.get("hidden_act", "silu")
         if act != "silu":
             raise ValueError(f"config.json: hidden_act {act!r} not supported")
@@ -73,23 +81,59 @@ class Config:
         # biases
         if mt == "qwen2":
             self.qkv_bias, self.o_bias, self.mlp_bias = True, False, False
-        elif mt == "mistral":
+        elif mt in ("mistral", "mixtral"):
             self.qkv_bias, self.o_bias, self.mlp_bias = False, False, False
-        elif mt == "qwen3":
+        elif mt in ("qwen3", "qwen3_moe"):
             ab = bool(d.get("attention_bias", False))
             self.qkv_bias, self.o_bias, self.mlp_bias = ab, ab, False
-        else:  # llama
+        else:  # llama, smollm3: attention_bias on q, k, v and o_proj
             ab = bool(d.get("attention_bias", False))
             self.qkv_bias, self.o_bias = ab, ab
             self.mlp_bias = bool(d.get("mlp_bias", False))
-        self.qk_norm = mt == "qwen3"
+        self.qk_norm = mt in ("qwen3", "qwen3_moe")
+        # SmolLM3: no_rope_layers[i] == 1 means layer i applies RoPE (SmolLM3Config derives the
+        # list from no_rope_layer_interval only when it is absent)
+        self.use_rope = [True] * self.layers
+        if mt == "smollm3":
+            nr = d.get("no_rope_layers")
+            if nr is None:
+                iv = d.get("no_rope_layer_interval", 4)
+                nr = [int((i + 1) % iv != 0) for i in range(self.layers)]
+            self.use_rope = [bool(nr[i]) for i in range(self.layers)]
+        # mixture of experts: which layers are sparse, router details
+        self.moe = [False] * self.layers
+        self.experts = self.top_k = self.moe_inter = 0
+        self.norm_topk = False
+        if mt == "qwen3_moe":
+            self.experts = d.get("num_experts", 128)
+            self.top_k = d.get("num_experts_per_tok", 8)
+            self.moe_inter = d.get("moe_intermediate_size", 768)
+            self.norm_topk = bool(d.get("norm_topk_prob", False))
+            step = d.get("decoder_sparse_step", 1)
+            only = d.get("mlp_only_layers") or []
+            self.moe = [i not in only and self.experts > 0 and (i + 1) % step == 0
+                        for i in range(self.layers)]
+        elif mt == "mixtral":
+            self.experts = d.get("num_local_experts", 8)
+            self.top_k = d.get("num_experts_per_tok", 2)
+            self.moe_inter = self.inter
+            self.norm_topk = True  # MixtralSparseMoeBlock always renormalizes the top k
+            self.moe = [True] * self.layers
         # sliding window, per layer (None = full causal attention)
         self.window = [None] * self.layers
         sw = d.get("sliding_window")
-        if mt == "mistral":
+        if mt in ("mistral", "mixtral"):
+            if mt == "mistral" and "sliding_window" not in d:
+                sw = 4096  # MistralConfig's default; MixtralConfig's is None
             if sw is not None:
                 self.window = [int(sw)] * self.layers
-        elif mt in ("qwen2", "qwen3"):
+        elif mt == "smollm3":
+            if d.get("use_sliding_window", False) and sw is not None:
+                lt = d.get("layer_types")
+                if lt is None:  # SmolLM3Config: the NoPE layers slide
+                    lt = ["full_attention" if r else "sliding_attention" for r in self.use_rope]
+                self.window = [int(sw) if t == "sliding_attention" else None for t in lt]
+        elif mt in ("qwen2", "qwen3", "qwen3_moe"):
             if d.get("use_sliding_window", False) and sw is not None:
                 lt = d.get("layer_types")
                 if lt is not None:
@@ -152,6 +196,7 @@ class Model:
         self.cfg, self.w, self.dtype = cfg, w, dtype
         self.inv_freq = cfg.inv_freq(dtype)
         self.gqa_tiled = False  # ablation only: wrong GQA mapping (head j -> kv head j % kv)
+        self.top_k_override = 0  # ablation only: route to this many experts instead
 
 
 def load_model(folder, dtype=torch.float64):
@@ -179,9 +224,18 @@ def check_shapes(cfg, w):
             p + "self_attn.q_proj.weight": (cfg.heads * D, H),
             p + "self_attn.k_proj.weight": (cfg.kv_heads * D, H),
             p + "self_attn.v_proj.weight": (cfg.kv_heads * D, H),
-            p + "self_attn.o_proj.weight": (H, cfg.heads * D),
-            p + "mlp.gate_proj.weight": (I, H), p + "mlp.up_proj.weight": (I, H),
-            p + "mlp.down_proj.weight": (H, I)})
+            p + "self_attn.o_proj.weight": (H, cfg.heads * D)})
+        if cfg.moe[i]:
+            E, MI = cfg.experts, cfg.moe_inter
+            base, names = moe_names(cfg, i)
+            want[base + "gate.weight"] = (E, H)
+            for e in range(E):
+                q = f"{base}experts.{e}."
+                want.update({q + names[0] + ".weight": (MI, H), q + names[1] + ".weight": (MI, H),
+                             q + names[2] + ".weight": (H, MI)})
+        else:
+            want.update({p + "mlp.gate_proj.weight": (I, H), p + "mlp.up_proj.weight": (I, H),
+                         p + "mlp.down_proj.weight": (H, I)})
         if cfg.qkv_bias:
             want.update({p + "self_attn.q_proj.bias": (cfg.heads * D,),
                          p + "self_attn.k_proj.bias": (cfg.kv_heads * D,),
@@ -198,6 +252,38 @@ def check_shapes(cfg, w):
             raise ValueError(f"missing tensor {name}")
         if tuple(w[name].shape) != shape:
             raise ValueError(f"tensor {name}: shape {tuple(w[name].shape)}, expected {shape}")
+
+
+def moe_names(cfg, i):
+    """(prefix, (gate, up, down) names) of layer i's experts."""
+    if cfg.model_type == "mixtral":
+        return f"model.layers.{i}.block_sparse_moe.", ("w1", "w3", "w2")
+    return f"model.layers.{i}.mlp.", ("gate_proj", "up_proj", "down_proj")
+
+
+def moe_mlp(model, i, h):
+    """Qwen3MoeSparseMoeBlock / MixtralSparseMoeBlock: softmax over all experts' router
+    logits, the top k, renormalized when norm_topk_prob (always for Mixtral); each expert
+    a SwiGLU MLP; outputs weighted and added in increasing expert id (index_add_ per expert)."""
+    cfg, w = model.cfg, model.w
+    base, names = moe_names(cfg, i)
+    logits = h @ w[base + "gate.weight"].T
+    probs = torch.softmax(logits, dim=-1)
+    k = model.top_k_override or cfg.top_k
+    top, sel = torch.topk(probs, k, dim=-1)
+    if cfg.norm_topk:
+        top = top / top.sum(dim=-1, keepdim=True)
+    out = torch.zeros_like(h)
+    for e in range(cfg.experts):
+        tok, slot = torch.where(sel == e)
+        if len(tok) == 0:
+            continue
+        q = f"{base}experts.{e}."
+        x = h[tok]
+        y = linear(torch.nn.functional.silu(linear(x, w[q + names[0] + ".weight"])) *
+                   linear(x, w[q + names[1] + ".weight"]), w[q + names[2] + ".weight"])
+        out.index_add_(0, tok, y * top[tok, slot, None])
+    return out
 
 
 def rms_norm(x, weight, eps):
@@ -243,8 +329,9 @@ def forward(model, ids):
         if cfg.qk_norm:
             q = rms_norm(q, w[p + "self_attn.q_norm.weight"], cfg.eps)
             k = rms_norm(k, w[p + "self_attn.k_norm.weight"], cfg.eps)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
+        if cfg.use_rope[i]:
+            q = q * cos + rotate_half(q) * sin
+            k = k * cos + rotate_half(k) * sin
         rep = nh // nkv
         if model.gqa_tiled:
             k, v = k.repeat(1, rep, 1), v.repeat(1, rep, 1)
@@ -261,6 +348,9 @@ def forward(model, ids):
         att = (probs @ v).transpose(0, 1).reshape(T, nh * D)
         x = x + linear(att, w[p + "self_attn.o_proj.weight"], g(p + "self_attn.o_proj.bias"))
         h = rms_norm(x, w[p + "post_attention_layernorm.weight"], cfg.eps)
+        if cfg.moe[i]:
+            x = x + moe_mlp(model, i, h)
+            continue
         gate = linear(h, w[p + "mlp.gate_proj.weight"], g(p + "mlp.gate_proj.bias"))
         up = linear(h, w[p + "mlp.up_proj.weight"], g(p + "mlp.up_proj.bias"))
         x = x + linear(torch.nn.functional.silu(gate) * up, w[p + "mlp.down_proj.weight"],

@@ -123,6 +123,33 @@ MODELS = {
                    num_key_value_heads=2, tie_word_embeddings=False, attention_bias=False,
                    mlp_bias=False, rope_scaling=None, torch_dtype="bfloat16"),
         seq_lens=[8, 20, 36], greedy=20, dtype="BF16", f32_tensors=["model.norm.weight"]),
+    "smollm3_nope": dict(
+        feature="smollm3: no_rope_layers [1, 0, 1, 1] (layer 1 without RoPE; the interval rule "
+                "would pick layer 3), attention_bias on q, k, v and o_proj, tied by default",
+        config=cfg("smollm3", "SmolLM3ForCausalLM", vocab_size=320, hidden_size=64,
+                   intermediate_size=160, num_hidden_layers=4, num_attention_heads=4,
+                   num_key_value_heads=2, attention_bias=True, mlp_bias=False,
+                   no_rope_layers=[1, 0, 1, 1], no_rope_layer_interval=4,
+                   use_sliding_window=False, sliding_window=None, rope_theta=2000000.0),
+        seq_lens=[9, 24, 40], greedy=20),
+    "qwen3_moe": dict(
+        feature="qwen3_moe: 8 experts, top-3, norm_topk_prob false, mlp_only_layers [1] (a dense "
+                "layer between sparse ones), moe_intermediate 48, q/k norm, untied",
+        config=cfg("qwen3_moe", "Qwen3MoeForCausalLM", vocab_size=320, hidden_size=64, head_dim=16,
+                   intermediate_size=128, moe_intermediate_size=48, num_hidden_layers=3,
+                   num_attention_heads=4, num_key_value_heads=2, num_experts=8,
+                   num_experts_per_tok=3, norm_topk_prob=False, decoder_sparse_step=1,
+                   mlp_only_layers=[1], tie_word_embeddings=False, rope_theta=1000000.0,
+                   rms_norm_eps=1e-6, use_sliding_window=False, attention_bias=False),
+        seq_lens=[9, 26, 41], greedy=20),
+    "mixtral_window": dict(
+        feature="mixtral: 6 experts, top-2 renormalized, sliding_window 7 on every layer, "
+                "sequences up to 60 tokens",
+        config=cfg("mixtral", "MixtralForCausalLM", vocab_size=320, hidden_size=64,
+                   intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                   num_key_value_heads=2, num_local_experts=6, num_experts_per_tok=2,
+                   sliding_window=7, tie_word_embeddings=False, rope_theta=1000000.0),
+        seq_lens=[10, 28, 40], greedy=20),
 }
 
 
@@ -137,6 +164,12 @@ def _drop(*suffixes):
     def f(m):
         for k in [k for k in m.w if k.endswith(suffixes)]:
             del m.w[k]
+    return f
+
+
+def _top_k(k):
+    def f(m):
+        m.top_k_override = k
     return f
 
 
@@ -178,6 +211,16 @@ ABLATIONS = {
                      ("window on every layer", _window_all)],
     "llama_mha_untied": [("lm_head = embedding (tied)", _head_is_embedding)],
     "llama_bf16": [("model.norm.weight read as bf16", None)],
+    "smollm3_nope": [("RoPE on every layer", _set("use_rope", [True] * 4)),
+                     ("NoPE layers from no_rope_layer_interval despite the list",
+                      _set("use_rope", [True, True, True, False])),
+                     ("no biases (o_proj's included)", _drop(".bias"))],
+    "qwen3_moe": [("top-k renormalized (norm_topk_prob ignored)", _set("norm_topk", True)),
+                  ("top-1 instead of top-3", _top_k(1)),
+                  ("every expert (dense mixture)", _top_k(8))],
+    "mixtral_window": [("top-k not renormalized", _set("norm_topk", False)),
+                       ("top-1 instead of top-2", _top_k(1)),
+                       ("no sliding window", _set("window", [None, None]))],
 }
 
 
@@ -229,9 +272,19 @@ def make_weights(c, rng):
         w[p + "self_attn.k_proj.weight"] = lin(nkv, H, 1.3)
         w[p + "self_attn.v_proj.weight"] = lin(nkv, H)
         w[p + "self_attn.o_proj.weight"] = lin(H, nq, OUT_GAIN)
-        w[p + "mlp.gate_proj.weight"] = lin(I, H)
-        w[p + "mlp.up_proj.weight"] = lin(I, H)
-        w[p + "mlp.down_proj.weight"] = lin(H, I, OUT_GAIN)
+        if c.moe[i]:
+            base, names = hf.moe_names(c, i)
+            # a router with a wide spread, so that the top-k choice is clear-cut and varies
+            w[base + "gate.weight"] = lin(c.experts, H, 4.0)
+            for e in range(c.experts):
+                q = f"{base}experts.{e}."
+                w[q + names[0] + ".weight"] = lin(c.moe_inter, H)
+                w[q + names[1] + ".weight"] = lin(c.moe_inter, H)
+                w[q + names[2] + ".weight"] = lin(H, c.moe_inter, OUT_GAIN)
+        else:
+            w[p + "mlp.gate_proj.weight"] = lin(I, H)
+            w[p + "mlp.up_proj.weight"] = lin(I, H)
+            w[p + "mlp.down_proj.weight"] = lin(H, I, OUT_GAIN)
         if c.qkv_bias:
             w[p + "self_attn.q_proj.bias"] = rng.normal(0.0, 0.3, size=nq)
             w[p + "self_attn.k_proj.bias"] = rng.normal(0.0, 0.5, size=nkv)

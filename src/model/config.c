@@ -97,6 +97,88 @@ static forge_status parse_eos(model_config *c, const json_value *v, forge_error 
     return FORGE_OK;
 }
 
+/* layer_types: "sliding_attention" or "full_attention" per layer, into layer_sliding. */
+static forge_status parse_layer_types(model_config *c, const json_value *lt, forge_error *err) {
+    if (lt->n != (size_t)c->n_layers)
+        return err_set(err, FORGE_E_FORMAT, "layer_types has %zu entries for %d layers", lt->n, c->n_layers);
+    for (int i = 0; i < c->n_layers; i++) {
+        const char *t = json_string(json_at(lt, (size_t)i));
+        if (!t) return err_set(err, FORGE_E_FORMAT, "layer_types[%d] is not a string", i);
+        c->layer_sliding[i] = false;
+        if (!strcmp(t, "sliding_attention")) c->layer_sliding[i] = true;
+        else if (strcmp(t, "full_attention"))
+            return err_set(err, FORGE_E_UNSUPPORTED, "layer_types[%d] \"%.32s\" is not supported", i, t);
+    }
+    return FORGE_OK;
+}
+
+/* SmolLM3: no_rope_layers[i] is 1 where layer i applies RoPE, 0 on a NoPE layer; when the
+ * list is absent SmolLM3Config derives it: layer i is NoPE iff (i + 1) % no_rope_layer_interval == 0. */
+static forge_status parse_no_rope(model_config *c, const json_value *root, forge_error *err) {
+    const json_value *nr = json_get(root, "no_rope_layers");
+    if (nr && nr->type != JSON_NULL) {
+        if (nr->type != JSON_ARRAY) return err_set(err, FORGE_E_FORMAT, "field \"no_rope_layers\" must be a list");
+        if (nr->n < (size_t)c->n_layers)
+            return err_set(err, FORGE_E_FORMAT, "no_rope_layers has %zu entries for %d layers", nr->n, c->n_layers);
+        for (int i = 0; i < c->n_layers; i++) {
+            const json_value *e = json_at(nr, (size_t)i);
+            if (e->type != JSON_INT && e->type != JSON_BOOL)
+                return err_set(err, FORGE_E_FORMAT, "no_rope_layers[%d] must be 0 or 1", i);
+            c->layer_rope[i] = e->type == JSON_BOOL ? e->u.b : e->u.i != 0;
+        }
+        return FORGE_OK;
+    }
+    int interval;
+    forge_status st = get_int(root, "no_rope_layer_interval", &interval, 4, err);
+    if (st) return st;
+    if (interval <= 0) return err_set(err, FORGE_E_FORMAT, "field \"no_rope_layer_interval\" must be positive");
+    for (int i = 0; i < c->n_layers; i++) c->layer_rope[i] = (i + 1) % interval != 0;
+    return FORGE_OK;
+}
+
+/* Mixture of experts: Qwen3-MoE (num_experts, num_experts_per_tok, moe_intermediate_size,
+ * norm_topk_prob, decoder_sparse_step, mlp_only_layers) and Mixtral (num_local_experts,
+ * num_experts_per_tok; every layer sparse, top-k always renormalized). */
+static forge_status parse_moe(model_config *c, const json_value *root, forge_error *err) {
+    forge_status st;
+    bool qwen = c->arch == ARCH_QWEN3_MOE;
+    int step = 1;
+    if (qwen) {
+        if ((st = get_int(root, "num_experts", &c->n_experts, 128, err)) ||
+            (st = get_int(root, "num_experts_per_tok", &c->n_experts_used, 8, err)) ||
+            (st = get_int(root, "moe_intermediate_size", &c->moe_intermediate_size, 768, err)) ||
+            (st = get_bool(root, "norm_topk_prob", &c->norm_topk_prob, false, err)) ||
+            (st = get_int(root, "decoder_sparse_step", &step, 1, err)))
+            return st;
+    } else {
+        if ((st = get_int(root, "num_local_experts", &c->n_experts, 8, err)) ||
+            (st = get_int(root, "num_experts_per_tok", &c->n_experts_used, 2, err)))
+            return st;
+        c->moe_intermediate_size = c->intermediate_size;
+        c->norm_topk_prob = true;
+    }
+    if (c->n_experts < 0 || c->n_experts > CONFIG_MAX_EXPERTS)
+        return err_set(err, FORGE_E_UNSUPPORTED, "%d experts: at most %d are supported", c->n_experts, CONFIG_MAX_EXPERTS);
+    if (c->n_experts == 0) return FORGE_OK; /* HF: a dense model then */
+    if (c->n_experts_used <= 0 || c->n_experts_used > c->n_experts || c->n_experts_used > CONFIG_MAX_TOPK)
+        return err_set(err, FORGE_E_UNSUPPORTED, "num_experts_per_tok %d is not supported (1 to min(experts %d, %d))",
+                       c->n_experts_used, c->n_experts, CONFIG_MAX_TOPK);
+    if (c->moe_intermediate_size <= 0 || c->moe_intermediate_size > 262144)
+        return err_set(err, FORGE_E_FORMAT, "field \"moe_intermediate_size\" must be positive and plausible");
+    if (step <= 0) return err_set(err, FORGE_E_FORMAT, "field \"decoder_sparse_step\" must be positive");
+    for (int i = 0; i < c->n_layers; i++) c->layer_moe[i] = (i + 1) % step == 0;
+    const json_value *only = json_get(root, "mlp_only_layers");
+    if (qwen && only && only->type != JSON_NULL) {
+        if (only->type != JSON_ARRAY) return err_set(err, FORGE_E_FORMAT, "field \"mlp_only_layers\" must be a list");
+        for (size_t i = 0; i < only->n; i++) {
+            const json_value *e = json_at(only, i);
+            if (e->type != JSON_INT) return err_set(err, FORGE_E_FORMAT, "mlp_only_layers[%zu] must be an integer", i);
+            if (e->u.i >= 0 && e->u.i < c->n_layers) c->layer_moe[e->u.i] = false;
+        }
+    }
+    return FORGE_OK;
+}
+
 forge_status config_parse(model_config *c, const json_value *root, forge_error *err) {
     memset(c, 0, sizeof *c);
     if (!json_is(root, JSON_OBJECT)) return err_set(err, FORGE_E_FORMAT, "config is not a JSON object");
@@ -106,9 +188,13 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
     else if (!strcmp(mt, "mistral")) c->arch = ARCH_MISTRAL;
     else if (!strcmp(mt, "qwen2")) c->arch = ARCH_QWEN2;
     else if (!strcmp(mt, "qwen3")) c->arch = ARCH_QWEN3;
+    else if (!strcmp(mt, "smollm3")) c->arch = ARCH_SMOLLM3;
+    else if (!strcmp(mt, "qwen3_moe")) c->arch = ARCH_QWEN3_MOE;
+    else if (!strcmp(mt, "mixtral")) c->arch = ARCH_MIXTRAL;
     else
         return err_set(err, FORGE_E_UNSUPPORTED,
-                       "model_type \"%.64s\" is not supported (supported: llama, mistral, qwen2, qwen3)", mt);
+                       "model_type \"%.64s\" is not supported (supported: llama, mistral, qwen2, qwen3, smollm3, "
+                       "qwen3_moe, mixtral)", mt);
     snprintf(c->model_type, sizeof c->model_type, "%s", mt);
 
     const char *act = json_string(json_get(root, "hidden_act"));
@@ -117,7 +203,10 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
 
     forge_status st;
     double eps, theta;
-    int dflt_maxpos = c->arch == ARCH_MISTRAL ? 4096 * 32 : c->arch == ARCH_LLAMA ? 2048 : 32768;
+    int dflt_maxpos = c->arch == ARCH_MISTRAL || c->arch == ARCH_MIXTRAL ? 4096 * 32 : c->arch == ARCH_LLAMA ? 2048 : 32768;
+    /* the config classes' defaults where they differ from llama's */
+    double dflt_theta = c->arch == ARCH_SMOLLM3 ? 2000000.0 : c->arch == ARCH_MIXTRAL ? 1000000.0 : 10000.0;
+    bool dflt_tied = c->arch == ARCH_SMOLLM3;
     if ((st = get_int(root, "vocab_size", &c->vocab_size, 32000, err)) ||
         (st = get_int(root, "hidden_size", &c->hidden_size, 0, err)) ||
         (st = get_int(root, "intermediate_size", &c->intermediate_size, 0, err)) ||
@@ -126,8 +215,8 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
         (st = get_int(root, "num_key_value_heads", &c->n_kv_heads, c->n_heads, err)) ||
         (st = get_int(root, "max_position_embeddings", &c->max_position_embeddings, dflt_maxpos, err)) ||
         (st = get_num(root, "rms_norm_eps", &eps, 1e-6, err)) ||
-        (st = get_num(root, "rope_theta", &theta, 10000.0, err)) ||
-        (st = get_bool(root, "tie_word_embeddings", &c->tie_word_embeddings, false, err)) ||
+        (st = get_num(root, "rope_theta", &theta, dflt_theta, err)) ||
+        (st = get_bool(root, "tie_word_embeddings", &c->tie_word_embeddings, dflt_tied, err)) ||
         (st = get_int(root, "bos_token_id", &c->bos_token_id, -1, err)))
         return st;
     if (c->hidden_size <= 0 || c->intermediate_size <= 0 || c->n_layers <= 0 || c->n_heads <= 0 ||
@@ -178,22 +267,44 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
         c->mlp_bias = false;
     } else if (c->arch == ARCH_MISTRAL) {
         c->mlp_bias = false;
+    } else if (c->arch == ARCH_MIXTRAL) {
+        c->mlp_bias = false; /* Mixtral's projections have no biases */
     } else {
+        /* llama, smollm3 (o_proj included), qwen3, qwen3_moe */
         c->q_bias = c->k_bias = c->v_bias = c->o_bias = attn_bias;
-        if (c->arch == ARCH_QWEN3) c->mlp_bias = false;
+        if (c->arch == ARCH_QWEN3 || c->arch == ARCH_QWEN3_MOE) c->mlp_bias = false;
     }
-    c->qk_norm = c->arch == ARCH_QWEN3;
+    c->qk_norm = c->arch == ARCH_QWEN3 || c->arch == ARCH_QWEN3_MOE;
+
+    c->layer_sliding = calloc((size_t)c->n_layers, sizeof *c->layer_sliding);
+    c->layer_rope = calloc((size_t)c->n_layers, sizeof *c->layer_rope);
+    c->layer_moe = calloc((size_t)c->n_layers, sizeof *c->layer_moe);
+    if (!c->layer_sliding || !c->layer_rope || !c->layer_moe) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    for (int i = 0; i < c->n_layers; i++) c->layer_rope[i] = true;
+    if (c->arch == ARCH_SMOLLM3 && (st = parse_no_rope(c, root, err))) return st;
+    if ((c->arch == ARCH_QWEN3_MOE || c->arch == ARCH_MIXTRAL) && (st = parse_moe(c, root, err))) return st;
 
     /* sliding window */
-    c->layer_sliding = calloc((size_t)c->n_layers, sizeof *c->layer_sliding);
-    if (!c->layer_sliding) return err_set(err, FORGE_E_NOMEM, "out of memory");
     int window = 0;
-    if (c->arch == ARCH_MISTRAL) {
+    if (c->arch == ARCH_MISTRAL || c->arch == ARCH_MIXTRAL) {
         const json_value *sw = json_get(root, "sliding_window");
-        if (!sw) window = 4096; /* MistralConfig's default */
+        if (!sw && c->arch == ARCH_MISTRAL) window = 4096; /* MistralConfig's default (Mixtral's: none) */
         else if ((st = get_int(root, "sliding_window", &window, 0, err))) return st;
         for (int i = 0; i < c->n_layers; i++) c->layer_sliding[i] = window > 0;
-    } else if (c->arch == ARCH_QWEN2 || c->arch == ARCH_QWEN3) {
+    } else if (c->arch == ARCH_SMOLLM3) {
+        /* SmolLM3Config: layer_types as given, else sliding on the NoPE layers; the window only
+         * with use_sliding_window */
+        bool use;
+        if ((st = get_bool(root, "use_sliding_window", &use, false, err))) return st;
+        if (use && (st = get_int(root, "sliding_window", &window, 0, err))) return st;
+        if (!use) window = 0;
+        const json_value *lt = json_get(root, "layer_types");
+        if (window > 0 && json_is(lt, JSON_ARRAY)) {
+            if ((st = parse_layer_types(c, lt, err))) return st;
+        } else {
+            for (int i = 0; i < c->n_layers; i++) c->layer_sliding[i] = window > 0 && !c->layer_rope[i];
+        }
+    } else if (c->arch == ARCH_QWEN2 || c->arch == ARCH_QWEN3 || c->arch == ARCH_QWEN3_MOE) {
         bool use;
         int mwl;
         if ((st = get_bool(root, "use_sliding_window", &use, false, err)) ||
@@ -203,15 +314,7 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
         if (!use) window = 0;
         const json_value *lt = json_get(root, "layer_types");
         if (window > 0 && json_is(lt, JSON_ARRAY)) {
-            if (lt->n != (size_t)c->n_layers)
-                return err_set(err, FORGE_E_FORMAT, "layer_types has %zu entries for %d layers", lt->n, c->n_layers);
-            for (int i = 0; i < c->n_layers; i++) {
-                const char *t = json_string(json_at(lt, (size_t)i));
-                if (!t) return err_set(err, FORGE_E_FORMAT, "layer_types[%d] is not a string", i);
-                if (!strcmp(t, "sliding_attention")) c->layer_sliding[i] = true;
-                else if (strcmp(t, "full_attention"))
-                    return err_set(err, FORGE_E_UNSUPPORTED, "layer_types[%d] \"%.32s\" is not supported", i, t);
-            }
+            if ((st = parse_layer_types(c, lt, err))) return st;
         } else {
             for (int i = 0; i < c->n_layers; i++) c->layer_sliding[i] = window > 0 && i >= mwl;
         }
@@ -244,7 +347,10 @@ forge_status config_load(model_config *c, const char *path, forge_error *err) {
 
 void config_free(model_config *c) {
     free(c->layer_sliding);
+    free(c->layer_rope);
+    free(c->layer_moe);
     c->layer_sliding = NULL;
+    c->layer_rope = c->layer_moe = NULL;
 }
 
 void config_rope_inv_freq(const model_config *c, double *inv) {

@@ -1,5 +1,5 @@
-/* config.h: config.json of the LLaMA family (llama, mistral, qwen2, qwen3) into one
- * description, with HF's defaults per model_type. */
+/* config.h: config.json of the supported families (llama, mistral, qwen2, qwen3, smollm3,
+ * qwen3_moe, mixtral) into one description, with HF's defaults per model_type. */
 #ifndef FORGE_MODEL_CONFIG_H
 #define FORGE_MODEL_CONFIG_H
 
@@ -9,10 +9,10 @@
 #include "base/json.h"
 #include "forge.h"
 
-typedef enum { ARCH_LLAMA, ARCH_MISTRAL, ARCH_QWEN2, ARCH_QWEN3 } model_arch;
+typedef enum { ARCH_LLAMA, ARCH_MISTRAL, ARCH_QWEN2, ARCH_QWEN3, ARCH_SMOLLM3, ARCH_QWEN3_MOE, ARCH_MIXTRAL } model_arch;
 typedef enum { ROPE_DEFAULT, ROPE_LINEAR, ROPE_LLAMA3 } rope_kind;
 
-enum { CONFIG_MAX_EOS = 8, CONFIG_MAX_HEAD_DIM = 256, CONFIG_MAX_GQA = 32 };
+enum { CONFIG_MAX_EOS = 8, CONFIG_MAX_HEAD_DIM = 256, CONFIG_MAX_GQA = 32, CONFIG_MAX_EXPERTS = 1024, CONFIG_MAX_TOPK = 64 };
 
 typedef struct model_config {
     model_arch arch;
@@ -31,6 +31,11 @@ typedef struct model_config {
     forge_dtype torch_dtype;
     int sliding_window;     /* 0: none */
     bool *layer_sliding;    /* [n_layers]: this layer uses the window */
+    bool *layer_rope;       /* [n_layers]: RoPE applied (false: a SmolLM3 NoPE layer) */
+    bool *layer_moe;        /* [n_layers]: the MLP is a mixture of experts */
+    /* mixture of experts (qwen3_moe, mixtral): n_experts 0 when the model has none */
+    int n_experts, n_experts_used, moe_intermediate_size;
+    bool norm_topk_prob; /* renormalize the top-k router probabilities to sum to 1 */
     int bos_token_id;       /* -1: none */
     int n_eos;
     int32_t eos_ids[CONFIG_MAX_EOS];

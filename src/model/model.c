@@ -214,6 +214,33 @@ static forge_status bind_linear(forge_model *m, const char *prefix, const char *
     return FORGE_OK;
 }
 
+/* A MoE layer's router and experts: Qwen3-MoE's mlp.gate / mlp.experts.E.{gate,up,down}_proj,
+ * Mixtral's block_sparse_moe.gate / block_sparse_moe.experts.E.{w1,w3,w2}. */
+static forge_status bind_experts(forge_model *m, int l, layer_weights *L, forge_error *err) {
+    const model_config *c = &m->cfg;
+    int H = c->hidden_size, I = c->moe_intermediate_size, E = c->n_experts;
+    bool mixtral = c->arch == ARCH_MIXTRAL;
+    const char *base = mixtral ? "block_sparse_moe" : "mlp";
+    const char *names[3] = {mixtral ? "w1" : "gate_proj", mixtral ? "w3" : "up_proj", mixtral ? "w2" : "down_proj"};
+    char p[160];
+    forge_status st;
+    snprintf(p, sizeof p, "model.layers.%d.%s", l, base);
+    if ((st = bind_linear(m, p, "gate", E, H, false, &L->router, err))) return st;
+    mm_weight *w = own(m, 3 * (size_t)E * sizeof *w);
+    if (!w) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    L->egate = w;
+    L->eup = w + E;
+    L->edown = w + 2 * E;
+    for (int e = 0; e < E; e++) {
+        snprintf(p, sizeof p, "model.layers.%d.%s.experts.%d", l, base, e);
+        if ((st = bind_linear(m, p, names[0], I, H, false, &L->egate[e], err)) ||
+            (st = bind_linear(m, p, names[1], I, H, false, &L->eup[e], err)) ||
+            (st = bind_linear(m, p, names[2], H, I, false, &L->edown[e], err)))
+            return st;
+    }
+    return FORGE_OK;
+}
+
 forge_status model_bind(forge_model *m, forge_error *err) {
     const model_config *c = &m->cfg;
     int H = c->hidden_size, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
@@ -236,16 +263,22 @@ forge_status model_bind(forge_model *m, forge_error *err) {
             snprintf(n, sizeof n, "%s.k_norm.weight", p);
             if ((st = bind_vec(m, n, hd, true, &L->k_norm, err))) return st;
         }
-        snprintf(p, sizeof p, "model.layers.%d.mlp", l);
-        if ((st = bind_linear(m, p, "gate_proj", c->intermediate_size, H, c->mlp_bias, &L->wgate, err)) ||
-            (st = bind_linear(m, p, "up_proj", c->intermediate_size, H, c->mlp_bias, &L->wup, err)) ||
-            (st = bind_linear(m, p, "down_proj", H, c->intermediate_size, c->mlp_bias, &L->wdown, err)))
-            return st;
+        L->moe = c->layer_moe[l];
+        if (L->moe) {
+            if ((st = bind_experts(m, l, L, err))) return st;
+        } else {
+            snprintf(p, sizeof p, "model.layers.%d.mlp", l);
+            if ((st = bind_linear(m, p, "gate_proj", c->intermediate_size, H, c->mlp_bias, &L->wgate, err)) ||
+                (st = bind_linear(m, p, "up_proj", c->intermediate_size, H, c->mlp_bias, &L->wup, err)) ||
+                (st = bind_linear(m, p, "down_proj", H, c->intermediate_size, c->mlp_bias, &L->wdown, err)))
+                return st;
+        }
         snprintf(n, sizeof n, "model.layers.%d.input_layernorm.weight", l);
         if ((st = bind_vec(m, n, H, true, &L->attn_norm, err))) return st;
         snprintf(n, sizeof n, "model.layers.%d.post_attention_layernorm.weight", l);
         if ((st = bind_vec(m, n, H, true, &L->ffn_norm, err))) return st;
         L->sliding = c->layer_sliding[l];
+        L->rope = c->layer_rope[l];
     }
     if ((st = bind_vec(m, "model.norm.weight", H, true, &m->final_norm, err))) return st;
     if (c->tie_word_embeddings) {

@@ -11,8 +11,12 @@
 typedef struct layer_weights {
     const float *attn_norm, *ffn_norm; /* [hidden] */
     const float *q_norm, *k_norm;      /* [head_dim] (qwen3) or NULL */
-    mm_weight wq, wk, wv, wo, wgate, wup, wdown;
+    mm_weight wq, wk, wv, wo, wgate, wup, wdown; /* the dense MLP's unused on a MoE layer */
     bool sliding;
+    bool rope; /* false: a NoPE layer (SmolLM3) */
+    bool moe;  /* the MLP is a mixture of experts: */
+    mm_weight router;                 /* [n_experts, hidden] */
+    mm_weight *egate, *eup, *edown; /* [n_experts] each, owned by the model */
 } layer_weights;
 
 struct forge_model {

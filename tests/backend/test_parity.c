@@ -14,7 +14,8 @@
 #define TOL 5e-5
 
 static const char *g_models[] = {"llama_gqa_tied", "llama3_rope", "qwen2_bias", "qwen3_qknorm",
-                                 "mistral_window", "qwen2_window", "llama_mha_untied", "llama_bf16"};
+                                 "mistral_window", "qwen2_window", "llama_mha_untied", "llama_bf16",
+                                 "smollm3_nope", "qwen3_moe", "mixtral_window"};
 
 static int argmax(const float *x, int n) {
     int b = 0;
@@ -110,7 +111,34 @@ TEST(parity_each_set) {
     cpu_set(old);
 }
 
+/* Each feature matters: summary.json records, per model, the reference run with one feature
+ * broken (make_parity_models.py's ABLATIONS, teacher-forced on the golden ids); every such run
+ * must move the logits far beyond TOL and change the greedy ids of at least one sequence, or
+ * the goldens would not test that feature. */
+TEST(features_matter) {
+    forge_error err;
+    json_doc *d = json_parse_file("tests/fixtures/parity/summary.json", 1 << 20, &err);
+    CHECKF(d, "%s", err.msg);
+    if (!d) return;
+    for (size_t i = 0; i < sizeof g_models / sizeof g_models[0]; i++) {
+        const json_value *abl = json_get(json_get(json_root(d), g_models[i]), "ablations");
+        CHECKF(json_is(abl, JSON_ARRAY) && abl->n > 0, "%s: no ablation recorded", g_models[i]);
+        for (size_t a = 0; abl && a < abl->n; a++) {
+            const json_value *e = json_at(abl, a);
+            const char *label = json_string(json_get(e, "ablation")), *changed = json_string(json_get(e, "teacher_forced_greedy_changed"));
+            double diff = json_number(json_get(e, "max_abs_logit_diff"));
+            /* llama_bf16's ablation (an F32 norm rounded to bf16) moves logits by 0.02 only:
+             * beyond TOL, though no greedy id changes */
+            bool ids_change = strcmp(g_models[i], "llama_bf16") != 0;
+            CHECKF(label && changed && (!ids_change || changed[0] != '0') && diff > 100 * TOL,
+                   "%s, %s: diff %.3g, greedy changed %s", g_models[i], label ? label : "?", diff, changed ? changed : "?");
+        }
+    }
+    json_free(d);
+}
+
 int main(void) {
+    RUN(features_matter);
     RUN(parity_default);
     RUN(parity_each_set);
     return t_summary();

@@ -11,62 +11,16 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "backend/backend.h"
+#include "backend/cpu/cpu_int.h"
 #include "base/log.h"
 #include "base/threadpool.h"
 #include "base/timing.h"
 #include "kernels/quant.h"
 
-enum { MM_MAX_TASKS = 4 };
-#ifndef GEMM_STREAM_ROWS
-#define GEMM_STREAM_ROWS 32
-#endif
-
-typedef struct mm_task {
-    const float *x;
-    int ldx, m;
-    const mm_weight *w;
-    float *y;
-    int ldy;
-    int col_size, n_col, row_size, n_row; /* chunking */
-} mm_task;
-
-typedef enum { ROWS_ATTN_NORM, ROWS_QK_ROPE_STORE, ROWS_FFN_NORM, ROWS_SWIGLU } rows_op;
-
-/* FORGE_PROFILE=1: time per phase of the forward, printed when the backend is freed */
-enum { PH_NORM, PH_QKV, PH_ROPE, PH_ATTN, PH_O, PH_GATEUP, PH_SWIGLU, PH_DOWN, PH_HEAD, PH_N };
 static const char *g_phase_names[PH_N] = {"norms", "qkv", "qk-norm/rope/kv-write", "attention", "o_proj",
-                                          "gate/up", "swiglu", "down", "lm_head"};
+                                          "gate/up", "swiglu", "down", "lm_head", "moe router", "moe experts"};
 
-typedef struct cpu_backend {
-    backend base;
-    const forge_model *m;
-    const kernels *k;
-    const quant_kernels *qk; /* GGUF quantized weights */
-    tpool *pool;
-    int n_threads;
-    backend_params p;
-    /* the paged KV cache: per layer, [block][kv_head][BLOCK_TOKENS][head_dim] */
-    void **kpool, **vpool;
-    size_t block_elems, pool_bytes;
-    /* scratch, sized once for max_batch_tokens rows */
-    float *x, *xn, *q, *kk, *vv, *att, *tmp, *gate, *up, *rcos, *rsin, *xf;
-    float *pack;
-    size_t pack_floats;
-    /* the job in flight */
-    const forge_batch *batch;
-    int layer;
-    rows_op op;
-    int rows_per_chunk;
-    int attn_heads_per_chunk;
-    mm_task tasks[MM_MAX_TASKS];
-    int n_tasks;
-    bool profile;
-    double phase_s[PH_N];
-    uint64_t phase_t0;
-} cpu_backend;
-
-static void phase_end(cpu_backend *b, int ph) {
+void phase_end(cpu_backend *b, int ph) {
     if (!b->profile) return;
     uint64_t t = time_ns();
     b->phase_s[ph] += (double)(t - b->phase_t0) * 1e-9;
@@ -97,7 +51,8 @@ static void mm_chunk(void *ctx, int chunk, int thread) {
 }
 
 /* Adds a job y[m][rows(w)] = x[m][cols(w)] . w^T to the next dispatch. */
-static void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weight *w, float *y, int ldy) {
+void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weight *w, float *y, int ldy) {
+    FORGE_ASSERT(b->n_tasks < b->cap_tasks);
     mm_task *t = &b->tasks[b->n_tasks++];
     *t = (mm_task){.x = x, .ldx = ldx, .m = m, .w = w, .y = y, .ldy = ldy};
     int N = w->rows;
@@ -130,7 +85,7 @@ static void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weig
     t->n_row = (m + t->row_size - 1) / t->row_size;
 }
 
-static void mm_run(cpu_backend *b) {
+void mm_run(cpu_backend *b) {
     int total = 0;
     for (int i = 0; i < b->n_tasks; i++) total += b->tasks[i].n_col * b->tasks[i].n_row;
     tpool_run(b->pool, total, mm_chunk, b);
@@ -175,8 +130,10 @@ static void rows_row(cpu_backend *b, int t) {
             for (int h = 0; h < c->n_kv_heads; h++) b->k->rmsnorm(k + h * hd, k + h * hd, L->k_norm, hd, c->rms_norm_eps);
         }
         const float *cs = b->rcos + (size_t)t * (hd / 2), *sn = b->rsin + (size_t)t * (hd / 2);
-        rope_apply(q, c->n_heads, hd, cs, sn);
-        rope_apply(k, c->n_kv_heads, hd, cs, sn);
+        if (L->rope) {
+            rope_apply(q, c->n_heads, hd, cs, sn);
+            rope_apply(k, c->n_kv_heads, hd, cs, sn);
+        }
         store_kv(b, t);
         break;
     }
@@ -287,6 +244,10 @@ static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logit
         phase_end(b, PH_O);
         rows_run(b, ROWS_FFN_NORM);
         phase_end(b, PH_NORM);
+        if (L->moe) {
+            moe_forward(b);
+            continue;
+        }
         mm_add(b, b->xn, H, T, &L->wgate, b->gate, I);
         mm_add(b, b->xn, H, T, &L->wup, b->up, I);
         mm_run(b);
@@ -341,12 +302,14 @@ static void cpu_destroy(backend *be) {
         }
     free(b->kpool);
     free(b->vpool);
+    free(b->tasks);
+    moe_free(b);
     float *bufs[] = {b->x, b->xn, b->q, b->kk, b->vv, b->att, b->tmp, b->gate, b->up, b->rcos, b->rsin, b->xf, b->pack};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(b);
 }
 
-static float *alloc_floats(size_t n, bool *ok) {
+float *alloc_floats(size_t n, bool *ok) {
     float *p = aligned_alloc(64, ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63);
     if (!p) *ok = false;
     return p;
@@ -368,8 +331,11 @@ backend *backend_cpu_create(const forge_model *m, const backend_params *p, forge
     b->qk = quant_get();
     b->profile = getenv("FORGE_PROFILE") && atoi(getenv("FORGE_PROFILE")) > 0;
     b->n_threads = p->n_threads > 0 ? p->n_threads : 1;
-    b->pool = tpool_create(b->n_threads);
+    b->cap_tasks = MM_MAX_TASKS > 2 * c->n_experts ? MM_MAX_TASKS : 2 * c->n_experts;
+    b->tasks = calloc((size_t)b->cap_tasks, sizeof *b->tasks);
+    b->pool = b->tasks ? tpool_create(b->n_threads) : NULL;
     if (!b->pool) {
+        free(b->tasks);
         free(b);
         err_set(err, FORGE_E_NOMEM, "cannot start %d threads", p->n_threads);
         return NULL;
@@ -407,10 +373,15 @@ backend *backend_cpu_create(const forge_model *m, const backend_params *p, forge
     b->rsin = alloc_floats(T * hd / 2, &ok);
     b->xf = alloc_floats((size_t)p->max_logit_rows * H, &ok);
     /* pack scratch: the widest panel of any weight */
-    size_t pf = mm_pack_floats(&m->layers[0].wq);
-    const mm_weight *ws[] = {&m->layers[0].wo, &m->layers[0].wgate, &m->layers[0].wdown, &m->lm_head};
-    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-        if (mm_pack_floats(ws[i]) > pf) pf = mm_pack_floats(ws[i]);
+    size_t pf = mm_pack_floats(&m->lm_head);
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_weights *L = &m->layers[l];
+        const mm_weight *ws[] = {&L->wq, &L->wo, L->moe ? &L->router : &L->wgate, L->moe ? L->egate : &L->wdown,
+                                 L->moe ? L->edown : &L->wdown};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+            if (mm_pack_floats(ws[i]) > pf) pf = mm_pack_floats(ws[i]);
+    }
+    if (!moe_alloc(b)) ok = false;
     b->pack_floats = (pf + 15) & ~(size_t)15;
     b->pack = alloc_floats(b->pack_floats * (size_t)b->n_threads, &ok);
     if (!ok) {
