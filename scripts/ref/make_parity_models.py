@@ -142,6 +142,16 @@ MODELS = {
                    mlp_only_layers=[1], tie_word_embeddings=False, rope_theta=1000000.0,
                    rms_norm_eps=1e-6, use_sliding_window=False, attention_bias=False),
         seq_lens=[9, 26, 41], greedy=20),
+    "qwen3_moe_norm": dict(
+        feature="qwen3_moe as released (every layer sparse, norm_topk_prob true): 8 experts, "
+                "top-2, tied; the MoE model llama.cpp's qwen3moe can run (GGUF in the folder)",
+        config=cfg("qwen3_moe", "Qwen3MoeForCausalLM", vocab_size=320, hidden_size=64, head_dim=16,
+                   intermediate_size=128, moe_intermediate_size=64, num_hidden_layers=2,
+                   num_attention_heads=4, num_key_value_heads=2, num_experts=8,
+                   num_experts_per_tok=2, norm_topk_prob=True, decoder_sparse_step=1,
+                   mlp_only_layers=[], tie_word_embeddings=True, rope_theta=1000000.0,
+                   rms_norm_eps=1e-6, use_sliding_window=False, attention_bias=False),
+        seq_lens=[8, 22, 36], greedy=20),
     "mixtral_window": dict(
         feature="mixtral: 6 experts, top-2 renormalized, sliding_window 7 on every layer, "
                 "sequences up to 60 tokens",
@@ -218,6 +228,8 @@ ABLATIONS = {
     "qwen3_moe": [("top-k renormalized (norm_topk_prob ignored)", _set("norm_topk", True)),
                   ("top-1 instead of top-3", _top_k(1)),
                   ("every expert (dense mixture)", _top_k(8))],
+    "qwen3_moe_norm": [("top-k not renormalized", _set("norm_topk", False)),
+                       ("top-1 instead of top-2", _top_k(1))],
     "mixtral_window": [("top-k not renormalized", _set("norm_topk", False)),
                        ("top-1 instead of top-2", _top_k(1)),
                        ("no sliding window", _set("window", [None, None]))],
@@ -442,6 +454,11 @@ def write_readme(summary):
              "Qwen2 configs); `llama_mha_untied` has intermediate 172 (not a multiple of 8); "
              "`llama_bf16` has an F32 tensor in a BF16 file (the writer sorts tensors by item "
              "size then name, as the official safetensors writer does).\n")
+    L.append("`qwen3_moe_norm/` also holds `model.f32.gguf` (write_gguf.py: llama.cpp's qwen3moe "
+             "layout, experts stacked in 3-D tensors) and llama.cpp's own `llama-quantize` output "
+             "`model.Q8_0.gguf` / `model.Q4_0.gguf` with llama.cpp's greedy ids on them "
+             "(`llamacpp-quant.json`), made by `scripts/ref/make_moe_quant_fixture.py`; "
+             "tests/model/test_gguf_moe.c uses them.\n")
     L.append("## Each feature matters\n")
     L.append("The reference with the feature broken (teacher-forced on the golden ids): "
              "max |logit diff| at the prompt positions, and in how many sequences the argmax "

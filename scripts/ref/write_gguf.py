@@ -9,6 +9,12 @@ Written after llama.cpp's convert_hf_to_gguf.py (no `gguf` package is reachable 
     mistral model whose sequences exceed `sliding_window` cannot agree there.
   - arch `qwen2` / `qwen3`: no permutation (llama.cpp uses the NEOX = rotate-half rope for
     them). llama.cpp's qwen2/qwen3 have no sliding window either.
+  - mixture of experts: qwen3_moe -> arch `qwen3moe`, mixtral -> arch `llama` with
+    `expert_count` / `expert_used_count` (and `expert_feed_forward_length` for qwen3moe); the
+    router becomes `ffn_gate_inp`, the experts' matrices are stacked into 3-D
+    `ffn_{gate,up,down}_exps` [experts, rows, cols] as convert_hf_to_gguf.py does. llama.cpp
+    always renormalizes the top k of both (a qwen3_moe with norm_topk_prob false cannot agree)
+    and supports no dense layers in qwen3moe (decoder_sparse_step / mlp_only_layers).
   - tied embeddings: no `output.weight` (llama.cpp falls back to token_embd).
   - tensor types: 1-D tensors (norms, biases, rope_freqs) always F32, as the converter does;
     2-D tensors per --outtype: f32, f16, bf16, or keep (the safetensors dtype).
@@ -32,9 +38,11 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import gguf_io as G  # noqa: E402
+import hf_forward as hf  # noqa: E402
 from safetensors_io import bf16_to_f32, f32_to_bf16, st_read_folder  # noqa: E402
 
-ARCH = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "qwen3": "qwen3"}
+ARCH = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
+        "qwen3_moe": "qwen3moe", "mixtral": "llama"}
 FILE_TYPE = {"f32": 0, "f16": 1, "bf16": 32}
 TOK_NORMAL, TOK_UNKNOWN, TOK_CONTROL, TOK_USER, TOK_BYTE = 1, 2, 3, 4, 6
 
@@ -200,6 +208,12 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
     w.add(f"{arch}.attention.layer_norm_rms_epsilon", G.F32, c.get("rms_norm_eps", 1e-6))
     w.add(f"{arch}.rope.freq_base", G.F32, float(c.get("rope_theta", 10000.0)))
     w.add(f"{arch}.vocab_size", G.U32, V)
+    moe = hf.Config(c)
+    if moe.experts:
+        w.add(f"{arch}.expert_count", G.U32, moe.experts)
+        w.add(f"{arch}.expert_used_count", G.U32, moe.top_k)
+        if arch == "qwen3moe":
+            w.add(f"{arch}.expert_feed_forward_length", G.U32, moe.moe_inter)
     rs = c.get("rope_scaling")
     extra = {}
     if rs:
@@ -223,9 +237,21 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
     w.add("tokenizer.ggml.add_bos_token", G.BOOL, mt in ("llama", "mistral"))
 
     names = tensor_map(c, arch)
+    if moe.experts:  # stack each MoE layer's experts
+        for i in range(moe.layers):
+            if not moe.moe[i]:
+                continue
+            base, nm = hf.moe_names(moe, i)
+            names[base + "gate.weight"] = f"blk.{i}.ffn_gate_inp.weight"
+            for kind, gg in zip(nm, ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps")):
+                parts = [raw.pop(f"{base}experts.{e}.{kind}.weight") for e in range(moe.experts)]
+                dt = parts[0][0]
+                raw[f"blk.{i}.{gg}.weight"] = (dt, np.stack([p[1] for p in parts]))
+                names[f"blk.{i}.{gg}.weight"] = f"blk.{i}.{gg}.weight"
     order = ["model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"]
     order += sorted((n for n in raw if n not in order),
-                    key=lambda n: (int(n.split(".")[2]), n) if n.startswith("model.layers.") else (-1, n))
+                    key=lambda n: (int(n.split(".")[2]), n) if n.startswith("model.layers.")
+                    else (int(n.split(".")[1]), n) if n.startswith("blk.") else (-1, n))
     for n, arr in extra.items():
         w.add_tensor(n, G.GGML_F32, arr)
     for hf_name in order:

@@ -101,13 +101,30 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
     if (st) return st;
     char arch[32];
     if (a.len >= sizeof arch || memchr(a.s, 0, a.len) || memchr(a.s, '"', a.len) || memchr(a.s, '\\', a.len))
-        return err_set(err, FORGE_E_UNSUPPORTED, "general.architecture \"%.*s\" is not supported (llama, qwen2, qwen3)",
+        return err_set(err, FORGE_E_UNSUPPORTED,
+                       "general.architecture \"%.*s\" is not supported (llama, qwen2, qwen3, qwen3moe)",
                        (int)(a.len < 64 ? a.len : 64), a.s);
     memcpy(arch, a.s, a.len);
     arch[a.len] = 0;
-    if (strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3"))
-        return err_set(err, FORGE_E_UNSUPPORTED, "general.architecture \"%s\" is not supported (llama, qwen2, qwen3)", arch);
+    if (strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3") && strcmp(arch, "qwen3moe"))
+        return err_set(err, FORGE_E_UNSUPPORTED,
+                       "general.architecture \"%s\" is not supported (llama, qwen2, qwen3, qwen3moe)", arch);
     gm->qk_permuted = !strcmp(arch, "llama");
+    /* experts: llama.cpp's qwen3moe, and its llama arch with experts (Mixtral) */
+    char key[160];
+    int64_t n_exp = 0, n_used = 0, exp_ff = 0;
+    snprintf(key, sizeof key, "%s.expert_count", arch);
+    if ((st = gguf_get_int(g, key, &n_exp, err)) && st != FORGE_E_NOT_FOUND) return st;
+    snprintf(key, sizeof key, "%s.expert_used_count", arch);
+    if ((st = gguf_get_int(g, key, &n_used, err)) && st != FORGE_E_NOT_FOUND) return st;
+    snprintf(key, sizeof key, "%s.expert_feed_forward_length", arch);
+    if ((st = gguf_get_int(g, key, &exp_ff, err)) && st != FORGE_E_NOT_FOUND) return st;
+    if (n_exp < 0 || n_exp > 100000 || n_used < 0 || n_used > 100000 || exp_ff < 0 || exp_ff > 2000000000)
+        return err_set(err, FORGE_E_FORMAT, "GGUF keys %s.expert_count / expert_used_count / expert_feed_forward_length "
+                       "are out of range", arch);
+    bool qwen_moe = !strcmp(arch, "qwen3moe"), mixtral = !strcmp(arch, "llama") && n_exp > 0;
+    if (qwen_moe && n_exp <= 0) return err_set(err, FORGE_E_FORMAT, "GGUF key \"qwen3moe.expert_count\" is missing or 0");
+    const char *model_type = qwen_moe ? "qwen3_moe" : mixtral ? "mixtral" : arch;
     int64_t splits = 1;
     if ((st = gguf_get_int(g, "split.count", &splits, err)) && st != FORGE_E_NOT_FOUND) return st;
     if (splits > 1)
@@ -116,8 +133,15 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
                        (long long)splits);
 
     strbuf sb = STRBUF_INIT;
-    sb_printf(&sb, "{\"model_type\":\"%s\",\"hidden_act\":\"silu\"", arch);
-    char key[160];
+    sb_printf(&sb, "{\"model_type\":\"%s\",\"hidden_act\":\"silu\"", model_type);
+    if (qwen_moe || mixtral) {
+        /* llama.cpp renormalizes the top k for both (build_moe_ffn's norm_w), as Qwen3-MoE's
+         * releases (norm_topk_prob true) and Mixtral do */
+        sb_printf(&sb, ",\"%s\":%lld,\"num_experts_per_tok\":%lld", qwen_moe ? "num_experts" : "num_local_experts",
+                  (long long)n_exp, (long long)n_used);
+        if (qwen_moe)
+            sb_printf(&sb, ",\"norm_topk_prob\":true,\"moe_intermediate_size\":%lld", (long long)exp_ff);
+    }
     /* vocabulary: the arch key, else the token list, else the embedding's rows */
     snprintf(key, sizeof key, "%s.vocab_size", arch);
     const gguf_kv *toks = gguf_find_kv(g, "tokenizer.ggml.tokens");
@@ -130,7 +154,7 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
         sb_printf(&sb, ",\"vocab_size\":%lld", (long long)emb->ne[1]);
     }
     if ((st = put_int(&sb, g, arch, "embedding_length", "hidden_size", true, err)) ||
-        (st = put_int(&sb, g, arch, "feed_forward_length", "intermediate_size", true, err)) ||
+        (st = put_int(&sb, g, arch, "feed_forward_length", "intermediate_size", !qwen_moe, err)) ||
         (st = put_int(&sb, g, arch, "block_count", "num_hidden_layers", true, err)) ||
         (st = put_int(&sb, g, arch, "attention.head_count", "num_attention_heads", true, err)) ||
         (st = put_int(&sb, g, arch, "attention.head_count_kv", "num_key_value_heads", false, err)) ||
@@ -200,7 +224,12 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
     sb_printf(&sb, ",\"tie_word_embeddings\":%s", has_tensor(g, "output.weight") ? "false" : "true");
     if (!strcmp(arch, "llama"))
         sb_printf(&sb, ",\"attention_bias\":%s", has_tensor(g, "blk.0.attn_q.bias") ? "true" : "false");
-    if (!strcmp(arch, "qwen2") || !strcmp(arch, "qwen3")) sb_puts(&sb, ",\"use_sliding_window\":false");
+    if (!strcmp(arch, "qwen2") || !strcmp(arch, "qwen3") || qwen_moe) sb_puts(&sb, ",\"use_sliding_window\":false");
+    if (qwen_moe) {
+        /* a dense MLP width is unused when every layer is sparse; config_parse wants one */
+        snprintf(key, sizeof key, "%s.feed_forward_length", arch);
+        if (!gguf_find_kv(g, key)) sb_printf(&sb, ",\"intermediate_size\":%lld", (long long)(exp_ff > 0 ? exp_ff : 1));
+    }
 
     /* the dtype of the attention weights, for the KV cache's automatic dtype */
     const gguf_tensor *wq = gguf_find_tensor(g, "blk.0.attn_q.weight");
@@ -251,8 +280,43 @@ static const struct { const char *gguf, *hf; } g_layer_names[] = {
     {"ffn_down.weight", "mlp.down_proj.weight"},
 };
 
+/* A MoE layer's tensors: the router and the experts' 3-D stacks, [expert][rows][cols]. */
+static const char *const g_exps[3] = {"ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight"};
+
+/* The layer of a "blk.N.rest" name and its rest, or -1. */
+static long blk_layer(const char *name, const char **rest) {
+    if (strncmp(name, "blk.", 4)) return -1;
+    char *end;
+    long l = strtol(name + 4, &end, 10);
+    if (end == name + 4 || *end != '.' || l < 0 || l > 100000 || (name[4] == '0' && end != name + 5)) return -1;
+    *rest = end + 1;
+    return l;
+}
+
+/* Which expert stack (0 gate, 1 up, 2 down) a tensor is, or -1. */
+static int exps_kind(const char *name) {
+    const char *rest;
+    if (blk_layer(name, &rest) < 0) return -1;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(rest, g_exps[i])) return i;
+    return -1;
+}
+
+/* The HF name of expert e's matrix of a stack (Qwen3-MoE's or Mixtral's names). */
+static void hf_expert_name(const model_config *cfg, long l, int kind, long e, char *out, size_t n) {
+    static const char *const qwen[3] = {"gate_proj", "up_proj", "down_proj"}, *const mix[3] = {"w1", "w3", "w2"};
+    bool mixtral = cfg->arch == ARCH_MIXTRAL;
+    snprintf(out, n, "model.layers.%ld.%s.experts.%ld.%s.weight", l, mixtral ? "block_sparse_moe" : "mlp", e,
+             mixtral ? mix[kind] : qwen[kind]);
+}
+
 /* The HF name of a GGUF tensor into out, or false for tensors Forge does not bind. */
-static bool hf_name(const char *name, char *out, size_t n) {
+static bool hf_name(const model_config *cfg, const char *name, char *out, size_t n) {
+    const char *rest;
+    long bl = blk_layer(name, &rest);
+    if (bl >= 0 && !strcmp(rest, "ffn_gate_inp.weight"))
+        return snprintf(out, n, "model.layers.%ld.%s.gate.weight", bl,
+                        cfg->arch == ARCH_MIXTRAL ? "block_sparse_moe" : "mlp") > 0;
     if (!strcmp(name, "token_embd.weight")) return snprintf(out, n, "model.embed_tokens.weight") > 0;
     if (!strcmp(name, "output_norm.weight")) return snprintf(out, n, "model.norm.weight") > 0;
     if (!strcmp(name, "output.weight")) return snprintf(out, n, "lm_head.weight") > 0;
@@ -266,14 +330,67 @@ static bool hf_name(const char *name, char *out, size_t n) {
     return false;
 }
 
+/* Adds the tensor named name (owned copy) with t's type, a 2-D shape and the given bytes. */
+static forge_status add_tensor(gguf_model *gm, st_set *st, const gguf_tensor *t, const char *name, int ndim,
+                               const int64_t *shape, const unsigned char *data, size_t nbytes, forge_error *err) {
+    if (!(gm->names[gm->n_names] = strdup(name))) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    st_tensor *o = &st->tensors[st->n_tensors];
+    o->name = gm->names[gm->n_names++];
+    snprintf(o->dtype_name, sizeof o->dtype_name, "%s", ggml_type_name(t->type));
+    o->dtype = t->type == GGML_F32 ? FORGE_DTYPE_F32 : t->type == GGML_F16 ? FORGE_DTYPE_F16
+             : t->type == GGML_BF16 ? FORGE_DTYPE_BF16 : -1;
+    o->qtype = o->dtype < 0 ? (int)t->type : 0;
+    o->ndim = ndim;
+    for (int d = 0; d < ndim; d++) o->shape[d] = shape[d];
+    o->data = data;
+    o->nbytes = nbytes;
+    if (strmap_get(&st->by_name, o->name, strlen(o->name)) >= 0)
+        return err_set(err, FORGE_E_FORMAT, "tensor \"%s\" appears twice", t->cname);
+    if (!strmap_put(&st->by_name, o->name, strlen(o->name), st->n_tensors))
+        return err_set(err, FORGE_E_NOMEM, "out of memory");
+    st->n_tensors++;
+    return FORGE_OK;
+}
+
+/* An expert stack (ggml ne = [cols, rows, experts]) as one [rows, cols] view per expert into
+ * the mapping: each expert's rows are contiguous, quantized rows included. */
+static forge_status add_experts(gguf_model *gm, const model_config *cfg, st_set *st, const gguf_tensor *t, int kind,
+                                forge_error *err) {
+    const char *rest;
+    long l = blk_layer(t->cname, &rest);
+    int64_t E = t->ne[2];
+    if (E <= 0 || t->nbytes % (uint64_t)E)
+        return err_set(err, FORGE_E_FORMAT, "tensor \"%s\": %zu bytes do not split into %lld experts", t->cname,
+                       t->nbytes, (long long)E);
+    size_t per = t->nbytes / (size_t)E;
+    int64_t shape[2] = {t->ne[1], t->ne[0]};
+    for (int64_t e = 0; e < E; e++) {
+        char name[256];
+        hf_expert_name(cfg, l, kind, (long)e, name, sizeof name);
+        forge_status s = add_tensor(gm, st, t, name, 2, shape, t->data + (size_t)e * per, per, err);
+        if (s) return s;
+    }
+    return FORGE_OK;
+}
+
 forge_status gguf_model_describe(gguf_model *gm, model_config *cfg, st_set *st, forge_error *err) {
     const gguf_file *g = &gm->file;
     memset(st, 0, sizeof *st);
     forge_status s = build_config(gm, cfg, err);
     if (s) return s;
-    gm->names = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *gm->names);
-    st->tensors = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *st->tensors);
-    if (!gm->names || !st->tensors || !strmap_init(&st->by_name, g->n_tensors + 8))
+    /* each 3-D expert stack becomes one 2-D tensor per expert */
+    uint64_t n_out = g->n_tensors;
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        if (exps_kind(g->tensors[i].cname) >= 0) {
+            const gguf_tensor *t = &g->tensors[i];
+            if (t->n_dims != 3 || t->ne[2] != cfg->n_experts)
+                return err_set(err, FORGE_E_FORMAT, "tensor \"%s\" must have 3 dimensions, the last %d (experts)",
+                               t->cname, cfg->n_experts);
+            n_out += (uint64_t)t->ne[2] - 1;
+        }
+    gm->names = calloc(n_out ? n_out : 1, sizeof *gm->names);
+    st->tensors = calloc(n_out ? n_out : 1, sizeof *st->tensors);
+    if (!gm->names || !st->tensors || !strmap_init(&st->by_name, n_out + 8))
         return err_set(err, FORGE_E_NOMEM, "out of memory");
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const gguf_tensor *t = &g->tensors[i];
@@ -285,23 +402,15 @@ forge_status gguf_model_describe(gguf_model *gm, model_config *cfg, st_set *st, 
             continue;
         }
         char name[256];
-        if (!hf_name(t->cname, name, sizeof name)) continue;
-        if (!(gm->names[gm->n_names] = strdup(name))) return err_set(err, FORGE_E_NOMEM, "out of memory");
-        st_tensor *o = &st->tensors[st->n_tensors];
-        o->name = gm->names[gm->n_names++];
-        snprintf(o->dtype_name, sizeof o->dtype_name, "%s", ggml_type_name(t->type));
-        o->dtype = t->type == GGML_F32 ? FORGE_DTYPE_F32 : t->type == GGML_F16 ? FORGE_DTYPE_F16
-                 : t->type == GGML_BF16 ? FORGE_DTYPE_BF16 : -1;
-        o->qtype = o->dtype < 0 ? (int)t->type : 0;
-        o->ndim = t->n_dims;
-        for (int d = 0; d < t->n_dims; d++) o->shape[d] = t->ne[t->n_dims - 1 - d];
-        o->data = t->data;
-        o->nbytes = t->nbytes;
-        if (strmap_get(&st->by_name, o->name, strlen(o->name)) >= 0)
-            return err_set(err, FORGE_E_FORMAT, "tensor \"%s\" appears twice", t->cname);
-        if (!strmap_put(&st->by_name, o->name, strlen(o->name), st->n_tensors))
-            return err_set(err, FORGE_E_NOMEM, "out of memory");
-        st->n_tensors++;
+        int kind = exps_kind(t->cname);
+        if (kind >= 0) {
+            if ((s = add_experts(gm, cfg, st, t, kind, err))) return s;
+            continue;
+        }
+        if (!hf_name(cfg, t->cname, name, sizeof name)) continue;
+        int64_t shape[GGUF_MAX_DIMS];
+        for (int d = 0; d < t->n_dims; d++) shape[d] = t->ne[t->n_dims - 1 - d];
+        if ((s = add_tensor(gm, st, t, name, t->n_dims, shape, t->data, t->nbytes, err))) return s;
     }
     return FORGE_OK;
 }

@@ -15,7 +15,7 @@
 
 static const char *g_models[] = {"llama_gqa_tied", "llama3_rope", "qwen2_bias", "qwen3_qknorm",
                                  "mistral_window", "qwen2_window", "llama_mha_untied", "llama_bf16",
-                                 "smollm3_nope", "qwen3_moe", "mixtral_window"};
+                                 "smollm3_nope", "qwen3_moe", "qwen3_moe_norm", "mixtral_window"};
 
 static int argmax(const float *x, int n) {
     int b = 0;
