@@ -48,10 +48,12 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from safetensors_io import st_read_folder, to_float32  # noqa: E402
 
-SUPPORTED = ("llama", "mistral", "qwen2", "qwen3", "smollm3", "qwen3_moe", "mixtral")
+SUPPORTED = ("llama", "mistral", "qwen2", "qwen3", "smollm3", "qwen3_moe", "mixtral", "gemma2",
+             "gemma3_text")
+GEMMA = ("gemma2", "gemma3_text")
 # config classes' defaults that differ from LlamaConfig's
-DEFAULT_THETA = {"smollm3": 2000000.0, "mixtral": 1000000.0}
-DEFAULT_TIED = {"smollm3": True}
+DEFAULT_THETA = {"smollm3": 2000000.0, "mixtral": 1000000.0, "gemma3_text": 1000000.0}
+DEFAULT_TIED = {"smollm3": True, "gemma2": True, "gemma3_text": True}
 
 
 class Config:
@@ -73,9 +75,22 @@ class Config:
         self.eps = d.get("rms_norm_eps", 1e-6)
         self.theta = float(d.get("rope_theta", DEFAULT_THETA.get(mt, 10000.0)))
         self.tied = bool(d.get("tie_word_embeddings", DEFAULT_TIED.get(mt, False)))
-        act = d.get("hidden_act", "silu")
-        if act != "silu":
-            raise ValueError(f"config.json: hidden_act {act!r} not supported")
+        if mt in GEMMA:
+            act = d.get("hidden_activation") or d.get("hidden_act") or "gelu_pytorch_tanh"
+            if act != "gelu_pytorch_tanh":
+                raise ValueError(f"config.json: hidden_activation {act!r} not supported")
+        else:
+            act = d.get("hidden_act", "silu")
+            if act != "silu":
+                raise ValueError(f"config.json: hidden_act {act!r} not supported")
+        self.gemma = mt in GEMMA
+        # Gemma 2/3: attention scale query_pre_attn_scalar^-0.5, soft-capping, local RoPE base
+        self.attn_scalar = d.get("query_pre_attn_scalar", 256) if self.gemma else None
+        self.attn_softcap = d.get("attn_logit_softcapping", 50.0 if mt == "gemma2" else None) \
+            if self.gemma else None
+        self.final_softcap = d.get("final_logit_softcapping", 30.0 if mt == "gemma2" else None) \
+            if self.gemma else None
+        self.local_theta = float(d.get("rope_local_base_freq", 10000.0)) if mt == "gemma3_text" else None
         if self.heads % self.kv_heads:
             raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
         # biases
@@ -90,7 +105,10 @@ class Config:
             ab = bool(d.get("attention_bias", False))
             self.qkv_bias, self.o_bias = ab, ab
             self.mlp_bias = bool(d.get("mlp_bias", False))
-        self.qk_norm = mt in ("qwen3", "qwen3_moe")
+        if self.gemma:
+            ab = bool(d.get("attention_bias", False))
+            self.qkv_bias, self.o_bias, self.mlp_bias = ab, ab, False
+        self.qk_norm = mt in ("qwen3", "qwen3_moe", "gemma3_text")
         # SmolLM3: no_rope_layers[i] == 1 means layer i applies RoPE (SmolLM3Config derives the
         # list from no_rope_layer_interval only when it is absent)
         self.use_rope = [True] * self.layers
@@ -127,6 +145,19 @@ class Config:
                 sw = 4096  # MistralConfig's default; MixtralConfig's is None
             if sw is not None:
                 self.window = [int(sw)] * self.layers
+        elif mt == "gemma2":
+            # Gemma2Config: layer_types, else even layers slide (sliding_window default 4096)
+            sw = d.get("sliding_window", 4096)
+            lt = d.get("layer_types") or ["sliding_attention" if (i + 1) % 2 else "full_attention"
+                                          for i in range(self.layers)]
+            self.window = [int(sw) if t == "sliding_attention" and sw else None for t in lt]
+        elif mt == "gemma3_text":
+            # Gemma3TextConfig: layer_types, else every sliding_window_pattern-th layer is global
+            sw = d.get("sliding_window", 4096)
+            pat = d.get("sliding_window_pattern", 6)
+            lt = d.get("layer_types") or ["sliding_attention" if (i + 1) % pat else "full_attention"
+                                          for i in range(self.layers)]
+            self.window = [int(sw) if t == "sliding_attention" and sw else None for t in lt]
         elif mt == "smollm3":
             if d.get("use_sliding_window", False) and sw is not None:
                 lt = d.get("layer_types")
@@ -143,11 +174,13 @@ class Config:
                     self.window = [int(sw) if i >= mwl else None for i in range(self.layers)]
         self.rope_scaling = d.get("rope_scaling")
 
-    def inv_freq(self, dtype=torch.float64):
-        """RoPE inverse frequencies after rope_scaling (modeling_rope_utils.py)."""
+    def inv_freq(self, dtype=torch.float64, local=False):
+        """RoPE inverse frequencies after rope_scaling (modeling_rope_utils.py); local=True:
+        Gemma 3's local layers (rope_local_base_freq, never scaled)."""
         dim = self.head_dim
-        inv = 1.0 / (self.theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
-        rs = self.rope_scaling
+        base = self.local_theta if local else self.theta
+        inv = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+        rs = None if local else self.rope_scaling
         if rs:
             rt = rs.get("rope_type", rs.get("type", "default"))
             if rt == "default":
@@ -195,6 +228,9 @@ class Model:
     def __init__(self, cfg, w, dtype):
         self.cfg, self.w, self.dtype = cfg, w, dtype
         self.inv_freq = cfg.inv_freq(dtype)
+        self.inv_freq_local = cfg.inv_freq(dtype, local=True) if cfg.local_theta else None
+        # ablations only (Gemma): switch off one feature of the forward
+        self.off = set()
         self.gqa_tiled = False  # ablation only: wrong GQA mapping (head j -> kv head j % kv)
         self.top_k_override = 0  # ablation only: route to this many experts instead
 
@@ -247,6 +283,9 @@ def check_shapes(cfg, w):
                          p + "mlp.down_proj.bias": (H,)})
         if cfg.qk_norm:
             want.update({p + "self_attn.q_norm.weight": (D,), p + "self_attn.k_norm.weight": (D,)})
+        if cfg.gemma:
+            want.update({p + "pre_feedforward_layernorm.weight": (H,),
+                         p + "post_feedforward_layernorm.weight": (H,)})
     for name, shape in want.items():
         if name not in w:
             raise ValueError(f"missing tensor {name}")
@@ -302,8 +341,97 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
+def gemma_norm(x, weight, eps):
+    """Gemma2RMSNorm / Gemma3RMSNorm: normalise, then scale by (1 + weight)."""
+    var = x.pow(2).mean(-1, keepdim=True)
+    return (x * torch.rsqrt(var + eps)) * (1.0 + weight)
+
+
+def gelu_tanh(x):
+    """gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+
+
+def softcap(x, cap):
+    return torch.tanh(x / cap) * cap
+
+
+def forward_gemma(model, ids):
+    """Gemma 2 / Gemma 3 text (modeling_gemma2.py, modeling_gemma3.py): embedding times
+    sqrt(hidden) (the factor rounded to the model dtype, as HF's normalizer tensor is), (1 + w)
+    RMSNorms, pre- and post-norms around attention and MLP, Gemma 3's q/k norms, attention
+    scale query_pre_attn_scalar^-0.5 with optional tanh soft-capping of the scores before the
+    mask, local layers with a sliding window (Gemma 3: their own RoPE base), GeGLU (gelu tanh),
+    final norm, tied lm_head, optional final logit soft-capping."""
+    cfg, w, dt, off = model.cfg, model.w, model.dtype, model.off
+    T = len(ids)
+    D, nh, nkv = cfg.head_dim, cfg.heads, cfg.kv_heads
+    x = w["model.embed_tokens.weight"][torch.tensor(ids, dtype=torch.long)]
+    if "embed_scale" not in off:
+        ts = cfg.raw.get("torch_dtype") or cfg.raw.get("dtype") or "float32"
+        tdt = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(ts, torch.float32)
+        x = x * float(torch.tensor(cfg.hidden ** 0.5, dtype=tdt))
+    norm = rms_norm if "plus_one" in off else gemma_norm
+    pos = torch.arange(T, dtype=dt)
+
+    def cos_sin(inv):
+        freqs = pos[:, None] * inv[None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return emb.cos()[:, None, :], emb.sin()[:, None, :]
+    glob = cos_sin(model.inv_freq)
+    loc = cos_sin(model.inv_freq_local) if model.inv_freq_local is not None else glob
+    qp = torch.arange(T)[:, None]
+    kp = torch.arange(T)[None, :]
+    causal = kp <= qp
+    scale = (cfg.attn_scalar if "attn_scalar" not in off else D) ** -0.5
+    for i in range(cfg.layers):
+        p = f"model.layers.{i}."
+        g = w.get
+        h = norm(x, w[p + "input_layernorm.weight"], cfg.eps)
+        q = linear(h, w[p + "self_attn.q_proj.weight"], g(p + "self_attn.q_proj.bias")).view(T, nh, D)
+        k = linear(h, w[p + "self_attn.k_proj.weight"], g(p + "self_attn.k_proj.bias")).view(T, nkv, D)
+        v = linear(h, w[p + "self_attn.v_proj.weight"], g(p + "self_attn.v_proj.bias")).view(T, nkv, D)
+        if cfg.qk_norm and "qk_norm" not in off:
+            q = norm(q, w[p + "self_attn.q_norm.weight"], cfg.eps)
+            k = norm(k, w[p + "self_attn.k_norm.weight"], cfg.eps)
+        cos, sin = loc if cfg.window[i] is not None and "local_rope" not in off else glob
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        rep = nh // nkv
+        k = k.repeat_interleave(rep, dim=1)
+        v = v.repeat_interleave(rep, dim=1)
+        q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)
+        scores = (q @ k.transpose(1, 2)) * scale
+        if cfg.attn_softcap and "attn_softcap" not in off:
+            scores = softcap(scores, cfg.attn_softcap)
+        allowed = causal
+        if cfg.window[i] is not None:
+            allowed = allowed & ((qp - kp) < cfg.window[i])
+        scores = scores.masked_fill(~allowed[None], float("-inf"))
+        att = (torch.softmax(scores, dim=-1) @ v).transpose(0, 1).reshape(T, nh * D)
+        a = linear(att, w[p + "self_attn.o_proj.weight"], g(p + "self_attn.o_proj.bias"))
+        if "post_norms" not in off:
+            a = norm(a, w[p + "post_attention_layernorm.weight"], cfg.eps)
+        x = x + a
+        h = norm(x, w[p + "pre_feedforward_layernorm.weight"], cfg.eps)
+        act = torch.nn.functional.silu if "gelu" in off else gelu_tanh
+        y = linear(act(linear(h, w[p + "mlp.gate_proj.weight"])) * linear(h, w[p + "mlp.up_proj.weight"]),
+                   w[p + "mlp.down_proj.weight"])
+        if "post_norms" not in off:
+            y = norm(y, w[p + "post_feedforward_layernorm.weight"], cfg.eps)
+        x = x + y
+    x = norm(x, w["model.norm.weight"], cfg.eps)
+    head = w["model.embed_tokens.weight"] if cfg.tied else w["lm_head.weight"]
+    logits = x @ head.T
+    if cfg.final_softcap and "final_softcap" not in off:
+        logits = softcap(logits, cfg.final_softcap)
+    return logits
+
+
 def forward(model, ids):
     """Logits [T, vocab] for token ids at positions 0..T-1 of one sequence."""
+    if model.cfg.gemma:
+        return forward_gemma(model, ids)
     cfg, w, dt = model.cfg, model.w, model.dtype
     T = len(ids)
     D, nh, nkv = cfg.head_dim, cfg.heads, cfg.kv_heads

@@ -152,6 +152,30 @@ MODELS = {
                    mlp_only_layers=[], tie_word_embeddings=True, rope_theta=1000000.0,
                    rms_norm_eps=1e-6, use_sliding_window=False, attention_bias=False),
         seq_lens=[8, 22, 36], greedy=20),
+    "gemma2_softcap": dict(
+        feature="gemma2: attention soft-capping 3 and final logit soft-capping 6 (both active), "
+                "query_pre_attn_scalar 20, head_dim 32 != hidden/heads, sliding_window 6 on the "
+                "even layers, (1 + w) norms around attention and MLP, GeGLU tanh, embedding x 8, tied",
+        config=cfg("gemma2", "Gemma2ForCausalLM", vocab_size=320, hidden_size=64, head_dim=32,
+                   intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+                   num_key_value_heads=2, query_pre_attn_scalar=20, sliding_window=6,
+                   attn_logit_softcapping=3.0, final_logit_softcapping=6.0,
+                   hidden_activation="gelu_pytorch_tanh", hidden_act="gelu_pytorch_tanh",
+                   rms_norm_eps=1e-6, tie_word_embeddings=True, attention_bias=False),
+        seq_lens=[9, 24, 40], greedy=20),
+    "gemma3_local": dict(
+        feature="gemma3_text: sliding_window_pattern 3 (layers 2 and 5 global), window 5, local "
+                "RoPE base 10000 vs global 1e6 with linear scaling 4, q/k norms, "
+                "query_pre_attn_scalar 32 with head_dim 16, tied, no soft-capping",
+        config=cfg("gemma3_text", "Gemma3ForCausalLM", vocab_size=320, hidden_size=64, head_dim=16,
+                   intermediate_size=128, num_hidden_layers=6, num_attention_heads=4,
+                   num_key_value_heads=2, query_pre_attn_scalar=32, sliding_window=5,
+                   sliding_window_pattern=3, rope_theta=1000000.0, rope_local_base_freq=10000.0,
+                   rope_scaling={"rope_type": "linear", "factor": 4.0},
+                   attn_logit_softcapping=None, final_logit_softcapping=None,
+                   hidden_activation="gelu_pytorch_tanh", rms_norm_eps=1e-6,
+                   tie_word_embeddings=True, attention_bias=False),
+        seq_lens=[9, 26, 40], greedy=20),
     "mixtral_window": dict(
         feature="mixtral: 6 experts, top-2 renormalized, sliding_window 7 on every layer, "
                 "sequences up to 60 tokens",
@@ -174,6 +198,12 @@ def _drop(*suffixes):
     def f(m):
         for k in [k for k in m.w if k.endswith(suffixes)]:
             del m.w[k]
+    return f
+
+
+def _off(feature):
+    def f(m):
+        m.off.add(feature)
     return f
 
 
@@ -230,6 +260,21 @@ ABLATIONS = {
                   ("every expert (dense mixture)", _top_k(8))],
     "qwen3_moe_norm": [("top-k not renormalized", _set("norm_topk", False)),
                        ("top-1 instead of top-2", _top_k(1))],
+    "gemma2_softcap": [("no attention soft-capping", _off("attn_softcap")),
+                       ("final soft-capping off (logits only: tanh is monotonic)", _off("final_softcap")),
+                       ("SiLU instead of GELU-tanh", _off("gelu")),
+                       ("norms scale by w instead of 1 + w", _off("plus_one")),
+                       ("no post-attention / post-MLP norms", _off("post_norms")),
+                       ("no embedding scale", _off("embed_scale")),
+                       ("scale head_dim^-0.5 instead of query_pre_attn_scalar", _off("attn_scalar")),
+                       ("no sliding window", _set("window", [None] * 4))],
+    "gemma3_local": [("local layers with the global RoPE", _off("local_rope")),
+                     ("no q/k norms", _off("qk_norm")),
+                     ("norms scale by w instead of 1 + w", _off("plus_one")),
+                     ("no post-attention / post-MLP norms", _off("post_norms")),
+                     ("no embedding scale", _off("embed_scale")),
+                     ("scale head_dim^-0.5 instead of query_pre_attn_scalar", _off("attn_scalar")),
+                     ("no sliding window", _set("window", [None] * 6))],
     "mixtral_window": [("top-k not renormalized", _set("norm_topk", False)),
                        ("top-1 instead of top-2", _top_k(1)),
                        ("no sliding window", _set("window", [None, None]))],
@@ -273,13 +318,17 @@ def make_weights(c, rng):
         return rng.normal(0.0, gain / np.sqrt(fan_in), size=(out, fan_in))
 
     def norm(n, s=0.1):
-        return 1.0 + rng.normal(0.0, s, size=n)
+        # Gemma's norms scale by (1 + w): the same spread around 1
+        return (0.0 if c.gemma else 1.0) + rng.normal(0.0, s, size=n)
 
     w = {"model.embed_tokens.weight": rng.normal(0.0, EMB_STD, size=(V, H))}
     for i in range(c.layers):
         p = f"model.layers.{i}."
         w[p + "input_layernorm.weight"] = norm(H)
         w[p + "post_attention_layernorm.weight"] = norm(H)
+        if c.gemma:
+            w[p + "pre_feedforward_layernorm.weight"] = norm(H)
+            w[p + "post_feedforward_layernorm.weight"] = norm(H)
         w[p + "self_attn.q_proj.weight"] = lin(nq, H, 1.3)
         w[p + "self_attn.k_proj.weight"] = lin(nkv, H, 1.3)
         w[p + "self_attn.v_proj.weight"] = lin(nkv, H)

@@ -48,6 +48,8 @@ typedef struct attn_args {
     const int32_t *blocks; /* the sequence's block table */
     int first, last;       /* visible key positions [first, last] */
     float scale;
+    float softcap; /* > 0: scores become tanh(s / softcap) * softcap (Gemma 2); the SIMD sets
+                    * hand such tiles to the scalar reference */
     float *out; /* [n_rep][head_dim] */
 } attn_args;
 
@@ -90,6 +92,9 @@ const kernels *kernels_avx512(void);
 /* Floats of pack scratch matmul needs for w, and the panel width it packs. */
 size_t mm_pack_floats(const mm_weight *w);
 int mm_panel_rows(int cols);
+
+/* out[i] = gelu_tanh(g[i]) * u[i] (GeGLU with transformers' gelu_pytorch_tanh), in f32 */
+void gelu_tanh_mul(float *out, const float *g, const float *u, int n);
 
 /* RoPE (HF rotate-half): x[i], x[i + d/2] rotated by (cos[i], sin[i]) for i < d/2,
  * for n_heads heads of head_dim d laid out one after another. */

@@ -417,6 +417,10 @@ static inline __attribute__((always_inline)) void attention_impl(const attn_args
 }
 
 static void avx512_attention(const attn_args *a) {
+    if (a->softcap > 0) { /* Gemma 2's soft-capped scores: the scalar reference */
+        kernels_ref()->attention(a);
+        return;
+    }
     if (a->kv_dtype == FORGE_DTYPE_BF16) attention_impl(a, FORGE_DTYPE_BF16);
     else attention_impl(a, FORGE_DTYPE_F32);
 }

@@ -5,6 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* f32 rounded to bf16 / f16 and back (round to nearest even), for Gemma's embedding scale */
+static float bf16_round(float f) {
+    union { float f; uint32_t u; } v = {.f = f};
+    v.u = (v.u + 0x7fff + ((v.u >> 16) & 1)) & 0xffff0000u;
+    return v.f;
+}
+static float f16_round(float f) {
+    /* |f| in the normal f16 range here (sqrt of a hidden size): keep 11 significant bits */
+    int e;
+    double m = frexp((double)f, &e);
+    return (float)ldexp(nearbyint(ldexp(m, 11)), e - 11);
+}
+
 /* Reads an optional integer field; a present field of another type is an error. */
 static forge_status get_int(const json_value *o, const char *key, int *out, int dflt, forge_error *err) {
     const json_value *v = json_get(o, key);
@@ -179,6 +192,40 @@ static forge_status parse_moe(model_config *c, const json_value *root, forge_err
     return FORGE_OK;
 }
 
+/* Gemma 2/3: (1 + w) norms and post-norms, embedding scale, attention scale and soft-capping,
+ * Gemma 3's local RoPE base (its configs' defaults: query_pre_attn_scalar 256; soft-capping
+ * 50 and 30 for Gemma 2, none for Gemma 3; rope_local_base_freq 10000). */
+static forge_status parse_gemma(model_config *c, const json_value *root, forge_error *err) {
+    forge_status st;
+    bool g2 = c->arch == ARCH_GEMMA2;
+    double qpas, acap, fcap;
+    if ((st = get_num(root, "query_pre_attn_scalar", &qpas, 256, err)) ||
+        (st = get_num(root, "attn_logit_softcapping", &acap, g2 ? 50.0 : 0.0, err)) ||
+        (st = get_num(root, "final_logit_softcapping", &fcap, g2 ? 30.0 : 0.0, err)))
+        return st;
+    /* an explicit null means "none", as it does in HF */
+    const json_value *v = json_get(root, "attn_logit_softcapping");
+    if (v && v->type == JSON_NULL) acap = 0;
+    v = json_get(root, "final_logit_softcapping");
+    if (v && v->type == JSON_NULL) fcap = 0;
+    if (!(qpas > 0) || acap < 0 || fcap < 0)
+        return err_set(err, FORGE_E_FORMAT, "query_pre_attn_scalar must be positive and soft-capping values not negative");
+    c->attn_scale = 1.0 / sqrt(qpas);
+    c->attn_softcap = (float)acap;
+    c->final_softcap = (float)fcap;
+    c->gemma_norms = true;
+    /* HF: hidden * tensor(hidden_size ** 0.5, dtype=the model's dtype) */
+    float es = (float)sqrt((double)c->hidden_size);
+    if (c->torch_dtype == FORGE_DTYPE_BF16) es = bf16_round(es);
+    else if (c->torch_dtype == FORGE_DTYPE_F16) es = f16_round(es);
+    c->embed_scale = es;
+    if (c->arch == ARCH_GEMMA3) {
+        if ((st = get_num(root, "rope_local_base_freq", &c->rope_local_theta, 10000.0, err))) return st;
+        if (!(c->rope_local_theta > 0)) return err_set(err, FORGE_E_FORMAT, "field \"rope_local_base_freq\" must be positive");
+    }
+    return FORGE_OK;
+}
+
 forge_status config_parse(model_config *c, const json_value *root, forge_error *err) {
     memset(c, 0, sizeof *c);
     if (!json_is(root, JSON_OBJECT)) return err_set(err, FORGE_E_FORMAT, "config is not a JSON object");
@@ -191,22 +238,38 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
     else if (!strcmp(mt, "smollm3")) c->arch = ARCH_SMOLLM3;
     else if (!strcmp(mt, "qwen3_moe")) c->arch = ARCH_QWEN3_MOE;
     else if (!strcmp(mt, "mixtral")) c->arch = ARCH_MIXTRAL;
+    else if (!strcmp(mt, "gemma2")) c->arch = ARCH_GEMMA2;
+    else if (!strcmp(mt, "gemma3_text")) c->arch = ARCH_GEMMA3;
     else
         return err_set(err, FORGE_E_UNSUPPORTED,
                        "model_type \"%.64s\" is not supported (supported: llama, mistral, qwen2, qwen3, smollm3, "
-                       "qwen3_moe, mixtral)", mt);
+                       "qwen3_moe, mixtral, gemma2, gemma3_text)", mt);
+    bool gemma = c->arch == ARCH_GEMMA2 || c->arch == ARCH_GEMMA3;
     snprintf(c->model_type, sizeof c->model_type, "%s", mt);
 
-    const char *act = json_string(json_get(root, "hidden_act"));
-    if (act && strcmp(act, "silu") != 0)
-        return err_set(err, FORGE_E_UNSUPPORTED, "hidden_act \"%.64s\" is not supported (only silu)", act);
+    if (gemma) {
+        /* Gemma2/3 configs read hidden_activation (hidden_act is a legacy alias) */
+        const char *act = json_string(json_get(root, "hidden_activation"));
+        if (!act) act = json_string(json_get(root, "hidden_act"));
+        if (act && strcmp(act, "gelu_pytorch_tanh") != 0)
+            return err_set(err, FORGE_E_UNSUPPORTED, "hidden_activation \"%.64s\" is not supported (only gelu_pytorch_tanh)",
+                           act);
+        c->act = ACT_GELU_TANH;
+    } else {
+        const char *act = json_string(json_get(root, "hidden_act"));
+        if (act && strcmp(act, "silu") != 0)
+            return err_set(err, FORGE_E_UNSUPPORTED, "hidden_act \"%.64s\" is not supported (only silu)", act);
+        c->act = ACT_SILU;
+    }
 
     forge_status st;
     double eps, theta;
-    int dflt_maxpos = c->arch == ARCH_MISTRAL || c->arch == ARCH_MIXTRAL ? 4096 * 32 : c->arch == ARCH_LLAMA ? 2048 : 32768;
+    int dflt_maxpos = c->arch == ARCH_MISTRAL || c->arch == ARCH_MIXTRAL ? 4096 * 32 : c->arch == ARCH_LLAMA ? 2048
+                    : c->arch == ARCH_GEMMA2 ? 8192 : c->arch == ARCH_GEMMA3 ? 131072 : 32768;
     /* the config classes' defaults where they differ from llama's */
-    double dflt_theta = c->arch == ARCH_SMOLLM3 ? 2000000.0 : c->arch == ARCH_MIXTRAL ? 1000000.0 : 10000.0;
-    bool dflt_tied = c->arch == ARCH_SMOLLM3;
+    double dflt_theta = c->arch == ARCH_SMOLLM3 ? 2000000.0
+                      : c->arch == ARCH_MIXTRAL || c->arch == ARCH_GEMMA3 ? 1000000.0 : 10000.0;
+    bool dflt_tied = c->arch == ARCH_SMOLLM3 || gemma;
     if ((st = get_int(root, "vocab_size", &c->vocab_size, 32000, err)) ||
         (st = get_int(root, "hidden_size", &c->hidden_size, 0, err)) ||
         (st = get_int(root, "intermediate_size", &c->intermediate_size, 0, err)) ||
@@ -232,7 +295,7 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
     if (!(theta > 0)) return err_set(err, FORGE_E_FORMAT, "field \"rope_theta\" must be positive");
 
     /* head_dim: explicit, else hidden / heads; Qwen3's config class defaults it to 128 */
-    int dflt_hd = c->arch == ARCH_QWEN3 ? 128 : c->hidden_size / c->n_heads;
+    int dflt_hd = c->arch == ARCH_QWEN3 ? 128 : gemma ? 256 : c->hidden_size / c->n_heads;
     if ((st = get_int(root, "head_dim", &c->head_dim, dflt_hd, err))) return st;
     if (c->head_dim <= 0 || c->head_dim % 2 || c->head_dim > CONFIG_MAX_HEAD_DIM)
         return err_set(err, FORGE_E_UNSUPPORTED, "head_dim %d is not supported (even, at most %d)", c->head_dim,
@@ -269,12 +332,17 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
         c->mlp_bias = false;
     } else if (c->arch == ARCH_MIXTRAL) {
         c->mlp_bias = false; /* Mixtral's projections have no biases */
+    } else if (gemma) {
+        c->q_bias = c->k_bias = c->v_bias = c->o_bias = attn_bias;
+        c->mlp_bias = false;
     } else {
         /* llama, smollm3 (o_proj included), qwen3, qwen3_moe */
         c->q_bias = c->k_bias = c->v_bias = c->o_bias = attn_bias;
         if (c->arch == ARCH_QWEN3 || c->arch == ARCH_QWEN3_MOE) c->mlp_bias = false;
     }
-    c->qk_norm = c->arch == ARCH_QWEN3 || c->arch == ARCH_QWEN3_MOE;
+    c->qk_norm = c->arch == ARCH_QWEN3 || c->arch == ARCH_QWEN3_MOE || c->arch == ARCH_GEMMA3;
+    c->attn_scale = 1.0 / sqrt((double)c->head_dim);
+    if (gemma && (st = parse_gemma(c, root, err))) return st;
 
     c->layer_sliding = calloc((size_t)c->n_layers, sizeof *c->layer_sliding);
     c->layer_rope = calloc((size_t)c->n_layers, sizeof *c->layer_rope);
@@ -291,6 +359,21 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
         if (!sw && c->arch == ARCH_MISTRAL) window = 4096; /* MistralConfig's default (Mixtral's: none) */
         else if ((st = get_int(root, "sliding_window", &window, 0, err))) return st;
         for (int i = 0; i < c->n_layers; i++) c->layer_sliding[i] = window > 0;
+    } else if (gemma) {
+        /* Gemma2Config / Gemma3TextConfig: layer_types, else Gemma 2's even layers or every layer
+         * but each sliding_window_pattern-th for Gemma 3 */
+        if ((st = get_int(root, "sliding_window", &window, 4096, err))) return st;
+        int pattern = 2;
+        if (c->arch == ARCH_GEMMA3 && (st = get_int(root, "sliding_window_pattern", &pattern, 6, err))) return st;
+        if (pattern <= 0) return err_set(err, FORGE_E_FORMAT, "field \"sliding_window_pattern\" must be positive");
+        const json_value *lt = json_get(root, "layer_types");
+        if (json_is(lt, JSON_ARRAY)) {
+            if ((st = parse_layer_types(c, lt, err))) return st;
+        } else {
+            for (int i = 0; i < c->n_layers; i++) c->layer_sliding[i] = (i + 1) % pattern != 0;
+        }
+        if (window <= 0)
+            for (int i = 0; i < c->n_layers; i++) c->layer_sliding[i] = false;
     } else if (c->arch == ARCH_SMOLLM3) {
         /* SmolLM3Config: layer_types as given, else sliding on the NoPE layers; the window only
          * with use_sliding_window */
@@ -351,6 +434,10 @@ void config_free(model_config *c) {
     free(c->layer_moe);
     c->layer_sliding = NULL;
     c->layer_rope = c->layer_moe = NULL;
+}
+
+void config_rope_local_inv_freq(const model_config *c, double *inv) {
+    for (int i = 0; i < c->head_dim / 2; i++) inv[i] = 1.0 / pow(c->rope_local_theta, (double)(2 * i) / c->head_dim);
 }
 
 void config_rope_inv_freq(const model_config *c, double *inv) {

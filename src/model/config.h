@@ -1,5 +1,5 @@
 /* config.h: config.json of the supported families (llama, mistral, qwen2, qwen3, smollm3,
- * qwen3_moe, mixtral) into one description, with HF's defaults per model_type. */
+ * qwen3_moe, mixtral, gemma2, gemma3_text) into one description, with HF's defaults per model_type. */
 #ifndef FORGE_MODEL_CONFIG_H
 #define FORGE_MODEL_CONFIG_H
 
@@ -9,7 +9,10 @@
 #include "base/json.h"
 #include "forge.h"
 
-typedef enum { ARCH_LLAMA, ARCH_MISTRAL, ARCH_QWEN2, ARCH_QWEN3, ARCH_SMOLLM3, ARCH_QWEN3_MOE, ARCH_MIXTRAL } model_arch;
+typedef enum {
+    ARCH_LLAMA, ARCH_MISTRAL, ARCH_QWEN2, ARCH_QWEN3, ARCH_SMOLLM3, ARCH_QWEN3_MOE, ARCH_MIXTRAL, ARCH_GEMMA2, ARCH_GEMMA3
+} model_arch;
+typedef enum { ACT_SILU, ACT_GELU_TANH } mlp_act;
 typedef enum { ROPE_DEFAULT, ROPE_LINEAR, ROPE_LLAMA3 } rope_kind;
 
 enum { CONFIG_MAX_EOS = 8, CONFIG_MAX_HEAD_DIM = 256, CONFIG_MAX_GQA = 32, CONFIG_MAX_EXPERTS = 1024, CONFIG_MAX_TOPK = 64 };
@@ -36,6 +39,14 @@ typedef struct model_config {
     /* mixture of experts (qwen3_moe, mixtral): n_experts 0 when the model has none */
     int n_experts, n_experts_used, moe_intermediate_size;
     bool norm_topk_prob; /* renormalize the top-k router probabilities to sum to 1 */
+    /* Gemma 2/3 */
+    mlp_act act;           /* the MLP's gate activation: SwiGLU or GeGLU (gelu tanh) */
+    bool gemma_norms;      /* RMSNorm scales by (1 + w); norms after attention and MLP too */
+    float embed_scale;     /* embeddings times this (sqrt(hidden) in the model dtype), 0: none */
+    double attn_scale;     /* attention's score scale: head_dim^-0.5, Gemma query_pre_attn_scalar^-0.5 */
+    float attn_softcap;    /* > 0: scores tanh-capped (Gemma 2) */
+    float final_softcap;   /* > 0: logits tanh-capped */
+    double rope_local_theta; /* > 0: the sliding layers' own RoPE base, unscaled (Gemma 3) */
     int bos_token_id;       /* -1: none */
     int n_eos;
     int32_t eos_ids[CONFIG_MAX_EOS];
@@ -49,5 +60,7 @@ void config_free(model_config *c);
 
 /* RoPE inverse frequencies (head_dim / 2 of them) with the config's scaling applied. */
 void config_rope_inv_freq(const model_config *c, double *inv_freq);
+/* Gemma 3's local layers: rope_local_base_freq, no scaling. */
+void config_rope_local_inv_freq(const model_config *c, double *inv_freq);
 
 #endif

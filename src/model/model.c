@@ -83,6 +83,15 @@ static forge_status bind_vec(forge_model *m, const char *name, int n, bool requi
     return FORGE_OK;
 }
 
+/* A norm weight as f32; Gemma's (1 + w) folded in here, in f32 as HF computes it. */
+static forge_status bind_norm(forge_model *m, const char *name, int n, const float **out, forge_error *err) {
+    forge_status st = bind_vec(m, name, n, true, out, err);
+    if (st || !m->cfg.gemma_norms) return st;
+    float *w = (float *)*out; /* owned by the model */
+    for (int i = 0; i < n; i++) w[i] = 1.0f + w[i];
+    return FORGE_OK;
+}
+
 typedef struct quant_job {
     const mm_weight *src;
     int qtype, rows_per;
@@ -259,9 +268,9 @@ forge_status model_bind(forge_model *m, forge_error *err) {
             return st;
         if (c->qk_norm) {
             snprintf(n, sizeof n, "%s.q_norm.weight", p);
-            if ((st = bind_vec(m, n, hd, true, &L->q_norm, err))) return st;
+            if ((st = bind_norm(m, n, hd, &L->q_norm, err))) return st;
             snprintf(n, sizeof n, "%s.k_norm.weight", p);
-            if ((st = bind_vec(m, n, hd, true, &L->k_norm, err))) return st;
+            if ((st = bind_norm(m, n, hd, &L->k_norm, err))) return st;
         }
         L->moe = c->layer_moe[l];
         if (L->moe) {
@@ -274,13 +283,21 @@ forge_status model_bind(forge_model *m, forge_error *err) {
                 return st;
         }
         snprintf(n, sizeof n, "model.layers.%d.input_layernorm.weight", l);
-        if ((st = bind_vec(m, n, H, true, &L->attn_norm, err))) return st;
+        if ((st = bind_norm(m, n, H, &L->attn_norm, err))) return st;
+        /* llama's post_attention_layernorm is the MLP's input norm; Gemma's normalizes the
+         * attention output, and pre/post_feedforward_layernorm wrap the MLP */
         snprintf(n, sizeof n, "model.layers.%d.post_attention_layernorm.weight", l);
-        if ((st = bind_vec(m, n, H, true, &L->ffn_norm, err))) return st;
+        if ((st = bind_norm(m, n, H, c->gemma_norms ? &L->post_attn_norm : &L->ffn_norm, err))) return st;
+        if (c->gemma_norms) {
+            snprintf(n, sizeof n, "model.layers.%d.pre_feedforward_layernorm.weight", l);
+            if ((st = bind_norm(m, n, H, &L->ffn_norm, err))) return st;
+            snprintf(n, sizeof n, "model.layers.%d.post_feedforward_layernorm.weight", l);
+            if ((st = bind_norm(m, n, H, &L->post_ffn_norm, err))) return st;
+        }
         L->sliding = c->layer_sliding[l];
         L->rope = c->layer_rope[l];
     }
-    if ((st = bind_vec(m, "model.norm.weight", H, true, &m->final_norm, err))) return st;
+    if ((st = bind_norm(m, "model.norm.weight", H, &m->final_norm, err))) return st;
     if (c->tie_word_embeddings) {
         m->lm_head = m->embed;
     } else {
@@ -289,6 +306,11 @@ forge_status model_bind(forge_model *m, forge_error *err) {
     m->rope_inv_freq = own(m, (size_t)(hd / 2) * sizeof(double));
     if (!m->rope_inv_freq) return err_set(err, FORGE_E_NOMEM, "out of memory");
     config_rope_inv_freq(c, m->rope_inv_freq);
+    if (c->rope_local_theta > 0) {
+        m->rope_local_inv_freq = own(m, (size_t)(hd / 2) * sizeof(double));
+        if (!m->rope_local_inv_freq) return err_set(err, FORGE_E_NOMEM, "out of memory");
+        config_rope_local_inv_freq(c, m->rope_local_inv_freq);
+    }
     if (m->gguf && m->gguf->rope_freqs)
         for (int i = 0; i < hd / 2; i++) {
             float f = m->gguf->rope_freqs[i]; /* llama.cpp: theta / freq_factor */

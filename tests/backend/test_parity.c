@@ -15,7 +15,8 @@
 
 static const char *g_models[] = {"llama_gqa_tied", "llama3_rope", "qwen2_bias", "qwen3_qknorm",
                                  "mistral_window", "qwen2_window", "llama_mha_untied", "llama_bf16",
-                                 "smollm3_nope", "qwen3_moe", "qwen3_moe_norm", "mixtral_window"};
+                                 "smollm3_nope", "qwen3_moe", "qwen3_moe_norm", "mixtral_window",
+                                 "gemma2_softcap", "gemma3_local"};
 
 static int argmax(const float *x, int n) {
     int b = 0;
@@ -128,8 +129,9 @@ TEST(features_matter) {
             const char *label = json_string(json_get(e, "ablation")), *changed = json_string(json_get(e, "teacher_forced_greedy_changed"));
             double diff = json_number(json_get(e, "max_abs_logit_diff"));
             /* llama_bf16's ablation (an F32 norm rounded to bf16) moves logits by 0.02 only:
-             * beyond TOL, though no greedy id changes */
-            bool ids_change = strcmp(g_models[i], "llama_bf16") != 0;
+             * beyond TOL, though no greedy id changes; so does removing a final soft-capping
+             * (tanh is monotonic: it moves logits, never their order) */
+            bool ids_change = strcmp(g_models[i], "llama_bf16") != 0 && !strstr(label ? label : "", "logits only");
             CHECKF(label && changed && (!ids_change || changed[0] != '0') && diff > 100 * TOL,
                    "%s, %s: diff %.3g, greedy changed %s", g_models[i], label ? label : "?", diff, changed ? changed : "?");
         }

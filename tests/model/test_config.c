@@ -27,7 +27,8 @@ TEST(all_real_configs_parse) {
                            "Qwen--Qwen3-0.6B", "Qwen--Qwen3-1.7B", "TinyLlama--TinyLlama-1.1B-Chat-v1.0",
                            "meta-llama--Llama-3.2-1B", "meta-llama--Llama-3.2-1B-Instruct",
                            "mistralai--Mistral-7B-Instruct-v0.2", "mistralai--Mistral-7B-v0.1",
-                           "Qwen--Qwen3-30B-A3B", "mistralai--Mixtral-8x7B-v0.1", "HuggingFaceTB--SmolLM3-3B"};
+                           "Qwen--Qwen3-30B-A3B", "mistralai--Mixtral-8x7B-v0.1", "HuggingFaceTB--SmolLM3-3B",
+                           "google--gemma-2-2b-it", "google--gemma-3-1b-it"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[256];
         snprintf(path, sizeof path, CFG "%s/config.json", names[i]);
@@ -79,6 +80,28 @@ TEST(moe_and_nope_details) {
     CHECK(parse_str(&c, "{\"model_type\":\"smollm3\",\"hidden_size\":64,\"intermediate_size\":128,"
                         "\"num_hidden_layers\":4,\"num_attention_heads\":4,\"no_rope_layers\":[1,0]}", &err) != 0);
     CHECK(strstr(err.msg, "no_rope_layers") != NULL);
+    config_free(&c);
+}
+
+TEST(gemma_details) {
+    model_config c;
+    CHECK(load(&c, CFG "google--gemma-2-2b-it/config.json") == 0);
+    CHECK(c.arch == ARCH_GEMMA2 && c.act == ACT_GELU_TANH && c.gemma_norms && c.tie_word_embeddings);
+    CHECK(c.attn_softcap == 50.0f && c.final_softcap == 30.0f && c.head_dim == 256 && c.sliding_window == 4096);
+    CHECK(c.layer_sliding[0] && !c.layer_sliding[1] && c.layer_sliding[24] && !c.layer_sliding[25]);
+    CHECK(fabs(c.attn_scale - 1.0 / 16) < 1e-15 && c.embed_scale == (float)sqrt(2304.0) && c.rope_local_theta == 0);
+    config_free(&c);
+    CHECK(load(&c, CFG "google--gemma-3-1b-it/config.json") == 0);
+    CHECK(c.arch == ARCH_GEMMA3 && c.qk_norm && c.attn_softcap == 0 && c.final_softcap == 0 && c.sliding_window == 512);
+    for (int i = 0; i < 26; i++) CHECKF(c.layer_sliding[i] == ((i + 1) % 6 != 0), "layer %d", i);
+    CHECK(c.rope_local_theta == 10000.0 && c.rope_theta == 1000000.0 && c.n_kv_heads == 1);
+    /* sqrt(1152) = 33.941..., rounded to bf16 as HF's normalizer is: 34.0 */
+    CHECK(c.embed_scale == 34.0f);
+    config_free(&c);
+    forge_error err;
+    CHECK(parse_str(&c, "{\"model_type\":\"gemma2\",\"hidden_size\":64,\"intermediate_size\":128,"
+                        "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"hidden_activation\":\"gelu\"}", &err) != 0);
+    CHECK(strstr(err.msg, "hidden_activation") != NULL);
     config_free(&c);
 }
 
@@ -207,6 +230,7 @@ TEST(errors_name_the_field) {
 int main(void) {
     RUN(all_real_configs_parse);
     RUN(moe_and_nope_details);
+    RUN(gemma_details);
     RUN(family_details);
     RUN(windows_per_layer);
     RUN(rope_scaling_forms);

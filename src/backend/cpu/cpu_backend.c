@@ -115,11 +115,15 @@ static void rows_row(cpu_backend *b, int t) {
     float *x = b->x + (size_t)t * H, *xn = b->xn + (size_t)t * H, *tmp = b->tmp + (size_t)t * H;
     switch (b->op) {
     case ROWS_ATTN_NORM:
-        if (b->layer > 0)
+        if (b->layer > 0) {
+            const float *pn = b->m->layers[b->layer - 1].post_ffn_norm;
+            if (pn) b->k->rmsnorm(tmp, tmp, pn, H, c->rms_norm_eps); /* Gemma: the MLP output's norm */
             for (int i = 0; i < H; i++) x[i] += tmp[i];
+        }
         b->k->rmsnorm(xn, x, L->attn_norm, H, c->rms_norm_eps);
         break;
     case ROWS_FFN_NORM:
+        if (L->post_attn_norm) b->k->rmsnorm(tmp, tmp, L->post_attn_norm, H, c->rms_norm_eps);
         for (int i = 0; i < H; i++) x[i] += tmp[i];
         b->k->rmsnorm(xn, x, L->ffn_norm, H, c->rms_norm_eps);
         break;
@@ -129,7 +133,9 @@ static void rows_row(cpu_backend *b, int t) {
             for (int h = 0; h < c->n_heads; h++) b->k->rmsnorm(q + h * hd, q + h * hd, L->q_norm, hd, c->rms_norm_eps);
             for (int h = 0; h < c->n_kv_heads; h++) b->k->rmsnorm(k + h * hd, k + h * hd, L->k_norm, hd, c->rms_norm_eps);
         }
-        const float *cs = b->rcos + (size_t)t * (hd / 2), *sn = b->rsin + (size_t)t * (hd / 2);
+        bool local = L->sliding && b->rcos_local;
+        const float *cs = (local ? b->rcos_local : b->rcos) + (size_t)t * (hd / 2);
+        const float *sn = (local ? b->rsin_local : b->rsin) + (size_t)t * (hd / 2);
         if (L->rope) {
             rope_apply(q, c->n_heads, hd, cs, sn);
             rope_apply(k, c->n_kv_heads, hd, cs, sn);
@@ -139,7 +145,10 @@ static void rows_row(cpu_backend *b, int t) {
     }
     case ROWS_SWIGLU: {
         int I = c->intermediate_size;
-        b->k->swiglu(b->gate + (size_t)t * I, b->gate + (size_t)t * I, b->up + (size_t)t * I, I);
+        if (c->act == ACT_GELU_TANH)
+            gelu_tanh_mul(b->gate + (size_t)t * I, b->gate + (size_t)t * I, b->up + (size_t)t * I, I);
+        else
+            b->k->swiglu(b->gate + (size_t)t * I, b->gate + (size_t)t * I, b->up + (size_t)t * I, I);
         break;
     }
     }
@@ -189,7 +198,8 @@ static void attn_chunk(void *ctx, int chunk, int thread) {
         .blocks = bt->block_tables[bt->seq[t]],
         .first = first,
         .last = pos,
-        .scale = (float)(1.0 / sqrt((double)hd)),
+        .scale = (float)c->attn_scale,
+        .softcap = c->attn_softcap,
         .out = b->att + (size_t)t * c->n_heads * hd + (size_t)h0 * hd,
     };
     b->k->attention(&a);
@@ -213,11 +223,18 @@ static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logit
                               b->x + (size_t)t * H, H);
         else
             b->k->to_f32(b->x + (size_t)t * H, (const char *)m->embed.data + (size_t)bt->tokens[t] * erow, m->embed.dtype, H);
+    if (c->embed_scale > 0)
+        for (size_t i = 0; i < (size_t)T * H; i++) b->x[i] *= c->embed_scale;
     for (int t = 0; t < T; t++)
         for (int i = 0; i < hd / 2; i++) {
             double ang = (double)bt->positions[t] * m->rope_inv_freq[i];
             b->rcos[(size_t)t * (hd / 2) + i] = (float)cos(ang);
             b->rsin[(size_t)t * (hd / 2) + i] = (float)sin(ang);
+            if (b->rcos_local) {
+                ang = (double)bt->positions[t] * m->rope_local_inv_freq[i];
+                b->rcos_local[(size_t)t * (hd / 2) + i] = (float)cos(ang);
+                b->rsin_local[(size_t)t * (hd / 2) + i] = (float)sin(ang);
+            }
         }
 
     if (b->profile) b->phase_t0 = time_ns();
@@ -263,11 +280,16 @@ static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logit
     for (int r = 0; r < R; r++) {
         int t = bt->logit_rows[r];
         float *x = b->x + (size_t)t * H, *tmp = b->tmp + (size_t)t * H, *xf = b->xf + (size_t)r * H;
+        const float *pn = m->layers[c->n_layers - 1].post_ffn_norm;
+        if (pn) b->k->rmsnorm(tmp, tmp, pn, H, c->rms_norm_eps);
         for (int i = 0; i < H; i++) xf[i] = x[i] + tmp[i];
         b->k->rmsnorm(xf, xf, m->final_norm, H, c->rms_norm_eps);
     }
     mm_add(b, b->xf, H, R, &m->lm_head, logits, c->vocab_size);
     mm_run(b);
+    if (c->final_softcap > 0) /* Gemma: tanh(logits / cap) * cap */
+        for (size_t i = 0; i < (size_t)R * c->vocab_size; i++)
+            logits[i] = tanhf(logits[i] / c->final_softcap) * c->final_softcap;
     phase_end(b, PH_HEAD);
     return FORGE_OK;
 }
@@ -304,7 +326,7 @@ static void cpu_destroy(backend *be) {
     free(b->vpool);
     free(b->tasks);
     moe_free(b);
-    float *bufs[] = {b->x, b->xn, b->q, b->kk, b->vv, b->att, b->tmp, b->gate, b->up, b->rcos, b->rsin, b->xf, b->pack};
+    float *bufs[] = {b->x, b->xn, b->q, b->kk, b->vv, b->att, b->tmp, b->gate, b->up, b->rcos, b->rsin, b->xf, b->pack, b->rcos_local, b->rsin_local};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(b);
 }
@@ -371,6 +393,10 @@ backend *backend_cpu_create(const forge_model *m, const backend_params *p, forge
     b->up = alloc_floats(T * I, &ok);
     b->rcos = alloc_floats(T * hd / 2, &ok);
     b->rsin = alloc_floats(T * hd / 2, &ok);
+    if (m->rope_local_inv_freq) {
+        b->rcos_local = alloc_floats(T * hd / 2, &ok);
+        b->rsin_local = alloc_floats(T * hd / 2, &ok);
+    }
     b->xf = alloc_floats((size_t)p->max_logit_rows * H, &ok);
     /* pack scratch: the widest panel of any weight */
     size_t pf = mm_pack_floats(&m->lm_head);

@@ -53,6 +53,7 @@ typedef struct cpu_backend {
     size_t block_elems, pool_bytes;
     /* scratch, sized once for max_batch_tokens rows */
     float *x, *xn, *q, *kk, *vv, *att, *tmp, *gate, *up, *rcos, *rsin, *xf;
+    float *rcos_local, *rsin_local; /* Gemma 3's local layers' angles, or NULL */
     float *pack;
     size_t pack_floats;
     /* the job in flight */

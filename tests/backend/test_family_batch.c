@@ -1,8 +1,9 @@
-/* Batch invariance of the mixture-of-experts forward (qwen3_moe, mixtral parity models): a
- * sequence's logits are bit-identical computed alone, inside a batch of 64 mixed sequences
- * (so its tokens share experts with many others), with its prompt in uneven chunks, token by
- * token, with 1, 2 or 3 threads, with each kernel set, and with experts run token by token
- * (FORGE_MOE_UNGROUPED=1) instead of grouped. */
+/* Batch invariance of issue 18's families (the parity models of SmolLM3, Qwen3-MoE, Mixtral,
+ * Gemma 2 and 3): a sequence's logits are bit-identical computed alone, inside a batch of 64
+ * mixed sequences (for the MoE models: its tokens share experts with many others), with its
+ * prompt in uneven chunks, token by token, with 1, 2 or 3 threads, with each kernel set; and
+ * for the MoE models with experts run token by token (FORGE_MOE_UNGROUPED=1) instead of
+ * grouped. */
 #include <stdlib.h>
 
 #include "base/cpu.h"
@@ -125,21 +126,22 @@ static void check_model(const char *name) {
     forge_model_close(g_model);
 }
 
-TEST(moe_invariance) {
-    check_model("qwen3_moe");
-    check_model("mixtral_window");
+static const char *g_models[] = {"qwen3_moe", "mixtral_window", "smollm3_nope", "gemma2_softcap", "gemma3_local"};
+enum { N_MODELS = sizeof g_models / sizeof g_models[0] };
+
+TEST(invariance) {
+    for (int i = 0; i < N_MODELS; i++) check_model(g_models[i]);
 }
 
 /* the same with each kernel set this CPU has, forced (scalar, AVX2, AVX-512) */
-TEST(moe_invariance_each_set) {
+TEST(invariance_each_set) {
     cpu_features real = cpu_detect(), old = cpu_get()[0];
     cpu_features sets[] = {{0}, {.avx2 = real.avx2}, real};
     for (int i = 0; i < 3; i++) {
         if ((i == 1 && !real.avx2) || (i == 2 && !real.avx512)) continue;
         cpu_set(sets[i]);
         printf("    set %s\n", kernels_get()->name);
-        check_model("qwen3_moe");
-        check_model("mixtral_window");
+        for (int m = 0; m < N_MODELS; m++) check_model(g_models[m]);
     }
     cpu_set(old);
 }
@@ -172,8 +174,8 @@ TEST(grouped_equals_ungrouped) {
 }
 
 int main(void) {
-    RUN(moe_invariance);
-    RUN(moe_invariance_each_set);
+    RUN(invariance);
+    RUN(invariance_each_set);
     RUN(grouped_equals_ungrouped);
     return t_summary();
 }
