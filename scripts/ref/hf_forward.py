@@ -49,7 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from safetensors_io import st_read_folder, to_float32  # noqa: E402
 
 SUPPORTED = ("llama", "mistral", "qwen2", "qwen3", "smollm3", "qwen3_moe", "mixtral", "gemma2",
-             "gemma3_text")
+             "gemma3_text", "phi3")
 GEMMA = ("gemma2", "gemma3_text")
 # config classes' defaults that differ from LlamaConfig's
 DEFAULT_THETA = {"smollm3": 2000000.0, "mixtral": 1000000.0, "gemma3_text": 1000000.0}
@@ -173,14 +173,34 @@ class Config:
                     mwl = d.get("max_window_layers", 28)
                     self.window = [int(sw) if i >= mwl else None for i in range(self.layers)]
         self.rope_scaling = d.get("rope_scaling")
+        # Phi-3: partial rotary (int(head_dim * partial_rotary_factor) dims rotate), longrope
+        self.rope_dim = int(self.head_dim * d.get("partial_rotary_factor", 1.0))
+        self.longrope = None
+        rs = self.rope_scaling
+        if rs and rs.get("rope_type", rs.get("type")) in ("longrope", "su"):
+            # _compute_longrope_parameters: factor from max_position_embeddings over the original
+            orig = d.get("original_max_position_embeddings") or rs.get(
+                "original_max_position_embeddings") or d.get("max_position_embeddings")
+            factor = d.get("max_position_embeddings", 4096) / orig
+            af = rs.get("attention_factor")
+            if af is None:
+                af = 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(orig))
+            self.longrope = {"orig": orig, "attn": af, "short": rs["short_factor"],
+                             "long": rs["long_factor"]}
+        if mt == "phi3":
+            self.qkv_bias, self.o_bias, self.mlp_bias = False, False, False
+            if d.get("sliding_window") is not None:  # Phi3Attention: every layer
+                self.window = [int(d["sliding_window"])] * self.layers
 
     def inv_freq(self, dtype=torch.float64, local=False):
         """RoPE inverse frequencies after rope_scaling (modeling_rope_utils.py); local=True:
         Gemma 3's local layers (rope_local_base_freq, never scaled)."""
-        dim = self.head_dim
+        dim = self.rope_dim
         base = self.local_theta if local else self.theta
         inv = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
         rs = None if local else self.rope_scaling
+        if self.longrope and not local:
+            return inv.to(dtype)  # the factors are applied per position (rope_tables)
         if rs:
             rt = rs.get("rope_type", rs.get("type", "default"))
             if rt == "default":
@@ -229,9 +249,8 @@ class Model:
         self.cfg, self.w, self.dtype = cfg, w, dtype
         self.inv_freq = cfg.inv_freq(dtype)
         self.inv_freq_local = cfg.inv_freq(dtype, local=True) if cfg.local_theta else None
-        # ablations only (Gemma): switch off one feature of the forward
-        self.off = set()
         self.gqa_tiled = False  # ablation only: wrong GQA mapping (head j -> kv head j % kv)
+        self.off = set()  # ablation only: features switched off (see forward_gemma, rope_tables)
         self.top_k_override = 0  # ablation only: route to this many experts instead
 
 
@@ -243,8 +262,77 @@ def load_model(folder, dtype=torch.float64):
     w = {}
     for name, (dt, arr) in raw.items():
         w[name] = torch.from_numpy(to_float32(dt, arr).astype(np.float64)).to(dtype)
+    if cfg.model_type == "phi3":
+        split_phi3(cfg, w)
     check_shapes(cfg, w)
     return Model(cfg, w, dtype)
+
+
+def split_phi3(cfg, w):
+    """Phi3Attention slices qkv_proj's output [q | k | v]; Phi3MLP chunks gate_up_proj's
+    output in two, gate first. Slicing the weight rows is the same computation."""
+    qd, kvd, I = cfg.heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim, cfg.inter
+    for i in range(cfg.layers):
+        p = f"model.layers.{i}."
+        qkv = w.pop(p + "self_attn.qkv_proj.weight")
+        if tuple(qkv.shape) != (qd + 2 * kvd, cfg.hidden):
+            raise ValueError(f"{p}self_attn.qkv_proj.weight: shape {tuple(qkv.shape)}")
+        w[p + "self_attn.q_proj.weight"] = qkv[:qd]
+        w[p + "self_attn.k_proj.weight"] = qkv[qd:qd + kvd]
+        w[p + "self_attn.v_proj.weight"] = qkv[qd + kvd:]
+        gu = w.pop(p + "mlp.gate_up_proj.weight")
+        if tuple(gu.shape) != (2 * I, cfg.hidden):
+            raise ValueError(f"{p}mlp.gate_up_proj.weight: shape {tuple(gu.shape)}")
+        w[p + "mlp.gate_proj.weight"], w[p + "mlp.up_proj.weight"] = gu[:I], gu[I:]
+
+
+def rope_tables(model, T, dt):
+    """cos, sin [T, 1, rope_dim] for positions 0..T-1. longrope: a position takes the long
+    factors when its sequence length (position + 1) exceeds the original context, as
+    transformers' dynamic longrope update does when it generates that token with a KV cache
+    (one forward call per token); cos and sin times the attention factor. The ablation
+    "one_shot" applies transformers' rule to one forward of the whole sequence instead."""
+    cfg = model.cfg
+    pos = torch.arange(T, dtype=dt)
+    inv = model.inv_freq[None, :].expand(T, -1)
+    scale = 1.0
+    lr = cfg.longrope
+    if lr and "longrope" not in model.off:
+        short = torch.tensor(lr["short"], dtype=torch.float64).to(dt)
+        long_ = torch.tensor(lr["long"], dtype=torch.float64).to(dt)
+        if "long_never" in model.off:
+            use_long = torch.zeros(T, dtype=torch.bool)
+        elif "one_shot" in model.off:
+            use_long = torch.full((T,), T > lr["orig"], dtype=torch.bool)
+        else:
+            use_long = pos + 1 > lr["orig"]
+        ext = torch.where(use_long[:, None], long_[None, :], short[None, :])
+        inv = model.inv_freq[None, :] / ext
+        if "attn_factor" not in model.off:
+            scale = lr["attn"]
+    freqs = pos[:, None] * inv
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return (emb.cos() * scale)[:, None, :], (emb.sin() * scale)[:, None, :]
+
+
+def apply_rope_full_pairing(x, cos, sin, rot):
+    """Ablation only: partial rotary done wrong, pairing dim i with i + head_dim / 2 (the
+    full head's rotate-half) for the first rot / 2 frequencies."""
+    half, r = x.shape[-1] // 2, rot // 2
+    out = x.clone()
+    c, s_ = cos[..., :r], sin[..., :r]
+    x1, x2 = x[..., :r], x[..., half:half + r]
+    out[..., :r] = x1 * c - x2 * s_
+    out[..., half:half + r] = x2 * c + x1 * s_
+    return out
+
+
+def apply_rope(x, cos, sin, rot):
+    """Rotate-half on the first rot dims of each head, the rest pass (Phi-3's partial rotary)."""
+    if rot == x.shape[-1]:
+        return x * cos + rotate_half(x) * sin
+    xr, xp = x[..., :rot], x[..., rot:]
+    return torch.cat((xr * cos + rotate_half(xr) * sin, xp), dim=-1)
 
 
 def check_shapes(cfg, w):
@@ -436,10 +524,9 @@ def forward(model, ids):
     T = len(ids)
     D, nh, nkv = cfg.head_dim, cfg.heads, cfg.kv_heads
     x = w["model.embed_tokens.weight"][torch.tensor(ids, dtype=torch.long)]
-    pos = torch.arange(T, dtype=dt)
-    freqs = pos[:, None] * model.inv_freq[None, :]          # [T, D/2]
-    emb = torch.cat((freqs, freqs), dim=-1)                 # [T, D]
-    cos, sin = emb.cos()[:, None, :], emb.sin()[:, None, :]  # broadcast over heads
+    cos, sin = rope_tables(model, T, dt)                    # [T, 1, rope_dim]
+    rot = cfg.rope_dim
+    rope = apply_rope if "rot_pairing" not in model.off else apply_rope_full_pairing
     qp = torch.arange(T)[:, None]
     kp = torch.arange(T)[None, :]
     causal = kp <= qp
@@ -458,8 +545,8 @@ def forward(model, ids):
             q = rms_norm(q, w[p + "self_attn.q_norm.weight"], cfg.eps)
             k = rms_norm(k, w[p + "self_attn.k_norm.weight"], cfg.eps)
         if cfg.use_rope[i]:
-            q = q * cos + rotate_half(q) * sin
-            k = k * cos + rotate_half(k) * sin
+            q = rope(q, cos, sin, rot)
+            k = rope(k, cos, sin, rot)
         rep = nh // nkv
         if model.gqa_tiled:
             k, v = k.repeat(1, rep, 1), v.repeat(1, rep, 1)

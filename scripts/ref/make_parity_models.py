@@ -176,6 +176,22 @@ MODELS = {
                    hidden_activation="gelu_pytorch_tanh", rms_norm_eps=1e-6,
                    tie_word_embeddings=True, attention_bias=False),
         seq_lens=[9, 26, 40], greedy=20),
+    "phi3_longrope": dict(
+        feature="phi3: fused qkv_proj and gate_up_proj, partial_rotary_factor 0.75 (24 of 32 "
+                "head dims rotate), longrope with original context 16 (max 64: attention factor "
+                "1.19) and sequences up to 60 tokens, so the long factors apply from position 16; "
+                "GQA, untied",
+        config=cfg("phi3", "Phi3ForCausalLM", vocab_size=320, hidden_size=64, intermediate_size=128,
+                   num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                   partial_rotary_factor=0.75, max_position_embeddings=64,
+                   original_max_position_embeddings=16, rope_theta=10000.0,
+                   rope_scaling={"type": "longrope",
+                                 "short_factor": [1.0, 1.05, 1.1, 1.2, 1.3, 1.5, 1.8, 2.2, 2.8, 3.5,
+                                                  4.5, 6.0],
+                                 "long_factor": [1.0, 1.3, 1.8, 2.6, 3.8, 5.5, 8.0, 11.0, 15.0,
+                                                 20.0, 26.0, 32.0]},
+                   sliding_window=None, tie_word_embeddings=False, rms_norm_eps=1e-5),
+        seq_lens=[10, 24, 40], greedy=20),
     "mixtral_window": dict(
         feature="mixtral: 6 experts, top-2 renormalized, sliding_window 7 on every layer, "
                 "sequences up to 60 tokens",
@@ -275,6 +291,11 @@ ABLATIONS = {
                      ("no embedding scale", _off("embed_scale")),
                      ("scale head_dim^-0.5 instead of query_pre_attn_scalar", _off("attn_scalar")),
                      ("no sliding window", _set("window", [None] * 6))],
+    "phi3_longrope": [("short factors beyond the original context too", _off("long_never")),
+                      ("transformers' one-forward rule (long factors for the whole sequence)",
+                       _off("one_shot")),
+                      ("no longrope attention factor", _off("attn_factor")),
+                      ("partial rotary paired as a full head's rotate-half", _off("rot_pairing"))],
     "mixtral_window": [("top-k not renormalized", _set("norm_topk", False)),
                        ("top-1 instead of top-2", _top_k(1)),
                        ("no sliding window", _set("window", [None, None]))],
@@ -333,7 +354,13 @@ def make_weights(c, rng):
         w[p + "self_attn.k_proj.weight"] = lin(nkv, H, 1.3)
         w[p + "self_attn.v_proj.weight"] = lin(nkv, H)
         w[p + "self_attn.o_proj.weight"] = lin(H, nq, OUT_GAIN)
-        if c.moe[i]:
+        if c.model_type == "phi3":  # fused as stored: qkv_proj [q; k; v], gate_up_proj [gate; up]
+            w[p + "self_attn.qkv_proj.weight"] = np.concatenate(
+                [w.pop(p + "self_attn.q_proj.weight"), w.pop(p + "self_attn.k_proj.weight"),
+                 w.pop(p + "self_attn.v_proj.weight")])
+            w[p + "mlp.gate_up_proj.weight"] = np.concatenate([lin(I, H), lin(I, H)])
+            w[p + "mlp.down_proj.weight"] = lin(H, I, OUT_GAIN)
+        elif c.moe[i]:
             base, names = hf.moe_names(c, i)
             # a router with a wide spread, so that the top-k choice is clear-cut and varies
             w[base + "gate.weight"] = lin(c.experts, H, 4.0)

@@ -206,7 +206,11 @@ void gelu_tanh_mul(float *out, const float *g, const float *u, int n) {
 }
 
 void rope_apply(float *x, int n_heads, int head_dim, const float *cos, const float *sin) {
-    int half = head_dim / 2;
+    rope_apply_partial(x, n_heads, head_dim, head_dim, cos, sin);
+}
+
+void rope_apply_partial(float *x, int n_heads, int head_dim, int rot_dim, const float *cos, const float *sin) {
+    int half = rot_dim / 2;
     for (int h = 0; h < n_heads; h++) {
         float *v = x + (size_t)h * head_dim;
         for (int i = 0; i < half; i++) {

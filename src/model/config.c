@@ -61,7 +61,50 @@ static forge_status get_bool(const json_value *o, const char *key, bool *out, bo
     return FORGE_OK;
 }
 
-static forge_status parse_rope_scaling(model_config *c, const json_value *rs, forge_error *err) {
+/* A list of rope_dim / 2 positive numbers (longrope's short_factor / long_factor), owned. */
+static forge_status parse_factors(const model_config *c, const json_value *rs, const char *key, double **out,
+                                  forge_error *err) {
+    const json_value *v = json_get(rs, key);
+    int half = c->rope_dim / 2;
+    if (!json_is(v, JSON_ARRAY) || v->n != (size_t)half)
+        return err_set(err, FORGE_E_FORMAT, "rope_scaling.%s must be a list of %d numbers (rotary dimensions / 2)", key, half);
+    *out = calloc((size_t)half, sizeof **out);
+    if (!*out) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    for (int i = 0; i < half; i++) {
+        const json_value *e = json_at(v, (size_t)i);
+        if (!json_is_number(e) || !(json_number(e) > 0) || json_number(e) > 1e30)
+            return err_set(err, FORGE_E_FORMAT, "rope_scaling.%s[%d] must be a positive number", key, i);
+        (*out)[i] = json_number(e);
+    }
+    return FORGE_OK;
+}
+
+/* longrope (Phi-3 / Phi-4-mini, transformers' _compute_longrope_parameters): per-frequency
+ * divisors, short below the original context and long beyond it; factor is
+ * max_position_embeddings / original_max_position_embeddings (the top-level field, else
+ * rope_scaling's), and cos/sin are scaled by attention_factor, by default
+ * sqrt(1 + ln(factor) / ln(original)) when factor > 1. */
+static forge_status parse_longrope(model_config *c, const json_value *root, const json_value *rs, forge_error *err) {
+    forge_status st;
+    c->rope_type = ROPE_LONGROPE;
+    int orig;
+    const json_value *top = json_get(root, "original_max_position_embeddings");
+    if (top && top->type != JSON_NULL) st = get_int(root, "original_max_position_embeddings", &orig, 0, err);
+    else st = get_int(rs, "original_max_position_embeddings", &orig, c->max_position_embeddings, err);
+    if (st) return err_prefix(err, "rope_scaling (longrope)");
+    if (orig <= 0) return err_set(err, FORGE_E_FORMAT, "original_max_position_embeddings must be positive");
+    c->rope_original_max_pos = orig;
+    if ((st = parse_factors(c, rs, "short_factor", &c->rope_short_factor, err)) ||
+        (st = parse_factors(c, rs, "long_factor", &c->rope_long_factor, err)))
+        return st;
+    double factor = (double)c->max_position_embeddings / orig, af;
+    if ((st = get_num(rs, "attention_factor", &af, 0, err))) return err_prefix(err, "rope_scaling");
+    if (af > 0) c->rope_attn_factor = af;
+    else c->rope_attn_factor = factor <= 1.0 ? 1.0 : sqrt(1 + log(factor) / log((double)orig));
+    return FORGE_OK;
+}
+
+static forge_status parse_rope_scaling(model_config *c, const json_value *root, const json_value *rs, forge_error *err) {
     c->rope_type = ROPE_DEFAULT;
     if (!rs || rs->type == JSON_NULL) return FORGE_OK;
     if (rs->type != JSON_OBJECT)
@@ -71,6 +114,8 @@ static forge_status parse_rope_scaling(model_config *c, const json_value *rs, fo
     if (!type)
         return err_set(err, FORGE_E_FORMAT, "rope_scaling has neither \"rope_type\" nor \"type\"");
     if (!strcmp(type, "default")) return FORGE_OK;
+    /* Phi3Config renames the legacy "su" to longrope */
+    if (!strcmp(type, "longrope") || (c->arch == ARCH_PHI3 && !strcmp(type, "su"))) return parse_longrope(c, root, rs, err);
     forge_status st;
     if ((st = get_num(rs, "factor", &c->rope_factor, 1.0, err))) return err_prefix(err, "rope_scaling");
     if (!(c->rope_factor > 0)) return err_set(err, FORGE_E_FORMAT, "rope_scaling.factor must be positive");
@@ -91,7 +136,7 @@ static forge_status parse_rope_scaling(model_config *c, const json_value *rs, fo
         return FORGE_OK;
     }
     return err_set(err, FORGE_E_UNSUPPORTED,
-                   "rope_scaling type \"%s\" is not supported (supported: default, linear, llama3)", type);
+                   "rope_scaling type \"%s\" is not supported (supported: default, linear, llama3, longrope)", type);
 }
 
 static forge_status parse_eos(model_config *c, const json_value *v, forge_error *err) {
@@ -240,10 +285,11 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
     else if (!strcmp(mt, "mixtral")) c->arch = ARCH_MIXTRAL;
     else if (!strcmp(mt, "gemma2")) c->arch = ARCH_GEMMA2;
     else if (!strcmp(mt, "gemma3_text")) c->arch = ARCH_GEMMA3;
+    else if (!strcmp(mt, "phi3")) c->arch = ARCH_PHI3;
     else
         return err_set(err, FORGE_E_UNSUPPORTED,
                        "model_type \"%.64s\" is not supported (supported: llama, mistral, qwen2, qwen3, smollm3, "
-                       "qwen3_moe, mixtral, gemma2, gemma3_text)", mt);
+                       "qwen3_moe, mixtral, gemma2, gemma3_text, phi3)", mt);
     bool gemma = c->arch == ARCH_GEMMA2 || c->arch == ARCH_GEMMA3;
     snprintf(c->model_type, sizeof c->model_type, "%s", mt);
 
@@ -264,13 +310,14 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
 
     forge_status st;
     double eps, theta;
-    int dflt_maxpos = c->arch == ARCH_MISTRAL || c->arch == ARCH_MIXTRAL ? 4096 * 32 : c->arch == ARCH_LLAMA ? 2048
+    int dflt_maxpos = c->arch == ARCH_MISTRAL || c->arch == ARCH_MIXTRAL ? 4096 * 32
+                    : c->arch == ARCH_LLAMA ? 2048 : c->arch == ARCH_PHI3 ? 4096
                     : c->arch == ARCH_GEMMA2 ? 8192 : c->arch == ARCH_GEMMA3 ? 131072 : 32768;
     /* the config classes' defaults where they differ from llama's */
     double dflt_theta = c->arch == ARCH_SMOLLM3 ? 2000000.0
                       : c->arch == ARCH_MIXTRAL || c->arch == ARCH_GEMMA3 ? 1000000.0 : 10000.0;
     bool dflt_tied = c->arch == ARCH_SMOLLM3 || gemma;
-    if ((st = get_int(root, "vocab_size", &c->vocab_size, 32000, err)) ||
+    if ((st = get_int(root, "vocab_size", &c->vocab_size, c->arch == ARCH_PHI3 ? 32064 : 32000, err)) ||
         (st = get_int(root, "hidden_size", &c->hidden_size, 0, err)) ||
         (st = get_int(root, "intermediate_size", &c->intermediate_size, 0, err)) ||
         (st = get_int(root, "num_hidden_layers", &c->n_layers, 0, err)) ||
@@ -317,7 +364,19 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
         else return err_set(err, FORGE_E_UNSUPPORTED, "torch_dtype \"%.32s\" is not supported", dt);
     }
 
-    if ((st = parse_rope_scaling(c, json_get(root, "rope_scaling"), err))) return st;
+    /* partial rotary (phi3): the first head_dim * partial_rotary_factor dimensions rotate */
+    double prf;
+    if ((st = get_num(root, "partial_rotary_factor", &prf, 1.0, err))) return st;
+    if (!(prf > 0 && prf <= 1)) return err_set(err, FORGE_E_FORMAT, "field \"partial_rotary_factor\" must be in (0, 1]");
+    c->rope_dim = (int)(c->head_dim * prf); /* HF: int(head_dim * partial_rotary_factor) */
+    if (c->rope_dim < 2 || c->rope_dim % 2)
+        return err_set(err, FORGE_E_UNSUPPORTED, "partial_rotary_factor %g gives %d rotary dimensions (need an even number)",
+                       prf, c->rope_dim);
+    if (prf != 1.0 && c->arch != ARCH_PHI3)
+        return err_set(err, FORGE_E_UNSUPPORTED, "partial_rotary_factor is supported for phi3 only");
+    c->rope_attn_factor = 1.0;
+    if ((st = parse_rope_scaling(c, root, json_get(root, "rope_scaling"), err))) return st;
+    c->fused_qkv_gate_up = c->arch == ARCH_PHI3;
     if ((st = parse_eos(c, json_get(root, "eos_token_id"), err))) return st;
 
     /* biases and norms per family */
@@ -330,8 +389,8 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
         c->mlp_bias = false;
     } else if (c->arch == ARCH_MISTRAL) {
         c->mlp_bias = false;
-    } else if (c->arch == ARCH_MIXTRAL) {
-        c->mlp_bias = false; /* Mixtral's projections have no biases */
+    } else if (c->arch == ARCH_MIXTRAL || c->arch == ARCH_PHI3) {
+        c->mlp_bias = false; /* Mixtral's and Phi-3's projections have no biases */
     } else if (gemma) {
         c->q_bias = c->k_bias = c->v_bias = c->o_bias = attn_bias;
         c->mlp_bias = false;
@@ -354,7 +413,8 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
 
     /* sliding window */
     int window = 0;
-    if (c->arch == ARCH_MISTRAL || c->arch == ARCH_MIXTRAL) {
+    if (c->arch == ARCH_MISTRAL || c->arch == ARCH_MIXTRAL || c->arch == ARCH_PHI3) {
+        /* Phi3Attention passes config.sliding_window to every layer, as Mistral's does */
         const json_value *sw = json_get(root, "sliding_window");
         if (!sw && c->arch == ARCH_MISTRAL) window = 4096; /* MistralConfig's default (Mixtral's: none) */
         else if ((st = get_int(root, "sliding_window", &window, 0, err))) return st;
@@ -434,18 +494,28 @@ void config_free(model_config *c) {
     free(c->layer_moe);
     c->layer_sliding = NULL;
     c->layer_rope = c->layer_moe = NULL;
+    free(c->rope_short_factor);
+    free(c->rope_long_factor);
+    c->rope_short_factor = c->rope_long_factor = NULL;
 }
 
 void config_rope_local_inv_freq(const model_config *c, double *inv) {
-    for (int i = 0; i < c->head_dim / 2; i++) inv[i] = 1.0 / pow(c->rope_local_theta, (double)(2 * i) / c->head_dim);
+    for (int i = 0; i < c->rope_dim / 2; i++) inv[i] = 1.0 / pow(c->rope_local_theta, (double)(2 * i) / c->rope_dim);
+}
+
+void config_rope_long_inv_freq(const model_config *c, double *inv) {
+    for (int i = 0; i < c->rope_dim / 2; i++)
+        inv[i] = 1.0 / (c->rope_long_factor[i] * pow(c->rope_theta, (double)(2 * i) / c->rope_dim));
 }
 
 void config_rope_inv_freq(const model_config *c, double *inv) {
-    int half = c->head_dim / 2;
+    int half = c->rope_dim / 2;
     for (int i = 0; i < half; i++) {
-        /* HF: 1 / base^(arange(0, dim, 2) / dim) */
-        double f = 1.0 / pow(c->rope_theta, (double)(2 * i) / c->head_dim);
-        if (c->rope_type == ROPE_LINEAR) {
+        /* HF: 1 / base^(arange(0, dim, 2) / dim), dim the rotary dimensions */
+        double f = 1.0 / pow(c->rope_theta, (double)(2 * i) / c->rope_dim);
+        if (c->rope_type == ROPE_LONGROPE) {
+            f = 1.0 / (c->rope_short_factor[i] * pow(c->rope_theta, (double)(2 * i) / c->rope_dim));
+        } else if (c->rope_type == ROPE_LINEAR) {
             f /= c->rope_factor;
         } else if (c->rope_type == ROPE_LLAMA3) {
             /* transformers' _compute_llama3_parameters */

@@ -1,5 +1,5 @@
 /* config.h: config.json of the supported families (llama, mistral, qwen2, qwen3, smollm3,
- * qwen3_moe, mixtral, gemma2, gemma3_text) into one description, with HF's defaults per model_type. */
+ * qwen3_moe, mixtral, gemma2, gemma3_text, phi3) into one description, with HF's defaults per model_type. */
 #ifndef FORGE_MODEL_CONFIG_H
 #define FORGE_MODEL_CONFIG_H
 
@@ -10,10 +10,10 @@
 #include "forge.h"
 
 typedef enum {
-    ARCH_LLAMA, ARCH_MISTRAL, ARCH_QWEN2, ARCH_QWEN3, ARCH_SMOLLM3, ARCH_QWEN3_MOE, ARCH_MIXTRAL, ARCH_GEMMA2, ARCH_GEMMA3
+    ARCH_LLAMA, ARCH_MISTRAL, ARCH_QWEN2, ARCH_QWEN3, ARCH_SMOLLM3, ARCH_QWEN3_MOE, ARCH_MIXTRAL, ARCH_GEMMA2, ARCH_GEMMA3, ARCH_PHI3
 } model_arch;
 typedef enum { ACT_SILU, ACT_GELU_TANH } mlp_act;
-typedef enum { ROPE_DEFAULT, ROPE_LINEAR, ROPE_LLAMA3 } rope_kind;
+typedef enum { ROPE_DEFAULT, ROPE_LINEAR, ROPE_LLAMA3, ROPE_LONGROPE } rope_kind;
 
 enum { CONFIG_MAX_EOS = 8, CONFIG_MAX_HEAD_DIM = 256, CONFIG_MAX_GQA = 32, CONFIG_MAX_EXPERTS = 1024, CONFIG_MAX_TOPK = 64 };
 
@@ -27,6 +27,11 @@ typedef struct model_config {
     rope_kind rope_type;
     double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
     int rope_original_max_pos;
+    int rope_dim;              /* dimensions rotated (head_dim * partial_rotary_factor, even) */
+    double *rope_short_factor; /* longrope: [rope_dim / 2] each, owned */
+    double *rope_long_factor;
+    double rope_attn_factor;   /* longrope: cos and sin are scaled by it (1 otherwise) */
+    bool fused_qkv_gate_up;    /* phi3: qkv_proj and gate_up_proj hold the projections */
     bool q_bias, k_bias, v_bias, o_bias; /* qwen2: q,k,v; llama/qwen3 attention_bias: all four */
     bool mlp_bias;
     bool qk_norm; /* qwen3 */
@@ -58,8 +63,11 @@ forge_status config_parse(model_config *c, const json_value *root, forge_error *
 forge_status config_load(model_config *c, const char *path, forge_error *err);
 void config_free(model_config *c);
 
-/* RoPE inverse frequencies (head_dim / 2 of them) with the config's scaling applied. */
+/* RoPE inverse frequencies (rope_dim / 2 of them) with the config's scaling applied; for
+ * longrope the short factors'. */
 void config_rope_inv_freq(const model_config *c, double *inv_freq);
+/* longrope: the long factors' inverse frequencies (rope_dim / 2). */
+void config_rope_long_inv_freq(const model_config *c, double *inv_freq);
 /* Gemma 3's local layers: rope_local_base_freq, no scaling. */
 void config_rope_local_inv_freq(const model_config *c, double *inv_freq);
 

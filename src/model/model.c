@@ -250,6 +250,39 @@ static forge_status bind_experts(forge_model *m, int l, layer_weights *L, forge_
     return FORGE_OK;
 }
 
+/* Rows [r0, r0 + rows) of a bound matrix as a view (whole rows: dtype or quantized). */
+static mm_weight row_view(const mm_weight *w, int r0, int rows) {
+    mm_weight v = *w;
+    v.data = (const char *)w->data + (size_t)r0 * weight_row_bytes(w);
+    v.rows = rows;
+    v.bias = NULL;
+    return v;
+}
+
+/* Phi-3: qkv_proj [q; k; v] and gate_up_proj [gate; up] (Phi3MLP chunks gate first), split
+ * into views of the mapping; o_proj and down_proj as usual; no biases. */
+static forge_status bind_phi3(forge_model *m, int l, layer_weights *L, forge_error *err) {
+    const model_config *c = &m->cfg;
+    int H = c->hidden_size, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim, I = c->intermediate_size;
+    char p[128];
+    mm_weight qkv, gu;
+    forge_status st;
+    snprintf(p, sizeof p, "model.layers.%d.self_attn", l);
+    if ((st = bind_linear(m, p, "qkv_proj", qd + 2 * kvd, H, false, &qkv, err)) ||
+        (st = bind_linear(m, p, "o_proj", H, qd, false, &L->wo, err)))
+        return st;
+    snprintf(p, sizeof p, "model.layers.%d.mlp", l);
+    if ((st = bind_linear(m, p, "gate_up_proj", 2 * I, H, false, &gu, err)) ||
+        (st = bind_linear(m, p, "down_proj", H, I, false, &L->wdown, err)))
+        return st;
+    L->wq = row_view(&qkv, 0, qd);
+    L->wk = row_view(&qkv, qd, kvd);
+    L->wv = row_view(&qkv, qd + kvd, kvd);
+    L->wgate = row_view(&gu, 0, I);
+    L->wup = row_view(&gu, I, I);
+    return FORGE_OK;
+}
+
 forge_status model_bind(forge_model *m, forge_error *err) {
     const model_config *c = &m->cfg;
     int H = c->hidden_size, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
@@ -261,7 +294,9 @@ forge_status model_bind(forge_model *m, forge_error *err) {
         layer_weights *L = &m->layers[l];
         char p[128], n[192];
         snprintf(p, sizeof p, "model.layers.%d.self_attn", l);
-        if ((st = bind_linear(m, p, "q_proj", qd, H, c->q_bias, &L->wq, err)) ||
+        if (c->fused_qkv_gate_up) {
+            if ((st = bind_phi3(m, l, L, err))) return st;
+        } else if ((st = bind_linear(m, p, "q_proj", qd, H, c->q_bias, &L->wq, err)) ||
             (st = bind_linear(m, p, "k_proj", kvd, H, c->k_bias, &L->wk, err)) ||
             (st = bind_linear(m, p, "v_proj", kvd, H, c->v_bias, &L->wv, err)) ||
             (st = bind_linear(m, p, "o_proj", H, qd, c->o_bias, &L->wo, err)))
@@ -273,7 +308,9 @@ forge_status model_bind(forge_model *m, forge_error *err) {
             if ((st = bind_norm(m, n, hd, &L->k_norm, err))) return st;
         }
         L->moe = c->layer_moe[l];
-        if (L->moe) {
+        if (c->fused_qkv_gate_up) {
+            /* bound with the attention */
+        } else if (L->moe) {
             if ((st = bind_experts(m, l, L, err))) return st;
         } else {
             snprintf(p, sizeof p, "model.layers.%d.mlp", l);
@@ -306,6 +343,11 @@ forge_status model_bind(forge_model *m, forge_error *err) {
     m->rope_inv_freq = own(m, (size_t)(hd / 2) * sizeof(double));
     if (!m->rope_inv_freq) return err_set(err, FORGE_E_NOMEM, "out of memory");
     config_rope_inv_freq(c, m->rope_inv_freq);
+    if (c->rope_type == ROPE_LONGROPE) {
+        m->rope_long_inv_freq = own(m, (size_t)(c->rope_dim / 2) * sizeof(double));
+        if (!m->rope_long_inv_freq) return err_set(err, FORGE_E_NOMEM, "out of memory");
+        config_rope_long_inv_freq(c, m->rope_long_inv_freq);
+    }
     if (c->rope_local_theta > 0) {
         m->rope_local_inv_freq = own(m, (size_t)(hd / 2) * sizeof(double));
         if (!m->rope_local_inv_freq) return err_set(err, FORGE_E_NOMEM, "out of memory");

@@ -29,6 +29,7 @@ struct forge_model {
     const float *final_norm;
     double *rope_inv_freq; /* [head_dim / 2] */
     double *rope_local_inv_freq; /* [head_dim / 2] the sliding layers' (Gemma 3), or NULL */
+    double *rope_long_inv_freq;  /* [rope_dim / 2] longrope's beyond the original context, or NULL */
     void **owned;          /* converted copies (norms, biases, realigned weights) */
     int n_owned, cap_owned;
     forge_model_info info;

@@ -126,7 +126,7 @@ static void check_model(const char *name) {
     forge_model_close(g_model);
 }
 
-static const char *g_models[] = {"qwen3_moe", "mixtral_window", "smollm3_nope", "gemma2_softcap", "gemma3_local"};
+static const char *g_models[] = {"qwen3_moe", "mixtral_window", "smollm3_nope", "gemma2_softcap", "gemma3_local", "phi3_longrope"};
 enum { N_MODELS = sizeof g_models / sizeof g_models[0] };
 
 TEST(invariance) {

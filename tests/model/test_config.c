@@ -28,7 +28,7 @@ TEST(all_real_configs_parse) {
                            "meta-llama--Llama-3.2-1B", "meta-llama--Llama-3.2-1B-Instruct",
                            "mistralai--Mistral-7B-Instruct-v0.2", "mistralai--Mistral-7B-v0.1",
                            "Qwen--Qwen3-30B-A3B", "mistralai--Mixtral-8x7B-v0.1", "HuggingFaceTB--SmolLM3-3B",
-                           "google--gemma-2-2b-it", "google--gemma-3-1b-it"};
+                           "google--gemma-2-2b-it", "google--gemma-3-1b-it", "microsoft--Phi-4-mini-instruct"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[256];
         snprintf(path, sizeof path, CFG "%s/config.json", names[i]);
@@ -102,6 +102,32 @@ TEST(gemma_details) {
     CHECK(parse_str(&c, "{\"model_type\":\"gemma2\",\"hidden_size\":64,\"intermediate_size\":128,"
                         "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"hidden_activation\":\"gelu\"}", &err) != 0);
     CHECK(strstr(err.msg, "hidden_activation") != NULL);
+    config_free(&c);
+}
+
+TEST(phi3_details) {
+    model_config c;
+    CHECK(load(&c, CFG "microsoft--Phi-4-mini-instruct/config.json") == 0);
+    CHECK(c.arch == ARCH_PHI3 && c.fused_qkv_gate_up && c.head_dim == 128 && c.rope_dim == 96 && c.tie_word_embeddings);
+    CHECK(c.rope_type == ROPE_LONGROPE && c.rope_original_max_pos == 4096 && c.sliding_window == 262144);
+    /* sqrt(1 + ln(131072 / 4096) / ln(4096)) */
+    CHECK(fabs(c.rope_attn_factor - sqrt(1 + log(32.0) / log(4096.0))) < 1e-12);
+    double inv[48], lng[48];
+    config_rope_inv_freq(&c, inv);
+    config_rope_long_inv_freq(&c, lng);
+    CHECK(inv[0] == 1.0 && fabs(inv[47] - pow(10000.0, -94.0 / 96)) < 1e-18);
+    CHECK(fabs(lng[47] - pow(10000.0, -94.0 / 96) / 47.77) < 1e-18 && lng[0] == 1.0);
+    config_free(&c);
+    forge_error err;
+    /* factors of the wrong length, partial rotary outside phi3 */
+    CHECK(parse_str(&c, "{\"model_type\":\"phi3\",\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,"
+                        "\"num_attention_heads\":2,\"partial_rotary_factor\":0.5,\"rope_scaling\":{\"type\":\"longrope\","
+                        "\"short_factor\":[1,1],\"long_factor\":[1,1]}}", &err) != 0);
+    CHECK(strstr(err.msg, "short_factor") != NULL);
+    config_free(&c);
+    CHECK(parse_str(&c, "{\"model_type\":\"llama\",\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,"
+                        "\"num_attention_heads\":2,\"partial_rotary_factor\":0.5}", &err) != 0);
+    CHECK(strstr(err.msg, "partial_rotary_factor") != NULL);
     config_free(&c);
 }
 
@@ -231,6 +257,7 @@ int main(void) {
     RUN(all_real_configs_parse);
     RUN(moe_and_nope_details);
     RUN(gemma_details);
+    RUN(phi3_details);
     RUN(family_details);
     RUN(windows_per_layer);
     RUN(rope_scaling_forms);

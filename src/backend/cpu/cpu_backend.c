@@ -137,8 +137,8 @@ static void rows_row(cpu_backend *b, int t) {
         const float *cs = (local ? b->rcos_local : b->rcos) + (size_t)t * (hd / 2);
         const float *sn = (local ? b->rsin_local : b->rsin) + (size_t)t * (hd / 2);
         if (L->rope) {
-            rope_apply(q, c->n_heads, hd, cs, sn);
-            rope_apply(k, c->n_kv_heads, hd, cs, sn);
+            rope_apply_partial(q, c->n_heads, hd, c->rope_dim, cs, sn);
+            rope_apply_partial(k, c->n_kv_heads, hd, c->rope_dim, cs, sn);
         }
         store_kv(b, t);
         break;
@@ -225,17 +225,26 @@ static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logit
             b->k->to_f32(b->x + (size_t)t * H, (const char *)m->embed.data + (size_t)bt->tokens[t] * erow, m->embed.dtype, H);
     if (c->embed_scale > 0)
         for (size_t i = 0; i < (size_t)T * H; i++) b->x[i] *= c->embed_scale;
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < hd / 2; i++) {
-            double ang = (double)bt->positions[t] * m->rope_inv_freq[i];
-            b->rcos[(size_t)t * (hd / 2) + i] = (float)cos(ang);
-            b->rsin[(size_t)t * (hd / 2) + i] = (float)sin(ang);
+    for (int t = 0; t < T; t++) {
+        /* longrope: a token whose sequence is longer than the original context (position + 1 >
+         * original_max_position_embeddings) takes the long factors, as transformers does when
+         * it generates that token with a KV cache; chosen per token, so batch and chunk
+         * invariant. cos/sin scaled by the attention factor (1 but for longrope), in f32 as HF */
+        int pos = bt->positions[t];
+        const double *inv = m->rope_long_inv_freq && pos + 1 > c->rope_original_max_pos ? m->rope_long_inv_freq
+                                                                                         : m->rope_inv_freq;
+        float af = (float)c->rope_attn_factor;
+        for (int i = 0; i < c->rope_dim / 2; i++) {
+            double ang = (double)pos * inv[i];
+            b->rcos[(size_t)t * (hd / 2) + i] = af == 1.0f ? (float)cos(ang) : (float)cos(ang) * af;
+            b->rsin[(size_t)t * (hd / 2) + i] = af == 1.0f ? (float)sin(ang) : (float)sin(ang) * af;
             if (b->rcos_local) {
                 ang = (double)bt->positions[t] * m->rope_local_inv_freq[i];
                 b->rcos_local[(size_t)t * (hd / 2) + i] = (float)cos(ang);
                 b->rsin_local[(size_t)t * (hd / 2) + i] = (float)sin(ang);
             }
         }
+    }
 
     if (b->profile) b->phase_t0 = time_ns();
     for (int l = 0; l < c->n_layers; l++) {
