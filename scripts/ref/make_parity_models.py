@@ -154,11 +154,12 @@ MODELS = {
         seq_lens=[8, 22, 36], greedy=20),
     "gemma2_softcap": dict(
         feature="gemma2: attention soft-capping 3 and final logit soft-capping 6 (both active), "
-                "query_pre_attn_scalar 20, head_dim 32 != hidden/heads, sliding_window 6 on the "
-                "even layers, (1 + w) norms around attention and MLP, GeGLU tanh, embedding x 8, tied",
+                "head_dim 32 != hidden/heads, sliding_window 6 on the even layers, (1 + w) norms "
+                "around attention and MLP, GeGLU tanh, embedding x 8, tied; query_pre_attn_scalar "
+                "= head_dim, as llama.cpp assumes (gemma3_local tests another value)",
         config=cfg("gemma2", "Gemma2ForCausalLM", vocab_size=320, hidden_size=64, head_dim=32,
                    intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
-                   num_key_value_heads=2, query_pre_attn_scalar=20, sliding_window=6,
+                   num_key_value_heads=2, query_pre_attn_scalar=32, sliding_window=6,
                    attn_logit_softcapping=3.0, final_logit_softcapping=6.0,
                    hidden_activation="gelu_pytorch_tanh", hidden_act="gelu_pytorch_tanh",
                    rms_norm_eps=1e-6, tie_word_embeddings=True, attention_bias=False),
@@ -282,7 +283,6 @@ ABLATIONS = {
                        ("norms scale by w instead of 1 + w", _off("plus_one")),
                        ("no post-attention / post-MLP norms", _off("post_norms")),
                        ("no embedding scale", _off("embed_scale")),
-                       ("scale head_dim^-0.5 instead of query_pre_attn_scalar", _off("attn_scalar")),
                        ("no sliding window", _set("window", [None] * 4))],
     "gemma3_local": [("local layers with the global RoPE", _off("local_rope")),
                      ("no q/k norms", _off("qk_norm")),

@@ -15,6 +15,10 @@ Written after llama.cpp's convert_hf_to_gguf.py (no `gguf` package is reachable 
     `ffn_{gate,up,down}_exps` [experts, rows, cols] as convert_hf_to_gguf.py does. llama.cpp
     always renormalizes the top k of both (a qwen3_moe with norm_topk_prob false cannot agree)
     and supports no dense layers in qwen3moe (decoder_sparse_step / mlp_only_layers).
+  - gemma2 -> arch `gemma2` (conversion/gemma.py): every norm weight stored as 1 + w, the
+    post-attention / pre- and post-feedforward norms as post_attention_norm / ffn_norm /
+    post_ffw_norm, soft-capping and sliding_window keys. llama.cpp takes the attention scale
+    from head_dim (hidden/heads for the 46-layer 27B), not from query_pre_attn_scalar.
   - tied embeddings: no `output.weight` (llama.cpp falls back to token_embd).
   - tensor types: 1-D tensors (norms, biases, rope_freqs) always F32, as the converter does;
     2-D tensors per --outtype: f32, f16, bf16, or keep (the safetensors dtype).
@@ -42,7 +46,7 @@ import hf_forward as hf  # noqa: E402
 from safetensors_io import bf16_to_f32, f32_to_bf16, st_read_folder  # noqa: E402
 
 ARCH = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
-        "qwen3_moe": "qwen3moe", "mixtral": "llama"}
+        "qwen3_moe": "qwen3moe", "mixtral": "llama", "gemma2": "gemma2"}
 FILE_TYPE = {"f32": 0, "f16": 1, "bf16": 32}
 TOK_NORMAL, TOK_UNKNOWN, TOK_CONTROL, TOK_USER, TOK_BYTE = 1, 2, 3, 4, 6
 
@@ -214,6 +218,13 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
         w.add(f"{arch}.expert_used_count", G.U32, moe.top_k)
         if arch == "qwen3moe":
             w.add(f"{arch}.expert_feed_forward_length", G.U32, moe.moe_inter)
+    if mt == "gemma2":
+        if c.get("query_pre_attn_scalar", 256) != hd:
+            print(f"warning: query_pre_attn_scalar {c.get('query_pre_attn_scalar')} != head_dim {hd}: "
+                  "llama.cpp will scale by head_dim", file=sys.stderr)
+        w.add(f"{arch}.attn_logit_softcapping", G.F32, float(c.get("attn_logit_softcapping") or 0.0))
+        w.add(f"{arch}.final_logit_softcapping", G.F32, float(c.get("final_logit_softcapping") or 0.0))
+        w.add(f"{arch}.attention.sliding_window", G.U32, int(c.get("sliding_window", 4096)))
     rs = c.get("rope_scaling")
     extra = {}
     if rs:
@@ -237,6 +248,16 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
     w.add("tokenizer.ggml.add_bos_token", G.BOOL, mt in ("llama", "mistral"))
 
     names = tensor_map(c, arch)
+    if mt == "gemma2":
+        for i in range(c["num_hidden_layers"]):
+            p = f"model.layers.{i}."
+            names[p + "post_attention_layernorm.weight"] = f"blk.{i}.post_attention_norm.weight"
+            names[p + "pre_feedforward_layernorm.weight"] = f"blk.{i}.ffn_norm.weight"
+            names[p + "post_feedforward_layernorm.weight"] = f"blk.{i}.post_ffw_norm.weight"
+        for n in list(raw):  # the converter stores Gemma's norms as 1 + w
+            if n.endswith("norm.weight"):
+                dt, a = raw[n]
+                raw[n] = ("F32", (bf16_to_f32(a) if dt == "BF16" else a.astype(np.float32)) + np.float32(1))
     if moe.experts:  # stack each MoE layer's experts
         for i in range(moe.layers):
             if not moe.moe[i]:

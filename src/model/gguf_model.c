@@ -102,13 +102,16 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
     char arch[32];
     if (a.len >= sizeof arch || memchr(a.s, 0, a.len) || memchr(a.s, '"', a.len) || memchr(a.s, '\\', a.len))
         return err_set(err, FORGE_E_UNSUPPORTED,
-                       "general.architecture \"%.*s\" is not supported (llama, qwen2, qwen3, qwen3moe)",
+                       "general.architecture \"%.*s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2)",
                        (int)(a.len < 64 ? a.len : 64), a.s);
     memcpy(arch, a.s, a.len);
     arch[a.len] = 0;
-    if (strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3") && strcmp(arch, "qwen3moe"))
+    if (strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3") && strcmp(arch, "qwen3moe") &&
+        strcmp(arch, "gemma2"))
         return err_set(err, FORGE_E_UNSUPPORTED,
-                       "general.architecture \"%s\" is not supported (llama, qwen2, qwen3, qwen3moe)", arch);
+                       "general.architecture \"%s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2)", arch);
+    bool gemma2 = !strcmp(arch, "gemma2");
+    gm->norms_hold_one = gemma2;
     gm->qk_permuted = !strcmp(arch, "llama");
     /* experts: llama.cpp's qwen3moe, and its llama arch with experts (Mixtral) */
     char key[160];
@@ -133,7 +136,7 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
                        (long long)splits);
 
     strbuf sb = STRBUF_INIT;
-    sb_printf(&sb, "{\"model_type\":\"%s\",\"hidden_act\":\"silu\"", model_type);
+    sb_printf(&sb, "{\"model_type\":\"%s\",\"hidden_act\":\"%s\"", model_type, gemma2 ? "gelu_pytorch_tanh" : "silu");
     if (qwen_moe || mixtral) {
         /* llama.cpp renormalizes the top k for both (build_moe_ffn's norm_w), as Qwen3-MoE's
          * releases (norm_topk_prob true) and Mixtral do */
@@ -225,6 +228,23 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
     if (!strcmp(arch, "llama"))
         sb_printf(&sb, ",\"attention_bias\":%s", has_tensor(g, "blk.0.attn_q.bias") ? "true" : "false");
     if (!strcmp(arch, "qwen2") || !strcmp(arch, "qwen3") || qwen_moe) sb_puts(&sb, ",\"use_sliding_window\":false");
+    if (gemma2) {
+        /* soft-capping and the window from the metadata (0: none); the attention scale as
+         * llama.cpp takes it: head_dim, but hidden/heads for the 46-layer 27B */
+        double acap = 0, fcap = 0;
+        int64_t swa = 4096, layers = 0;
+        if ((st = gguf_get_float(g, "gemma2.attn_logit_softcapping", &acap, err)) && st != FORGE_E_NOT_FOUND) goto out;
+        if ((st = gguf_get_float(g, "gemma2.final_logit_softcapping", &fcap, err)) && st != FORGE_E_NOT_FOUND) goto out;
+        if ((st = gguf_get_int(g, "gemma2.attention.sliding_window", &swa, err)) && st != FORGE_E_NOT_FOUND) goto out;
+        gguf_get_int(g, "gemma2.block_count", &layers, NULL);
+        if (!(acap >= 0 && acap < 1e30) || !(fcap >= 0 && fcap < 1e30) || swa < 0 || swa > 2000000000) {
+            st = err_set(err, FORGE_E_FORMAT, "GGUF gemma2 soft-capping or sliding_window is out of range");
+            goto out;
+        }
+        sb_printf(&sb, ",\"attn_logit_softcapping\":%.17g,\"final_logit_softcapping\":%.17g,\"sliding_window\":%lld",
+                  acap, fcap, (long long)swa);
+        sb_printf(&sb, ",\"query_pre_attn_scalar\":%lld", (long long)(layers == 46 ? hidden / heads : hd));
+    }
     if (qwen_moe) {
         /* a dense MLP width is unused when every layer is sparse; config_parse wants one */
         snprintf(key, sizeof key, "%s.feed_forward_length", arch);
@@ -314,6 +334,15 @@ static void hf_expert_name(const model_config *cfg, long l, int kind, long e, ch
 static bool hf_name(const model_config *cfg, const char *name, char *out, size_t n) {
     const char *rest;
     long bl = blk_layer(name, &rest);
+    if (bl >= 0 && cfg->gemma_norms) { /* Gemma's four norms of a layer */
+        static const struct { const char *gguf, *hf; } gn[] = {
+            {"post_attention_norm.weight", "post_attention_layernorm.weight"},
+            {"ffn_norm.weight", "pre_feedforward_layernorm.weight"},
+            {"post_ffw_norm.weight", "post_feedforward_layernorm.weight"},
+        };
+        for (size_t i = 0; i < sizeof gn / sizeof gn[0]; i++)
+            if (!strcmp(rest, gn[i].gguf)) return snprintf(out, n, "model.layers.%ld.%s", bl, gn[i].hf) > 0;
+    }
     if (bl >= 0 && !strcmp(rest, "ffn_gate_inp.weight"))
         return snprintf(out, n, "model.layers.%ld.%s.gate.weight", bl,
                         cfg->arch == ARCH_MIXTRAL ? "block_sparse_moe" : "mlp") > 0;

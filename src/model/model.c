@@ -86,7 +86,7 @@ static forge_status bind_vec(forge_model *m, const char *name, int n, bool requi
 /* A norm weight as f32; Gemma's (1 + w) folded in here, in f32 as HF computes it. */
 static forge_status bind_norm(forge_model *m, const char *name, int n, const float **out, forge_error *err) {
     forge_status st = bind_vec(m, name, n, true, out, err);
-    if (st || !m->cfg.gemma_norms) return st;
+    if (st || !m->cfg.gemma_norms || (m->gguf && m->gguf->norms_hold_one)) return st;
     float *w = (float *)*out; /* owned by the model */
     for (int i = 0; i < n; i++) w[i] = 1.0f + w[i];
     return FORGE_OK;

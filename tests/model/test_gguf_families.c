@@ -1,4 +1,7 @@
-/* Mixture-of-experts GGUF files (llama.cpp's qwen3moe: router ffn_gate_inp, 3-D expert stacks
+/* GGUF files of issue 18's families. Gemma 2 (llama.cpp's gemma2: norms stored as 1 + w,
+ * post_attention_norm / ffn_norm / post_ffw_norm, soft-capping and window keys): the F32 file
+ * written by scripts/ref/write_gguf.py gives the safetensors' logits bit for bit.
+ * Mixture-of-experts GGUF files (llama.cpp's qwen3moe: router ffn_gate_inp, 3-D expert stacks
  * ffn_{gate,up,down}_exps split into per-expert views of the mapping): the F32 file written by
  * scripts/ref/write_gguf.py gives bit-identical logits to the same weights as safetensors,
  * and on llama.cpp's own Q8_0 / Q4_0 quantizations of it (llama-quantize, so the experts are
@@ -45,6 +48,20 @@ static int argmax(const float *x, int n) {
     for (int i = 1; i < n; i++)
         if (x[i] > x[b]) b = i;
     return b;
+}
+
+TEST(gemma2_gguf_equals_safetensors) {
+    static float a[MAXT * 512], b[MAXT * 512];
+    int32_t toks[40];
+    for (int i = 0; i < 40; i++) toks[i] = (int32_t)(4 + t_rand64() % 316);
+    char msg[1100];
+    int Va = 0, Vb = 0;
+    CHECKF(run("tests/fixtures/parity/gemma2_softcap/model.f32.gguf", toks, 40, a, &Va, msg), "%s", msg);
+    CHECKF(run("tests/fixtures/parity/gemma2_softcap", toks, 40, b, &Vb, msg), "%s", msg);
+    CHECK(Va == 320 && Vb == 320);
+    int diff = 0;
+    for (int i = 0; i < 40 * 320; i++) diff += a[i] != b[i];
+    CHECKF(diff == 0, "%d of %d logits differ between the GGUF and the safetensors", diff, 40 * 320);
 }
 
 TEST(f32_gguf_equals_safetensors) {
@@ -131,6 +148,7 @@ TEST(quantized_experts_agree_with_llamacpp) {
 }
 
 int main(void) {
+    RUN(gemma2_gguf_equals_safetensors);
     RUN(f32_gguf_equals_safetensors);
     RUN(quantized_experts_agree_with_llamacpp);
     return t_summary();
