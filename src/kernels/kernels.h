@@ -48,8 +48,7 @@ typedef struct attn_args {
     const int32_t *blocks; /* the sequence's block table */
     int first, last;       /* visible key positions [first, last] */
     float scale;
-    float softcap; /* > 0: scores become tanh(s / softcap) * softcap (Gemma 2); the SIMD sets
-                    * hand such tiles to the scalar reference */
+    float softcap; /* > 0: scores become tanh(s / softcap) * softcap (Gemma 2), after the scale */
     float *out; /* [n_rep][head_dim] */
 } attn_args;
 
