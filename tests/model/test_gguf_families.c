@@ -64,6 +64,24 @@ TEST(gemma2_gguf_equals_safetensors) {
     CHECKF(diff == 0, "%d of %d logits differ between the GGUF and the safetensors", diff, 40 * 320);
 }
 
+/* llama.cpp's llama arch with experts (Mixtral): q/k rows unpermuted, experts split */
+TEST(mixtral_gguf_equals_safetensors) {
+    static float a[MAXT * 512], b[MAXT * 512];
+    int32_t toks[40];
+    for (int i = 0; i < 40; i++) toks[i] = (int32_t)(4 + t_rand64() % 316);
+    char msg[1100];
+    int Va = 0, Vb = 0;
+    CHECKF(run("tests/fixtures/gguf-moe/tiny-mixtral/model.f32.gguf", toks, 40, a, &Va, msg), "%s", msg);
+    CHECKF(run("tests/fixtures/gguf-moe/tiny-mixtral", toks, 40, b, &Vb, msg), "%s", msg);
+    CHECK(Va == 320 && Vb == 320);
+    CHECKF(!memcmp(a, b, 40 * 320 * sizeof(float)), "GGUF and safetensors logits differ");
+    forge_error err;
+    forge_model *m = forge_model_open("tests/fixtures/gguf-moe/tiny-mixtral/model.f32.gguf", NULL, &err);
+    CHECKF(m, "%s", m ? "" : err.msg);
+    if (m) CHECK_EQ_STR(forge_model_get_info(m)->model_type, "mixtral");
+    forge_model_close(m);
+}
+
 TEST(f32_gguf_equals_safetensors) {
     static float a[MAXT * 512], b[MAXT * 512];
     int32_t toks[40];
@@ -149,6 +167,7 @@ TEST(quantized_experts_agree_with_llamacpp) {
 
 int main(void) {
     RUN(gemma2_gguf_equals_safetensors);
+    RUN(mixtral_gguf_equals_safetensors);
     RUN(f32_gguf_equals_safetensors);
     RUN(quantized_experts_agree_with_llamacpp);
     return t_summary();
