@@ -534,7 +534,8 @@ def write_readme(summary):
              "layout, experts stacked in 3-D tensors) and llama.cpp's own `llama-quantize` output "
              "`model.Q8_0.gguf` / `model.Q4_0.gguf` with llama.cpp's greedy ids on them "
              "(`llamacpp-quant.json`), made by `scripts/ref/make_moe_quant_fixture.py`; "
-             "tests/model/test_gguf_moe.c uses them.\n")
+             "tests/model/test_gguf_families.c uses them, and the F32 GGUFs (write_gguf.py) in "
+             "`gemma2_softcap/` and `phi3_longrope/`.\n")
     L.append("## Each feature matters\n")
     L.append("The reference with the feature broken (teacher-forced on the golden ids): "
              "max |logit diff| at the prompt positions, and in how many sequences the argmax "

@@ -19,6 +19,10 @@ Written after llama.cpp's convert_hf_to_gguf.py (no `gguf` package is reachable 
     post-attention / pre- and post-feedforward norms as post_attention_norm / ffn_norm /
     post_ffw_norm, soft-capping and sliding_window keys. llama.cpp takes the attention scale
     from head_dim (hidden/heads for the 46-layer 27B), not from query_pre_attn_scalar.
+  - phi3 -> arch `phi3` (conversion/phi.py): qkv_proj -> attn_qkv, gate_up_proj -> ffn_up,
+    rope.dimension_count = int(partial_rotary_factor * hidden) // heads, the original context,
+    sliding_window (0 for none), longrope's factors as F32 tensors rope_factors_long/short and
+    its attention factor as rope.scaling.attn_factor.
   - tied embeddings: no `output.weight` (llama.cpp falls back to token_embd).
   - tensor types: 1-D tensors (norms, biases, rope_freqs) always F32, as the converter does;
     2-D tensors per --outtype: f32, f16, bf16, or keep (the safetensors dtype).
@@ -46,7 +50,7 @@ import hf_forward as hf  # noqa: E402
 from safetensors_io import bf16_to_f32, f32_to_bf16, st_read_folder  # noqa: E402
 
 ARCH = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
-        "qwen3_moe": "qwen3moe", "mixtral": "llama", "gemma2": "gemma2"}
+        "qwen3_moe": "qwen3moe", "mixtral": "llama", "gemma2": "gemma2", "phi3": "phi3"}
 FILE_TYPE = {"f32": 0, "f16": 1, "bf16": 32}
 TOK_NORMAL, TOK_UNKNOWN, TOK_CONTROL, TOK_USER, TOK_BYTE = 1, 2, 3, 4, 6
 
@@ -204,7 +208,8 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
     w.add(f"{arch}.embedding_length", G.U32, H)
     w.add(f"{arch}.block_count", G.U32, c["num_hidden_layers"])
     w.add(f"{arch}.feed_forward_length", G.U32, c["intermediate_size"])
-    w.add(f"{arch}.rope.dimension_count", G.U32, hd)
+    rot = int(c.get("partial_rotary_factor", 1.0) * H) // nh if mt == "phi3" else hd
+    w.add(f"{arch}.rope.dimension_count", G.U32, rot)
     w.add(f"{arch}.attention.head_count", G.U32, nh)
     w.add(f"{arch}.attention.head_count_kv", G.U32, nkv)
     w.add(f"{arch}.attention.key_length", G.U32, hd)
@@ -218,6 +223,15 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
         w.add(f"{arch}.expert_used_count", G.U32, moe.top_k)
         if arch == "qwen3moe":
             w.add(f"{arch}.expert_feed_forward_length", G.U32, moe.moe_inter)
+    if mt == "phi3":
+        orig = c.get("original_max_position_embeddings") or c.get("max_position_embeddings", 4096)
+        w.add(f"{arch}.rope.scaling.original_context_length", G.U32, orig)
+        w.add(f"{arch}.attention.sliding_window", G.U32, int(c.get("sliding_window") or 0))
+        rs = c.get("rope_scaling") or {}
+        if rs.get("long_factor"):
+            scale = c["max_position_embeddings"] / orig
+            af = math.sqrt(1 + math.log(scale) / math.log(orig)) if scale > 1.0 else 1.0
+            w.add(f"{arch}.rope.scaling.attn_factor", G.F32, af)
     if mt == "gemma2":
         if c.get("query_pre_attn_scalar", 256) != hd:
             print(f"warning: query_pre_attn_scalar {c.get('query_pre_attn_scalar')} != head_dim {hd}: "
@@ -234,6 +248,9 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
             w.add(f"{arch}.rope.scaling.factor", G.F32, float(rs["factor"]))
         elif rt == "llama3":
             extra["rope_freqs.weight"] = llama3_rope_factors(c)
+        elif rt in ("longrope", "su") and mt == "phi3":
+            extra["rope_factors_long.weight"] = np.array(rs["long_factor"], dtype=np.float32)
+            extra["rope_factors_short.weight"] = np.array(rs["short_factor"], dtype=np.float32)
         elif rt != "default":
             raise SystemExit(f"rope_scaling {rt!r} not supported")
     kv = vocab_from_tokenizer(folder, V, pre) or vocab_synthetic(V)
@@ -248,6 +265,10 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
     w.add("tokenizer.ggml.add_bos_token", G.BOOL, mt in ("llama", "mistral"))
 
     names = tensor_map(c, arch)
+    if mt == "phi3":
+        for i in range(c["num_hidden_layers"]):
+            names[f"model.layers.{i}.self_attn.qkv_proj.weight"] = f"blk.{i}.attn_qkv.weight"
+            names[f"model.layers.{i}.mlp.gate_up_proj.weight"] = f"blk.{i}.ffn_up.weight"
     if mt == "gemma2":
         for i in range(c["num_hidden_layers"]):
             p = f"model.layers.{i}."

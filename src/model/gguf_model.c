@@ -93,6 +93,44 @@ static forge_status put_float(strbuf *sb, const gguf_file *g, const char *key, c
 
 static bool has_tensor(const gguf_file *g, const char *name) { return gguf_find_tensor(g, name) != NULL; }
 
+/* Phi-3's window (0: none), original context and longrope (conversion/phi.py writes the
+ * factors as F32 tensors rope_factors_long / rope_factors_short of rotary dims / 2, and the
+ * attention factor as a key) as config.json fields. */
+static forge_status phi3_longrope(const gguf_file *g, strbuf *sb, int64_t rdim, forge_error *err) {
+    int64_t swa = 0, orig = 0;
+    forge_status st;
+    if ((st = gguf_get_int(g, "phi3.attention.sliding_window", &swa, err)) && st != FORGE_E_NOT_FOUND) return st;
+    if ((st = gguf_get_int(g, "phi3.rope.scaling.original_context_length", &orig, err)) && st != FORGE_E_NOT_FOUND)
+        return st;
+    if (swa < 0 || swa > 2000000000 || orig < 0 || orig > 2000000000)
+        return err_set(err, FORGE_E_FORMAT, "GGUF phi3 sliding_window or original_context_length is out of range");
+    sb_printf(sb, ",\"sliding_window\":%lld", (long long)swa);
+    if (orig > 0) sb_printf(sb, ",\"original_max_position_embeddings\":%lld", (long long)orig);
+    const gguf_tensor *fl = gguf_find_tensor(g, "rope_factors_long.weight"), *fs = gguf_find_tensor(g, "rope_factors_short.weight");
+    if (!fl && !fs) return FORGE_OK;
+    const gguf_tensor *both[2] = {fs, fl};
+    for (int i = 0; i < 2; i++)
+        if (!both[i] || both[i]->type != GGML_F32 || both[i]->n_dims != 1 || both[i]->ne[0] != rdim / 2)
+            return err_set(err, FORGE_E_FORMAT, "GGUF phi3: rope_factors_long.weight and rope_factors_short.weight must "
+                           "both be F32 [%lld]", (long long)(rdim / 2));
+    sb_puts(sb, ",\"rope_scaling\":{\"type\":\"longrope\"");
+    for (int i = 0; i < 2; i++) {
+        sb_printf(sb, ",\"%s\":[", i ? "long_factor" : "short_factor");
+        for (int64_t k = 0; k < rdim / 2; k++) {
+            float f;
+            memcpy(&f, both[i]->data + 4 * k, 4); /* the data is 32-aligned; memcpy keeps it simple */
+            if (!(f > 0 && f < 1e30f)) return err_set(err, FORGE_E_FORMAT, "GGUF phi3: a rope factor is not a positive number");
+            sb_printf(sb, "%s%.9g", k ? "," : "", (double)f);
+        }
+        sb_putc(sb, ']');
+    }
+    double af = 0;
+    if ((st = gguf_get_float(g, "phi3.rope.scaling.attn_factor", &af, err)) && st != FORGE_E_NOT_FOUND) return st;
+    if (af > 0 && af < 1e30) sb_printf(sb, ",\"attention_factor\":%.9g", af);
+    sb_putc(sb, '}');
+    return FORGE_OK;
+}
+
 static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error *err) {
     const gguf_file *g = &gm->file;
     gguf_str a;
@@ -102,15 +140,15 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
     char arch[32];
     if (a.len >= sizeof arch || memchr(a.s, 0, a.len) || memchr(a.s, '"', a.len) || memchr(a.s, '\\', a.len))
         return err_set(err, FORGE_E_UNSUPPORTED,
-                       "general.architecture \"%.*s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2)",
+                       "general.architecture \"%.*s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2, phi3)",
                        (int)(a.len < 64 ? a.len : 64), a.s);
     memcpy(arch, a.s, a.len);
     arch[a.len] = 0;
     if (strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3") && strcmp(arch, "qwen3moe") &&
-        strcmp(arch, "gemma2"))
+        strcmp(arch, "gemma2") && strcmp(arch, "phi3"))
         return err_set(err, FORGE_E_UNSUPPORTED,
-                       "general.architecture \"%s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2)", arch);
-    bool gemma2 = !strcmp(arch, "gemma2");
+                       "general.architecture \"%s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2, phi3)", arch);
+    bool gemma2 = !strcmp(arch, "gemma2"), phi3 = !strcmp(arch, "phi3");
     gm->norms_hold_one = gemma2;
     gm->qk_permuted = !strcmp(arch, "llama");
     /* experts: llama.cpp's qwen3moe, and its llama arch with experts (Mixtral) */
@@ -192,11 +230,14 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
     rdim = hd;
     snprintf(key, sizeof key, "%s.rope.dimension_count", arch);
     if ((st = gguf_get_int(g, key, &rdim, err)) && st != FORGE_E_NOT_FOUND) goto out;
-    if (rdim != hd) {
-        st = err_set(err, FORGE_E_UNSUPPORTED, "GGUF key \"%s\" = %lld: partial RoPE (head dim %lld) is not supported",
+    if (rdim != hd && !(phi3 && rdim > 0 && rdim < hd && rdim % 2 == 0)) {
+        st = err_set(err, FORGE_E_UNSUPPORTED, "GGUF key \"%s\" = %lld: partial RoPE (head dim %lld) is supported for phi3 only",
                      key, (long long)rdim, (long long)hd);
         goto out;
     }
+    /* HF takes int(head_dim * factor): half a dimension over keeps the division's rounding out */
+    if (rdim != hd) sb_printf(&sb, ",\"partial_rotary_factor\":%.17g", ((double)rdim + 0.5) / (double)hd);
+    if (phi3 && (st = phi3_longrope(g, &sb, rdim, err))) goto out;
     if (hd <= 0 || hd > 100000) {
         st = err_set(err, FORGE_E_FORMAT, "head dimension %lld is out of range", (long long)hd);
         goto out;
@@ -334,6 +375,10 @@ static void hf_expert_name(const model_config *cfg, long l, int kind, long e, ch
 static bool hf_name(const model_config *cfg, const char *name, char *out, size_t n) {
     const char *rest;
     long bl = blk_layer(name, &rest);
+    if (bl >= 0 && cfg->fused_qkv_gate_up) { /* Phi-3's fused projections */
+        if (!strcmp(rest, "attn_qkv.weight")) return snprintf(out, n, "model.layers.%ld.self_attn.qkv_proj.weight", bl) > 0;
+        if (!strcmp(rest, "ffn_up.weight")) return snprintf(out, n, "model.layers.%ld.mlp.gate_up_proj.weight", bl) > 0;
+    }
     if (bl >= 0 && cfg->gemma_norms) { /* Gemma's four norms of a layer */
         static const struct { const char *gguf, *hf; } gn[] = {
             {"post_attention_norm.weight", "post_attention_layernorm.weight"},

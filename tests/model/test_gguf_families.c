@@ -64,6 +64,39 @@ TEST(gemma2_gguf_equals_safetensors) {
     CHECKF(diff == 0, "%d of %d logits differ between the GGUF and the safetensors", diff, 40 * 320);
 }
 
+/* llama.cpp's phi3 (attn_qkv, ffn_up = gate_up, rope.dimension_count for the partial rotary,
+ * longrope factors as F32 tensors, the attention factor as a key): the GGUF stores the factors
+ * in f32 where config.json has decimals, so the logits match the float64 golden within the
+ * parity tolerance rather than the safetensors' bit for bit (measured 1.3e-5 apart). */
+TEST(phi3_gguf_matches_golden) {
+    static float a[MAXT * 512];
+    forge_error err;
+    json_doc *gd = json_parse_file("tests/fixtures/parity/phi3_longrope/golden.json", 16 << 20, &err);
+    CHECKF(gd, "%s", err.msg);
+    if (!gd) return;
+    double worst = 0;
+    for (size_t si = 0; si < 3; si++) {
+        const json_value *s = json_at(json_get(json_root(gd), "sequences"), si), *pids = json_get(s, "prompt_ids");
+        const json_value *lg = json_get(s, "logits");
+        int32_t toks[MAXT];
+        int n = (int)pids->n, V = 0;
+        for (int i = 0; i < n; i++) toks[i] = (int32_t)json_at(pids, (size_t)i)->u.i;
+        char msg[1100];
+        if (!run("tests/fixtures/parity/phi3_longrope/model.f32.gguf", toks, n, a, &V, msg)) {
+            CHECKF(0, "%s", msg);
+            break;
+        }
+        for (int t = 0; t < n; t++)
+            for (int v = 0; v < V; v++) {
+                double d = fabs(a[(size_t)t * V + v] - json_number(json_at(json_at(lg, (size_t)t), (size_t)v)));
+                if (d > worst) worst = d;
+            }
+    }
+    printf("    phi3 GGUF: max |logit - golden| %.3g\n", worst);
+    CHECKF(worst < 5e-5, "phi3 GGUF: max |logit diff| %.3g", worst);
+    json_free(gd);
+}
+
 /* llama.cpp's llama arch with experts (Mixtral): q/k rows unpermuted, experts split */
 TEST(mixtral_gguf_equals_safetensors) {
     static float a[MAXT * 512], b[MAXT * 512];
@@ -168,6 +201,7 @@ TEST(quantized_experts_agree_with_llamacpp) {
 int main(void) {
     RUN(gemma2_gguf_equals_safetensors);
     RUN(mixtral_gguf_equals_safetensors);
+    RUN(phi3_gguf_matches_golden);
     RUN(f32_gguf_equals_safetensors);
     RUN(quantized_experts_agree_with_llamacpp);
     return t_summary();
