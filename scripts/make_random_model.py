@@ -32,7 +32,7 @@ import numpy as np
 
 DT = {"f32": ("F32", np.float32, 4, "float32"), "f16": ("F16", np.float16, 2, "float16"),
       "bf16": ("BF16", np.uint16, 2, "bfloat16")}
-SUPPORTED = ("llama", "mistral", "qwen2", "qwen3")
+SUPPORTED = ("llama", "mistral", "qwen2", "qwen3", "qwen3_moe")
 
 
 def f32_to_bf16(x):
@@ -42,7 +42,7 @@ def f32_to_bf16(x):
 
 
 def tensor_specs(c):
-    """[(name, shape, kind)] for an HF llama/mistral/qwen2/qwen3 config."""
+    """[(name, shape, kind)] for an HF llama/mistral/qwen2/qwen3/qwen3_moe config."""
     mt = c["model_type"]
     if mt not in SUPPORTED:
         raise SystemExit(f"model_type {mt!r} not supported")
@@ -50,8 +50,8 @@ def tensor_specs(c):
     nh = c["num_attention_heads"]
     nkv = c.get("num_key_value_heads") or nh
     D = c.get("head_dim") or H // nh
-    qkv_bias = mt == "qwen2" or (mt in ("llama", "qwen3") and c.get("attention_bias", False))
-    o_bias = mt in ("llama", "qwen3") and c.get("attention_bias", False)
+    qkv_bias = mt == "qwen2" or (mt in ("llama", "qwen3", "qwen3_moe") and c.get("attention_bias", False))
+    o_bias = mt in ("llama", "qwen3", "qwen3_moe") and c.get("attention_bias", False)
     mlp_bias = mt == "llama" and c.get("mlp_bias", False)
     s = [("model.embed_tokens.weight", (V, H), "embed"), ("model.norm.weight", (H,), "norm")]
     if not c.get("tie_word_embeddings", False):
@@ -63,10 +63,19 @@ def tensor_specs(c):
               (p + "self_attn.q_proj.weight", (nh * D, H), "lin"),
               (p + "self_attn.k_proj.weight", (nkv * D, H), "lin"),
               (p + "self_attn.v_proj.weight", (nkv * D, H), "lin"),
-              (p + "self_attn.o_proj.weight", (H, nh * D), "lin_out"),
-              (p + "mlp.gate_proj.weight", (I, H), "lin"),
-              (p + "mlp.up_proj.weight", (I, H), "lin"),
-              (p + "mlp.down_proj.weight", (H, I), "lin_out")]
+              (p + "self_attn.o_proj.weight", (H, nh * D), "lin_out")]
+        step = c.get("decoder_sparse_step", 1)
+        if mt == "qwen3_moe" and i not in (c.get("mlp_only_layers") or []) and (i + 1) % step == 0:
+            E, MI = c["num_experts"], c["moe_intermediate_size"]
+            s.append((p + "mlp.gate.weight", (E, H), "lin"))
+            for e in range(E):
+                q = f"{p}mlp.experts.{e}."
+                s += [(q + "gate_proj.weight", (MI, H), "lin"), (q + "up_proj.weight", (MI, H), "lin"),
+                      (q + "down_proj.weight", (H, MI), "lin_out")]
+        else:
+            s += [(p + "mlp.gate_proj.weight", (I, H), "lin"),
+                  (p + "mlp.up_proj.weight", (I, H), "lin"),
+                  (p + "mlp.down_proj.weight", (H, I), "lin_out")]
         if qkv_bias:
             s += [(p + "self_attn.q_proj.bias", (nh * D,), "bias"),
                   (p + "self_attn.k_proj.bias", (nkv * D,), "bias"),
@@ -76,7 +85,7 @@ def tensor_specs(c):
         if mlp_bias:
             s += [(p + "mlp.gate_proj.bias", (I,), "bias"), (p + "mlp.up_proj.bias", (I,), "bias"),
                   (p + "mlp.down_proj.bias", (H,), "bias")]
-        if mt == "qwen3":
+        if mt in ("qwen3", "qwen3_moe"):
             s += [(p + "self_attn.q_norm.weight", (D,), "norm"),
                   (p + "self_attn.k_norm.weight", (D,), "norm")]
     return sorted(s)

@@ -123,6 +123,84 @@ MODELS = {
                    num_key_value_heads=2, tie_word_embeddings=False, attention_bias=False,
                    mlp_bias=False, rope_scaling=None, torch_dtype="bfloat16"),
         seq_lens=[8, 20, 36], greedy=20, dtype="BF16", f32_tensors=["model.norm.weight"]),
+    "smollm3_nope": dict(
+        feature="smollm3: no_rope_layers [1, 0, 1, 1] (layer 1 without RoPE; the interval rule "
+                "would pick layer 3), attention_bias on q, k, v and o_proj, tied by default",
+        config=cfg("smollm3", "SmolLM3ForCausalLM", vocab_size=320, hidden_size=64,
+                   intermediate_size=160, num_hidden_layers=4, num_attention_heads=4,
+                   num_key_value_heads=2, attention_bias=True, mlp_bias=False,
+                   no_rope_layers=[1, 0, 1, 1], no_rope_layer_interval=4,
+                   use_sliding_window=False, sliding_window=None, rope_theta=2000000.0),
+        seq_lens=[9, 24, 40], greedy=20),
+    "qwen3_moe": dict(
+        feature="qwen3_moe: 8 experts, top-3, norm_topk_prob false, mlp_only_layers [1] (a dense "
+                "layer between sparse ones), moe_intermediate 48, q/k norm, untied",
+        config=cfg("qwen3_moe", "Qwen3MoeForCausalLM", vocab_size=320, hidden_size=64, head_dim=16,
+                   intermediate_size=128, moe_intermediate_size=48, num_hidden_layers=3,
+                   num_attention_heads=4, num_key_value_heads=2, num_experts=8,
+                   num_experts_per_tok=3, norm_topk_prob=False, decoder_sparse_step=1,
+                   mlp_only_layers=[1], tie_word_embeddings=False, rope_theta=1000000.0,
+                   rms_norm_eps=1e-6, use_sliding_window=False, attention_bias=False),
+        seq_lens=[9, 26, 41], greedy=20),
+    "qwen3_moe_norm": dict(
+        feature="qwen3_moe as released (every layer sparse, norm_topk_prob true): 8 experts, "
+                "top-2, tied; the MoE model llama.cpp's qwen3moe can run (GGUF in the folder)",
+        config=cfg("qwen3_moe", "Qwen3MoeForCausalLM", vocab_size=320, hidden_size=64, head_dim=16,
+                   intermediate_size=128, moe_intermediate_size=64, num_hidden_layers=2,
+                   num_attention_heads=4, num_key_value_heads=2, num_experts=8,
+                   num_experts_per_tok=2, norm_topk_prob=True, decoder_sparse_step=1,
+                   mlp_only_layers=[], tie_word_embeddings=True, rope_theta=1000000.0,
+                   rms_norm_eps=1e-6, use_sliding_window=False, attention_bias=False),
+        seq_lens=[8, 22, 36], greedy=20),
+    "gemma2_softcap": dict(
+        feature="gemma2: attention soft-capping 3 and final logit soft-capping 6 (both active), "
+                "head_dim 32 != hidden/heads, sliding_window 6 on the even layers, (1 + w) norms "
+                "around attention and MLP, GeGLU tanh, embedding x 8, tied; query_pre_attn_scalar "
+                "= head_dim, as llama.cpp assumes (gemma3_local tests another value)",
+        config=cfg("gemma2", "Gemma2ForCausalLM", vocab_size=320, hidden_size=64, head_dim=32,
+                   intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+                   num_key_value_heads=2, query_pre_attn_scalar=32, sliding_window=6,
+                   attn_logit_softcapping=3.0, final_logit_softcapping=6.0,
+                   hidden_activation="gelu_pytorch_tanh", hidden_act="gelu_pytorch_tanh",
+                   rms_norm_eps=1e-6, tie_word_embeddings=True, attention_bias=False),
+        seq_lens=[9, 24, 40], greedy=20),
+    "gemma3_local": dict(
+        feature="gemma3_text: sliding_window_pattern 3 (layers 2 and 5 global), window 5, local "
+                "RoPE base 10000 vs global 1e6 with linear scaling 4, q/k norms, "
+                "query_pre_attn_scalar 32 with head_dim 16, tied, no soft-capping",
+        config=cfg("gemma3_text", "Gemma3ForCausalLM", vocab_size=320, hidden_size=64, head_dim=16,
+                   intermediate_size=128, num_hidden_layers=6, num_attention_heads=4,
+                   num_key_value_heads=2, query_pre_attn_scalar=32, sliding_window=5,
+                   sliding_window_pattern=3, rope_theta=1000000.0, rope_local_base_freq=10000.0,
+                   rope_scaling={"rope_type": "linear", "factor": 4.0},
+                   attn_logit_softcapping=None, final_logit_softcapping=None,
+                   hidden_activation="gelu_pytorch_tanh", rms_norm_eps=1e-6,
+                   tie_word_embeddings=True, attention_bias=False),
+        seq_lens=[9, 26, 40], greedy=20),
+    "phi3_longrope": dict(
+        feature="phi3: fused qkv_proj and gate_up_proj, partial_rotary_factor 0.75 (24 of 32 "
+                "head dims rotate), longrope with original context 16 (max 64: attention factor "
+                "1.19) and sequences up to 60 tokens, so the long factors apply from position 16; "
+                "GQA, untied",
+        config=cfg("phi3", "Phi3ForCausalLM", vocab_size=320, hidden_size=64, intermediate_size=128,
+                   num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                   partial_rotary_factor=0.75, max_position_embeddings=64,
+                   original_max_position_embeddings=16, rope_theta=10000.0,
+                   rope_scaling={"type": "longrope",
+                                 "short_factor": [1.0, 1.05, 1.1, 1.2, 1.3, 1.5, 1.8, 2.2, 2.8, 3.5,
+                                                  4.5, 6.0],
+                                 "long_factor": [1.0, 1.3, 1.8, 2.6, 3.8, 5.5, 8.0, 11.0, 15.0,
+                                                 20.0, 26.0, 32.0]},
+                   sliding_window=None, tie_word_embeddings=False, rms_norm_eps=1e-5),
+        seq_lens=[10, 24, 40], greedy=20),
+    "mixtral_window": dict(
+        feature="mixtral: 6 experts, top-2 renormalized, sliding_window 7 on every layer, "
+                "sequences up to 60 tokens",
+        config=cfg("mixtral", "MixtralForCausalLM", vocab_size=320, hidden_size=64,
+                   intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                   num_key_value_heads=2, num_local_experts=6, num_experts_per_tok=2,
+                   sliding_window=7, tie_word_embeddings=False, rope_theta=1000000.0),
+        seq_lens=[10, 28, 40], greedy=20),
 }
 
 
@@ -137,6 +215,18 @@ def _drop(*suffixes):
     def f(m):
         for k in [k for k in m.w if k.endswith(suffixes)]:
             del m.w[k]
+    return f
+
+
+def _off(feature):
+    def f(m):
+        m.off.add(feature)
+    return f
+
+
+def _top_k(k):
+    def f(m):
+        m.top_k_override = k
     return f
 
 
@@ -178,6 +268,37 @@ ABLATIONS = {
                      ("window on every layer", _window_all)],
     "llama_mha_untied": [("lm_head = embedding (tied)", _head_is_embedding)],
     "llama_bf16": [("model.norm.weight read as bf16", None)],
+    "smollm3_nope": [("RoPE on every layer", _set("use_rope", [True] * 4)),
+                     ("NoPE layers from no_rope_layer_interval despite the list",
+                      _set("use_rope", [True, True, True, False])),
+                     ("no biases (o_proj's included)", _drop(".bias"))],
+    "qwen3_moe": [("top-k renormalized (norm_topk_prob ignored)", _set("norm_topk", True)),
+                  ("top-1 instead of top-3", _top_k(1)),
+                  ("every expert (dense mixture)", _top_k(8))],
+    "qwen3_moe_norm": [("top-k not renormalized", _set("norm_topk", False)),
+                       ("top-1 instead of top-2", _top_k(1))],
+    "gemma2_softcap": [("no attention soft-capping", _off("attn_softcap")),
+                       ("final soft-capping off (logits only: tanh is monotonic)", _off("final_softcap")),
+                       ("SiLU instead of GELU-tanh", _off("gelu")),
+                       ("norms scale by w instead of 1 + w", _off("plus_one")),
+                       ("no post-attention / post-MLP norms", _off("post_norms")),
+                       ("no embedding scale", _off("embed_scale")),
+                       ("no sliding window", _set("window", [None] * 4))],
+    "gemma3_local": [("local layers with the global RoPE", _off("local_rope")),
+                     ("no q/k norms", _off("qk_norm")),
+                     ("norms scale by w instead of 1 + w", _off("plus_one")),
+                     ("no post-attention / post-MLP norms", _off("post_norms")),
+                     ("no embedding scale", _off("embed_scale")),
+                     ("scale head_dim^-0.5 instead of query_pre_attn_scalar", _off("attn_scalar")),
+                     ("no sliding window", _set("window", [None] * 6))],
+    "phi3_longrope": [("short factors beyond the original context too", _off("long_never")),
+                      ("transformers' one-forward rule (long factors for the whole sequence)",
+                       _off("one_shot")),
+                      ("no longrope attention factor", _off("attn_factor")),
+                      ("partial rotary paired as a full head's rotate-half", _off("rot_pairing"))],
+    "mixtral_window": [("top-k not renormalized", _set("norm_topk", False)),
+                       ("top-1 instead of top-2", _top_k(1)),
+                       ("no sliding window", _set("window", [None, None]))],
 }
 
 
@@ -218,20 +339,40 @@ def make_weights(c, rng):
         return rng.normal(0.0, gain / np.sqrt(fan_in), size=(out, fan_in))
 
     def norm(n, s=0.1):
-        return 1.0 + rng.normal(0.0, s, size=n)
+        # Gemma's norms scale by (1 + w): the same spread around 1
+        return (0.0 if c.gemma else 1.0) + rng.normal(0.0, s, size=n)
 
     w = {"model.embed_tokens.weight": rng.normal(0.0, EMB_STD, size=(V, H))}
     for i in range(c.layers):
         p = f"model.layers.{i}."
         w[p + "input_layernorm.weight"] = norm(H)
         w[p + "post_attention_layernorm.weight"] = norm(H)
+        if c.gemma:
+            w[p + "pre_feedforward_layernorm.weight"] = norm(H)
+            w[p + "post_feedforward_layernorm.weight"] = norm(H)
         w[p + "self_attn.q_proj.weight"] = lin(nq, H, 1.3)
         w[p + "self_attn.k_proj.weight"] = lin(nkv, H, 1.3)
         w[p + "self_attn.v_proj.weight"] = lin(nkv, H)
         w[p + "self_attn.o_proj.weight"] = lin(H, nq, OUT_GAIN)
-        w[p + "mlp.gate_proj.weight"] = lin(I, H)
-        w[p + "mlp.up_proj.weight"] = lin(I, H)
-        w[p + "mlp.down_proj.weight"] = lin(H, I, OUT_GAIN)
+        if c.model_type == "phi3":  # fused as stored: qkv_proj [q; k; v], gate_up_proj [gate; up]
+            w[p + "self_attn.qkv_proj.weight"] = np.concatenate(
+                [w.pop(p + "self_attn.q_proj.weight"), w.pop(p + "self_attn.k_proj.weight"),
+                 w.pop(p + "self_attn.v_proj.weight")])
+            w[p + "mlp.gate_up_proj.weight"] = np.concatenate([lin(I, H), lin(I, H)])
+            w[p + "mlp.down_proj.weight"] = lin(H, I, OUT_GAIN)
+        elif c.moe[i]:
+            base, names = hf.moe_names(c, i)
+            # a router with a wide spread, so that the top-k choice is clear-cut and varies
+            w[base + "gate.weight"] = lin(c.experts, H, 4.0)
+            for e in range(c.experts):
+                q = f"{base}experts.{e}."
+                w[q + names[0] + ".weight"] = lin(c.moe_inter, H)
+                w[q + names[1] + ".weight"] = lin(c.moe_inter, H)
+                w[q + names[2] + ".weight"] = lin(H, c.moe_inter, OUT_GAIN)
+        else:
+            w[p + "mlp.gate_proj.weight"] = lin(I, H)
+            w[p + "mlp.up_proj.weight"] = lin(I, H)
+            w[p + "mlp.down_proj.weight"] = lin(H, I, OUT_GAIN)
         if c.qkv_bias:
             w[p + "self_attn.q_proj.bias"] = rng.normal(0.0, 0.3, size=nq)
             w[p + "self_attn.k_proj.bias"] = rng.normal(0.0, 0.5, size=nkv)
@@ -389,6 +530,12 @@ def write_readme(summary):
              "Qwen2 configs); `llama_mha_untied` has intermediate 172 (not a multiple of 8); "
              "`llama_bf16` has an F32 tensor in a BF16 file (the writer sorts tensors by item "
              "size then name, as the official safetensors writer does).\n")
+    L.append("`qwen3_moe_norm/` also holds `model.f32.gguf` (write_gguf.py: llama.cpp's qwen3moe "
+             "layout, experts stacked in 3-D tensors) and llama.cpp's own `llama-quantize` output "
+             "`model.Q8_0.gguf` / `model.Q4_0.gguf` with llama.cpp's greedy ids on them "
+             "(`llamacpp-quant.json`), made by `scripts/ref/make_moe_quant_fixture.py`; "
+             "tests/model/test_gguf_families.c uses them, and the F32 GGUFs (write_gguf.py) in "
+             "`gemma2_softcap/` and `phi3_longrope/`.\n")
     L.append("## Each feature matters\n")
     L.append("The reference with the feature broken (teacher-forced on the golden ids): "
              "max |logit diff| at the prompt positions, and in how many sequences the argmax "

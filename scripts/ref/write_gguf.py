@@ -9,6 +9,20 @@ Written after llama.cpp's convert_hf_to_gguf.py (no `gguf` package is reachable 
     mistral model whose sequences exceed `sliding_window` cannot agree there.
   - arch `qwen2` / `qwen3`: no permutation (llama.cpp uses the NEOX = rotate-half rope for
     them). llama.cpp's qwen2/qwen3 have no sliding window either.
+  - mixture of experts: qwen3_moe -> arch `qwen3moe`, mixtral -> arch `llama` with
+    `expert_count` / `expert_used_count` (and `expert_feed_forward_length` for qwen3moe); the
+    router becomes `ffn_gate_inp`, the experts' matrices are stacked into 3-D
+    `ffn_{gate,up,down}_exps` [experts, rows, cols] as convert_hf_to_gguf.py does. llama.cpp
+    always renormalizes the top k of both (a qwen3_moe with norm_topk_prob false cannot agree)
+    and supports no dense layers in qwen3moe (decoder_sparse_step / mlp_only_layers).
+  - gemma2 -> arch `gemma2` (conversion/gemma.py): every norm weight stored as 1 + w, the
+    post-attention / pre- and post-feedforward norms as post_attention_norm / ffn_norm /
+    post_ffw_norm, soft-capping and sliding_window keys. llama.cpp takes the attention scale
+    from head_dim (hidden/heads for the 46-layer 27B), not from query_pre_attn_scalar.
+  - phi3 -> arch `phi3` (conversion/phi.py): qkv_proj -> attn_qkv, gate_up_proj -> ffn_up,
+    rope.dimension_count = int(partial_rotary_factor * hidden) // heads, the original context,
+    sliding_window (0 for none), longrope's factors as F32 tensors rope_factors_long/short and
+    its attention factor as rope.scaling.attn_factor.
   - tied embeddings: no `output.weight` (llama.cpp falls back to token_embd).
   - tensor types: 1-D tensors (norms, biases, rope_freqs) always F32, as the converter does;
     2-D tensors per --outtype: f32, f16, bf16, or keep (the safetensors dtype).
@@ -32,9 +46,11 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import gguf_io as G  # noqa: E402
+import hf_forward as hf  # noqa: E402
 from safetensors_io import bf16_to_f32, f32_to_bf16, st_read_folder  # noqa: E402
 
-ARCH = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "qwen3": "qwen3"}
+ARCH = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
+        "qwen3_moe": "qwen3moe", "mixtral": "llama", "gemma2": "gemma2", "phi3": "phi3"}
 FILE_TYPE = {"f32": 0, "f16": 1, "bf16": 32}
 TOK_NORMAL, TOK_UNKNOWN, TOK_CONTROL, TOK_USER, TOK_BYTE = 1, 2, 3, 4, 6
 
@@ -192,7 +208,8 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
     w.add(f"{arch}.embedding_length", G.U32, H)
     w.add(f"{arch}.block_count", G.U32, c["num_hidden_layers"])
     w.add(f"{arch}.feed_forward_length", G.U32, c["intermediate_size"])
-    w.add(f"{arch}.rope.dimension_count", G.U32, hd)
+    rot = int(c.get("partial_rotary_factor", 1.0) * H) // nh if mt == "phi3" else hd
+    w.add(f"{arch}.rope.dimension_count", G.U32, rot)
     w.add(f"{arch}.attention.head_count", G.U32, nh)
     w.add(f"{arch}.attention.head_count_kv", G.U32, nkv)
     w.add(f"{arch}.attention.key_length", G.U32, hd)
@@ -200,6 +217,28 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
     w.add(f"{arch}.attention.layer_norm_rms_epsilon", G.F32, c.get("rms_norm_eps", 1e-6))
     w.add(f"{arch}.rope.freq_base", G.F32, float(c.get("rope_theta", 10000.0)))
     w.add(f"{arch}.vocab_size", G.U32, V)
+    moe = hf.Config(c)
+    if moe.experts:
+        w.add(f"{arch}.expert_count", G.U32, moe.experts)
+        w.add(f"{arch}.expert_used_count", G.U32, moe.top_k)
+        if arch == "qwen3moe":
+            w.add(f"{arch}.expert_feed_forward_length", G.U32, moe.moe_inter)
+    if mt == "phi3":
+        orig = c.get("original_max_position_embeddings") or c.get("max_position_embeddings", 4096)
+        w.add(f"{arch}.rope.scaling.original_context_length", G.U32, orig)
+        w.add(f"{arch}.attention.sliding_window", G.U32, int(c.get("sliding_window") or 0))
+        rs = c.get("rope_scaling") or {}
+        if rs.get("long_factor"):
+            scale = c["max_position_embeddings"] / orig
+            af = math.sqrt(1 + math.log(scale) / math.log(orig)) if scale > 1.0 else 1.0
+            w.add(f"{arch}.rope.scaling.attn_factor", G.F32, af)
+    if mt == "gemma2":
+        if c.get("query_pre_attn_scalar", 256) != hd:
+            print(f"warning: query_pre_attn_scalar {c.get('query_pre_attn_scalar')} != head_dim {hd}: "
+                  "llama.cpp will scale by head_dim", file=sys.stderr)
+        w.add(f"{arch}.attn_logit_softcapping", G.F32, float(c.get("attn_logit_softcapping") or 0.0))
+        w.add(f"{arch}.final_logit_softcapping", G.F32, float(c.get("final_logit_softcapping") or 0.0))
+        w.add(f"{arch}.attention.sliding_window", G.U32, int(c.get("sliding_window", 4096)))
     rs = c.get("rope_scaling")
     extra = {}
     if rs:
@@ -209,6 +248,9 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
             w.add(f"{arch}.rope.scaling.factor", G.F32, float(rs["factor"]))
         elif rt == "llama3":
             extra["rope_freqs.weight"] = llama3_rope_factors(c)
+        elif rt in ("longrope", "su") and mt == "phi3":
+            extra["rope_factors_long.weight"] = np.array(rs["long_factor"], dtype=np.float32)
+            extra["rope_factors_short.weight"] = np.array(rs["short_factor"], dtype=np.float32)
         elif rt != "default":
             raise SystemExit(f"rope_scaling {rt!r} not supported")
     kv = vocab_from_tokenizer(folder, V, pre) or vocab_synthetic(V)
@@ -223,9 +265,35 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
     w.add("tokenizer.ggml.add_bos_token", G.BOOL, mt in ("llama", "mistral"))
 
     names = tensor_map(c, arch)
+    if mt == "phi3":
+        for i in range(c["num_hidden_layers"]):
+            names[f"model.layers.{i}.self_attn.qkv_proj.weight"] = f"blk.{i}.attn_qkv.weight"
+            names[f"model.layers.{i}.mlp.gate_up_proj.weight"] = f"blk.{i}.ffn_up.weight"
+    if mt == "gemma2":
+        for i in range(c["num_hidden_layers"]):
+            p = f"model.layers.{i}."
+            names[p + "post_attention_layernorm.weight"] = f"blk.{i}.post_attention_norm.weight"
+            names[p + "pre_feedforward_layernorm.weight"] = f"blk.{i}.ffn_norm.weight"
+            names[p + "post_feedforward_layernorm.weight"] = f"blk.{i}.post_ffw_norm.weight"
+        for n in list(raw):  # the converter stores Gemma's norms as 1 + w
+            if n.endswith("norm.weight"):
+                dt, a = raw[n]
+                raw[n] = ("F32", (bf16_to_f32(a) if dt == "BF16" else a.astype(np.float32)) + np.float32(1))
+    if moe.experts:  # stack each MoE layer's experts
+        for i in range(moe.layers):
+            if not moe.moe[i]:
+                continue
+            base, nm = hf.moe_names(moe, i)
+            names[base + "gate.weight"] = f"blk.{i}.ffn_gate_inp.weight"
+            for kind, gg in zip(nm, ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps")):
+                parts = [raw.pop(f"{base}experts.{e}.{kind}.weight") for e in range(moe.experts)]
+                dt = parts[0][0]
+                raw[f"blk.{i}.{gg}.weight"] = (dt, np.stack([p[1] for p in parts]))
+                names[f"blk.{i}.{gg}.weight"] = f"blk.{i}.{gg}.weight"
     order = ["model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"]
     order += sorted((n for n in raw if n not in order),
-                    key=lambda n: (int(n.split(".")[2]), n) if n.startswith("model.layers.") else (-1, n))
+                    key=lambda n: (int(n.split(".")[2]), n) if n.startswith("model.layers.")
+                    else (int(n.split(".")[1]), n) if n.startswith("blk.") else (-1, n))
     for n, arr in extra.items():
         w.add_tensor(n, G.GGML_F32, arr)
     for hf_name in order:

@@ -46,6 +46,9 @@ MODELS = {
     "mistral-nemo-jinja": ("tokenizers/mistral/tokenizer_config.json",
                            "templates/mistralai-Mistral-Nemo-Instruct-2407.jinja",
                            "Mistral-Nemo-Instruct-2407 (template file; special tokens from Mistral 7B)"),
+    "gemma2-jinja": ("HAND", "LLAMACPP:google-gemma-2-2b-it.jinja", "gemma-2-2b-it (template file)"),
+    "phi3.5-jinja": ("HAND", "LLAMACPP:microsoft-Phi-3.5-mini-instruct.jinja",
+                     "Phi-3.5-mini-instruct (template file)"),
     "content-loop": ("HAND", None, "hand-written: loops over content parts (vLLM's openai content format)"),
     "named-templates": ("HAND", None, "hand-written: a list of named templates (default, tool_use)"),
 }
@@ -62,7 +65,13 @@ CONTENT_LOOP = (
     "</{{ message.role }}>{{ eos_token }}\n"
     "{% endfor %}\n"
     "{%- if add_generation_prompt %}<assistant>{% endif %}")
+# templates the shared fixtures lack, from llama.cpp's collection (models/templates, MIT)
+LLAMACPP_TEMPLATES = "/work/llama.cpp/models/templates"
 HAND_CONFIGS = {
+    # Gemma 2's and Phi-3.5-mini's special tokens as their tokenizer configs name them
+    "gemma2-jinja": {"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>"},
+    "phi3.5-jinja": {"bos_token": "<s>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
+                     "unk_token": "<unk>"},
     "smollm3-jinja": {"bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|im_end|>"},
     "content-loop": {"chat_template": CONTENT_LOOP, "unk_token": None, "eos_token": "</s>",
                      "bos_token": {"content": "<s>", "lstrip": False, "normalized": False, "rstrip": False,
@@ -90,7 +99,11 @@ def copy_models(shared):
             with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
                 json.dump(HAND_CONFIGS[name], f, indent=2, ensure_ascii=False)
                 f.write("\n")
-        if jinja:
+        if jinja and jinja.startswith("LLAMACPP:"):
+            src = os.path.join(LLAMACPP_TEMPLATES, jinja[len("LLAMACPP:"):])
+            if os.path.exists(src):
+                shutil.copyfile(src, os.path.join(d, "chat_template.jinja"))
+        elif jinja:
             shutil.copyfile(os.path.join(shared, jinja), os.path.join(d, "chat_template.jinja"))
 
 

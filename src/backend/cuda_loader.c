@@ -152,6 +152,13 @@ static forge_status describe(const forge_model *m, fcuda_model *fm, forge_error 
     if (!layers) return err_set(err, FORGE_E_NOMEM, "out of memory");
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *L = &m->layers[l];
+        if (L->moe || !L->rope || c->gemma_norms || c->act != ACT_SILU || c->rope_dim != c->head_dim ||
+            c->rope_type == ROPE_LONGROPE) { /* features of the CPU forward only */
+            free(layers);
+            return err_set(err, FORGE_E_UNSUPPORTED, "the CUDA backend does not run %s models (%s); use the CPU",
+                           c->model_type, L->moe ? "mixture of experts" : !L->rope ? "layers without RoPE"
+                                                                        : "Gemma's norms, GeGLU and soft-capping, partial RoPE or longrope");
+        }
         layers[l] = (fcuda_layer){.attn_norm = L->attn_norm, .ffn_norm = L->ffn_norm, .q_norm = L->q_norm,
                                   .k_norm = L->k_norm, .wq = weight_of(&L->wq), .wk = weight_of(&L->wk),
                                   .wv = weight_of(&L->wv), .wo = weight_of(&L->wo), .wgate = weight_of(&L->wgate),

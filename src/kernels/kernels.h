@@ -48,6 +48,7 @@ typedef struct attn_args {
     const int32_t *blocks; /* the sequence's block table */
     int first, last;       /* visible key positions [first, last] */
     float scale;
+    float softcap; /* > 0: scores become tanh(s / softcap) * softcap (Gemma 2), after the scale */
     float *out; /* [n_rep][head_dim] */
 } attn_args;
 
@@ -91,9 +92,14 @@ const kernels *kernels_avx512(void);
 size_t mm_pack_floats(const mm_weight *w);
 int mm_panel_rows(int cols);
 
+/* out[i] = gelu_tanh(g[i]) * u[i] (GeGLU with transformers' gelu_pytorch_tanh), in f32 */
+void gelu_tanh_mul(float *out, const float *g, const float *u, int n);
+
 /* RoPE (HF rotate-half): x[i], x[i + d/2] rotated by (cos[i], sin[i]) for i < d/2,
  * for n_heads heads of head_dim d laid out one after another. */
 void rope_apply(float *x, int n_heads, int head_dim, const float *cos, const float *sin);
+/* The same on the first rot_dim dimensions of each head only (partial rotary: the rest pass). */
+void rope_apply_partial(float *x, int n_heads, int head_dim, int rot_dim, const float *cos, const float *sin);
 
 static inline float bf16_to_f32(uint16_t h) {
     union { uint32_t u; float f; } v = {.u = (uint32_t)h << 16};

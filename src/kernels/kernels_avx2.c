@@ -369,6 +369,9 @@ static inline __attribute__((always_inline)) void attention_impl(const attn_args
             }
         for (; t < nt; t++)
             for (int r = 0; r < nr; r++) s[r][t] = dot_hd(a->q + (size_t)r * hd, kb + (size_t)t * row, dt, hd) * a->scale;
+        if (a->softcap > 0) /* Gemma 2: tanh(s / cap) * cap, per score (libm's tanhf) */
+            for (int r = 0; r < nr; r++)
+                for (int k = 0; k < nt; k++) s[r][k] = tanhf(s[r][k] / a->softcap) * a->softcap;
         /* softmax bookkeeping per query head: block max, rescale factor, probabilities */
         for (int r = 0; r < nr; r++) {
             float mb = s[r][0];

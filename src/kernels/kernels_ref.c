@@ -159,6 +159,7 @@ static void ref_attention(const attn_args *a) {
             double s = 0;
             for (int d = 0; d < hd; d++) s += (double)q[d] * load_w(k, a->kv_dtype, d);
             s *= a->scale;
+            if (a->softcap > 0) s = tanh(s / a->softcap) * a->softcap;
             if (s > mx) mx = s;
         }
         double sum = 0;
@@ -170,7 +171,9 @@ static void ref_attention(const attn_args *a) {
             const char *v = (const char *)a->v_cache + off * esz;
             double s = 0;
             for (int d = 0; d < hd; d++) s += (double)q[d] * load_w(k, a->kv_dtype, d);
-            double e = exp(s * a->scale - mx);
+            s *= a->scale;
+            if (a->softcap > 0) s = tanh(s / a->softcap) * a->softcap;
+            double e = exp(s - mx);
             sum += e;
             for (int d = 0; d < hd; d++) acc[d] += e * load_w(v, a->kv_dtype, d);
         }
@@ -195,8 +198,19 @@ static void ref_exp_shift(float *out, const float *x, int n, float shift) {
     for (int i = 0; i < n; i++) out[i] = expf(x[i] - shift);
 }
 
+void gelu_tanh_mul(float *out, const float *g, const float *u, int n) {
+    for (int i = 0; i < n; i++) {
+        float x = g[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x))) * u[i];
+    }
+}
+
 void rope_apply(float *x, int n_heads, int head_dim, const float *cos, const float *sin) {
-    int half = head_dim / 2;
+    rope_apply_partial(x, n_heads, head_dim, head_dim, cos, sin);
+}
+
+void rope_apply_partial(float *x, int n_heads, int head_dim, int rot_dim, const float *cos, const float *sin) {
+    int half = rot_dim / 2;
     for (int h = 0; h < n_heads; h++) {
         float *v = x + (size_t)h * head_dim;
         for (int i = 0; i < half; i++) {

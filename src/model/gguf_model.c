@@ -113,6 +113,44 @@ static forge_status put_float(strbuf *sb, const gguf_file *g, const char *key, c
 
 static bool has_tensor(const gguf_file *g, const char *name) { return gguf_find_tensor(g, name) != NULL; }
 
+/* Phi-3's window (0: none), original context and longrope (conversion/phi.py writes the
+ * factors as F32 tensors rope_factors_long / rope_factors_short of rotary dims / 2, and the
+ * attention factor as a key) as config.json fields. */
+static forge_status phi3_longrope(const gguf_file *g, strbuf *sb, int64_t rdim, forge_error *err) {
+    int64_t swa = 0, orig = 0;
+    forge_status st;
+    if ((st = gguf_get_int(g, "phi3.attention.sliding_window", &swa, err)) && st != FORGE_E_NOT_FOUND) return st;
+    if ((st = gguf_get_int(g, "phi3.rope.scaling.original_context_length", &orig, err)) && st != FORGE_E_NOT_FOUND)
+        return st;
+    if (swa < 0 || swa > 2000000000 || orig < 0 || orig > 2000000000)
+        return err_set(err, FORGE_E_FORMAT, "GGUF phi3 sliding_window or original_context_length is out of range");
+    sb_printf(sb, ",\"sliding_window\":%lld", (long long)swa);
+    if (orig > 0) sb_printf(sb, ",\"original_max_position_embeddings\":%lld", (long long)orig);
+    const gguf_tensor *fl = gguf_find_tensor(g, "rope_factors_long.weight"), *fs = gguf_find_tensor(g, "rope_factors_short.weight");
+    if (!fl && !fs) return FORGE_OK;
+    const gguf_tensor *both[2] = {fs, fl};
+    for (int i = 0; i < 2; i++)
+        if (!both[i] || both[i]->type != GGML_F32 || both[i]->n_dims != 1 || both[i]->ne[0] != rdim / 2)
+            return err_set(err, FORGE_E_FORMAT, "GGUF phi3: rope_factors_long.weight and rope_factors_short.weight must "
+                           "both be F32 [%lld]", (long long)(rdim / 2));
+    sb_puts(sb, ",\"rope_scaling\":{\"type\":\"longrope\"");
+    for (int i = 0; i < 2; i++) {
+        sb_printf(sb, ",\"%s\":[", i ? "long_factor" : "short_factor");
+        for (int64_t k = 0; k < rdim / 2; k++) {
+            float f;
+            memcpy(&f, both[i]->data + 4 * k, 4); /* the data is 32-aligned; memcpy keeps it simple */
+            if (!(f > 0 && f < 1e30f)) return err_set(err, FORGE_E_FORMAT, "GGUF phi3: a rope factor is not a positive number");
+            sb_printf(sb, "%s%.9g", k ? "," : "", (double)f);
+        }
+        sb_putc(sb, ']');
+    }
+    double af = 0;
+    if ((st = gguf_get_float(g, "phi3.rope.scaling.attn_factor", &af, err)) && st != FORGE_E_NOT_FOUND) return st;
+    if (af > 0 && af < 1e30) sb_printf(sb, ",\"attention_factor\":%.9g", af);
+    sb_putc(sb, '}');
+    return FORGE_OK;
+}
+
 static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error *err) {
     const gguf_file *g = &gm->file;
     gguf_str a;
@@ -121,13 +159,33 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
     if (st) return st;
     char arch[32];
     if (a.len >= sizeof arch || memchr(a.s, 0, a.len) || memchr(a.s, '"', a.len) || memchr(a.s, '\\', a.len))
-        return err_set(err, FORGE_E_UNSUPPORTED, "general.architecture \"%.*s\" is not supported (llama, qwen2, qwen3)",
+        return err_set(err, FORGE_E_UNSUPPORTED,
+                       "general.architecture \"%.*s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2, phi3)",
                        (int)(a.len < 64 ? a.len : 64), a.s);
     memcpy(arch, a.s, a.len);
     arch[a.len] = 0;
-    if (strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3"))
-        return err_set(err, FORGE_E_UNSUPPORTED, "general.architecture \"%s\" is not supported (llama, qwen2, qwen3)", arch);
+    if (strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3") && strcmp(arch, "qwen3moe") &&
+        strcmp(arch, "gemma2") && strcmp(arch, "phi3"))
+        return err_set(err, FORGE_E_UNSUPPORTED,
+                       "general.architecture \"%s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2, phi3)", arch);
+    bool gemma2 = !strcmp(arch, "gemma2"), phi3 = !strcmp(arch, "phi3");
+    gm->norms_hold_one = gemma2;
     gm->qk_permuted = !strcmp(arch, "llama");
+    /* experts: llama.cpp's qwen3moe, and its llama arch with experts (Mixtral) */
+    char key[160];
+    int64_t n_exp = 0, n_used = 0, exp_ff = 0;
+    snprintf(key, sizeof key, "%s.expert_count", arch);
+    if ((st = gguf_get_int(g, key, &n_exp, err)) && st != FORGE_E_NOT_FOUND) return st;
+    snprintf(key, sizeof key, "%s.expert_used_count", arch);
+    if ((st = gguf_get_int(g, key, &n_used, err)) && st != FORGE_E_NOT_FOUND) return st;
+    snprintf(key, sizeof key, "%s.expert_feed_forward_length", arch);
+    if ((st = gguf_get_int(g, key, &exp_ff, err)) && st != FORGE_E_NOT_FOUND) return st;
+    if (n_exp < 0 || n_exp > 100000 || n_used < 0 || n_used > 100000 || exp_ff < 0 || exp_ff > 2000000000)
+        return err_set(err, FORGE_E_FORMAT, "GGUF keys %s.expert_count / expert_used_count / expert_feed_forward_length "
+                       "are out of range", arch);
+    bool qwen_moe = !strcmp(arch, "qwen3moe"), mixtral = !strcmp(arch, "llama") && n_exp > 0;
+    if (qwen_moe && n_exp <= 0) return err_set(err, FORGE_E_FORMAT, "GGUF key \"qwen3moe.expert_count\" is missing or 0");
+    const char *model_type = qwen_moe ? "qwen3_moe" : mixtral ? "mixtral" : arch;
     int64_t splits = 1;
     if ((st = gguf_get_int(g, "split.count", &splits, err)) && st != FORGE_E_NOT_FOUND) return st;
     if (splits > 1 && splits - 1 != gm->n_more)
@@ -135,8 +193,15 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
                        (long long)splits, gm->n_more + 1);
 
     strbuf sb = STRBUF_INIT;
-    sb_printf(&sb, "{\"model_type\":\"%s\",\"hidden_act\":\"silu\"", arch);
-    char key[160];
+    sb_printf(&sb, "{\"model_type\":\"%s\",\"hidden_act\":\"%s\"", model_type, gemma2 ? "gelu_pytorch_tanh" : "silu");
+    if (qwen_moe || mixtral) {
+        /* llama.cpp renormalizes the top k for both (build_moe_ffn's norm_w), as Qwen3-MoE's
+         * releases (norm_topk_prob true) and Mixtral do */
+        sb_printf(&sb, ",\"%s\":%lld,\"num_experts_per_tok\":%lld", qwen_moe ? "num_experts" : "num_local_experts",
+                  (long long)n_exp, (long long)n_used);
+        if (qwen_moe)
+            sb_printf(&sb, ",\"norm_topk_prob\":true,\"moe_intermediate_size\":%lld", (long long)exp_ff);
+    }
     /* vocabulary: the arch key, else the token list, else the embedding's rows */
     snprintf(key, sizeof key, "%s.vocab_size", arch);
     const gguf_kv *toks = gguf_find_kv(g, "tokenizer.ggml.tokens");
@@ -149,7 +214,7 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
         sb_printf(&sb, ",\"vocab_size\":%lld", (long long)emb->ne[1]);
     }
     if ((st = put_int(&sb, g, arch, "embedding_length", "hidden_size", true, err)) ||
-        (st = put_int(&sb, g, arch, "feed_forward_length", "intermediate_size", true, err)) ||
+        (st = put_int(&sb, g, arch, "feed_forward_length", "intermediate_size", !qwen_moe, err)) ||
         (st = put_int(&sb, g, arch, "block_count", "num_hidden_layers", true, err)) ||
         (st = put_int(&sb, g, arch, "attention.head_count", "num_attention_heads", true, err)) ||
         (st = put_int(&sb, g, arch, "attention.head_count_kv", "num_key_value_heads", false, err)) ||
@@ -184,11 +249,14 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
     rdim = hd;
     snprintf(key, sizeof key, "%s.rope.dimension_count", arch);
     if ((st = gguf_get_int(g, key, &rdim, err)) && st != FORGE_E_NOT_FOUND) goto out;
-    if (rdim != hd) {
-        st = err_set(err, FORGE_E_UNSUPPORTED, "GGUF key \"%s\" = %lld: partial RoPE (head dim %lld) is not supported",
+    if (rdim != hd && !(phi3 && rdim > 0 && rdim < hd && rdim % 2 == 0)) {
+        st = err_set(err, FORGE_E_UNSUPPORTED, "GGUF key \"%s\" = %lld: partial RoPE (head dim %lld) is supported for phi3 only",
                      key, (long long)rdim, (long long)hd);
         goto out;
     }
+    /* HF takes int(head_dim * factor): half a dimension over keeps the division's rounding out */
+    if (rdim != hd) sb_printf(&sb, ",\"partial_rotary_factor\":%.17g", ((double)rdim + 0.5) / (double)hd);
+    if (phi3 && (st = phi3_longrope(g, &sb, rdim, err))) goto out;
     if (hd <= 0 || hd > 100000) {
         st = err_set(err, FORGE_E_FORMAT, "head dimension %lld is out of range", (long long)hd);
         goto out;
@@ -219,7 +287,29 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
     sb_printf(&sb, ",\"tie_word_embeddings\":%s", has_tensor(g, "output.weight") ? "false" : "true");
     if (!strcmp(arch, "llama"))
         sb_printf(&sb, ",\"attention_bias\":%s", has_tensor(g, "blk.0.attn_q.bias") ? "true" : "false");
-    if (!strcmp(arch, "qwen2") || !strcmp(arch, "qwen3")) sb_puts(&sb, ",\"use_sliding_window\":false");
+    if (!strcmp(arch, "qwen2") || !strcmp(arch, "qwen3") || qwen_moe) sb_puts(&sb, ",\"use_sliding_window\":false");
+    if (gemma2) {
+        /* soft-capping and the window from the metadata (0: none); the attention scale as
+         * llama.cpp takes it: head_dim, but hidden/heads for the 46-layer 27B */
+        double acap = 0, fcap = 0;
+        int64_t swa = 4096, layers = 0;
+        if ((st = gguf_get_float(g, "gemma2.attn_logit_softcapping", &acap, err)) && st != FORGE_E_NOT_FOUND) goto out;
+        if ((st = gguf_get_float(g, "gemma2.final_logit_softcapping", &fcap, err)) && st != FORGE_E_NOT_FOUND) goto out;
+        if ((st = gguf_get_int(g, "gemma2.attention.sliding_window", &swa, err)) && st != FORGE_E_NOT_FOUND) goto out;
+        gguf_get_int(g, "gemma2.block_count", &layers, NULL);
+        if (!(acap >= 0 && acap < 1e30) || !(fcap >= 0 && fcap < 1e30) || swa < 0 || swa > 2000000000) {
+            st = err_set(err, FORGE_E_FORMAT, "GGUF gemma2 soft-capping or sliding_window is out of range");
+            goto out;
+        }
+        sb_printf(&sb, ",\"attn_logit_softcapping\":%.17g,\"final_logit_softcapping\":%.17g,\"sliding_window\":%lld",
+                  acap, fcap, (long long)swa);
+        sb_printf(&sb, ",\"query_pre_attn_scalar\":%lld", (long long)(layers == 46 ? hidden / heads : hd));
+    }
+    if (qwen_moe) {
+        /* a dense MLP width is unused when every layer is sparse; config_parse wants one */
+        snprintf(key, sizeof key, "%s.feed_forward_length", arch);
+        if (!gguf_find_kv(g, key)) sb_printf(&sb, ",\"intermediate_size\":%lld", (long long)(exp_ff > 0 ? exp_ff : 1));
+    }
 
     /* the dtype of the attention weights, for the KV cache's automatic dtype */
     const gguf_tensor *wq = gguf_find_tensor(g, "blk.0.attn_q.weight");
@@ -270,8 +360,56 @@ static const struct { const char *gguf, *hf; } g_layer_names[] = {
     {"ffn_down.weight", "mlp.down_proj.weight"},
 };
 
+/* A MoE layer's tensors: the router and the experts' 3-D stacks, [expert][rows][cols]. */
+static const char *const g_exps[3] = {"ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight"};
+
+/* The layer of a "blk.N.rest" name and its rest, or -1. */
+static long blk_layer(const char *name, const char **rest) {
+    if (strncmp(name, "blk.", 4)) return -1;
+    char *end;
+    long l = strtol(name + 4, &end, 10);
+    if (end == name + 4 || *end != '.' || l < 0 || l > 100000 || (name[4] == '0' && end != name + 5)) return -1;
+    *rest = end + 1;
+    return l;
+}
+
+/* Which expert stack (0 gate, 1 up, 2 down) a tensor is, or -1. */
+static int exps_kind(const char *name) {
+    const char *rest;
+    if (blk_layer(name, &rest) < 0) return -1;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(rest, g_exps[i])) return i;
+    return -1;
+}
+
+/* The HF name of expert e's matrix of a stack (Qwen3-MoE's or Mixtral's names). */
+static void hf_expert_name(const model_config *cfg, long l, int kind, long e, char *out, size_t n) {
+    static const char *const qwen[3] = {"gate_proj", "up_proj", "down_proj"}, *const mix[3] = {"w1", "w3", "w2"};
+    bool mixtral = cfg->arch == ARCH_MIXTRAL;
+    snprintf(out, n, "model.layers.%ld.%s.experts.%ld.%s.weight", l, mixtral ? "block_sparse_moe" : "mlp", e,
+             mixtral ? mix[kind] : qwen[kind]);
+}
+
 /* The HF name of a GGUF tensor into out, or false for tensors Forge does not bind. */
-static bool hf_name(const char *name, char *out, size_t n) {
+static bool hf_name(const model_config *cfg, const char *name, char *out, size_t n) {
+    const char *rest;
+    long bl = blk_layer(name, &rest);
+    if (bl >= 0 && cfg->fused_qkv_gate_up) { /* Phi-3's fused projections */
+        if (!strcmp(rest, "attn_qkv.weight")) return snprintf(out, n, "model.layers.%ld.self_attn.qkv_proj.weight", bl) > 0;
+        if (!strcmp(rest, "ffn_up.weight")) return snprintf(out, n, "model.layers.%ld.mlp.gate_up_proj.weight", bl) > 0;
+    }
+    if (bl >= 0 && cfg->gemma_norms) { /* Gemma's four norms of a layer */
+        static const struct { const char *gguf, *hf; } gn[] = {
+            {"post_attention_norm.weight", "post_attention_layernorm.weight"},
+            {"ffn_norm.weight", "pre_feedforward_layernorm.weight"},
+            {"post_ffw_norm.weight", "post_feedforward_layernorm.weight"},
+        };
+        for (size_t i = 0; i < sizeof gn / sizeof gn[0]; i++)
+            if (!strcmp(rest, gn[i].gguf)) return snprintf(out, n, "model.layers.%ld.%s", bl, gn[i].hf) > 0;
+    }
+    if (bl >= 0 && !strcmp(rest, "ffn_gate_inp.weight"))
+        return snprintf(out, n, "model.layers.%ld.%s.gate.weight", bl,
+                        cfg->arch == ARCH_MIXTRAL ? "block_sparse_moe" : "mlp") > 0;
     if (!strcmp(name, "token_embd.weight")) return snprintf(out, n, "model.embed_tokens.weight") > 0;
     if (!strcmp(name, "output_norm.weight")) return snprintf(out, n, "model.norm.weight") > 0;
     if (!strcmp(name, "output.weight")) return snprintf(out, n, "lm_head.weight") > 0;
@@ -283,6 +421,59 @@ static bool hf_name(const char *name, char *out, size_t n) {
         if (!strcmp(end + 1, g_layer_names[i].gguf))
             return snprintf(out, n, "model.layers.%ld.%s", l, g_layer_names[i].hf) > 0;
     return false;
+}
+
+/* Adds the tensor named name (owned copy) with t's type, a 2-D shape and the given bytes. */
+static forge_status add_tensor(gguf_model *gm, st_set *st, const gguf_tensor *t, const char *name, int ndim,
+                               const int64_t *shape, const unsigned char *data, size_t nbytes, forge_error *err) {
+    if (!(gm->names[gm->n_names] = strdup(name))) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    st_tensor *o = &st->tensors[st->n_tensors];
+    o->name = gm->names[gm->n_names++];
+    snprintf(o->dtype_name, sizeof o->dtype_name, "%s", ggml_type_name(t->type));
+    o->dtype = t->type == GGML_F32 ? FORGE_DTYPE_F32 : t->type == GGML_F16 ? FORGE_DTYPE_F16
+             : t->type == GGML_BF16 ? FORGE_DTYPE_BF16 : -1;
+    o->qtype = o->dtype < 0 ? (int)t->type : 0;
+    o->ndim = ndim;
+    for (int d = 0; d < ndim; d++) o->shape[d] = shape[d];
+    o->data = data;
+    o->nbytes = nbytes;
+    if (strmap_get(&st->by_name, o->name, strlen(o->name)) >= 0)
+        return err_set(err, FORGE_E_FORMAT, "tensor \"%s\" appears twice", t->cname);
+    if (!strmap_put(&st->by_name, o->name, strlen(o->name), st->n_tensors))
+        return err_set(err, FORGE_E_NOMEM, "out of memory");
+    st->n_tensors++;
+    return FORGE_OK;
+}
+
+/* An expert stack (ggml ne = [cols, rows, experts]) as one [rows, cols] view per expert into
+ * the mapping: each expert's rows are contiguous, quantized rows included. */
+static forge_status add_experts(gguf_model *gm, const model_config *cfg, st_set *st, const gguf_tensor *t, int kind,
+                                forge_error *err) {
+    const char *rest;
+    long l = blk_layer(t->cname, &rest);
+    int64_t E = t->ne[2];
+    if (E <= 0 || t->nbytes % (uint64_t)E)
+        return err_set(err, FORGE_E_FORMAT, "tensor \"%s\": %zu bytes do not split into %lld experts", t->cname,
+                       t->nbytes, (long long)E);
+    size_t per = t->nbytes / (size_t)E;
+    int64_t shape[2] = {t->ne[1], t->ne[0]};
+    for (int64_t e = 0; e < E; e++) {
+        char name[256];
+        hf_expert_name(cfg, l, kind, (long)e, name, sizeof name);
+        forge_status s = add_tensor(gm, st, t, name, 2, shape, t->data + (size_t)e * per, per, err);
+        if (s) return s;
+    }
+    return FORGE_OK;
+}
+
+/* Tensor j of the model: the first file's, then each further shard's in order. */
+static const gguf_tensor *tensor_at(const gguf_model *gm, uint64_t j) {
+    const gguf_file *f = &gm->file;
+    for (int k = 0; j >= f->n_tensors && k < gm->n_more; k++) {
+        j -= f->n_tensors;
+        f = &gm->more[k];
+    }
+    return &f->tensors[j];
 }
 
 forge_status gguf_model_describe(gguf_model *gm, model_config *cfg, st_set *st, forge_error *err) {
@@ -297,18 +488,23 @@ forge_status gguf_model_describe(gguf_model *gm, model_config *cfg, st_set *st, 
     if (s == FORGE_OK && gm->n_more > 0 && (uint64_t)declared != total)
         return err_set(err, FORGE_E_FORMAT, "split.tensors.count is %lld but the %d shards hold %llu tensors",
                        (long long)declared, gm->n_more + 1, (unsigned long long)total);
-    gm->names = calloc(total ? total : 1, sizeof *gm->names);
-    st->tensors = calloc(total ? total : 1, sizeof *st->tensors);
-    if (!gm->names || !st->tensors || !strmap_init(&st->by_name, total + 8))
+    /* each 3-D expert stack becomes one 2-D tensor per expert */
+    uint64_t n_out = total;
+    for (uint64_t j = 0; j < total; j++) {
+        const gguf_tensor *t = tensor_at(gm, j);
+        if (exps_kind(t->cname) >= 0) {
+            if (t->n_dims != 3 || t->ne[2] != cfg->n_experts)
+                return err_set(err, FORGE_E_FORMAT, "tensor \"%s\" must have 3 dimensions, the last %d (experts)",
+                               t->cname, cfg->n_experts);
+            n_out += (uint64_t)t->ne[2] - 1;
+        }
+    }
+    gm->names = calloc(n_out ? n_out : 1, sizeof *gm->names);
+    st->tensors = calloc(n_out ? n_out : 1, sizeof *st->tensors);
+    if (!gm->names || !st->tensors || !strmap_init(&st->by_name, n_out + 8))
         return err_set(err, FORGE_E_NOMEM, "out of memory");
     for (uint64_t j = 0; j < total; j++) {
-        const gguf_file *f = g;
-        uint64_t i = j;
-        for (int k = 0; i >= f->n_tensors && k < gm->n_more; k++) {
-            i -= f->n_tensors;
-            f = &gm->more[k];
-        }
-        const gguf_tensor *t = &f->tensors[i];
+        const gguf_tensor *t = tensor_at(gm, j);
         if (!strcmp(t->cname, "rope_freqs.weight")) {
             if (t->type != GGML_F32 || t->n_dims != 1 || t->ne[0] != cfg->head_dim / 2)
                 return err_set(err, FORGE_E_FORMAT, "tensor \"rope_freqs.weight\" must be F32 [%d], is %s [%lld]",
@@ -317,23 +513,15 @@ forge_status gguf_model_describe(gguf_model *gm, model_config *cfg, st_set *st, 
             continue;
         }
         char name[256];
-        if (!hf_name(t->cname, name, sizeof name)) continue;
-        if (!(gm->names[gm->n_names] = strdup(name))) return err_set(err, FORGE_E_NOMEM, "out of memory");
-        st_tensor *o = &st->tensors[st->n_tensors];
-        o->name = gm->names[gm->n_names++];
-        snprintf(o->dtype_name, sizeof o->dtype_name, "%s", ggml_type_name(t->type));
-        o->dtype = t->type == GGML_F32 ? FORGE_DTYPE_F32 : t->type == GGML_F16 ? FORGE_DTYPE_F16
-                 : t->type == GGML_BF16 ? FORGE_DTYPE_BF16 : -1;
-        o->qtype = o->dtype < 0 ? (int)t->type : 0;
-        o->ndim = t->n_dims;
-        for (int d = 0; d < t->n_dims; d++) o->shape[d] = t->ne[t->n_dims - 1 - d];
-        o->data = t->data;
-        o->nbytes = t->nbytes;
-        if (strmap_get(&st->by_name, o->name, strlen(o->name)) >= 0)
-            return err_set(err, FORGE_E_FORMAT, "tensor \"%s\" appears twice", t->cname);
-        if (!strmap_put(&st->by_name, o->name, strlen(o->name), st->n_tensors))
-            return err_set(err, FORGE_E_NOMEM, "out of memory");
-        st->n_tensors++;
+        int kind = exps_kind(t->cname);
+        if (kind >= 0) {
+            if ((s = add_experts(gm, cfg, st, t, kind, err))) return s;
+            continue;
+        }
+        if (!hf_name(cfg, t->cname, name, sizeof name)) continue;
+        int64_t shape[GGUF_MAX_DIMS];
+        for (int d = 0; d < t->n_dims; d++) shape[d] = t->ne[t->n_dims - 1 - d];
+        if ((s = add_tensor(gm, st, t, name, t->n_dims, shape, t->data, t->nbytes, err))) return s;
     }
     return FORGE_OK;
 }

@@ -18,6 +18,7 @@ typedef struct gguf_model {
     int n_names;
     bool qk_permuted;         /* llama: rows of q_proj/k_proj in llama.cpp's order */
     const float *rope_freqs;  /* llama3 rope_freqs.weight (head_dim / 2) or NULL */
+    bool norms_hold_one;      /* gemma2: the converter stored Gemma's norms as 1 + w already */
 } gguf_model;
 
 /* True when path names a GGUF file (by its name), or a folder that holds no safetensors

@@ -83,6 +83,15 @@ static forge_status bind_vec(forge_model *m, const char *name, int n, bool requi
     return FORGE_OK;
 }
 
+/* A norm weight as f32; Gemma's (1 + w) folded in here, in f32 as HF computes it. */
+static forge_status bind_norm(forge_model *m, const char *name, int n, const float **out, forge_error *err) {
+    forge_status st = bind_vec(m, name, n, true, out, err);
+    if (st || !m->cfg.gemma_norms || (m->gguf && m->gguf->norms_hold_one)) return st;
+    float *w = (float *)*out; /* owned by the model */
+    for (int i = 0; i < n; i++) w[i] = 1.0f + w[i];
+    return FORGE_OK;
+}
+
 typedef struct quant_job {
     const mm_weight *src;
     int qtype, rows_per;
@@ -214,6 +223,66 @@ static forge_status bind_linear(forge_model *m, const char *prefix, const char *
     return FORGE_OK;
 }
 
+/* A MoE layer's router and experts: Qwen3-MoE's mlp.gate / mlp.experts.E.{gate,up,down}_proj,
+ * Mixtral's block_sparse_moe.gate / block_sparse_moe.experts.E.{w1,w3,w2}. */
+static forge_status bind_experts(forge_model *m, int l, layer_weights *L, forge_error *err) {
+    const model_config *c = &m->cfg;
+    int H = c->hidden_size, I = c->moe_intermediate_size, E = c->n_experts;
+    bool mixtral = c->arch == ARCH_MIXTRAL;
+    const char *base = mixtral ? "block_sparse_moe" : "mlp";
+    const char *names[3] = {mixtral ? "w1" : "gate_proj", mixtral ? "w3" : "up_proj", mixtral ? "w2" : "down_proj"};
+    char p[160];
+    forge_status st;
+    snprintf(p, sizeof p, "model.layers.%d.%s", l, base);
+    if ((st = bind_linear(m, p, "gate", E, H, false, &L->router, err))) return st;
+    mm_weight *w = own(m, 3 * (size_t)E * sizeof *w);
+    if (!w) return err_set(err, FORGE_E_NOMEM, "out of memory");
+    L->egate = w;
+    L->eup = w + E;
+    L->edown = w + 2 * E;
+    for (int e = 0; e < E; e++) {
+        snprintf(p, sizeof p, "model.layers.%d.%s.experts.%d", l, base, e);
+        if ((st = bind_linear(m, p, names[0], I, H, false, &L->egate[e], err)) ||
+            (st = bind_linear(m, p, names[1], I, H, false, &L->eup[e], err)) ||
+            (st = bind_linear(m, p, names[2], H, I, false, &L->edown[e], err)))
+            return st;
+    }
+    return FORGE_OK;
+}
+
+/* Rows [r0, r0 + rows) of a bound matrix as a view (whole rows: dtype or quantized). */
+static mm_weight row_view(const mm_weight *w, int r0, int rows) {
+    mm_weight v = *w;
+    v.data = (const char *)w->data + (size_t)r0 * weight_row_bytes(w);
+    v.rows = rows;
+    v.bias = NULL;
+    return v;
+}
+
+/* Phi-3: qkv_proj [q; k; v] and gate_up_proj [gate; up] (Phi3MLP chunks gate first), split
+ * into views of the mapping; o_proj and down_proj as usual; no biases. */
+static forge_status bind_phi3(forge_model *m, int l, layer_weights *L, forge_error *err) {
+    const model_config *c = &m->cfg;
+    int H = c->hidden_size, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim, I = c->intermediate_size;
+    char p[128];
+    mm_weight qkv, gu;
+    forge_status st;
+    snprintf(p, sizeof p, "model.layers.%d.self_attn", l);
+    if ((st = bind_linear(m, p, "qkv_proj", qd + 2 * kvd, H, false, &qkv, err)) ||
+        (st = bind_linear(m, p, "o_proj", H, qd, false, &L->wo, err)))
+        return st;
+    snprintf(p, sizeof p, "model.layers.%d.mlp", l);
+    if ((st = bind_linear(m, p, "gate_up_proj", 2 * I, H, false, &gu, err)) ||
+        (st = bind_linear(m, p, "down_proj", H, I, false, &L->wdown, err)))
+        return st;
+    L->wq = row_view(&qkv, 0, qd);
+    L->wk = row_view(&qkv, qd, kvd);
+    L->wv = row_view(&qkv, qd + kvd, kvd);
+    L->wgate = row_view(&gu, 0, I);
+    L->wup = row_view(&gu, I, I);
+    return FORGE_OK;
+}
+
 forge_status model_bind(forge_model *m, forge_error *err) {
     const model_config *c = &m->cfg;
     int H = c->hidden_size, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
@@ -225,29 +294,47 @@ forge_status model_bind(forge_model *m, forge_error *err) {
         layer_weights *L = &m->layers[l];
         char p[128], n[192];
         snprintf(p, sizeof p, "model.layers.%d.self_attn", l);
-        if ((st = bind_linear(m, p, "q_proj", qd, H, c->q_bias, &L->wq, err)) ||
+        if (c->fused_qkv_gate_up) {
+            if ((st = bind_phi3(m, l, L, err))) return st;
+        } else if ((st = bind_linear(m, p, "q_proj", qd, H, c->q_bias, &L->wq, err)) ||
             (st = bind_linear(m, p, "k_proj", kvd, H, c->k_bias, &L->wk, err)) ||
             (st = bind_linear(m, p, "v_proj", kvd, H, c->v_bias, &L->wv, err)) ||
             (st = bind_linear(m, p, "o_proj", H, qd, c->o_bias, &L->wo, err)))
             return st;
         if (c->qk_norm) {
             snprintf(n, sizeof n, "%s.q_norm.weight", p);
-            if ((st = bind_vec(m, n, hd, true, &L->q_norm, err))) return st;
+            if ((st = bind_norm(m, n, hd, &L->q_norm, err))) return st;
             snprintf(n, sizeof n, "%s.k_norm.weight", p);
-            if ((st = bind_vec(m, n, hd, true, &L->k_norm, err))) return st;
+            if ((st = bind_norm(m, n, hd, &L->k_norm, err))) return st;
         }
-        snprintf(p, sizeof p, "model.layers.%d.mlp", l);
-        if ((st = bind_linear(m, p, "gate_proj", c->intermediate_size, H, c->mlp_bias, &L->wgate, err)) ||
-            (st = bind_linear(m, p, "up_proj", c->intermediate_size, H, c->mlp_bias, &L->wup, err)) ||
-            (st = bind_linear(m, p, "down_proj", H, c->intermediate_size, c->mlp_bias, &L->wdown, err)))
-            return st;
+        L->moe = c->layer_moe[l];
+        if (c->fused_qkv_gate_up) {
+            /* bound with the attention */
+        } else if (L->moe) {
+            if ((st = bind_experts(m, l, L, err))) return st;
+        } else {
+            snprintf(p, sizeof p, "model.layers.%d.mlp", l);
+            if ((st = bind_linear(m, p, "gate_proj", c->intermediate_size, H, c->mlp_bias, &L->wgate, err)) ||
+                (st = bind_linear(m, p, "up_proj", c->intermediate_size, H, c->mlp_bias, &L->wup, err)) ||
+                (st = bind_linear(m, p, "down_proj", H, c->intermediate_size, c->mlp_bias, &L->wdown, err)))
+                return st;
+        }
         snprintf(n, sizeof n, "model.layers.%d.input_layernorm.weight", l);
-        if ((st = bind_vec(m, n, H, true, &L->attn_norm, err))) return st;
+        if ((st = bind_norm(m, n, H, &L->attn_norm, err))) return st;
+        /* llama's post_attention_layernorm is the MLP's input norm; Gemma's normalizes the
+         * attention output, and pre/post_feedforward_layernorm wrap the MLP */
         snprintf(n, sizeof n, "model.layers.%d.post_attention_layernorm.weight", l);
-        if ((st = bind_vec(m, n, H, true, &L->ffn_norm, err))) return st;
+        if ((st = bind_norm(m, n, H, c->gemma_norms ? &L->post_attn_norm : &L->ffn_norm, err))) return st;
+        if (c->gemma_norms) {
+            snprintf(n, sizeof n, "model.layers.%d.pre_feedforward_layernorm.weight", l);
+            if ((st = bind_norm(m, n, H, &L->ffn_norm, err))) return st;
+            snprintf(n, sizeof n, "model.layers.%d.post_feedforward_layernorm.weight", l);
+            if ((st = bind_norm(m, n, H, &L->post_ffn_norm, err))) return st;
+        }
         L->sliding = c->layer_sliding[l];
+        L->rope = c->layer_rope[l];
     }
-    if ((st = bind_vec(m, "model.norm.weight", H, true, &m->final_norm, err))) return st;
+    if ((st = bind_norm(m, "model.norm.weight", H, &m->final_norm, err))) return st;
     if (c->tie_word_embeddings) {
         m->lm_head = m->embed;
     } else {
@@ -256,6 +343,16 @@ forge_status model_bind(forge_model *m, forge_error *err) {
     m->rope_inv_freq = own(m, (size_t)(hd / 2) * sizeof(double));
     if (!m->rope_inv_freq) return err_set(err, FORGE_E_NOMEM, "out of memory");
     config_rope_inv_freq(c, m->rope_inv_freq);
+    if (c->rope_type == ROPE_LONGROPE) {
+        m->rope_long_inv_freq = own(m, (size_t)(c->rope_dim / 2) * sizeof(double));
+        if (!m->rope_long_inv_freq) return err_set(err, FORGE_E_NOMEM, "out of memory");
+        config_rope_long_inv_freq(c, m->rope_long_inv_freq);
+    }
+    if (c->rope_local_theta > 0) {
+        m->rope_local_inv_freq = own(m, (size_t)(hd / 2) * sizeof(double));
+        if (!m->rope_local_inv_freq) return err_set(err, FORGE_E_NOMEM, "out of memory");
+        config_rope_local_inv_freq(c, m->rope_local_inv_freq);
+    }
     if (m->gguf && m->gguf->rope_freqs)
         for (int i = 0; i < hd / 2; i++) {
             float f = m->gguf->rope_freqs[i]; /* llama.cpp: theta / freq_factor */

@@ -10,9 +10,14 @@
 
 typedef struct layer_weights {
     const float *attn_norm, *ffn_norm; /* [hidden] */
-    const float *q_norm, *k_norm;      /* [head_dim] (qwen3) or NULL */
-    mm_weight wq, wk, wv, wo, wgate, wup, wdown;
+    const float *q_norm, *k_norm;      /* [head_dim] (qwen3, gemma3) or NULL */
+    const float *post_attn_norm, *post_ffn_norm; /* [hidden] Gemma's norms of the attention and MLP outputs, or NULL */
+    mm_weight wq, wk, wv, wo, wgate, wup, wdown; /* the dense MLP's unused on a MoE layer */
     bool sliding;
+    bool rope; /* false: a NoPE layer (SmolLM3) */
+    bool moe;  /* the MLP is a mixture of experts: */
+    mm_weight router;                 /* [n_experts, hidden] */
+    mm_weight *egate, *eup, *edown; /* [n_experts] each, owned by the model */
 } layer_weights;
 
 struct forge_model {
@@ -23,6 +28,8 @@ struct forge_model {
     mm_weight lm_head; /* [vocab, hidden]; the embedding when tied */
     const float *final_norm;
     double *rope_inv_freq; /* [head_dim / 2] */
+    double *rope_local_inv_freq; /* [head_dim / 2] the sliding layers' (Gemma 3), or NULL */
+    double *rope_long_inv_freq;  /* [rope_dim / 2] longrope's beyond the original context, or NULL */
     void **owned;          /* converted copies (norms, biases, realigned weights) */
     int n_owned, cap_owned;
     forge_model_info info;

@@ -11,62 +11,16 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "backend/backend.h"
+#include "backend/cpu/cpu_int.h"
 #include "base/log.h"
 #include "base/threadpool.h"
 #include "base/timing.h"
 #include "kernels/quant.h"
 
-enum { MM_MAX_TASKS = 4 };
-#ifndef GEMM_STREAM_ROWS
-#define GEMM_STREAM_ROWS 32
-#endif
-
-typedef struct mm_task {
-    const float *x;
-    int ldx, m;
-    const mm_weight *w;
-    float *y;
-    int ldy;
-    int col_size, n_col, row_size, n_row; /* chunking */
-} mm_task;
-
-typedef enum { ROWS_ATTN_NORM, ROWS_QK_ROPE_STORE, ROWS_FFN_NORM, ROWS_SWIGLU } rows_op;
-
-/* FORGE_PROFILE=1: time per phase of the forward, printed when the backend is freed */
-enum { PH_NORM, PH_QKV, PH_ROPE, PH_ATTN, PH_O, PH_GATEUP, PH_SWIGLU, PH_DOWN, PH_HEAD, PH_N };
 static const char *g_phase_names[PH_N] = {"norms", "qkv", "qk-norm/rope/kv-write", "attention", "o_proj",
-                                          "gate/up", "swiglu", "down", "lm_head"};
+                                          "gate/up", "swiglu", "down", "lm_head", "moe router", "moe experts"};
 
-typedef struct cpu_backend {
-    backend base;
-    const forge_model *m;
-    const kernels *k;
-    const quant_kernels *qk; /* GGUF quantized weights */
-    tpool *pool;
-    int n_threads;
-    backend_params p;
-    /* the paged KV cache: per layer, [block][kv_head][BLOCK_TOKENS][head_dim] */
-    void **kpool, **vpool;
-    size_t block_elems, pool_bytes;
-    /* scratch, sized once for max_batch_tokens rows */
-    float *x, *xn, *q, *kk, *vv, *att, *tmp, *gate, *up, *rcos, *rsin, *xf;
-    float *pack;
-    size_t pack_floats;
-    /* the job in flight */
-    const forge_batch *batch;
-    int layer;
-    rows_op op;
-    int rows_per_chunk;
-    int attn_heads_per_chunk;
-    mm_task tasks[MM_MAX_TASKS];
-    int n_tasks;
-    bool profile;
-    double phase_s[PH_N];
-    uint64_t phase_t0;
-} cpu_backend;
-
-static void phase_end(cpu_backend *b, int ph) {
+void phase_end(cpu_backend *b, int ph) {
     if (!b->profile) return;
     uint64_t t = time_ns();
     b->phase_s[ph] += (double)(t - b->phase_t0) * 1e-9;
@@ -97,7 +51,8 @@ static void mm_chunk(void *ctx, int chunk, int thread) {
 }
 
 /* Adds a job y[m][rows(w)] = x[m][cols(w)] . w^T to the next dispatch. */
-static void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weight *w, float *y, int ldy) {
+void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weight *w, float *y, int ldy) {
+    FORGE_ASSERT(b->n_tasks < b->cap_tasks);
     mm_task *t = &b->tasks[b->n_tasks++];
     *t = (mm_task){.x = x, .ldx = ldx, .m = m, .w = w, .y = y, .ldy = ldy};
     int N = w->rows;
@@ -130,7 +85,7 @@ static void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weig
     t->n_row = (m + t->row_size - 1) / t->row_size;
 }
 
-static void mm_run(cpu_backend *b) {
+void mm_run(cpu_backend *b) {
     int total = 0;
     for (int i = 0; i < b->n_tasks; i++) total += b->tasks[i].n_col * b->tasks[i].n_row;
     tpool_run(b->pool, total, mm_chunk, b);
@@ -160,11 +115,15 @@ static void rows_row(cpu_backend *b, int t) {
     float *x = b->x + (size_t)t * H, *xn = b->xn + (size_t)t * H, *tmp = b->tmp + (size_t)t * H;
     switch (b->op) {
     case ROWS_ATTN_NORM:
-        if (b->layer > 0)
+        if (b->layer > 0) {
+            const float *pn = b->m->layers[b->layer - 1].post_ffn_norm;
+            if (pn) b->k->rmsnorm(tmp, tmp, pn, H, c->rms_norm_eps); /* Gemma: the MLP output's norm */
             for (int i = 0; i < H; i++) x[i] += tmp[i];
+        }
         b->k->rmsnorm(xn, x, L->attn_norm, H, c->rms_norm_eps);
         break;
     case ROWS_FFN_NORM:
+        if (L->post_attn_norm) b->k->rmsnorm(tmp, tmp, L->post_attn_norm, H, c->rms_norm_eps);
         for (int i = 0; i < H; i++) x[i] += tmp[i];
         b->k->rmsnorm(xn, x, L->ffn_norm, H, c->rms_norm_eps);
         break;
@@ -174,15 +133,22 @@ static void rows_row(cpu_backend *b, int t) {
             for (int h = 0; h < c->n_heads; h++) b->k->rmsnorm(q + h * hd, q + h * hd, L->q_norm, hd, c->rms_norm_eps);
             for (int h = 0; h < c->n_kv_heads; h++) b->k->rmsnorm(k + h * hd, k + h * hd, L->k_norm, hd, c->rms_norm_eps);
         }
-        const float *cs = b->rcos + (size_t)t * (hd / 2), *sn = b->rsin + (size_t)t * (hd / 2);
-        rope_apply(q, c->n_heads, hd, cs, sn);
-        rope_apply(k, c->n_kv_heads, hd, cs, sn);
+        bool local = L->sliding && b->rcos_local;
+        const float *cs = (local ? b->rcos_local : b->rcos) + (size_t)t * (hd / 2);
+        const float *sn = (local ? b->rsin_local : b->rsin) + (size_t)t * (hd / 2);
+        if (L->rope) {
+            rope_apply_partial(q, c->n_heads, hd, c->rope_dim, cs, sn);
+            rope_apply_partial(k, c->n_kv_heads, hd, c->rope_dim, cs, sn);
+        }
         store_kv(b, t);
         break;
     }
     case ROWS_SWIGLU: {
         int I = c->intermediate_size;
-        b->k->swiglu(b->gate + (size_t)t * I, b->gate + (size_t)t * I, b->up + (size_t)t * I, I);
+        if (c->act == ACT_GELU_TANH)
+            gelu_tanh_mul(b->gate + (size_t)t * I, b->gate + (size_t)t * I, b->up + (size_t)t * I, I);
+        else
+            b->k->swiglu(b->gate + (size_t)t * I, b->gate + (size_t)t * I, b->up + (size_t)t * I, I);
         break;
     }
     }
@@ -232,7 +198,8 @@ static void attn_chunk(void *ctx, int chunk, int thread) {
         .blocks = bt->block_tables[bt->seq[t]],
         .first = first,
         .last = pos,
-        .scale = (float)(1.0 / sqrt((double)hd)),
+        .scale = (float)c->attn_scale,
+        .softcap = c->attn_softcap,
         .out = b->att + (size_t)t * c->n_heads * hd + (size_t)h0 * hd,
     };
     b->k->attention(&a);
@@ -256,12 +223,28 @@ static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logit
                               b->x + (size_t)t * H, H);
         else
             b->k->to_f32(b->x + (size_t)t * H, (const char *)m->embed.data + (size_t)bt->tokens[t] * erow, m->embed.dtype, H);
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < hd / 2; i++) {
-            double ang = (double)bt->positions[t] * m->rope_inv_freq[i];
-            b->rcos[(size_t)t * (hd / 2) + i] = (float)cos(ang);
-            b->rsin[(size_t)t * (hd / 2) + i] = (float)sin(ang);
+    if (c->embed_scale > 0)
+        for (size_t i = 0; i < (size_t)T * H; i++) b->x[i] *= c->embed_scale;
+    for (int t = 0; t < T; t++) {
+        /* longrope: a token whose sequence is longer than the original context (position + 1 >
+         * original_max_position_embeddings) takes the long factors, as transformers does when
+         * it generates that token with a KV cache; chosen per token, so batch and chunk
+         * invariant. cos/sin scaled by the attention factor (1 but for longrope), in f32 as HF */
+        int pos = bt->positions[t];
+        const double *inv = m->rope_long_inv_freq && pos + 1 > c->rope_original_max_pos ? m->rope_long_inv_freq
+                                                                                         : m->rope_inv_freq;
+        float af = (float)c->rope_attn_factor;
+        for (int i = 0; i < c->rope_dim / 2; i++) {
+            double ang = (double)pos * inv[i];
+            b->rcos[(size_t)t * (hd / 2) + i] = af == 1.0f ? (float)cos(ang) : (float)cos(ang) * af;
+            b->rsin[(size_t)t * (hd / 2) + i] = af == 1.0f ? (float)sin(ang) : (float)sin(ang) * af;
+            if (b->rcos_local) {
+                ang = (double)bt->positions[t] * m->rope_local_inv_freq[i];
+                b->rcos_local[(size_t)t * (hd / 2) + i] = (float)cos(ang);
+                b->rsin_local[(size_t)t * (hd / 2) + i] = (float)sin(ang);
+            }
         }
+    }
 
     if (b->profile) b->phase_t0 = time_ns();
     for (int l = 0; l < c->n_layers; l++) {
@@ -287,6 +270,10 @@ static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logit
         phase_end(b, PH_O);
         rows_run(b, ROWS_FFN_NORM);
         phase_end(b, PH_NORM);
+        if (L->moe) {
+            moe_forward(b);
+            continue;
+        }
         mm_add(b, b->xn, H, T, &L->wgate, b->gate, I);
         mm_add(b, b->xn, H, T, &L->wup, b->up, I);
         mm_run(b);
@@ -302,11 +289,16 @@ static forge_status cpu_forward(backend *be, const forge_batch *bt, float *logit
     for (int r = 0; r < R; r++) {
         int t = bt->logit_rows[r];
         float *x = b->x + (size_t)t * H, *tmp = b->tmp + (size_t)t * H, *xf = b->xf + (size_t)r * H;
+        const float *pn = m->layers[c->n_layers - 1].post_ffn_norm;
+        if (pn) b->k->rmsnorm(tmp, tmp, pn, H, c->rms_norm_eps);
         for (int i = 0; i < H; i++) xf[i] = x[i] + tmp[i];
         b->k->rmsnorm(xf, xf, m->final_norm, H, c->rms_norm_eps);
     }
     mm_add(b, b->xf, H, R, &m->lm_head, logits, c->vocab_size);
     mm_run(b);
+    if (c->final_softcap > 0) /* Gemma: tanh(logits / cap) * cap */
+        for (size_t i = 0; i < (size_t)R * c->vocab_size; i++)
+            logits[i] = tanhf(logits[i] / c->final_softcap) * c->final_softcap;
     phase_end(b, PH_HEAD);
     return FORGE_OK;
 }
@@ -347,12 +339,14 @@ static void cpu_destroy(backend *be) {
         }
     free(b->kpool);
     free(b->vpool);
-    float *bufs[] = {b->x, b->xn, b->q, b->kk, b->vv, b->att, b->tmp, b->gate, b->up, b->rcos, b->rsin, b->xf, b->pack};
+    free(b->tasks);
+    moe_free(b);
+    float *bufs[] = {b->x, b->xn, b->q, b->kk, b->vv, b->att, b->tmp, b->gate, b->up, b->rcos, b->rsin, b->xf, b->pack, b->rcos_local, b->rsin_local};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(b);
 }
 
-static float *alloc_floats(size_t n, bool *ok) {
+float *alloc_floats(size_t n, bool *ok) {
     float *p = aligned_alloc(64, ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63);
     if (!p) *ok = false;
     return p;
@@ -375,8 +369,11 @@ backend *backend_cpu_create(const forge_model *m, const backend_params *p, forge
     b->qk = quant_get();
     b->profile = getenv("FORGE_PROFILE") && atoi(getenv("FORGE_PROFILE")) > 0;
     b->n_threads = p->n_threads > 0 ? p->n_threads : 1;
-    b->pool = tpool_create(b->n_threads);
+    b->cap_tasks = MM_MAX_TASKS > 2 * c->n_experts ? MM_MAX_TASKS : 2 * c->n_experts;
+    b->tasks = calloc((size_t)b->cap_tasks, sizeof *b->tasks);
+    b->pool = b->tasks ? tpool_create(b->n_threads) : NULL;
     if (!b->pool) {
+        free(b->tasks);
         free(b);
         err_set(err, FORGE_E_NOMEM, "cannot start %d threads", p->n_threads);
         return NULL;
@@ -412,12 +409,21 @@ backend *backend_cpu_create(const forge_model *m, const backend_params *p, forge
     b->up = alloc_floats(T * I, &ok);
     b->rcos = alloc_floats(T * hd / 2, &ok);
     b->rsin = alloc_floats(T * hd / 2, &ok);
+    if (m->rope_local_inv_freq) {
+        b->rcos_local = alloc_floats(T * hd / 2, &ok);
+        b->rsin_local = alloc_floats(T * hd / 2, &ok);
+    }
     b->xf = alloc_floats((size_t)p->max_logit_rows * H, &ok);
     /* pack scratch: the widest panel of any weight */
-    size_t pf = mm_pack_floats(&m->layers[0].wq);
-    const mm_weight *ws[] = {&m->layers[0].wo, &m->layers[0].wgate, &m->layers[0].wdown, &m->lm_head};
-    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-        if (mm_pack_floats(ws[i]) > pf) pf = mm_pack_floats(ws[i]);
+    size_t pf = mm_pack_floats(&m->lm_head);
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_weights *L = &m->layers[l];
+        const mm_weight *ws[] = {&L->wq, &L->wo, L->moe ? &L->router : &L->wgate, L->moe ? L->egate : &L->wdown,
+                                 L->moe ? L->edown : &L->wdown};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+            if (mm_pack_floats(ws[i]) > pf) pf = mm_pack_floats(ws[i]);
+    }
+    if (!moe_alloc(b)) ok = false;
     b->pack_floats = (pf + 15) & ~(size_t)15;
     b->pack = alloc_floats(b->pack_floats * (size_t)b->n_threads, &ok);
     if (!ok) {
