@@ -320,8 +320,10 @@ case("chat: an image content part", {400}, post(CH, {"messages": [{"role": "user
     {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]}), "unsupported_value")
 case("chat: the template raises", {400}, post(CH, {"messages": [{"role": "user", "content": "please raise"}]}),
      "template_error")
-case("chat: response_format json_object", {400}, post(CH, {"messages": MSG, "response_format": {"type": "json_object"}}),
-     "unsupported_value")
+case("chat: response_format yaml", {400}, post(CH, {"messages": MSG, "response_format": {"type": "yaml"}}),
+     "invalid_value")
+case("chat: a JSON schema keyword not supported", {400}, post(CH, {"messages": MSG, "response_format": {
+    "type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "integer", "minimum": 0}}}}), "unsupported_value")
 case("chat: tool_choice required", {400}, post(CH, {"messages": MSG, "tool_choice": "required"}), "unsupported_value")
 case("chat: a named tool_choice", {400}, post(CH, {"messages": MSG, "tool_choice": {"type": "function",
                                                                                        "function": {"name": "f"}}}),
