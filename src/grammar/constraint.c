@@ -66,3 +66,6 @@ forge_status forge_json_schema_to_gbnf(const char *schema, size_t len, char **ou
     if (!schema) return err_set(err, FORGE_E_INVALID, "forge_json_schema_to_gbnf: schema is NULL");
     return forge_constraint_to_gbnf(&c, out, NULL, err);
 }
+
+/* forge_request_params carved forge_constraint from its reserved tail: its size is fixed */
+_Static_assert(sizeof(forge_constraint) == 3 * sizeof(uint64_t), "forge_constraint must stay 24 bytes");

@@ -48,6 +48,24 @@ for seed in 1 2 3 4; do
 done >"$T_TMP/batch.jsonl"
 echo '{"prompt":"Once","guided_json":{"type":"integer","maximum":3}}' >>"$T_TMP/batch.jsonl"
 "$FORGE" batch --model $M --prompts "$T_TMP/batch.jsonl" --output "$T_TMP/batch.out" 2>/dev/null
+# OpenAI Batch lines go through the server's body path
+for seed in 1 2; do
+  echo "{\"custom_id\":\"c$seed\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"seed\":$seed,\"max_tokens\":300,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"s\",\"schema\":$SCHEMA}}}}"
+done >"$T_TMP/openai.jsonl"
+echo '{"custom_id":"bad","method":"POST","url":"/v1/completions","body":{"prompt":"x","guided_regex":"(?<=a)b"}}' >>"$T_TMP/openai.jsonl"
+"$FORGE" batch --model $M --chat-template $TEMPLATE --prompts "$T_TMP/openai.jsonl" --output "$T_TMP/openai.out" 2>/dev/null
+python3 - "$SCHEMA" "$T_TMP/openai.out" >>"$T_TMP/cli.jsonl" <<'PY'
+import json, sys
+schema = json.loads(sys.argv[1])
+for line in open(sys.argv[2]):
+    o = json.loads(line)
+    if o["custom_id"].startswith("c"):
+        c = o["response"]["body"]["choices"][0]
+        if c["finish_reason"] == "stop":
+            print(json.dumps({"id": "openai-" + o["custom_id"], "schema": schema, "text": c["message"]["content"]}))
+PY
+check "batch: an OpenAI line's bad regex is a 400 naming lookbehind" \
+  python3 -c "import json,sys; o=[json.loads(l) for l in open('$T_TMP/openai.out')][2]; sys.exit(not (o['response']['status_code']==400 and 'lookbehind' in o['response']['body']['error']['message']))"
 python3 - "$SCHEMA" "$T_TMP/batch.out" >>"$T_TMP/cli.jsonl" <<'PY'
 import json, sys
 schema = json.loads(sys.argv[1])
@@ -59,7 +77,7 @@ PY
 check_eq "batch: 8 lines answered with stop" "$(grep -c '"finish_reason":"stop"' "$T_TMP/batch.out")" 8
 check "batch: the unsupported keyword is the line's error" grep -q '"index":8,"error":"JSON schema: unsupported keyword .maximum.' "$T_TMP/batch.out"
 node tests/grammar/js/validate.mjs <"$T_TMP/cli.jsonl" >"$T_TMP/ajv2.out" 2>&1
-check_eq "ajv: forge generate and forge batch answers are valid" "$(tail -1 "$T_TMP/ajv2.out")" "14 passed, 0 failed"
+check_eq "ajv: forge generate and forge batch answers are valid" "$(tail -1 "$T_TMP/ajv2.out")" "16 passed, 0 failed"
 grep '^FAIL' "$T_TMP/ajv2.out" | head -5 | sed 's/^/  /'
 check "generate: a bad regex is refused with its name (exit 2)" \
   bash -c "'$FORGE' generate --model $M --prompt x --regex '(?=a)' 2>&1 >/dev/null | grep -q lookahead; test \${PIPESTATUS[0]} = 2"

@@ -225,6 +225,35 @@ TEST(submit_errors) {
     forge_engine_free(e);
 }
 
+TEST(grammar_edges) {
+    forge_engine *e = make_engine();
+    if (!e) return;
+    forge_error err;
+    static result res[2];
+    memset(res, 0, sizeof res);
+    /* complete at the start: one last event, no token */
+    const char *empty = "root ::= \"\"\n";
+    forge_request_params p = {.prompt = "Once", .prompt_len = 4, .add_special_tokens = true, .max_tokens = 20,
+                              .constraint = {.kind = FORGE_CONSTRAINT_GBNF, .text = empty, .len = strlen(empty)}};
+    forge_request *r = forge_engine_submit(e, &p, on_event, &res[0], &err);
+    CHECKF(r != NULL, "%s", err.msg);
+    run(e);
+    CHECK_EQ_INT(res[0].fin, FORGE_FINISH_STOP);
+    CHECK_EQ_INT(res[0].n, 0);
+    CHECK_EQ_INT(res[0].len, 0);
+    forge_request_release(r);
+    /* a dead end (a class matching nothing after "a"): the choice ends with an error */
+    const char *dead = "root ::= \"a\" [^\\x00-\\U0010FFFF]\n";
+    p.constraint = (forge_constraint){.kind = FORGE_CONSTRAINT_GBNF, .text = dead, .len = strlen(dead)};
+    r = forge_engine_submit(e, &p, on_event, &res[1], &err);
+    CHECKF(r != NULL, "%s", err.msg);
+    run(e);
+    CHECK_EQ_INT(res[1].fin, FORGE_FINISH_ERROR);
+    CHECK(res[1].len == 1 && res[1].text[0] == 'a');
+    forge_request_release(r);
+    forge_engine_free(e);
+}
+
 int main(void) {
     forge_error err;
     g_model = forge_model_open(DIR, NULL, &err);
@@ -237,6 +266,7 @@ int main(void) {
     RUN(n_choices_each_constrained);
     RUN(batch_invariance_and_cache);
     RUN(submit_errors);
+    RUN(grammar_edges);
     forge_tokenizer_close(g_tok);
     forge_model_close(g_model);
     return t_summary();

@@ -240,7 +240,8 @@ TEST(regex_and_choice) {
         forge_status st = check(FORGE_CONSTRAINT_REGEX, bad[i][0], &err);
         CHECKF(st != FORGE_OK && strstr(err.msg, bad[i][1]), "regex %s: status %d, '%s'", bad[i][0], st, st ? err.msg : "");
     }
-    forge_constraint c = {.kind = FORGE_CONSTRAINT_CHOICE, .text = "[\"yes\",\"no\",\"n\\\"o\"]", .len = 19};
+    forge_constraint c = {.kind = FORGE_CONSTRAINT_CHOICE, .text = "[\"yes\",\"no\",\"n\\\"o\"]"};
+    c.len = strlen(c.text);
     CHECK_EQ_INT(g_match(&c, "no"), 1);
     CHECK_EQ_INT(g_match(&c, "n\"o"), 1);
     CHECK_EQ_INT(g_match(&c, "n"), 0);
@@ -330,11 +331,13 @@ TEST(mask_small_vocab) {
     forge_constraint cs[] = {
         {.kind = FORGE_CONSTRAINT_JSON_SCHEMA, .text = SCHEMA_MID, .len = strlen(SCHEMA_MID)},
         {.kind = FORGE_CONSTRAINT_JSON_OBJECT},
-        {.kind = FORGE_CONSTRAINT_REGEX, .text = "([a-c]+\xc3\xa9|\\d{2,4}\")*x", .len = 25},
-        {.kind = FORGE_CONSTRAINT_GBNF, .text = "root ::= (a | b)+\na ::= \"ab\" \"\\\"\"?\nb ::= \"a\" [^a]\n", .len = 49},
+        {.kind = FORGE_CONSTRAINT_REGEX, .text = "([a-c]+\xc3\xa9|\\d{2,4}\")*x"},
+        {.kind = FORGE_CONSTRAINT_GBNF, .text = "root ::= (a | b)+\na ::= \"ab\" \"\\\"\"?\nb ::= \"a\" [^a]\n"},
     };
-    for (size_t k = 0; k < sizeof cs / sizeof *cs; k++)
+    for (size_t k = 0; k < sizeof cs / sizeof *cs; k++) {
+        if (cs[k].text) cs[k].len = strlen(cs[k].text);
         for (int run = 0; run < 20; run++) mask_walk(&cs[k], v, 60, 1);
+    }
     gvocab_free(v);
     free(bytes);
     free(lens);
@@ -351,8 +354,8 @@ TEST(mask_real_tokenizers) {
         gvocab *v = gvocab_create(tok, V, &err);
         CHECK(v != NULL);
         forge_constraint s = {.kind = FORGE_CONSTRAINT_JSON_SCHEMA, .text = SCHEMA_MID, .len = strlen(SCHEMA_MID)};
-        forge_constraint u = {.kind = FORGE_CONSTRAINT_REGEX, .text = "[\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80" "a-z ]{1,20}\\.",
-                              .len = 30};
+        forge_constraint u = {.kind = FORGE_CONSTRAINT_REGEX, .text = "[\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80" "a-z ]{1,20}\\."};
+        u.len = strlen(u.text);
         for (int run = 0; run < 3; run++) {
             mask_walk(&s, v, 40, 4);
             mask_walk(&u, v, 20, 4);

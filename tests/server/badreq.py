@@ -320,12 +320,14 @@ case("chat: an image content part", {400}, post(CH, {"messages": [{"role": "user
     {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]}), "unsupported_value")
 case("chat: the template raises", {400}, post(CH, {"messages": [{"role": "user", "content": "please raise"}]}),
      "template_error")
-case("chat: response_format json_object", {400}, post(CH, {"messages": MSG, "response_format": {"type": "json_object"}}),
-     "unsupported_value")
-case("chat: tool_choice required", {400}, post(CH, {"messages": MSG, "tool_choice": "required"}), "unsupported_value")
-case("chat: a named tool_choice", {400}, post(CH, {"messages": MSG, "tool_choice": {"type": "function",
+case("chat: response_format yaml", {400}, post(CH, {"messages": MSG, "response_format": {"type": "yaml"}}),
+     "invalid_value")
+case("chat: a JSON schema keyword not supported", {400}, post(CH, {"messages": MSG, "response_format": {
+    "type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "integer", "minimum": 0}}}}), "unsupported_value")
+case("chat: tool_choice required without tools", {400}, post(CH, {"messages": MSG, "tool_choice": "required"}), "invalid_value")
+case("chat: a named tool_choice without tools", {400}, post(CH, {"messages": MSG, "tool_choice": {"type": "function",
                                                                                        "function": {"name": "f"}}}),
-     "unsupported_value")
+     "invalid_value")
 case("chat: tools is an object", {400}, post(CH, {"messages": MSG, "tools": {"a": 1}}), "invalid_type")
 case("chat: top_logprobs without logprobs", {400}, post(CH, {"messages": MSG, "top_logprobs": 2}), "invalid_value")
 case("chat: top_logprobs 21", {400}, post(CH, {"messages": MSG, "logprobs": True, "top_logprobs": 21}), "invalid_value")
