@@ -7,6 +7,7 @@
  * declared names. Keywords that change what is valid and are not handled here are
  * refused by name; annotations (title, description, default, examples, ...) are ignored.
  * oneOf is generated as anyOf (exclusivity is not enforced). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,7 +165,8 @@ static bool is_annotation(const char *k) {
 static bool is_supported(const char *k) {
     static const char *const sup[] = {"type", "properties", "required", "additionalProperties", "items", "prefixItems",
                                       "minItems", "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref",
-                                      "minLength", "maxLength", "pattern", "format", NULL};
+                                      "minLength", "maxLength", "pattern", "format", "minimum", "maximum",
+                                      "exclusiveMinimum", "exclusiveMaximum", NULL};
     for (int i = 0; sup[i]; i++)
         if (!strcmp(k, sup[i])) return true;
     return false;
@@ -588,9 +590,151 @@ static void array_body(sconv *C, const json_value *s, strbuf *body) {
 
 /* ---- the dispatcher ------------------------------------------------------------------- */
 
+/* ---- integer bounds ------------------------------------------------------------------------
+ * minimum / maximum / exclusiveMinimum / exclusiveMaximum on "type": "integer" become a
+ * grammar of exactly the decimal integers in the range (no leading zeros, as the integer
+ * primitive writes them): the range is cut by digit count, and each same-length range by its
+ * common prefix into digit classes (the classic range-to-regex construction). Bounds on other
+ * types (numbers with fractions above all) are refused by name: a float range has no finite
+ * grammar of this kind. Magnitudes are bounded as the integer primitive is (16 digits). */
+#define INT_BOUND_MAX 999999999999999LL /* 15 nines: within the primitive's 16 digits */
+
+static void digits_class(strbuf *o, char lo, char hi) {
+    if (lo == hi) sb_printf(o, "[%c]", lo);
+    else sb_printf(o, "[%c-%c]", lo, hi);
+}
+
+/* Alternatives matching every digit string of length n from x to y (same length n, x <= y). */
+static void same_len(strbuf *o, const char *x, const char *y, int n, bool *first) {
+    if (n == 0) return;
+    if (n == 1 || (x[0] == y[0] && n >= 1)) {
+        if (n == 1) {
+            if (!*first) sb_puts(o, " | ");
+            *first = false;
+            digits_class(o, x[0], y[0]);
+            return;
+        }
+    }
+    /* all of [x0-y0] followed by anything: x is d000.., y is e999.. */
+    bool x_low = true, y_high = true;
+    for (int i = 1; i < n; i++) x_low = x_low && x[i] == '0', y_high = y_high && y[i] == '9';
+    if (x_low && y_high) {
+        if (!*first) sb_puts(o, " | ");
+        *first = false;
+        digits_class(o, x[0], y[0]);
+        sb_printf(o, " [0-9]{%d}", n - 1);
+        return;
+    }
+    if (x[0] == y[0]) {
+        if (!*first) sb_puts(o, " | ");
+        *first = false;
+        sb_printf(o, "[%c] (", x[0]);
+        bool f = true;
+        same_len(o, x + 1, y + 1, n - 1, &f);
+        sb_putc(o, ')');
+        return;
+    }
+    char nines[20], zeros[20];
+    memset(nines, '9', sizeof nines);
+    memset(zeros, '0', sizeof zeros);
+    /* x0 then x[1..] up to 99..9 */
+    if (!*first) sb_puts(o, " | ");
+    *first = false;
+    sb_printf(o, "[%c] (", x[0]);
+    bool f = true;
+    same_len(o, x + 1, nines, n - 1, &f);
+    sb_putc(o, ')');
+    if (x[0] + 1 <= y[0] - 1) {
+        sb_puts(o, " | ");
+        digits_class(o, (char)(x[0] + 1), (char)(y[0] - 1));
+        sb_printf(o, " [0-9]{%d}", n - 1);
+    }
+    sb_printf(o, " | [%c] (", y[0]);
+    f = true;
+    same_len(o, zeros, y + 1, n - 1, &f);
+    sb_putc(o, ')');
+}
+
+static int ndigits(long long v) {
+    int n = 1;
+    while (v >= 10) v /= 10, n++;
+    return n;
+}
+
+/* The non-negative integers a..b (b < 0: no upper bound), as alternatives. */
+static void uint_range(strbuf *o, long long a, long long b, bool *first) {
+    int la = ndigits(a), lb = b < 0 ? 16 : ndigits(b);
+    for (int L = la; L <= lb; L++) {
+        long long p10 = 1;
+        for (int i = 1; i < L; i++) p10 *= 10;
+        long long lo = L == la ? a : p10, hi = (b >= 0 && L == lb) ? b : p10 * 10 - 1;
+        if (L == 1 && lo == 0 && hi >= 0) { /* 0 itself, then 1..hi */
+            if (!*first) sb_puts(o, " | ");
+            *first = false;
+            sb_puts(o, "[0]");
+            if (hi == 0) continue;
+            lo = 1;
+        }
+        char x[20], y[20];
+        for (int i = L - 1; i >= 0; i--, lo /= 10, hi /= 10) x[i] = (char)('0' + lo % 10), y[i] = (char)('0' + hi % 10);
+        same_len(o, x, y, L, first);
+    }
+}
+
+static bool has_bounds(const json_value *s) {
+    return json_get(s, "minimum") || json_get(s, "maximum") || json_get(s, "exclusiveMinimum") ||
+           json_get(s, "exclusiveMaximum");
+}
+
+static void int_range_body(sconv *C, const json_value *s, strbuf *body) {
+    static const char *const keys[] = {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"};
+    bool has_lo = false, has_hi = false;
+    long long lo = -INT_BOUND_MAX, hi = INT_BOUND_MAX;
+    for (int k = 0; k < 4; k++) {
+        const json_value *v = json_get(s, keys[k]);
+        if (!v) continue;
+        if (!json_is_number(v)) {
+            SFAIL(C, FORGE_E_INVALID, "JSON schema: %s must be a number", keys[k]);
+            return;
+        }
+        double d = json_number(v);
+        if (!(d >= -(double)INT_BOUND_MAX && d <= (double)INT_BOUND_MAX)) {
+            SFAIL(C, FORGE_E_UNSUPPORTED, "JSON schema: %s %g is beyond the integers this grammar writes (|n| <= %lld)",
+                  keys[k], d, INT_BOUND_MAX);
+            return;
+        }
+        long long b = k == 0 ? (long long)ceil(d) : k == 1 ? (long long)floor(d) + 1
+                    : k == 2 ? (long long)floor(d) : (long long)ceil(d) - 1;
+        if (k < 2) {
+            if (!has_lo || b > lo) lo = b;
+            has_lo = true;
+        } else {
+            if (!has_hi || b < hi) hi = b;
+            has_hi = true;
+        }
+    }
+    if (lo > hi) {
+        SFAIL(C, FORGE_E_INVALID, "JSON schema: no integer lies within the bounds (%lld > %lld)", lo, hi);
+        return;
+    }
+    bool first = true;
+    sb_puts(body, "(");
+    if (hi >= 0) uint_range(body, lo > 0 ? lo : 0, has_hi ? hi : -1, &first);
+    if (lo < 0) {
+        if (!first) sb_puts(body, " | ");
+        first = true;
+        sb_puts(body, "\"-\" (");
+        uint_range(body, hi < 0 ? -hi : 1, has_lo ? -lo : -1, &first);
+        sb_puts(body, ")");
+    }
+    prim(C, P_SPACE);
+    sb_puts(body, ") space");
+}
+
 static void typed_body(sconv *C, const json_value *s, const char *type, strbuf *body) {
     if (!strcmp(type, "string")) string_body(C, s, body);
     else if (!strcmp(type, "number")) sb_puts(body, prim(C, P_NUMBER));
+    else if (!strcmp(type, "integer") && has_bounds(s)) int_range_body(C, s, body);
     else if (!strcmp(type, "integer")) sb_puts(body, prim(C, P_INTEGER));
     else if (!strcmp(type, "boolean")) sb_puts(body, prim(C, P_BOOL));
     else if (!strcmp(type, "null")) sb_puts(body, prim(C, P_NULL));
@@ -642,6 +786,13 @@ static int visit(sconv *C, const json_value *s) {
             C->depth--;
             return 0;
         }
+    }
+    if (has_bounds(s) && !(json_is(json_get(s, "type"), JSON_STRING) && !strcmp(json_get(s, "type")->u.s, "integer"))) {
+        SFAIL(C, FORGE_E_UNSUPPORTED, "JSON schema: unsupported keyword '%s' (bounds are supported on \"type\": \"integer\" only)",
+              json_get(s, "minimum") ? "minimum" : json_get(s, "maximum") ? "maximum"
+              : json_get(s, "exclusiveMinimum") ? "exclusiveMinimum" : "exclusiveMaximum");
+        C->depth--;
+        return 0;
     }
     strbuf body = STRBUF_INIT;
     const json_value *v;

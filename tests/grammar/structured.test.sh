@@ -46,7 +46,7 @@ for seed in 1 2 3 4; do
   echo "{\"prompt\":\"Once\",\"seed\":$seed,\"max_tokens\":300,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"s\",\"schema\":$SCHEMA}}}"
   echo "{\"prompt\":\"Once\",\"seed\":$seed,\"max_tokens\":300,\"json_schema\":$SCHEMA}"
 done >"$T_TMP/batch.jsonl"
-echo '{"prompt":"Once","guided_json":{"type":"integer","maximum":3}}' >>"$T_TMP/batch.jsonl"
+echo '{"prompt":"Once","guided_json":{"type":"integer","multipleOf":3}}' >>"$T_TMP/batch.jsonl"
 "$FORGE" batch --model $M --prompts "$T_TMP/batch.jsonl" --output "$T_TMP/batch.out" 2>/dev/null
 # OpenAI Batch lines go through the server's body path
 for seed in 1 2; do
@@ -75,7 +75,7 @@ for line in open(sys.argv[2]):
         print(json.dumps({"id": "batch-%d" % o["index"], "schema": schema, "text": o["completion"]}))
 PY
 check_eq "batch: 8 lines answered with stop" "$(grep -c '"finish_reason":"stop"' "$T_TMP/batch.out")" 8
-check "batch: the unsupported keyword is the line's error" grep -q '"index":8,"error":"JSON schema: unsupported keyword .maximum.' "$T_TMP/batch.out"
+check "batch: the unsupported keyword is the line's error" grep -q '"index":8,"error":"JSON schema: unsupported keyword .multipleOf.' "$T_TMP/batch.out"
 node tests/grammar/js/validate.mjs <"$T_TMP/cli.jsonl" >"$T_TMP/ajv2.out" 2>&1
 check_eq "ajv: forge generate and forge batch answers are valid" "$(tail -1 "$T_TMP/ajv2.out")" "16 passed, 0 failed"
 grep '^FAIL' "$T_TMP/ajv2.out" | head -5 | sed 's/^/  /'

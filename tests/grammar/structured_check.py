@@ -201,8 +201,8 @@ check("choices: more than one chosen over 12 seeds", len(seen) > 1, str(seen))
 
 # ---- 400s naming the field -------------------------------------------------------------------
 BAD = [
-    ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "integer", "minimum": 1}}}},
-     "minimum"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "integer", "multipleOf": 3}}}},
+     "multipleOf"),
     ({"guided_json": {"type": "string", "format": "email"}}, "email"),
     ({"guided_regex": "(a)\\1"}, "backreference"),
     ({"grammar": "root ::= undefined-rule\n"}, "undefined-rule"),

@@ -5,6 +5,7 @@
  * small hand-made vocabulary and on the Llama 3 and Qwen3 tokenizers (128k / 151k tokens
  * with multi-byte UTF-8 pieces). */
 #include <stdint.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,7 +199,11 @@ TEST(schema_errors) {
         const char *s, *want;
         forge_status st;
     } cases[] = {
-        {"{\"type\":\"integer\",\"minimum\":3}", "'minimum'", FORGE_E_UNSUPPORTED},
+        {"{\"type\":\"number\",\"minimum\":3}", "'minimum'", FORGE_E_UNSUPPORTED},
+        {"{\"maximum\":3}", "'maximum'", FORGE_E_UNSUPPORTED},
+        {"{\"type\":\"integer\",\"minimum\":5,\"maximum\":4}", "no integer", FORGE_E_INVALID},
+        {"{\"type\":\"integer\",\"minimum\":1e300}", "beyond", FORGE_E_UNSUPPORTED},
+        {"{\"type\":\"integer\",\"multipleOf\":3}", "'multipleOf'", FORGE_E_UNSUPPORTED},
         {"{\"type\":\"array\",\"uniqueItems\":true}", "'uniqueItems'", FORGE_E_UNSUPPORTED},
         {"{\"type\":\"object\",\"patternProperties\":{}}", "'patternProperties'", FORGE_E_UNSUPPORTED},
         {"{\"type\":\"string\",\"format\":\"email\"}", "format 'email'", FORGE_E_UNSUPPORTED},
@@ -217,6 +222,58 @@ TEST(schema_errors) {
     CHECK_EQ_INT(forge_json_schema_to_gbnf("{\"type\":\"boolean\"}", 18, &out, &err), FORGE_OK);
     CHECK(out && strstr(out, "root ::="));
     free(out);
+}
+
+/* Integer bounds: every integer in a window around the bounds, and far values, accepted
+ * exactly when inside (the arithmetic here is the reference). */
+TEST(schema_integer_bounds) {
+    struct {
+        const char *kw;
+        long long lo, hi; /* inclusive; LLONG_MIN / LLONG_MAX: unbounded */
+    } cases[] = {
+        {"\"minimum\":1,\"maximum\":5", 1, 5},
+        {"\"minimum\":-12,\"maximum\":345", -12, 345},
+        {"\"minimum\":17", 17, LLONG_MAX},
+        {"\"exclusiveMaximum\":0", LLONG_MIN, -1},
+        {"\"exclusiveMinimum\":-1,\"exclusiveMaximum\":1000", 0, 999},
+        {"\"minimum\":0,\"maximum\":0", 0, 0},
+        {"\"minimum\":-1005,\"maximum\":-995", -1005, -995},
+        {"\"minimum\":99,\"maximum\":1001", 99, 1001},
+        {"\"minimum\":1.5,\"maximum\":7.9", 2, 7},
+        {"\"minimum\":120,\"maximum\":129", 120, 129},
+        {"\"maximum\":-3,\"minimum\":-5,\"exclusiveMinimum\":-5", -4, -3},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        char schema[200];
+        snprintf(schema, sizeof schema, "{\"type\":\"integer\",%s}", cases[c].kw);
+        forge_constraint fc = {.kind = FORGE_CONSTRAINT_JSON_SCHEMA, .text = schema, .len = strlen(schema)};
+        forge_error err;
+        grammar *g = constraint_compile(&fc, &err);
+        CHECKF(g != NULL, "%s: %s", schema, g ? "" : err.msg);
+        if (!g) continue;
+        gconstraint *gc = gconstraint_create(g, byte_vocab(), &err);
+        int bad = 0;
+        long long probes[] = {-1000000000000LL, -99999, 99999, 1000000000000LL, 999999999999999LL};
+        for (long long v = -1300; v <= 1300 + (long long)(sizeof probes / sizeof *probes); v++) {
+            long long x = v <= 1300 ? v : probes[v - 1301];
+            char t[32];
+            snprintf(t, sizeof t, "%lld", x);
+            gmatcher *m = gmatcher_create(gc, W, &err);
+            int got = gmatcher_accept_bytes(m, W, (const uint8_t *)t, strlen(t), &err) == FORGE_OK && gmatcher_can_end(m);
+            gmatcher_free(m);
+            int want = x >= cases[c].lo && x <= cases[c].hi;
+            if (got != want && bad++ < 3) CHECKF(0, "%s: %s %s", schema, t, want ? "rejected" : "accepted");
+        }
+        const char *never[] = {"-0", "007", "1.0", "+3", ""};
+        for (size_t i = 0; i < sizeof never / sizeof *never; i++) {
+            gmatcher *m = gmatcher_create(gc, W, &err);
+            int got = gmatcher_accept_bytes(m, W, (const uint8_t *)never[i], strlen(never[i]), &err) == FORGE_OK &&
+                      gmatcher_can_end(m);
+            gmatcher_free(m);
+            CHECKF(!got, "%s accepts '%s'", schema, never[i]);
+        }
+        gconstraint_free(gc);
+    }
 }
 
 TEST(regex_and_choice) {
@@ -371,6 +428,7 @@ int main(void) {
     RUN(gbnf_errors);
     RUN(schema_types);
     RUN(schema_errors);
+    RUN(schema_integer_bounds);
     RUN(regex_and_choice);
     RUN(mask_small_vocab);
     RUN(mask_real_tokenizers);

@@ -323,7 +323,7 @@ case("chat: the template raises", {400}, post(CH, {"messages": [{"role": "user",
 case("chat: response_format yaml", {400}, post(CH, {"messages": MSG, "response_format": {"type": "yaml"}}),
      "invalid_value")
 case("chat: a JSON schema keyword not supported", {400}, post(CH, {"messages": MSG, "response_format": {
-    "type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "integer", "minimum": 0}}}}), "unsupported_value")
+    "type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "integer", "multipleOf": 2}}}}), "unsupported_value")
 case("chat: tool_choice required without tools", {400}, post(CH, {"messages": MSG, "tool_choice": "required"}), "invalid_value")
 case("chat: a named tool_choice without tools", {400}, post(CH, {"messages": MSG, "tool_choice": {"type": "function",
                                                                                        "function": {"name": "f"}}}),

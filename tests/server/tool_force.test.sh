@@ -25,8 +25,8 @@ import json, sys, urllib.request
 url, fam, out = sys.argv[1], sys.argv[2], sys.argv[3]
 weather = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 12},
            "unit": {"enum": ["celsius", "fahrenheit"]}}, "required": ["city", "unit"], "additionalProperties": False}
-search = {"type": "object", "properties": {"query": {"type": "string", "maxLength": 10}, "k": {"type": "integer"},
-          "exact": {"type": "boolean"}}, "required": ["query"]}
+search = {"type": "object", "properties": {"query": {"type": "string", "maxLength": 10}, "k": {"type": "integer",
+          "minimum": 1, "maximum": 25}, "exact": {"type": "boolean"}}, "required": ["query", "k"]}
 tools = [{"type": "function", "function": {"name": "get_weather", "parameters": weather}},
          {"type": "function", "function": {"name": "search", "parameters": search}}]
 schemas = {"get_weather": weather, "search": search}
