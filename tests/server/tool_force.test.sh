@@ -5,7 +5,8 @@
 # call (finish_reason tool_calls) of an offered tool (the named one when named) whose
 # arguments are valid against that tool's `parameters` (ajv, tests/grammar/js); streaming gives
 # the same calls; with parallel calls allowed every call made is valid; errors are 400s
-# naming what is wrong.
+# naming what is wrong. The openai npm client's parse helpers read structured answers and
+# strict tools' arguments (tests/server/js/openai_structured.mjs).
 source "$(dirname "$0")/../lib.sh"
 source tests/server/server_lib.sh
 
@@ -117,6 +118,17 @@ PY
   check "$fam: ajv: every forced call's arguments are valid against the tool's parameters" \
     grep -qE '^[0-9]+ passed, 0 failed$' "$T_TMP/$fam.ajv"
   grep '^FAIL' "$T_TMP/$fam.ajv" | head -5 | sed 's/^/  /'
+  if [ $fam = hermes ]; then  # the openai client's own parse helpers (message.parsed, parsed_arguments)
+    if npm_ready; then
+      BASE_URL=$URL MODEL=tests/fixtures/stories260K node tests/server/js/openai_structured.mjs >"$T_TMP/parse.out" 2>&1
+      grep -v '^ok ' "$T_TMP/parse.out" | head -20 | sed 's/^/  /'
+      sum=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$T_TMP/parse.out" | tail -1)
+      p=${sum%% passed*}; f=${sum#*, }; f=${f%% failed}
+      T_PASSED=$((T_PASSED + ${p:-0})); T_FAILED=$((T_FAILED + ${f:-1}))
+    else
+      check "npm ci installs the pinned openai client" false
+    fi
+  fi
   check "$fam: no errors in the server log" bash -c "! grep -E 'ERROR|Sanitizer' '$T_TMP/force-$fam.log'"
   stop_server $PID
 done
