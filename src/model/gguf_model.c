@@ -62,6 +62,7 @@ forge_status gguf_model_find(const char *path, char *file, size_t n, bool *is_gg
         }
     closedir(d);
     forge_status st = FORGE_OK;
+    int n_names = count;
     if (count == 0) goto done;
     qsort(names, (size_t)count, sizeof *names, cmp_str);
     if (count > 1 && one_split(names, count)) count = 1; /* names[0] is its first shard */
@@ -79,7 +80,7 @@ forge_status gguf_model_find(const char *path, char *file, size_t n, bool *is_gg
     }
     *is_gguf = true;
 done:
-    for (int i = 0; i < count; i++) free(names[i]);
+    for (int i = 0; i < n_names; i++) free(names[i]);
     return st;
 }
 
