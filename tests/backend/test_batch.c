@@ -108,12 +108,12 @@ static void check_kv(forge_dtype kv) {
 TEST(invariance_f32_kv) { check_kv(FORGE_DTYPE_F32); }
 TEST(invariance_bf16_kv) { check_kv(FORGE_DTYPE_BF16); }
 
-/* the same with each kernel set this CPU has, forced (scalar, AVX2, AVX-512) */
+/* the same with each kernel set this CPU has, forced (scalar, AVX2 or NEON, AVX-512 or NEON+dotprod) */
 TEST(invariance_each_set) {
     cpu_features real = cpu_detect(), old = cpu_get()[0];
-    cpu_features sets[] = {{0}, {.avx2 = real.avx2}, real};
+    cpu_features sets[] = {{0}, {.avx2 = real.avx2, .neon = real.neon}, real};
     for (int i = 0; i < 3; i++) {
-        if ((i == 1 && !real.avx2) || (i == 2 && !real.avx512)) continue;
+        if ((i == 1 && !real.avx2 && !real.neon) || (i == 2 && !real.avx512 && !real.neon_dotprod)) continue;
         cpu_set(sets[i]);
         printf("    set %s\n", kernels_get()->name);
         check_kv(FORGE_DTYPE_F32);

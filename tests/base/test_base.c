@@ -182,8 +182,9 @@ TEST(cpu_override) {
     cpu_features old = cpu_set((cpu_features){0});
     CHECK(!cpu_get()->avx2 && !cpu_get()->neon);
     CHECK(!cpu_get()->avx512 && !cpu_get()->avx512bf16);
-    cpu_set((cpu_features){.avx2 = true, .neon = true, .avx512 = true, .avx512bf16 = true, .avx512vnni = true});
+    cpu_set((cpu_features){.avx2 = true, .neon = true, .neon_dotprod = true, .avx512 = true, .avx512bf16 = true, .avx512vnni = true});
     CHECK(cpu_get()->avx2 == real.avx2 && cpu_get()->neon == real.neon && cpu_get()->avx512 == real.avx512);
+    CHECK(cpu_get()->neon_dotprod == real.neon_dotprod);
     CHECK(cpu_get()->avx512bf16 == real.avx512bf16 && cpu_get()->avx512vnni == real.avx512vnni);
     /* AVX-512 is never claimed without AVX2 */
     cpu_set((cpu_features){.avx512 = true});
