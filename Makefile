@@ -84,6 +84,10 @@ CLI_SRC  := $(wildcard src/cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/webui_assets.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/*/test_*.c)
+# allocation fault injection wraps malloc with GNU ld's --wrap, which Apple's linker lacks
+ifeq ($(UNAME_S),Darwin)
+  TEST_SRC := $(filter-out tests/fault/%,$(TEST_SRC))
+endif
 TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)

@@ -2,6 +2,8 @@
 # Runs every test program (build/tests/*/test_*) and every shell test (tests/*/*.test.sh)
 # from the repository root, and ends with one line: "N passed, N failed".
 # BUILD selects the build directory (build, build-asan). FILTER=substring runs a subset.
+# TEST_EXEC prefixes each test program (scripts/ci-aarch64.sh: "qemu-aarch64" for a cross
+# build); NO_SHELL_TESTS=1 runs the test programs only; EXCLUDE=substring skips matches.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -35,10 +37,12 @@ run_one() { # name, command...
 for bin in $(ls "$BUILD"/tests/*/test_* 2>/dev/null | sort); do
   case "$bin" in *.d|*.o) continue;; esac
   [ -n "${FILTER:-}" ] && [[ "$bin" != *"$FILTER"* ]] && continue
-  run_one "${bin#$BUILD/}" "$bin"
+  [ -n "${EXCLUDE:-}" ] && [[ "$bin" == *"$EXCLUDE"* ]] && continue
+  run_one "${bin#$BUILD/}" ${TEST_EXEC:-} "$bin"
 done
-for sh in $(ls tests/*/*.test.sh 2>/dev/null | sort); do
+for sh in $( [ "${NO_SHELL_TESTS:-0}" = 1 ] || ls tests/*/*.test.sh 2>/dev/null | sort); do
   [ -n "${FILTER:-}" ] && [[ "$sh" != *"$FILTER"* ]] && continue
+  [ -n "${EXCLUDE:-}" ] && [[ "$sh" == *"$EXCLUDE"* ]] && continue
   run_one "$sh" bash "$sh"
 done
 [ ${#broken[@]} -gt 0 ] && echo "failing: ${broken[*]}"

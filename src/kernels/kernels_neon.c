@@ -292,7 +292,8 @@ static inline __attribute__((always_inline)) void attention_impl(const attn_args
     FORGE_ASSERT(nr <= MAX_REP && hd <= MAX_HD && a->first <= a->last);
     const size_t esz = dtype_size(dt), row = (size_t)hd * esz;
     const size_t block_elems = (size_t)a->n_kv_heads * B * hd;
-    float m[MAX_REP], l[MAX_REP], p[16];
+    float m[MAX_REP], l[MAX_REP];
+    _Alignas(16) float p[16];
     _Alignas(16) float acc[MAX_REP][MAX_HD];
     for (int r = 0; r < nr; r++) {
         m[r] = -INFINITY;
@@ -315,11 +316,12 @@ static inline __attribute__((always_inline)) void attention_impl(const attn_args
             }
             float mn = mb > m[r] ? mb : m[r];
             float corr = m[r] == -INFINITY ? 0.0f : exp1(m[r] - mn);
+            /* the probabilities four at a time (lanes past nt are exp(-inf) = 0, unused) */
+            _Alignas(16) float sd[16];
+            for (int t = 0; t < 16; t++) sd[t] = t < nt ? s[t] - mn : -INFINITY;
+            for (int t = 0; t < nt; t += 4) vst1q_f32(p + t, exp4(vld1q_f32(sd + t)));
             float ls = 0;
-            for (int t = 0; t < nt; t++) {
-                p[t] = exp1(s[t] - mn);
-                ls += p[t];
-            }
+            for (int t = 0; t < nt; t++) ls += p[t];
             l[r] = l[r] * corr + ls;
             m[r] = mn;
             float *o = acc[r];

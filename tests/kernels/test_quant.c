@@ -204,6 +204,20 @@ TEST(simd_variants_match_reference) {
         }
 }
 
+/* FORGE_CPU picks the set quant_get() returns (a set the CPU lacks falls back to the next
+ * lower one); scripts/ci-aarch64.sh runs this program with each NEON value */
+TEST(forge_cpu_selects_the_set) {
+    const char *s = getenv("FORGE_CPU");
+    const char *want = NULL;
+    if (s && !strcmp(s, "scalar")) want = "scalar";
+    else if (s && !strcmp(s, "neon") && quant_neon()) want = "neon";
+    else if ((!s || !strcmp(s, "neon-dotprod")) && quant_neon_dotprod()) want = "neon-dotprod";
+    else if (s && !strcmp(s, "avx2") && quant_avx2()) want = "avx2";
+    else if ((!s || !strcmp(s, "avx512")) && quant_avx512()) want = "avx512vnni";
+    printf("    FORGE_CPU=%s: %s\n", s ? s : "(unset)", quant_get()->name);
+    if (want) CHECKF(!strcmp(quant_get()->name, want), "FORGE_CPU=%s gives %s, want %s", s ? s : "(unset)", quant_get()->name, want);
+}
+
 /* NEON keeps the reference's f32 order and exact integer block sums: plain NEON and SDOT
  * give the same bits, on random blocks of every type and on extreme codes (all -128/127) */
 TEST(neon_variants_agree) {
@@ -349,6 +363,7 @@ int main(void) {
     RUN(reference_dot_products);
     RUN(activation_quantization);
     RUN(simd_variants_match_reference);
+    RUN(forge_cpu_selects_the_set);
     RUN(neon_variants_agree);
     RUN(dot4_equals_dot);
     RUN(matmul_batch_invariance);
