@@ -3,7 +3,7 @@
 # from the repository root, and ends with one line: "N passed, N failed".
 # BUILD selects the build directory (build, build-asan). FILTER=substring runs a subset.
 # TEST_EXEC prefixes each test program (scripts/ci-aarch64.sh: "qemu-aarch64" for a cross
-# build); NO_SHELL_TESTS=1 runs the test programs only; EXCLUDE=substring skips matches.
+# build); NO_SHELL_TESTS=1 runs the test programs only; EXCLUDE="substring ..." skips matches.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -34,15 +34,21 @@ run_one() { # name, command...
   fi
 }
 
+excluded() { # path: true when it contains one of EXCLUDE's words
+  local x
+  for x in ${EXCLUDE:-}; do [[ "$1" == *"$x"* ]] && return 0; done
+  return 1
+}
+
 for bin in $(ls "$BUILD"/tests/*/test_* 2>/dev/null | sort); do
   case "$bin" in *.d|*.o) continue;; esac
   [ -n "${FILTER:-}" ] && [[ "$bin" != *"$FILTER"* ]] && continue
-  [ -n "${EXCLUDE:-}" ] && [[ "$bin" == *"$EXCLUDE"* ]] && continue
+  excluded "$bin" && continue
   run_one "${bin#$BUILD/}" ${TEST_EXEC:-} "$bin"
 done
 for sh in $( [ "${NO_SHELL_TESTS:-0}" = 1 ] || ls tests/*/*.test.sh 2>/dev/null | sort); do
   [ -n "${FILTER:-}" ] && [[ "$sh" != *"$FILTER"* ]] && continue
-  [ -n "${EXCLUDE:-}" ] && [[ "$sh" == *"$EXCLUDE"* ]] && continue
+  excluded "$sh" && continue
   run_one "$sh" bash "$sh"
 done
 [ ${#broken[@]} -gt 0 ] && echo "failing: ${broken[*]}"
