@@ -19,7 +19,10 @@ ifeq ($(CROSS),aarch64)
   CC    := aarch64-linux-gnu-gcc
   ARCH  := aarch64
   BUILD ?= build-aarch64
-  PKG_CONFIG := PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig PKG_CONFIG_PATH= pkg-config
+  # the arm64 multiarch libraries; libevent-dev:arm64 (not Multi-Arch: same) is unpacked in a
+  # private sysroot by scripts/install-cross-deps.sh, searched first
+  FORGE_CROSS_SYSROOT ?= /opt/forge-cross/aarch64
+  PKG_CONFIG := PKG_CONFIG_LIBDIR=$(FORGE_CROSS_SYSROOT)/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig PKG_CONFIG_PATH= pkg-config
 else ifneq ($(CROSS),)
   $(error CROSS=$(CROSS): only CROSS=aarch64 is known; or set CC, ARCH and PKG_CONFIG_LIBDIR yourself)
 endif

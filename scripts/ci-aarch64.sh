@@ -8,10 +8,11 @@
 # architecture-independent code that the x86-64 stages cover, through the same binaries.
 # The thread pool's waiting threads spin before they sleep, and under qemu-user a spin is
 # slow: a forward pass whose threads share oversubscribed CPUs can take minutes. So the
-# programs that run forward passes are pinned to one CPU each (taskset; their default thread
-# count becomes 1): test_engine (the slowest) on one, the others on a second, in parallel.
-# test_base, whose thread-pool test runs 2-4 threads on purpose, runs unpinned after them
-# (pinned, its threads would spin against each other on one CPU).
+# forward-pass programs are pinned to one CPU each (taskset; their default thread count
+# becomes 1), in parallel: test_engine (the slowest) on one CPU, tests/backend/ and
+# test_gguf on the other. The rest runs unpinned after them: pinned to one CPU, programs whose threads wait
+# on each other (the server tests) spin for minutes in qemu-user 7.2, and unpinned they take
+# seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in aarch64-linux-gnu-gcc qemu-aarch64; do
@@ -40,20 +41,25 @@ cpus=($(python3 -c 'import os; print(" ".join(map(str, sorted(os.sched_getaffini
 c0=${cpus[0]}; c1=${cpus[1]:-${cpus[0]}}
 export NO_SHELL_TESTS=1 BUILD TEST_TIMEOUT=${TEST_TIMEOUT:-600}
 log=$(mktemp -d); trap 'rm -rf "$log"' EXIT
+# test_hub forks while other threads exist, and the children can spin forever under
+# qemu-user 7.2; the Hub client has no architecture-specific code (tested on x86-64)
+skipped="hub/test_hub"
+forward="tests/backend/ model/test_gguf"
+echo "ci-aarch64: not run under emulation: $skipped"
 TEST_EXEC="taskset -c $c0 qemu-aarch64" FILTER=engine/test_engine bash tests/run.sh >"$log/a" 2>&1 &
 pa=$!
-TEST_EXEC="taskset -c $c1 qemu-aarch64" EXCLUDE="engine/test_engine base/test_base" bash tests/run.sh >"$log/b" 2>&1 &
+TEST_EXEC="taskset -c $c1 qemu-aarch64" FILTER="$forward" bash tests/run.sh >"$log/b" 2>&1 &
 pb=$!
 ra=0; rb=0; rc=0
 wait $pa || ra=$?
 wait $pb || rb=$?
-TEST_EXEC=qemu-aarch64 FILTER=base/test_base bash tests/run.sh >"$log/c" 2>&1 || rc=$?
-for s in b a c; do grep -v -E '^[0-9]+ passed, [0-9]+ failed$' "$log/$s"; done
+TEST_EXEC=qemu-aarch64 EXCLUDE="engine/test_engine $forward $skipped" bash tests/run.sh >"$log/c" 2>&1 || rc=$?
+for s in b a c; do grep -v -E '^[0-9]+ passed, [0-9]+ failed$' "$log/$s" || true; done
 p=0; f=0
 for s in a b c; do
-  sum=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log/$s" | tail -n 1)
-  [ -n "$sum" ] || { f=$((f + 1)); continue; }
-  p=$((p + ${sum%% passed*})); x=${sum#*, }; f=$((f + ${x%% failed}))
+  sums=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log/$s" || true)
+  [ -n "$sums" ] || { f=$((f + 1)); continue; }
+  while read -r sum; do p=$((p + ${sum%% passed*})); x=${sum#*, }; f=$((f + ${x%% failed})); done <<<"$sums"
 done
 echo "ci-aarch64: total $(( $(date +%s) - t0 ))s"
 echo "$p passed, $f failed"

@@ -7,8 +7,8 @@
  * Arithmetic, in every set: matmul multiplies in f32. bf16 and f16 weights are widened to
  * f32 exactly, activations stay f32 (never rounded to bf16), products and sums are f32
  * FMAs. The sets differ only in the order of the K reduction, which each fixes:
- *  - scalar, AVX2 and NEON (two 4-lane vectors): 8 lanes, lane l accumulates k = 8i + l in increasing i with one FMA
- *    chain (scalar: multiply then add), the lanes are summed as
+ *  - scalar, AVX2 and NEON (two 4-lane vectors): 8 lanes, lane l accumulates k = 8i + l
+ *    in increasing i with one FMA chain (scalar: multiply then add), the lanes are summed as
  *    ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then the K % 8 tail is added in order, then the bias.
  *  - AVX-512: 16 lanes, lane l accumulates every k = l (mod 16) in increasing k with one FMA
  *    chain (the K % 16 tail is a last, masked step: absent k count as 0 * 0), the lanes are

@@ -50,7 +50,8 @@ static inline float ld_w1(const void *row, int k, forge_dtype dt) {
         return f;
     }
     memcpy(&h, (const char *)row + 2 * (size_t)k, 2);
-    return dt == FORGE_DTYPE_BF16 ? bf16_to_f32(h) : vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
+    if (dt == FORGE_DTYPE_BF16) return bf16_to_f32(h);
+    return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
 }
 
 /* ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)) of the 8 lanes lo = l0..l3, hi = l4..l7 */
@@ -181,7 +182,8 @@ static void neon_matmul(const float *x, int ldx, int m, const mm_weight *w, int 
         size_t stride = row_bytes;
         forge_dtype pdt = w->dtype;
         if (w->dtype != FORGE_DTYPE_F32) {
-            for (int j = 0; j < n; j++) neon_to_f32(pack + (size_t)j * K, base + (size_t)(jp + j) * row_bytes, w->dtype, K);
+            for (int j = 0; j < n; j++)
+                neon_to_f32(pack + (size_t)j * K, base + (size_t)(jp + j) * row_bytes, w->dtype, K);
             panel = (const char *)pack;
             stride = (size_t)K * 4;
             pdt = FORGE_DTYPE_F32;

@@ -158,11 +158,13 @@ static void pool_fn(void *ctx, int chunk, int thread) {
 }
 
 TEST(threadpool_runs_each_chunk_once) {
-    for (int nt = 1; nt <= 4; nt++) {
+    /* under emulation (qemu-user) the pool's spinning waits can take minutes when its threads
+     * outnumber the CPUs: the pool is plain C11, tested natively (docs/arm.md) */
+    int max_threads = t_emulated() ? 1 : 4;
+    for (int nt = 1; nt <= max_threads; nt++) {
         tpool *p = tpool_create(nt);
         CHECK(p && tpool_size(p) == nt);
-        /* under emulation (qemu-user) each spinning wait costs milliseconds: fewer rounds */
-        for (int round = 0; round < (t_emulated() ? 20 : 200); round++) {
+        for (int round = 0; round < 200; round++) {
             static pool_job j;
             memset(&j, 0, sizeof j);
             j.n_threads = nt;
