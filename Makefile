@@ -6,11 +6,36 @@
 #   make bench       speed benchmarks (see docs/benchmarks.md)
 #   make install     PREFIX=/usr/local: binary, libraries, forge.h, forge.pc, forge-server.pc
 #   make CUDA=1      also the CUDA backend, build/libforge-cuda.so (CUDA_ARCH=sm_90)
-# SIMD kernels (*_avx2.c, *_avx512.c, *_neon.c) get their ISA flags per file; the rest of the build is
-# plain C11 for the baseline CPU, and kernels are chosen at run time.
+#   make CROSS=aarch64            an AArch64 build in build-aarch64 with Debian's cross compiler and
+#                                 arm64 libraries (scripts/install-cross-deps.sh installs them)
+#   make test-aarch64             that build's tests under qemu-user (scripts/ci-aarch64.sh, docs/arm.md)
+#   make FORGE_PORTABLE=1 BUILD=build-portable test
+#                                 only the POSIX fallbacks of src/base/port.c (what macOS/BSD lack)
+# SIMD kernels (*_avx2.c, *_avx512.c on x86-64; *_neon.c, *_neon_dotprod.c on AArch64) get their ISA
+# flags per file; the rest of the build is plain C11 for the baseline CPU, and kernels are chosen at
+# run time. ARCH (default: this machine's, from uname -m) picks which set is compiled.
 
+ifeq ($(CROSS),aarch64)
+  CC    := aarch64-linux-gnu-gcc
+  ARCH  := aarch64
+  BUILD ?= build-aarch64
+  # the arm64 multiarch libraries; libevent-dev:arm64 (not Multi-Arch: same) is unpacked in a
+  # private sysroot by scripts/install-cross-deps.sh, searched first
+  FORGE_CROSS_SYSROOT ?= /opt/forge-cross/aarch64
+  PKG_CONFIG := PKG_CONFIG_LIBDIR=$(FORGE_CROSS_SYSROOT)/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig PKG_CONFIG_PATH= pkg-config
+else ifneq ($(CROSS),)
+  $(error CROSS=$(CROSS): only CROSS=aarch64 is known; or set CC, ARCH and PKG_CONFIG_LIBDIR yourself)
+endif
 CC       ?= cc
 BUILD    ?= build
+UNAME_S  := $(shell uname -s)
+HOST_ARCH := $(shell uname -m)
+PKG_CONFIG ?= pkg-config
+ARCH     ?= $(HOST_ARCH)
+# macOS says arm64, the BSDs amd64
+override ARCH := $(patsubst arm64,aarch64,$(patsubst amd64,x86_64,$(ARCH)))
+# tools run during the build (scripts/embed.c) are built for this machine
+HOST_CC  ?= $(if $(filter $(ARCH),$(patsubst arm64,aarch64,$(patsubst amd64,x86_64,$(HOST_ARCH)))),$(CC),cc)
 PREFIX   ?= /usr/local
 OPT      ?= -O2
 # the inference core needs the first three; the Hub (libcurl, libcrypto) and the server
@@ -18,34 +43,54 @@ OPT      ?= -O2
 CORE_DEPS := libpcre2-8 libutf8proc yajl
 NET_DEPS  := libcurl libevent libcrypto
 DEPS     := $(CORE_DEPS) $(NET_DEPS)
-PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS))
-PKG_LIBS   := $(shell pkg-config --libs $(DEPS))
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS))
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(DEPS))
 
 # Versions and the shared library's names: libforge.so.X.Y.Z, its SONAME libforge.so.MAJOR
 # (libforge.so.0.MINOR before 1.0, where a minor release may break the ABI), libforge.so.
 VERSION := $(shell sed -n 's/^\#define FORGE_VERSION "\(.*\)"/\1/p' include/forge.h)
 VMAJOR  := $(word 1,$(subst ., ,$(VERSION)))
 VMINOR  := $(word 2,$(subst ., ,$(VERSION)))
-SONAME  := libforge.so.$(if $(filter 0,$(VMAJOR)),0.$(VMINOR),$(VMAJOR))
+SOVER   := $(if $(filter 0,$(VMAJOR)),0.$(VMINOR),$(VMAJOR))
+SONAME  := libforge.so.$(SOVER)
+SHLIB      := libforge.so
+SHLIB_REAL := libforge.so.$(VERSION)
+SHLIB_LINK  = -shared -Wl,-soname,$(SONAME)
+# macOS names it libforge.X.Y.Z.dylib, install name @rpath/libforge.MAJOR.dylib
+ifeq ($(UNAME_S),Darwin)
+  SONAME     := libforge.$(SOVER).dylib
+  SHLIB      := libforge.dylib
+  SHLIB_REAL := libforge.$(VERSION).dylib
+  SHLIB_LINK  = -dynamiclib -install_name @rpath/$(SONAME) -current_version $(VERSION) -compatibility_version $(SOVER)
+endif
 
 # -fvisibility=hidden: libforge.so exports only the FORGE_API functions of forge.h. The
 # static archive keeps every symbol linkable, so the CLI and the tests that use internal
 # modules (json, strbuf, ...) link libforge.a; embedders use either.
-CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) -g -fPIC -fvisibility=hidden -pthread -Wall -Wextra -Werror \
+# macOS: _DARWIN_C_SOURCE exposes what glibc's _GNU_SOURCE does (MAP_ANON, dladdr, ...);
+# Homebrew's libraries come through pkg-config (README, "Building on macOS")
+OS_CFLAGS := $(if $(filter Darwin,$(UNAME_S)),-D_DARWIN_C_SOURCE)
+OS_CFLAGS += $(if $(filter 1,$(FORGE_PORTABLE)),-DFORGE_PORTABLE)
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OS_CFLAGS) $(OPT) -g -fPIC -fvisibility=hidden -pthread -Wall -Wextra -Werror \
              -Iinclude -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm -ldl $(EXTRA_LDFLAGS)
 
-ARCH := $(shell uname -m)
 LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*/*.c src/*/*/*.c))
 ifeq ($(ARCH),x86_64)
-  LIB_SRC := $(filter-out %_neon.c,$(LIB_SRC))
-else
+  LIB_SRC := $(filter-out %_neon.c %_neon_dotprod.c,$(LIB_SRC))
+else ifeq ($(ARCH),aarch64)
   LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
+else
+  LIB_SRC := $(filter-out %_avx2.c %_avx512.c %_neon.c %_neon_dotprod.c,$(LIB_SRC))
 endif
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/webui_assets.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/*/test_*.c)
+# allocation fault injection wraps malloc with GNU ld's --wrap, which Apple's linker lacks
+ifeq ($(UNAME_S),Darwin)
+  TEST_SRC := $(filter-out tests/fault/%,$(TEST_SRC))
+endif
 TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
@@ -54,6 +99,9 @@ $(BUILD)/obj/%_avx2.o: SIMD_FLAGS = -mavx2 -mfma -mf16c -O3
 $(BUILD)/obj/%_avx512.o: SIMD_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -O3
 # quantized dot products use VNNI (chosen at run time only where the CPU has it)
 $(BUILD)/obj/src/kernels/quant_avx512.o: SIMD_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni -O3
+# AArch64: NEON is baseline (the flag only states it); SDOT needs ARMv8.2's dotprod extension
+$(BUILD)/obj/%_neon.o: SIMD_FLAGS = -march=armv8-a+simd -O3
+$(BUILD)/obj/%_neon_dotprod.o: SIMD_FLAGS = -march=armv8.2-a+dotprod -O3
 $(BUILD)/obj/src/kernels/%.o: OPT = -O3
 
 # CUDA backend (optional): build/libforge-cuda.so, which libforge dlopens at run time
@@ -75,8 +123,8 @@ ifeq ($(CUDA),1)
   CUDA_LIB := $(BUILD)/libforge-cuda.so $(CUDA_TOOLS)
 endif
 
-.PHONY: all test test-sets asan fuzz bench install clean cuda cuda-emu
-all: $(BUILD)/forge $(BUILD)/libforge.a $(BUILD)/libforge.so $(CUDA_LIB)
+.PHONY: all test test-sets test-aarch64 asan fuzz bench install clean cuda cuda-emu
+all: $(BUILD)/forge $(BUILD)/libforge.a $(BUILD)/$(SHLIB) $(CUDA_LIB)
 
 # V=1 shows the full commands
 Q := $(if $(filter 1,$(V)),,@)
@@ -95,7 +143,7 @@ WEBUI_ASSETS := / "text/html; charset=utf-8" $(WEBUI_DIR)/index.html \
                 /webui/icon.svg "image/svg+xml" $(WEBUI_DIR)/icon.svg
 $(BUILD)/gen/embed: scripts/embed.c
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) -std=c11 -O1 -Wall -Wextra -Werror -o $@ $<
+	$(Q)$(HOST_CC) -std=c11 -O1 -Wall -Wextra -Werror -o $@ $<
 
 $(BUILD)/gen/webui_assets.c: $(BUILD)/gen/embed $(wildcard $(WEBUI_DIR)/*) Makefile
 	@$(if $(Q),echo "  GEN   $@")
@@ -110,12 +158,12 @@ $(BUILD)/libforge.a: $(LIB_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/libforge.so.$(VERSION): $(LIB_OBJ)
+$(BUILD)/$(SHLIB_REAL): $(LIB_OBJ)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS_ALL)
+	$(Q)$(CC) $(SHLIB_LINK) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/libforge.so: $(BUILD)/libforge.so.$(VERSION)
-	$(Q)ln -sf libforge.so.$(VERSION) $(BUILD)/$(SONAME)
+$(BUILD)/$(SHLIB): $(BUILD)/$(SHLIB_REAL)
+	$(Q)ln -sf $(SHLIB_REAL) $(BUILD)/$(SONAME)
 	$(Q)ln -sf $(SONAME) $@
 
 $(BUILD)/forge: $(CLI_OBJ) $(BUILD)/libforge.a
@@ -141,6 +189,10 @@ test: all $(TEST_BIN)
 # the whole suite once per kernel set (a set the CPU lacks falls back to the next lower one)
 test-sets: all $(TEST_BIN)
 	@set -e; for s in scalar avx2 avx512; do echo "== FORGE_CPU=$$s"; FORGE_CPU=$$s BUILD=$(BUILD) bash tests/run.sh; done
+
+# the AArch64 cross build's tests under qemu-user (kernels, backend parity, engine, ...)
+test-aarch64:
+	bash scripts/ci-aarch64.sh
 
 asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 \
@@ -198,20 +250,20 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 755 $(BUILD)/forge $(DESTDIR)$(PREFIX)/bin/forge
 	install -m 644 $(BUILD)/libforge.a $(DESTDIR)$(PREFIX)/lib/libforge.a
-	install -m 755 $(BUILD)/libforge.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libforge.so.$(VERSION)
-	ln -sf libforge.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libforge.so
+	install -m 755 $(BUILD)/$(SHLIB_REAL) $(DESTDIR)$(PREFIX)/lib/$(SHLIB_REAL)
+	ln -sf $(SHLIB_REAL) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/$(SHLIB)
 	if [ -f $(BUILD)/libforge-cuda.so ]; then install -m 755 $(BUILD)/libforge-cuda.so $(DESTDIR)$(PREFIX)/lib/; fi
 	install -m 644 include/forge.h $(DESTDIR)$(PREFIX)/include/forge.h
 	install -d $(DESTDIR)$(PREFIX)/share/forge/models/stories260K
 	install -m 644 models/stories260K/* $(DESTDIR)$(PREFIX)/share/forge/models/stories260K/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
-	  -e 's|@CORE_LIBS@|$(shell pkg-config --libs $(CORE_DEPS))|' forge.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/forge.pc
+	  -e 's|@CORE_LIBS@|$(shell $(PKG_CONFIG) --libs $(CORE_DEPS))|' forge.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/forge.pc
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
-	  -e 's|@CORE_LIBS@|$(shell pkg-config --libs $(CORE_DEPS))|' -e 's|@NET_LIBS@|$(shell pkg-config --libs $(NET_DEPS))|' \
+	  -e 's|@CORE_LIBS@|$(shell $(PKG_CONFIG) --libs $(CORE_DEPS))|' -e 's|@NET_LIBS@|$(shell $(PKG_CONFIG) --libs $(NET_DEPS))|' \
 	  forge-server.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/forge-server.pc
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-aarch64 build-portable
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

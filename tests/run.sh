@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test program (build/tests/*/test_*) and every shell test (tests/*/*.test.sh)
 # from the repository root, and ends with one line: "N passed, N failed".
-# BUILD selects the build directory (build, build-asan). FILTER=substring runs a subset.
+# BUILD selects the build directory (build, build-asan). FILTER=substring runs a subset
+# (several words: any of them).
+# TEST_EXEC prefixes each test program (scripts/ci-aarch64.sh: "qemu-aarch64" for a cross
+# build); NO_SHELL_TESTS=1 runs the test programs only; EXCLUDE="substring ..." skips matches.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -32,13 +35,22 @@ run_one() { # name, command...
   fi
 }
 
+has_word() { # path, words: true when the path contains one of the words
+  local x
+  for x in $2; do [[ "$1" == *"$x"* ]] && return 0; done
+  return 1
+}
+excluded() { [ -n "${EXCLUDE:-}" ] && has_word "$1" "$EXCLUDE"; }
+
 for bin in $(ls "$BUILD"/tests/*/test_* 2>/dev/null | sort); do
   case "$bin" in *.d|*.o) continue;; esac
-  [ -n "${FILTER:-}" ] && [[ "$bin" != *"$FILTER"* ]] && continue
-  run_one "${bin#$BUILD/}" "$bin"
+  [ -n "${FILTER:-}" ] && ! has_word "$bin" "$FILTER" && continue
+  excluded "$bin" && continue
+  run_one "${bin#$BUILD/}" ${TEST_EXEC:-} "$bin"
 done
-for sh in $(ls tests/*/*.test.sh 2>/dev/null | sort); do
-  [ -n "${FILTER:-}" ] && [[ "$sh" != *"$FILTER"* ]] && continue
+for sh in $( [ "${NO_SHELL_TESTS:-0}" = 1 ] || ls tests/*/*.test.sh 2>/dev/null | sort); do
+  [ -n "${FILTER:-}" ] && ! has_word "$sh" "$FILTER" && continue
+  excluded "$sh" && continue
   run_one "$sh" bash "$sh"
 done
 [ ${#broken[@]} -gt 0 ] && echo "failing: ${broken[*]}"

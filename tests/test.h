@@ -82,5 +82,9 @@ static inline float t_randf(void) { return (float)((double)(t_rand64() >> 11) * 
 
 /* true when running under sanitizers (make asan): tests may shrink their sizes */
 static inline int t_sanitized(void) { return getenv("FORGE_SANITIZE") != NULL; }
+/* true when running under an instruction-set emulator (scripts/ci-aarch64.sh sets
+ * FORGE_EMULATED under qemu-user, where floating point is ~50-100x slower): tests may
+ * shrink their sizes; docs/arm.md lists which do */
+static inline int t_emulated(void) { return getenv("FORGE_EMULATED") != NULL; }
 
 #endif

@@ -17,6 +17,7 @@
 #include "backend/backend.h"
 #include "backend/cuda/cuda_abi.h"
 #include "base/error.h"
+#include "base/port.h"
 
 #define CUDA_LIB_NAME "libforge-cuda.so"
 
@@ -72,9 +73,7 @@ static void load_once(void) {
     if (dladdr((void *)load_once, &info) && info.dli_fname && realpath(info.dli_fname, real) &&
         dir_of(real, dirs[nd], sizeof dirs[nd]))
         nd++;
-    ssize_t n = readlink("/proc/self/exe", real, sizeof real - 1);
-    if (n > 0) {
-        real[n] = 0;
+    if (port_exe_path(real, sizeof real) == 0) {
         if (dir_of(real, dirs[nd], sizeof dirs[nd]) && (nd == 0 || strcmp(dirs[0], dirs[nd]))) nd++;
     }
     char tried[1024] = "";

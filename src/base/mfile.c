@@ -1,5 +1,7 @@
 #include "base/mfile.h"
 
+#include "base/port.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -39,14 +41,9 @@ forge_status mfile_open(mfile *f, const char *path, forge_error *err) {
  * mapping), this advice lets the faults map 2 MB at once; pages already cached in small
  * folios (a file just written) stay 4 KB until evicted and read again. */
 int mfile_advise_hugepages(const mfile *f) {
-#ifdef MADV_HUGEPAGE
     const char *e = getenv("FORGE_HUGEPAGES");
     if (!f || !f->data || f->size < ((size_t)2 << 20) || (e && !strcmp(e, "0"))) return 0;
-    return madvise((void *)f->data, f->size, MADV_HUGEPAGE) == 0;
-#else
-    (void)f;
-    return 0;
-#endif
+    return port_advise_hugepages((void *)f->data, f->size);
 }
 
 void mfile_close(mfile *f) {

@@ -1,5 +1,7 @@
 #include "base/threadpool.h"
 
+#include "base/port.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -175,10 +177,7 @@ static int cgroup_quota_cpus(void) {
 }
 
 int cpu_default_threads(void) {
-    int n = 1;
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
-    if (n < 1) n = 1;
+    int n = port_cpu_count();
     int quota = cgroup_quota_cpus();
     if (quota > 0 && quota < n) n = quota;
     return n;

@@ -1,14 +1,14 @@
 /* kernels.h: math on plain arrays. Each kernel has a scalar reference (kernels_ref.c) and,
  * where it pays, SIMD sets: AVX2/FMA/F16C (kernels_avx2.c) and AVX-512 F/BW/VL/DQ
- * (kernels_avx512.c), each file compiled with its own ISA flags, one chosen at run time by
- * kernels_get() (FORGE_CPU=scalar|avx2|avx512 forces one). Tests compare every set with the
- * reference on random data.
+ * (kernels_avx512.c) on x86-64, NEON (kernels_neon.c) on AArch64, each file compiled with
+ * its own ISA flags, one chosen at run time by kernels_get() (FORGE_CPU=scalar|avx2|avx512|
+ * neon forces one). Tests compare every set with the reference on random data.
  *
  * Arithmetic, in every set: matmul multiplies in f32. bf16 and f16 weights are widened to
  * f32 exactly, activations stay f32 (never rounded to bf16), products and sums are f32
  * FMAs. The sets differ only in the order of the K reduction, which each fixes:
- *  - scalar and AVX2: 8 lanes, lane l accumulates k = 8i + l in increasing i with one FMA
- *    chain (scalar: multiply then add), the lanes are summed as
+ *  - scalar, AVX2 and NEON (two 4-lane vectors): 8 lanes, lane l accumulates k = 8i + l
+ *    in increasing i with one FMA chain (scalar: multiply then add), the lanes are summed as
  *    ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then the K % 8 tail is added in order, then the bias.
  *  - AVX-512: 16 lanes, lane l accumulates every k = l (mod 16) in increasing k with one FMA
  *    chain (the K % 16 tail is a last, masked step: absent k count as 0 * 0), the lanes are
@@ -87,6 +87,8 @@ const kernels *kernels_ref(void);
 const kernels *kernels_avx2(void);
 /* The AVX-512 variant, or NULL when this build has none (callers check cpu_get()). */
 const kernels *kernels_avx512(void);
+/* The AArch64 NEON variant (kernels_neon.c), or NULL on other architectures. */
+const kernels *kernels_neon(void);
 
 /* Floats of pack scratch matmul needs for w, and the panel width it packs. */
 size_t mm_pack_floats(const mm_weight *w);

@@ -250,10 +250,14 @@ const kernels *kernels_ref(void) { return &g_ref; }
 const kernels *kernels_avx2(void) { return NULL; }
 const kernels *kernels_avx512(void) { return NULL; }
 #endif
+#if !defined(__aarch64__)
+const kernels *kernels_neon(void) { return NULL; }
+#endif
 
 const kernels *kernels_get(void) {
     const cpu_features *f = cpu_get();
     if (f->avx512 && kernels_avx512()) return kernels_avx512();
     if (f->avx2 && kernels_avx2()) return kernels_avx2();
+    if (f->neon && kernels_neon()) return kernels_neon();
     return &g_ref;
 }

@@ -11,7 +11,8 @@
  * Batch invariance: an output y[i][j] is quant_dot(w row j, quantized x row i), computed by
  * the same code whatever the number of rows or the chunk it falls in; quantizing a row
  * depends on that row only. Variants (scalar reference, AVX2, AVX-512 VNNI) differ from one
- * another only in the order of the f32 block sums; the tests bound that difference. */
+ * another only in the order of the f32 block sums; the tests bound that difference. The
+ * NEON variants (plain and dotprod) keep the reference's f32 order (quant_neon.inc). */
 #ifndef FORGE_KERNELS_QUANT_H
 #define FORGE_KERNELS_QUANT_H
 
@@ -64,6 +65,8 @@ typedef struct quant_kernels {
 const quant_kernels *quant_ref(void);
 const quant_kernels *quant_avx2(void);   /* NULL when the CPU or build has none */
 const quant_kernels *quant_avx512(void); /* AVX-512 F/BW/VL + VNNI; NULL when absent */
+const quant_kernels *quant_neon(void);   /* AArch64 Advanced SIMD; NULL elsewhere */
+const quant_kernels *quant_neon_dotprod(void); /* AArch64 with FEAT_DotProd (SDOT); NULL when absent */
 /* the best variant for this CPU (honours FORGE_SIMD=off like kernels_get) */
 const quant_kernels *quant_get(void);
 

@@ -295,10 +295,17 @@ const quant_kernels *quant_ref(void) { return &g_qref; }
 const quant_kernels *quant_avx2(void) { return NULL; }
 const quant_kernels *quant_avx512(void) { return NULL; }
 #endif
+#if !defined(__aarch64__)
+const quant_kernels *quant_neon(void) { return NULL; }
+const quant_kernels *quant_neon_dotprod(void) { return NULL; }
+#endif
 
-/* The best set the CPU has, as cpu_get() sees it (FORGE_CPU=scalar|avx2|avx512 forces one). */
+/* The best set the CPU has, as cpu_get() sees it (FORGE_CPU=scalar|avx2|avx512|neon|
+ * neon-dotprod forces one). */
 const quant_kernels *quant_get(void) {
     const cpu_features *f = cpu_get();
+    if (f->neon_dotprod && quant_neon_dotprod()) return quant_neon_dotprod();
+    if (f->neon && quant_neon()) return quant_neon();
     if (f->avx512vnni && quant_avx512()) return quant_avx512();
     if (f->avx2 && quant_avx2()) return quant_avx2();
     return &g_qref;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/port.h"
 #include "forge.h"
 
 static bool is_model_dir(const char *dir) {
@@ -35,9 +36,8 @@ forge_status forge_builtin_model_path(char *path, size_t path_size, forge_error 
     char base[PATH_MAX];
     Dl_info info;
     if (!dladdr((void *)forge_builtin_model_path, &info) || !info.dli_fname || !realpath(info.dli_fname, base)) {
-        ssize_t n = readlink("/proc/self/exe", base, sizeof base - 1);
-        if (n <= 0) return err_set(err, FORGE_E_NOT_FOUND, "cannot tell where the library is installed");
-        base[n] = 0;
+        if (port_exe_path(base, sizeof base) != 0)
+            return err_set(err, FORGE_E_NOT_FOUND, "cannot tell where the library is installed");
     }
     char *slash = strrchr(base, '/');
     if (!slash) return err_set(err, FORGE_E_NOT_FOUND, "cannot tell where the library is installed (%s)", base);

@@ -19,6 +19,7 @@
 #include <event2/listener.h>
 
 #include "base/log.h"
+#include "base/port.h"
 #include "base/timing.h"
 
 /* ---- libevent's log ------------------------------------------------------------------- */
@@ -351,9 +352,7 @@ static bool peer_reset(h1_conn *c) {
     int err = 0;
     socklen_t el = sizeof err;
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err) return true;
-    struct tcp_info ti;
-    socklen_t tl = sizeof ti;
-    return getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 && ti.tcpi_state == TCP_CLOSE;
+    return port_tcp_peer_gone(c->fd);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg) {

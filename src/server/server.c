@@ -15,6 +15,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "base/port.h"
 #include "base/timing.h"
 #include "server/server_int.h"
 #include "template/template.h"
@@ -381,7 +382,7 @@ forge_server *forge_server_create(const forge_server_params *params, forge_error
     s->rng = seed;
 
     s->base = event_base_new();
-    if (!s->base || pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+    if (!s->base || port_pipe_nonblock(s->wake) != 0) {
         err_set(err, FORGE_E_NOMEM, "cannot create the event loop");
         goto fail;
     }

@@ -102,10 +102,11 @@ TEST(parity_default) { run_all(kernels_get()->name); }
 /* each kernel set this CPU has, forced */
 TEST(parity_each_set) {
     cpu_features real = cpu_detect(), old = cpu_get()[0];
-    cpu_features sets[] = {{0}, {.avx2 = real.avx2}, real};
+    /* scalar; AVX2 or plain NEON; everything (AVX-512, NEON with dotprod) */
+    cpu_features sets[] = {{0}, {.avx2 = real.avx2, .neon = real.neon}, real};
     for (int i = 0; i < 3; i++) {
-        if (i == 1 && !real.avx2) continue;
-        if (i == 2 && !real.avx512) continue;
+        if (i == 1 && !real.avx2 && !real.neon) continue;
+        if (i == 2 && !real.avx512 && !real.neon_dotprod) continue;
         cpu_set(sets[i]);
         run_all(kernels_get()->name);
     }

@@ -1,4 +1,4 @@
-/* Kernels: every SIMD set this machine can run (AVX2, AVX-512) against the scalar reference
+/* Kernels: every SIMD set this machine can run (AVX2, AVX-512, NEON) against the scalar reference
  * on random data with edge shapes, and the batch invariance of matmul per set (a row's result
  * does not depend on the rows or columns computed beside it). */
 #include <stdint.h>
@@ -15,6 +15,7 @@ static void find_sets(void) {
     cpu_features f = cpu_detect();
     if (f.avx2 && kernels_avx2()) g_sets[g_n_sets++] = kernels_avx2();
     if (f.avx512 && kernels_avx512()) g_sets[g_n_sets++] = kernels_avx512();
+    if (f.neon && kernels_neon()) g_sets[g_n_sets++] = kernels_neon();
     printf("    sets: scalar");
     for (int i = 0; i < g_n_sets; i++) printf(" %s", g_sets[i]->name);
     printf("\n");

@@ -183,6 +183,10 @@ TEST(simd_variants_match_reference) {
     else printf("    (no AVX2 on this CPU)\n");
     if (quant_avx512()) compare_variant(quant_avx512());
     else printf("    (no AVX-512 VNNI on this CPU)\n");
+    if (quant_neon()) compare_variant(quant_neon());
+    else printf("    (no NEON on this CPU)\n");
+    if (quant_neon_dotprod()) compare_variant(quant_neon_dotprod());
+    else printf("    (no NEON dotprod on this CPU)\n");
     /* AVX2 and VNNI sum the same exact integers in the same order: identical bits */
     if (quant_avx2() && quant_avx512())
         for (int t = 0; t < NTYPES; t++) {
@@ -200,10 +204,56 @@ TEST(simd_variants_match_reference) {
         }
 }
 
+/* FORGE_CPU picks the set quant_get() returns (a set the CPU lacks falls back to the next
+ * lower one); scripts/ci-aarch64.sh runs this program with each NEON value */
+TEST(forge_cpu_selects_the_set) {
+    const char *s = getenv("FORGE_CPU");
+    const char *want = NULL;
+    if (s && !strcmp(s, "scalar")) want = "scalar";
+    else if (s && !strcmp(s, "neon") && quant_neon()) want = "neon";
+    else if ((!s || !strcmp(s, "neon-dotprod")) && quant_neon_dotprod()) want = "neon-dotprod";
+    else if (s && !strcmp(s, "avx2") && quant_avx2()) want = "avx2";
+    else if ((!s || !strcmp(s, "avx512")) && quant_avx512()) want = "avx512vnni";
+    printf("    FORGE_CPU=%s: %s\n", s ? s : "(unset)", quant_get()->name);
+    if (want) CHECKF(!strcmp(quant_get()->name, want), "FORGE_CPU=%s gives %s, want %s", s ? s : "(unset)", quant_get()->name, want);
+}
+
+/* NEON keeps the reference's f32 order and exact integer block sums: plain NEON and SDOT
+ * give the same bits, on random blocks of every type and on extreme codes (all -128/127) */
+TEST(neon_variants_agree) {
+    if (!quant_neon() || !quant_neon_dotprod()) {
+        printf("    (needs NEON and NEON dotprod)\n");
+        return;
+    }
+    for (int t = 0; t < NTYPES; t++)
+        for (int rep = 0; rep < 3; rep++) {
+            int qt = g_types[t], n = 2048, act = quant_act_type(qt);
+            size_t wb = quant_row_bytes(qt, n);
+            uint8_t *w = malloc(wb), *qa = malloc(quant_row_bytes(act, n));
+            float *x = malloc((size_t)n * 4);
+            random_row(qt, w, n);
+            for (int i = 0; i < n; i++) x[i] = t_randf();
+            if (rep == 1) /* every weight code at its extreme, activations all +-127 */
+                for (int i = 0; i < n; i++) x[i] = i % 3 ? 1.0f : -1.0f;
+            if (rep == 1 && qt == QT_Q8_0)
+                for (int b = 0; b < n / 32; b++) memset(w + (size_t)b * 34 + 2, 0x80, 32);
+            quant_ref()->quantize_act(act, x, qa, n);
+            float a = quant_neon()->dot(qt, w, qa, n), b = quant_neon_dotprod()->dot(qt, w, qa, n);
+            CHECKF(!memcmp(&a, &b, 4), "%s rep %d: neon %g vs neon-dotprod %g", g_names[t], rep, a, b);
+            float r = quant_ref()->dot(qt, w, qa, n);
+            double mag;
+            dot_ref_double(qt, w, qa, n, &mag);
+            CHECKF(fabs((double)r - a) <= 2e-6 * mag + 1e-30, "%s rep %d: neon %g vs scalar %g", g_names[t], rep, a, r);
+            free(w);
+            free(qa);
+            free(x);
+        }
+}
+
 /* dot4 gives dot's bits for each of its four rows, in every variant */
 TEST(dot4_equals_dot) {
-    const quant_kernels *vs[3] = {quant_ref(), quant_avx2(), quant_avx512()};
-    for (int v = 0; v < 3; v++) {
+    const quant_kernels *vs[5] = {quant_ref(), quant_avx2(), quant_avx512(), quant_neon(), quant_neon_dotprod()};
+    for (int v = 0; v < 5; v++) {
         if (!vs[v]) continue;
         for (int t = 0; t < NTYPES; t++) {
             int qt = g_types[t], n = 1024 + 256, act = quant_act_type(qt);
@@ -313,6 +363,8 @@ int main(void) {
     RUN(reference_dot_products);
     RUN(activation_quantization);
     RUN(simd_variants_match_reference);
+    RUN(forge_cpu_selects_the_set);
+    RUN(neon_variants_agree);
     RUN(dot4_equals_dot);
     RUN(matmul_batch_invariance);
     return t_summary();
