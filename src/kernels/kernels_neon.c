@@ -314,6 +314,7 @@ static inline __attribute__((always_inline)) void attention_impl(const attn_args
             float s[16], mb = -INFINITY;
             for (int t = 0; t < nt; t++) {
                 s[t] = dot_hd(q, kb + (size_t)t * row, dt, hd) * a->scale;
+                if (a->softcap > 0) s[t] = tanhf(s[t] / a->softcap) * a->softcap; /* Gemma 2, as the x86 sets */
                 mb = s[t] > mb ? s[t] : mb;
             }
             float mn = mb > m[r] ? mb : m[r];
