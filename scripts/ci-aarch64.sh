@@ -45,7 +45,7 @@ log=$(mktemp -d); trap 'rm -rf "$log"' EXIT
 # runs the engine's thread and the server's threads waiting on each other, minutes either way;
 # the tokenizer and template programs are long integer/string workloads (minutes emulated)
 skipped="hub/test_hub server/test_server_api tests/tokenizer/ tests/template/"
-forward="tests/backend/ model/test_gguf model/test_load fault/test_fault_alloc"
+forward="tests/backend/ model/test_gguf model/test_load fault/test_fault_alloc engine/test_embed"
 echo "ci-aarch64: not run under emulation: $skipped"
 TEST_EXEC="taskset -c $c0 qemu-aarch64" FILTER=engine/test_engine bash tests/run.sh >"$log/a" 2>&1 &
 pa=$!

@@ -87,7 +87,7 @@ TEST(matches_reference) {
         }
         got *together = calloc((size_t)n, sizeof *together), *alone = calloc((size_t)n, sizeof *alone),
             *cached = calloc((size_t)n, sizeof *cached);
-        forge_engine *e = forge_engine_create(m, NULL, &(forge_engine_params){.manual_step = true, .n_kv_blocks = 600}, &err);
+        forge_engine *e = forge_engine_create(m, NULL, &(forge_engine_params){.manual_step = true, .n_kv_blocks = 600, .n_threads = t_emulated() ? 1 : 0}, &err);
         CHECKF(e != NULL, "%s: %s", dir, e ? "" : err.msg);
         if (e) {
             run_all(e, n, ids, n_ids, together);
@@ -95,7 +95,7 @@ TEST(matches_reference) {
             forge_engine_free(e);
         }
         for (int i = 0; i < n; i++) {
-            e = forge_engine_create(m, NULL, &(forge_engine_params){.manual_step = true, .n_kv_blocks = 600,
+            e = forge_engine_create(m, NULL, &(forge_engine_params){.manual_step = true, .n_kv_blocks = 600, .n_threads = t_emulated() ? 1 : 0,
                                                                       .no_prefix_caching = true}, &err);
             if (e) run_all(e, 1, &ids[i], &n_ids[i], &alone[i]);
             forge_engine_free(e);
@@ -146,7 +146,7 @@ TEST(mixed_and_refusals) {
     forge_model *m = forge_model_open("tests/fixtures/stories260K", NULL, &err);
     CHECK(m != NULL);
     if (!m) return;
-    forge_engine *e = forge_engine_create(m, NULL, &(forge_engine_params){.manual_step = true, .n_kv_blocks = 600}, &err);
+    forge_engine *e = forge_engine_create(m, NULL, &(forge_engine_params){.manual_step = true, .n_kv_blocks = 600, .n_threads = t_emulated() ? 1 : 0}, &err);
     int32_t ids[] = {1, 403, 407, 261, 378};
     got a = {0}, b = {0}, gen[3] = {{0}};
     forge_request_params p = {.prompt_ids = ids, .n_prompt_ids = 5, .embedding = true};
