@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memset(&g, 0, sizeof g);
         srv_err e = {0};
         int rc = embed ? embed_parse(&g_s, json_root(doc), &g, &e) : parse_generation(&g_s, json_root(doc), chat, &g, &e);
-        if (rc == 0 && chat) rc = parse_chat_prompt(&g_s, body, len, &g, &e);
+        if (rc == 0 && chat) rc = parse_chat_prompt(&g_s, json_root(doc), body, len, &g, &e);
         if (rc == 0) rc = parse_tokenize_prompts(&g_s, &g, &e);
         if (rc != 0) check_error(&e);
         else if (g.n < 1 || g.n_prompts < 1 || forge_sampling_params_check(&g.sp, g_s.vocab, &err) != FORGE_OK) abort();
