@@ -10,8 +10,8 @@ Prints a markdown table with the ratios and the issue's targets.
 
   /usr/bin/python3 bench/cpu_vs_llamacpp.py --models DIR [--rounds 2] [--threads 2]
       [--llama-cpp /work/llama.cpp/build/bin] [--sets avx512,avx2] [--only smollm2-135m-bf16,...]
-DIR holds smollm2-135m-{bf16,f16,f32}[.gguf] and llama1b-bf16[.gguf] (bench/cpu.bench.sh
-makes them).
+DIR holds smollm2-135m-{bf16,f16,f32}[.gguf], llama1b-bf16[.gguf] and the quantized
+{smollm2-135m,llama1b}-{Q8_0,Q4_0,Q4_K_M}.gguf (bench/cpu.bench.sh makes them).
 """
 import argparse
 import datetime
@@ -30,6 +30,15 @@ PLAN = {
     "llama1b-bf16": dict(contexts="128", batches="", ld1024=False, batched=False,
                          targets={"decode": 1.05, "prefill512": 1.15}),
 }
+# quantized GGUF files (issue 14): Forge runs the .gguf itself; made by bench/cpu.bench.sh
+# with llama-quantize from the F32 (SmolLM2) and BF16 (1B) files
+Q_TARGETS = {"decode": 1.30, "prefill512": 1.0, "batch64": 1.30}
+for _q in ["Q8_0", "Q4_0", "Q4_K_M"]:
+    PLAN["smollm2-135m-" + _q] = dict(contexts="128", batches="64", ld1024=False, batched=True, gguf=True,
+                                      targets=Q_TARGETS)
+    # (64 sequences of the 1B would prefill 8192 tokens per program and round: left out)
+    PLAN["llama1b-" + _q] = dict(contexts="128", batches="", ld1024=False, batched=False, gguf=True,
+                                 targets=Q_TARGETS)
 # Forge decodes 32 steps after the context; llama.cpp's runs are matched where it matters
 # (tg32 after 1024, 32 batched steps after 128; tg128 from an empty context is the
 # usual decode figure and slightly favours llama.cpp, whose context is shorter)
@@ -47,7 +56,8 @@ def run(cmd, env=None):
 
 
 def forge(models, name, plan, threads, cpu):
-    args = ["build/forge", "bench", "--model", os.path.join(models, name), "--threads", str(threads),
+    model = os.path.join(models, name + (".gguf" if plan.get("gguf") else ""))
+    args = ["build/forge", "bench", "--model", model, "--threads", str(threads),
             "--contexts", plan["contexts"], "--batches", plan["batches"], "--prompt", "512"]
     out = run(args, {"FORGE_CPU": cpu} if cpu else None)
     res, info = {}, {}

@@ -78,6 +78,9 @@ typedef struct kernels {
     double (*fma_loop)(long iters);
     /* the same with BF16 dot products (vdpbf16ps); NULL where the set or the CPU has none */
     double (*bf16_dot_loop)(long iters);
+    /* bit i set: matmul also takes weights of quantized type i (kernels/quant.h) as stored
+     * when m < 4, each weight value dequantized exactly as quant_dequant_row does (0: none) */
+    unsigned quant_direct;
 } kernels;
 
 /* The variant for this CPU (cpu_get()); the reference when SIMD is off. */

@@ -12,6 +12,7 @@
 #include "base/cpu.h"
 #include "base/error.h"
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
 
 /* ---- loads and reductions ------------------------------------------------------------- */
 
@@ -201,6 +202,136 @@ static void run_packed(const float *x, int ldx, int m, const float *panel, int K
     }
 }
 
+/* ---- quantized weights as stored, decode (m < 4) -------------------------------------
+ * The tiles above with each weight value made in registers from its block, with exactly the
+ * operations of quant_dequant_row (quant_ref.c; no contraction): Q8_0 q * d, Q4_0
+ * d * (q - 8), Q4_K (d * sc) * q - dmin * m, Q6_K (d * sc) * (q - 32). The values are those
+ * quant_matmul_f32's dequantized panels hold, and the lanes sum in the set's order, so a row
+ * gets the same bits here as through the packed path of m >= 4. */
+
+#define QDIRECT_TYPES ((1u << QT_Q8_0) | (1u << QT_Q4_0) | (1u << QT_Q4_K) | (1u << QT_Q6_K))
+
+static inline float q_h2f(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* 16 bytes (unsigned or signed) -> 16 floats */
+static inline __m512 q_u8x16(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)); }
+static inline __m512 q_i8x16(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)); }
+
+/* per weight row, per block: what its 16-value steps need */
+typedef struct {
+    __m512 d[16], m[16]; /* per step of the block: scale (and min for Q4_K) */
+} qinfo;
+
+static inline __attribute__((always_inline)) void qblock_info(int qt, const uint8_t *blk, qinfo *qi) {
+    if (qt == QT_Q8_0 || qt == QT_Q4_0) {
+        qi->d[0] = qi->d[1] = _mm512_set1_ps(q_h2f(blk));
+    } else if (qt == QT_Q4_K) {
+        float d = q_h2f(blk), dmin = q_h2f(blk + 2);
+        const uint8_t *s = blk + 4;
+        for (int j = 0; j < 8; j++) {
+            int sc = j < 4 ? s[j] & 63 : (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+            int mn = j < 4 ? s[j + 4] & 63 : (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+            qi->d[2 * j] = qi->d[2 * j + 1] = _mm512_set1_ps(d * (float)sc);
+            qi->m[2 * j] = qi->m[2 * j + 1] = _mm512_set1_ps(dmin * (float)mn);
+        }
+    } else { /* Q6_K */
+        float d = q_h2f(blk + 208);
+        const int8_t *sc = (const int8_t *)(blk + 192);
+        for (int g = 0; g < 16; g++) qi->d[g] = _mm512_set1_ps(d * (float)sc[g]);
+    }
+}
+
+/* values [16 st, 16 st + 16) of a block */
+static inline __attribute__((always_inline)) __m512 qblock_step(int qt, const uint8_t *blk, const qinfo *qi, int st) {
+    if (qt == QT_Q8_0) return _mm512_mul_ps(q_i8x16(_mm_loadu_si128((const __m128i *)(blk + 2 + 16 * st))), qi->d[st]);
+    if (qt == QT_Q4_0) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(blk + 2));
+        if (st) b = _mm_srli_epi16(b, 4);
+        b = _mm_sub_epi8(_mm_and_si128(b, _mm_set1_epi8(0x0f)), _mm_set1_epi8(8));
+        return _mm512_mul_ps(qi->d[st], q_i8x16(b));
+    }
+    if (qt == QT_Q4_K) {
+        int j = st / 2; /* sub-block: 32 values, the low (j even) or high nibbles of 32 bytes */
+        __m128i b = _mm_loadu_si128((const __m128i *)(blk + 16 + (j / 2) * 32 + (st % 2) * 16));
+        if (j % 2) b = _mm_srli_epi16(b, 4);
+        b = _mm_and_si128(b, _mm_set1_epi8(0x0f));
+        return _mm512_sub_ps(_mm512_mul_ps(qi->d[st], q_u8x16(b)), qi->m[st]);
+    }
+    /* Q6_K: value e = 16 st + i: half h = e / 128, r = e % 128; low 4 bits from
+     * ql[64 h + r % 64] (high nibble when r >= 64), high 2 bits from qh[32 h + r % 32] >> 2 (r / 32) */
+    int e = 16 * st, h = e / 128, r = e % 128;
+    __m128i l = _mm_loadu_si128((const __m128i *)(blk + 64 * h + r % 64));
+    if (r >= 64) l = _mm_srli_epi16(l, 4);
+    __m128i hb = _mm_srli_epi16(_mm_loadu_si128((const __m128i *)(blk + 128 + 32 * h + r % 32)), 2 * (r / 32));
+    __m128i q = _mm_or_si128(_mm_and_si128(l, _mm_set1_epi8(0x0f)), _mm_slli_epi16(_mm_and_si128(hb, _mm_set1_epi8(3)), 4));
+    return _mm512_mul_ps(qi->d[st], q_i8x16(_mm_sub_epi8(q, _mm_set1_epi8(32))));
+}
+
+static inline __attribute__((always_inline)) void qtile(const float *x, int ldx, const uint8_t *w, size_t wstride,
+                                                        int K, int qt, int RM, int RN, float *y, int ldy,
+                                                        const float *bias) {
+    const int be = qt == QT_Q4_K || qt == QT_Q6_K ? 256 : 32, bb = quant_block_bytes(qt), steps = be / 16;
+    __m512 acc[3][8];
+    for (int r = 0; r < RM; r++)
+        for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
+    const uint8_t *pf = w + prefetch_tiles(wstride) * RN * wstride;
+    const size_t blk_span = (size_t)RN * bb; /* bytes of RN rows' blocks: what one block step covers */
+    qinfo qi[8];
+    for (int b = 0; b < K / be; b++) {
+        for (size_t o = 0; o < blk_span; o += 64) _mm_prefetch((const char *)pf + (size_t)b * blk_span + o, _MM_HINT_T1);
+        for (int c = 0; c < RN; c++) qblock_info(qt, w + c * wstride + (size_t)b * bb, &qi[c]);
+        for (int st = 0; st < steps; st++) {
+            __m512 wv[8];
+            for (int c = 0; c < RN; c++) wv[c] = qblock_step(qt, w + c * wstride + (size_t)b * bb, &qi[c], st);
+            for (int r = 0; r < RM; r++) {
+                __m512 xv = _mm512_loadu_ps(x + (size_t)r * ldx + b * be + 16 * st);
+                for (int c = 0; c < RN; c++) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
+            }
+        }
+    }
+    const __m512 z = _mm512_setzero_ps();
+    for (int r = 0; r < RM; r++) {
+        float s[8];
+        for (int c0 = 0; c0 < RN; c0 += 4)
+            _mm_storeu_ps(s + c0, hsum16x4(acc[r][c0], c0 + 1 < RN ? acc[r][c0 + 1] : z, c0 + 2 < RN ? acc[r][c0 + 2] : z,
+                                           c0 + 3 < RN ? acc[r][c0 + 3] : z));
+        for (int c = 0; c < RN; c++) y[(size_t)r * ldy + c] = bias ? s[c] + bias[c] : s[c];
+    }
+}
+
+typedef void (*qtile_fn)(const float *x, int ldx, const uint8_t *w, size_t ws, int K, float *y, int ldy,
+                         const float *bias);
+#define DEF_QTILE(QT, QN, RM, RN)                                                                               \
+    static void qtile_##QN##_##RM##x##RN(const float *x, int ldx, const uint8_t *w, size_t ws, int K, float *y, \
+                                         int ldy, const float *bias) {                                          \
+        qtile(x, ldx, w, ws, K, QT, RM, RN, y, ldy, bias);                                                      \
+    }
+#define DEF_QTILES_RM(QT, QN, RM) DEF_QTILE(QT, QN, RM, 1) DEF_QTILE(QT, QN, RM, 4) DEF_QTILE(QT, QN, RM, 8)
+#define DEF_QTILES(QT, QN) DEF_QTILES_RM(QT, QN, 1) DEF_QTILES_RM(QT, QN, 2) DEF_QTILES_RM(QT, QN, 3)
+DEF_QTILES(QT_Q8_0, q8_0)
+DEF_QTILES(QT_Q4_0, q4_0)
+DEF_QTILES(QT_Q4_K, q4_k)
+DEF_QTILES(QT_Q6_K, q6_k)
+#define QROW(QN, RM) {qtile_##QN##_##RM##x1, qtile_##QN##_##RM##x4, qtile_##QN##_##RM##x8}
+#define QTYPE_TILES(QN) {QROW(QN, 1), QROW(QN, 2), QROW(QN, 3)}
+static const qtile_fn g_qtiles[4][3][3] = {QTYPE_TILES(q8_0), QTYPE_TILES(q4_0), QTYPE_TILES(q4_k), QTYPE_TILES(q6_k)};
+
+/* rows [0, m < 4) of x against quantized weight rows [j0, j1): tiles of 8, then 4, then 1 rows */
+static void run_qdirect(const float *x, int ldx, int m, const mm_weight *w, int j0, int j1, float *y, int ldy) {
+    int ti = w->qtype == QT_Q8_0 ? 0 : w->qtype == QT_Q4_0 ? 1 : w->qtype == QT_Q4_K ? 2 : 3;
+    size_t rb = quant_row_bytes(w->qtype, w->cols);
+    const uint8_t *base = w->data;
+    for (int j = j0; j < j1;) {
+        int left = j1 - j, cn = left >= 8 ? 8 : left >= 4 ? 4 : 1, si = cn == 8 ? 2 : cn == 4 ? 1 : 0;
+        g_qtiles[ti][m - 1][si](x, ldx, base + (size_t)j * rb, rb, w->cols, y + j, ldy, w->bias ? w->bias + j : NULL);
+        j += cn;
+    }
+}
+
 static void avx512_to_f32(float *out, const void *in, forge_dtype dt, int n) {
     int i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, ld16(in, i, dt));
@@ -212,10 +343,15 @@ static void avx512_to_f32(float *out, const void *in, forge_dtype dt, int n) {
 
 static void avx512_matmul(const float *x, int ldx, int m, const mm_weight *w, int j0, int j1, float *y, int ldy,
                           float *pack) {
+    if (w->qtype) {
+        FORGE_ASSERT(m < 4 && (QDIRECT_TYPES >> w->qtype & 1u));
+        run_qdirect(x, ldx, m, w, j0, j1, y, ldy);
+        return;
+    }
     int K = w->cols;
     size_t row_bytes = (size_t)K * dtype_size(w->dtype);
     const char *base = (const char *)w->data;
-    if (m < 4 || !pack) {
+    if (m < 4 || (w->dtype != FORGE_DTYPE_F32 && !pack)) {
         run_direct(x, ldx, m, base + (size_t)j0 * row_bytes, row_bytes, w->dtype, K, j0, j1, y, ldy, w->bias);
         return;
     }
@@ -474,6 +610,7 @@ static void init_table(void) {
     g_avx512.attention = avx512_attention;
     g_avx512.fma_loop = avx512_fma_loop;
     g_avx512.bf16_dot_loop = cpu_detect().avx512bf16 ? avx512_bf16_dot_loop : NULL;
+    g_avx512.quant_direct = QDIRECT_TYPES;
 }
 
 const kernels *kernels_avx512(void) {

@@ -60,6 +60,11 @@ typedef struct quant_kernels {
     /* out[r] = dot(qtype, w, a + r * a_stride, n) for r < 4, with dot's bits exactly (the
      * weight row decoded once for four activation rows) */
     void (*dot4)(int qtype, const void *w, const void *a, size_t a_stride, int n, float *out);
+    /* out[0..n) = one weight row's values with quant_dequant_row's bits (the same IEEE
+     * operations), for the types whose bit is set in dequant_types; NULL where the variant
+     * has none. quant_matmul_f32 multiplies such weights through the f32 kernels. */
+    void (*dequant)(int qtype, const void *row, float *out, int n);
+    unsigned dequant_types;
 } quant_kernels;
 
 const quant_kernels *quant_ref(void);
@@ -76,6 +81,21 @@ void quant_dequant_row(int qtype, const void *row, float *out, int n);
 /* Quantizes n values of one weight row to qtype (Q8_0, Q4_0 or Q4_K; see quant_make.c);
  * false for other types or n not a multiple of the block. */
 bool quant_make_row(int qtype, const float *x, void *out, int n);
+
+/* true when weights of qtype go through quant_matmul_f32: qk dequantizes the type and the
+ * kernel set k takes it as stored for decode (k->quant_direct) */
+bool quant_uses_f32(const kernels *k, const quant_kernels *qk, int qtype);
+
+/* y[i*ldy + j] = w row j . x row i (+ bias[j]) for i < m, j0 <= j < j1, the f32 way: panels
+ * of mm_panel_rows(cols) weight rows dequantized exactly (qk->dequant) into scratch (at least
+ * mm_pack_floats(w) floats) and multiplied by k->matmul as F32 weights, x kept in f32; for
+ * m < 4 k->matmul takes the blocks as stored (k->quant_direct) with the same values. Every
+ * weight value is the reference's, so k's contract (kernels.h) carries over: the same bits
+ * for a row whatever m, the chunk or the thread. More accurate than the Q8 activations of
+ * quant_matmul (llama.cpp's scheme), and it takes the f32 kernels' speed: the blocked GEMM
+ * for prefill and batches, the streaming tiles for decode. */
+void quant_matmul_f32(const kernels *k, const quant_kernels *qk, const float *x, int ldx, int m, const mm_weight *w,
+                      int j0, int j1, float *y, int ldy, float *scratch);
 
 /* y[i*ldy + j] = w row j . x row i (+ bias[j]) for i < m, j0 <= j < j1, with x rows quantized
  * to the activation type in scratch (at least mm_pack_floats(w) floats). */

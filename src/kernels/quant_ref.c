@@ -287,7 +287,7 @@ static void ref_dot4(int t, const void *w, const void *a, size_t as, int n, floa
     for (int r = 0; r < 4; r++) out[r] = ref_dot(t, w, (const uint8_t *)a + (size_t)r * as, n);
 }
 
-static const quant_kernels g_qref = {"scalar", ref_quantize_act, ref_dot, ref_dot4};
+static const quant_kernels g_qref = {"scalar", ref_quantize_act, ref_dot, ref_dot4, NULL, 0};
 
 const quant_kernels *quant_ref(void) { return &g_qref; }
 
@@ -341,5 +341,27 @@ void quant_matmul(const quant_kernels *qk, const float *x, int ldx, int m, const
                 y[(size_t)(i0 + r) * ldy + j] = w->bias ? v + bias : v;
             }
         }
+    }
+}
+
+bool quant_uses_f32(const kernels *k, const quant_kernels *qk, int qtype) {
+    return qk->dequant && qtype > 0 && qtype < 32 && (qk->dequant_types >> qtype & 1u) && (k->quant_direct >> qtype & 1u);
+}
+
+void quant_matmul_f32(const kernels *k, const quant_kernels *qk, const float *x, int ldx, int m, const mm_weight *w,
+                      int j0, int j1, float *y, int ldy, float *scratch) {
+    if (m < 4) { /* decode: the set's tiles take the blocks as stored */
+        k->matmul(x, ldx, m, w, j0, j1, y, ldy, NULL);
+        return;
+    }
+    int K = w->cols, np = mm_panel_rows(K);
+    size_t rb = weight_row_bytes(w);
+    const uint8_t *wd = w->data;
+    for (int jp = j0; jp < j1; jp += np) {
+        int n = j1 - jp < np ? j1 - jp : np;
+        for (int j = 0; j < n; j++) qk->dequant(w->qtype, wd + (size_t)(jp + j) * rb, scratch + (size_t)j * K, K);
+        mm_weight f = {.data = scratch, .dtype = FORGE_DTYPE_F32, .rows = n, .cols = K,
+                       .bias = w->bias ? w->bias + jp : NULL};
+        k->matmul(x, ldx, m, &f, 0, n, y + jp, ldy, NULL);
     }
 }

@@ -42,7 +42,10 @@ static void mm_chunk(void *ctx, int chunk, int thread) {
     if (j1 > mt->w->rows) j1 = mt->w->rows;
     int i0 = ri * mt->row_size, i1 = i0 + mt->row_size;
     if (i1 > mt->m) i1 = mt->m;
-    if (mt->w->qtype)
+    if (mt->w->qtype && quant_uses_f32(b->k, b->qk, mt->w->qtype))
+        quant_matmul_f32(b->k, b->qk, mt->x + (size_t)i0 * mt->ldx, mt->ldx, i1 - i0, mt->w, j0, j1,
+                         mt->y + (size_t)i0 * mt->ldy, mt->ldy, b->pack + (size_t)thread * b->pack_floats);
+    else if (mt->w->qtype)
         quant_matmul(b->qk, mt->x + (size_t)i0 * mt->ldx, mt->ldx, i1 - i0, mt->w, j0, j1,
                      mt->y + (size_t)i0 * mt->ldy, mt->ldy, b->pack + (size_t)thread * b->pack_floats);
     else
