@@ -205,11 +205,11 @@ static void run_packed(const float *x, int ldx, int m, const float *panel, int K
 /* ---- quantized weights as stored, decode (m < 4) -------------------------------------
  * The tiles above with each weight value made in registers from its block, with exactly the
  * operations of quant_dequant_row (quant_ref.c; no contraction): Q8_0 q * d, Q4_0
- * d * (q - 8), Q4_K (d * sc) * q - dmin * m, Q6_K (d * sc) * (q - 32). The values are those
+ * d * (q - 8), Q5_0 d * (q - 16), Q4_K (d * sc) * q - dmin * m, Q6_K (d * sc) * (q - 32). The values are those
  * quant_matmul_f32's dequantized panels hold, and the lanes sum in the set's order, so a row
  * gets the same bits here as through the packed path of m >= 4. */
 
-#define QDIRECT_TYPES ((1u << QT_Q8_0) | (1u << QT_Q4_0) | (1u << QT_Q4_K) | (1u << QT_Q6_K))
+#define QDIRECT_TYPES ((1u << QT_Q8_0) | (1u << QT_Q4_0) | (1u << QT_Q5_0) | (1u << QT_Q4_K) | (1u << QT_Q6_K))
 
 static inline float q_h2f(const uint8_t *p) {
     uint16_t h;
@@ -227,7 +227,7 @@ typedef struct {
 } qinfo;
 
 static inline __attribute__((always_inline)) void qblock_info(int qt, const uint8_t *blk, qinfo *qi) {
-    if (qt == QT_Q8_0 || qt == QT_Q4_0) {
+    if (qt == QT_Q8_0 || qt == QT_Q4_0 || qt == QT_Q5_0) {
         qi->d[0] = qi->d[1] = _mm512_set1_ps(q_h2f(blk));
     } else if (qt == QT_Q4_K) {
         float d = q_h2f(blk), dmin = q_h2f(blk + 2);
@@ -254,6 +254,15 @@ static inline __attribute__((always_inline)) __m512 qblock_step(int qt, const ui
         b = _mm_sub_epi8(_mm_and_si128(b, _mm_set1_epi8(0x0f)), _mm_set1_epi8(8));
         return _mm512_mul_ps(qi->d[st], q_i8x16(b));
     }
+    if (qt == QT_Q5_0) { /* d, 32 high bits (bit i: value i), 16 bytes of nibbles */
+        uint32_t qh;
+        memcpy(&qh, blk + 2, 4);
+        __m128i b = _mm_loadu_si128((const __m128i *)(blk + 6));
+        if (st) b = _mm_srli_epi16(b, 4);
+        __m128i hi = _mm_and_si128(_mm_movm_epi8((__mmask16)(qh >> (16 * st))), _mm_set1_epi8(0x10));
+        b = _mm_sub_epi8(_mm_or_si128(_mm_and_si128(b, _mm_set1_epi8(0x0f)), hi), _mm_set1_epi8(16));
+        return _mm512_mul_ps(qi->d[st], q_i8x16(b));
+    }
     if (qt == QT_Q4_K) {
         int j = st / 2; /* sub-block: 32 values, the low (j even) or high nibbles of 32 bytes */
         __m128i b = _mm_loadu_si128((const __m128i *)(blk + 16 + (j / 2) * 32 + (st % 2) * 16));
@@ -274,7 +283,8 @@ static inline __attribute__((always_inline)) __m512 qblock_step(int qt, const ui
 static inline __attribute__((always_inline)) void qtile(const float *x, int ldx, const uint8_t *w, size_t wstride,
                                                         int K, int qt, int RM, int RN, float *y, int ldy,
                                                         const float *bias) {
-    const int be = qt == QT_Q4_K || qt == QT_Q6_K ? 256 : 32, bb = quant_block_bytes(qt), steps = be / 16;
+    const int be = qt == QT_Q4_K || qt == QT_Q6_K ? 256 : 32, steps = be / 16;
+    const int bb = qt == QT_Q8_0 ? 34 : qt == QT_Q4_0 ? 18 : qt == QT_Q5_0 ? 22 : qt == QT_Q4_K ? 144 : 210;
     __m512 acc[3][8];
     for (int r = 0; r < RM; r++)
         for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
@@ -314,15 +324,17 @@ typedef void (*qtile_fn)(const float *x, int ldx, const uint8_t *w, size_t ws, i
 #define DEF_QTILES(QT, QN) DEF_QTILES_RM(QT, QN, 1) DEF_QTILES_RM(QT, QN, 2) DEF_QTILES_RM(QT, QN, 3)
 DEF_QTILES(QT_Q8_0, q8_0)
 DEF_QTILES(QT_Q4_0, q4_0)
+DEF_QTILES(QT_Q5_0, q5_0)
 DEF_QTILES(QT_Q4_K, q4_k)
 DEF_QTILES(QT_Q6_K, q6_k)
 #define QROW(QN, RM) {qtile_##QN##_##RM##x1, qtile_##QN##_##RM##x4, qtile_##QN##_##RM##x8}
 #define QTYPE_TILES(QN) {QROW(QN, 1), QROW(QN, 2), QROW(QN, 3)}
-static const qtile_fn g_qtiles[4][3][3] = {QTYPE_TILES(q8_0), QTYPE_TILES(q4_0), QTYPE_TILES(q4_k), QTYPE_TILES(q6_k)};
+static const qtile_fn g_qtiles[5][3][3] = {QTYPE_TILES(q8_0), QTYPE_TILES(q4_0), QTYPE_TILES(q5_0), QTYPE_TILES(q4_k),
+                                           QTYPE_TILES(q6_k)};
 
 /* rows [0, m < 4) of x against quantized weight rows [j0, j1): tiles of 8, then 4, then 1 rows */
 static void run_qdirect(const float *x, int ldx, int m, const mm_weight *w, int j0, int j1, float *y, int ldy) {
-    int ti = w->qtype == QT_Q8_0 ? 0 : w->qtype == QT_Q4_0 ? 1 : w->qtype == QT_Q4_K ? 2 : 3;
+    int ti = w->qtype == QT_Q8_0 ? 0 : w->qtype == QT_Q4_0 ? 1 : w->qtype == QT_Q5_0 ? 2 : w->qtype == QT_Q4_K ? 3 : 4;
     size_t rb = quant_row_bytes(w->qtype, w->cols);
     const uint8_t *base = w->data;
     for (int j = j0; j < j1;) {

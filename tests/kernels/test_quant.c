@@ -5,6 +5,8 @@
  * SIMD variants quantize activations to the same bytes as the reference and give its dot
  * products to f32 summation order, on random blocks and edge lengths; quant_matmul's rows
  * do not depend on how many rows or which columns a call computes. */
+#include <math.h>
+
 #include "kernels/quant.h"
 #include "test.h"
 
@@ -357,6 +359,77 @@ TEST(quantizers) {
     free(x);
 }
 
+
+/* The f32 path (quant_matmul_f32): each variant's dequant equals the reference's values bit
+ * for bit on random rows; with the kernel set that takes the blocks directly for decode, a
+ * row's outputs are the same bits computed alone (direct tiles), two or three at a time, or
+ * among 19 (dequantized panels, the blocked GEMM), whatever the column range; and they are
+ * the double-precision dot products of the reference's values (to f32 summation error). */
+TEST(f32_path_dequant_and_invariance) {
+    const quant_kernels *vs[] = {quant_avx2(), quant_avx512()};
+    const kernels *k = kernels_get();
+    int tested = 0;
+    for (int t = 0; t < NTYPES; t++) {
+        int qt = g_types[t], cols = 1024, rows = 45, m = 19;
+        size_t rb = quant_row_bytes(qt, cols);
+        uint8_t *wd = malloc(rb * rows);
+        for (int j = 0; j < rows; j++) random_row(qt, wd + rb * j, cols);
+        float *ref = malloc((size_t)rows * cols * 4), *got = malloc((size_t)cols * 4);
+        for (int j = 0; j < rows; j++) quant_dequant_row(qt, wd + rb * j, ref + (size_t)j * cols, cols);
+        for (int v = 0; v < 2; v++) {
+            if (!vs[v] || !vs[v]->dequant || !(vs[v]->dequant_types >> qt & 1u)) continue;
+            for (int j = 0; j < rows; j++) {
+                vs[v]->dequant(qt, wd + rb * j, got, cols);
+                CHECKF(!memcmp(got, ref + (size_t)j * cols, (size_t)cols * 4), "%s %s: row %d dequantized differently",
+                       vs[v]->name, g_names[t], j);
+            }
+        }
+        const quant_kernels *qk = quant_get();
+        if (quant_uses_f32(k, qk, qt)) {
+            tested++;
+            float *bias = malloc(rows * 4), *x = malloc((size_t)m * cols * 4), *y1 = malloc((size_t)m * rows * 4),
+                  *y2 = malloc((size_t)m * rows * 4), *y3 = malloc((size_t)m * rows * 4);
+            for (int j = 0; j < rows; j++) bias[j] = t_randf();
+            for (int i = 0; i < m * cols; i++) x[i] = t_randf();
+            mm_weight w = {.data = wd, .dtype = FORGE_DTYPE_BF16, .qtype = qt, .rows = rows, .cols = cols, .bias = bias};
+            float *scratch = malloc(mm_pack_floats(&w) * 4);
+            quant_matmul_f32(k, qk, x, cols, m, &w, 0, rows, y1, rows, scratch);
+            for (int i = 0; i < m; i++) {
+                quant_matmul_f32(k, qk, x + (size_t)i * cols, cols, 1, &w, 0, 13, y2 + (size_t)i * rows, rows, scratch);
+                quant_matmul_f32(k, qk, x + (size_t)i * cols, cols, 1, &w, 13, rows, y2 + (size_t)i * rows, rows, scratch);
+            }
+            for (int i = 0; i < m; i += 3) {
+                int n = m - i < 3 ? m - i : 3;
+                quant_matmul_f32(k, qk, x + (size_t)i * cols, cols, n, &w, 0, rows, y3 + (size_t)i * rows, rows, scratch);
+            }
+            CHECKF(!memcmp(y1, y2, (size_t)m * rows * 4), "%s: a row alone differs from the batch of %d", g_names[t], m);
+            CHECKF(!memcmp(y1, y3, (size_t)m * rows * 4), "%s: rows three at a time differ from the batch", g_names[t]);
+            double worst = 0;
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < rows; j++) {
+                    double s = bias[j], mag = fabs(bias[j]);
+                    for (int c = 0; c < cols; c++) {
+                        s += (double)x[(size_t)i * cols + c] * ref[(size_t)j * cols + c];
+                        mag += fabs((double)x[(size_t)i * cols + c] * ref[(size_t)j * cols + c]);
+                    }
+                    double e = fabs(y1[(size_t)i * rows + j] - s) / (mag > 0 ? mag : 1);
+                    worst = e > worst ? e : worst;
+                }
+            CHECKF(worst < 1e-5, "%s: relative error %.3g against the float64 dot products of the values", g_names[t], worst);
+            free(scratch);
+            free(bias);
+            free(x);
+            free(y1);
+            free(y2);
+            free(y3);
+        }
+        free(wd);
+        free(ref);
+        free(got);
+    }
+    printf("    kernels %s, quant %s: %d types through the f32 path\n", k->name, quant_get()->name, tested);
+}
+
 int main(void) {
     RUN(quantizers);
     RUN(dequant_equals_gguf_py);
@@ -367,5 +440,6 @@ int main(void) {
     RUN(neon_variants_agree);
     RUN(dot4_equals_dot);
     RUN(matmul_batch_invariance);
+    RUN(f32_path_dequant_and_invariance);
     return t_summary();
 }
