@@ -2,8 +2,11 @@
  *
  * Weight types: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (blocks of 32) and Q4_K, Q5_K, Q6_K (super-
  * blocks of 256), with the byte layouts llama.cpp writes. Dequantization follows gguf-py's
- * quants.py (the tests compare with goldens it made). Matrix products quantize each
- * activation row per block as llama.cpp does: Q8_0 (32 values, one f16 scale) for the
+ * quants.py (the tests compare with goldens it made). Two ways to multiply, fixed per weight
+ * type and kernel set (never per batch): the f32 path (quant_matmul_f32; the AVX-512 set,
+ * for the types in its quant_direct) keeps activations in f32 against the exact weight
+ * values; the integer path (quant_matmul, everything else) quantizes each activation row
+ * per block as llama.cpp does: Q8_0 (32 values, one f16 scale) for the
  * 32-blocks, Q8_K (256 values, one f32 scale, 16 partial sums) for the K types; the integer
  * dot product of a block is exact, its scale product is added to one f32 sum per output in
  * block order.
