@@ -203,11 +203,12 @@ static void run_packed(const float *x, int ldx, int m, const float *panel, int K
 }
 
 /* ---- quantized weights as stored, decode (m < 4) -------------------------------------
- * The tiles above with each weight value made in registers from its block, with exactly the
- * operations of quant_dequant_row (quant_ref.c; no contraction): Q8_0 q * d, Q4_0
- * d * (q - 8), Q5_0 d * (q - 16), Q4_K (d * sc) * q - dmin * m, Q6_K (d * sc) * (q - 32). The values are those
+ * The tiles above with each weight value made in registers from its block, equal to what
+ * quant_dequant_row (quant_ref.c) gives: Q8_0 q * d, Q4_0 d * (q - 8), Q5_0 d * (q - 16),
+ * Q4_K (d * sc) * q - dmin * m, Q6_K (d * sc) * (q - 32) (where an FMA replaces two of its
+ * operations, the comment there shows the value is the same). The values are those
  * quant_matmul_f32's dequantized panels hold, and the lanes sum in the set's order, so a row
- * gets the same bits here as through the packed path of m >= 4. */
+ * gets the same bits here as through the packed path of m >= 4 (test_quant checks both). */
 
 #define QDIRECT_TYPES ((1u << QT_Q8_0) | (1u << QT_Q4_0) | (1u << QT_Q5_0) | (1u << QT_Q4_K) | (1u << QT_Q6_K))
 
@@ -217,89 +218,127 @@ static inline float q_h2f(const uint8_t *p) {
     return _cvtsh_ss(h);
 }
 
-/* 16 bytes (unsigned or signed) -> 16 floats */
-static inline __m512 q_u8x16(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)); }
+/* 16 signed bytes -> 16 floats */
 static inline __m512 q_i8x16(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)); }
-
-/* per weight row, per block: what its 16-value steps need */
-typedef struct {
-    __m512 d[16], m[16]; /* per step of the block: scale (and min for Q4_K) */
-} qinfo;
-
-static inline __attribute__((always_inline)) void qblock_info(int qt, const uint8_t *blk, qinfo *qi) {
-    if (qt == QT_Q8_0 || qt == QT_Q4_0 || qt == QT_Q5_0) {
-        qi->d[0] = qi->d[1] = _mm512_set1_ps(q_h2f(blk));
-    } else if (qt == QT_Q4_K) {
-        float d = q_h2f(blk), dmin = q_h2f(blk + 2);
-        const uint8_t *s = blk + 4;
-        for (int j = 0; j < 8; j++) {
-            int sc = j < 4 ? s[j] & 63 : (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-            int mn = j < 4 ? s[j + 4] & 63 : (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-            qi->d[2 * j] = qi->d[2 * j + 1] = _mm512_set1_ps(d * (float)sc);
-            qi->m[2 * j] = qi->m[2 * j + 1] = _mm512_set1_ps(dmin * (float)mn);
-        }
-    } else { /* Q6_K */
-        float d = q_h2f(blk + 208);
-        const int8_t *sc = (const int8_t *)(blk + 192);
-        for (int g = 0; g < 16; g++) qi->d[g] = _mm512_set1_ps(d * (float)sc[g]);
-    }
-}
-
-/* values [16 st, 16 st + 16) of a block */
-static inline __attribute__((always_inline)) __m512 qblock_step(int qt, const uint8_t *blk, const qinfo *qi, int st) {
-    if (qt == QT_Q8_0) return _mm512_mul_ps(q_i8x16(_mm_loadu_si128((const __m128i *)(blk + 2 + 16 * st))), qi->d[st]);
-    if (qt == QT_Q4_0) {
-        __m128i b = _mm_loadu_si128((const __m128i *)(blk + 2));
-        if (st) b = _mm_srli_epi16(b, 4);
-        b = _mm_sub_epi8(_mm_and_si128(b, _mm_set1_epi8(0x0f)), _mm_set1_epi8(8));
-        return _mm512_mul_ps(qi->d[st], q_i8x16(b));
-    }
-    if (qt == QT_Q5_0) { /* d, 32 high bits (bit i: value i), 16 bytes of nibbles */
-        uint32_t qh;
-        memcpy(&qh, blk + 2, 4);
-        __m128i b = _mm_loadu_si128((const __m128i *)(blk + 6));
-        if (st) b = _mm_srli_epi16(b, 4);
-        __m128i hi = _mm_and_si128(_mm_movm_epi8((__mmask16)(qh >> (16 * st))), _mm_set1_epi8(0x10));
-        b = _mm_sub_epi8(_mm_or_si128(_mm_and_si128(b, _mm_set1_epi8(0x0f)), hi), _mm_set1_epi8(16));
-        return _mm512_mul_ps(qi->d[st], q_i8x16(b));
-    }
-    if (qt == QT_Q4_K) {
-        int j = st / 2; /* sub-block: 32 values, the low (j even) or high nibbles of 32 bytes */
-        __m128i b = _mm_loadu_si128((const __m128i *)(blk + 16 + (j / 2) * 32 + (st % 2) * 16));
-        if (j % 2) b = _mm_srli_epi16(b, 4);
-        b = _mm_and_si128(b, _mm_set1_epi8(0x0f));
-        return _mm512_sub_ps(_mm512_mul_ps(qi->d[st], q_u8x16(b)), qi->m[st]);
-    }
-    /* Q6_K: value e = 16 st + i: half h = e / 128, r = e % 128; low 4 bits from
-     * ql[64 h + r % 64] (high nibble when r >= 64), high 2 bits from qh[32 h + r % 32] >> 2 (r / 32) */
-    int e = 16 * st, h = e / 128, r = e % 128;
-    __m128i l = _mm_loadu_si128((const __m128i *)(blk + 64 * h + r % 64));
-    if (r >= 64) l = _mm_srli_epi16(l, 4);
-    __m128i hb = _mm_srli_epi16(_mm_loadu_si128((const __m128i *)(blk + 128 + 32 * h + r % 32)), 2 * (r / 32));
-    __m128i q = _mm_or_si128(_mm_and_si128(l, _mm_set1_epi8(0x0f)), _mm_slli_epi16(_mm_and_si128(hb, _mm_set1_epi8(3)), 4));
-    return _mm512_mul_ps(qi->d[st], q_i8x16(_mm_sub_epi8(q, _mm_set1_epi8(32))));
-}
 
 static inline __attribute__((always_inline)) void qtile(const float *x, int ldx, const uint8_t *w, size_t wstride,
                                                         int K, int qt, int RM, int RN, float *y, int ldy,
                                                         const float *bias) {
-    const int be = qt == QT_Q4_K || qt == QT_Q6_K ? 256 : 32, steps = be / 16;
+    const int be = qt == QT_Q4_K || qt == QT_Q6_K ? 256 : 32;
     const int bb = qt == QT_Q8_0 ? 34 : qt == QT_Q4_0 ? 18 : qt == QT_Q5_0 ? 22 : qt == QT_Q4_K ? 144 : 210;
     __m512 acc[3][8];
     for (int r = 0; r < RM; r++)
         for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
     const uint8_t *pf = w + prefetch_tiles(wstride) * RN * wstride;
     const size_t blk_span = (size_t)RN * bb; /* bytes of RN rows' blocks: what one block step covers */
-    qinfo qi[8];
-    for (int b = 0; b < K / be; b++) {
-        for (size_t o = 0; o < blk_span; o += 64) _mm_prefetch((const char *)pf + (size_t)b * blk_span + o, _MM_HINT_T1);
-        for (int c = 0; c < RN; c++) qblock_info(qt, w + c * wstride + (size_t)b * bb, &qi[c]);
-        for (int st = 0; st < steps; st++) {
-            __m512 wv[8];
-            for (int c = 0; c < RN; c++) wv[c] = qblock_step(qt, w + c * wstride + (size_t)b * bb, &qi[c], st);
-            for (int r = 0; r < RM; r++) {
-                __m512 xv = _mm512_loadu_ps(x + (size_t)r * ldx + b * be + 16 * st);
-                for (int c = 0; c < RN; c++) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
+    if (qt == QT_Q8_0) {
+        for (int b = 0; b < K / be; b++) {
+            for (size_t o = 0; o < blk_span; o += 64) _mm_prefetch((const char *)pf + (size_t)b * blk_span + o, _MM_HINT_T1);
+            for (int c = 0; c < RN; c++) {
+                const uint8_t *blk = w + c * wstride + (size_t)b * bb;
+                __m512 dv = _mm512_set1_ps(q_h2f(blk));
+                __m512 v0 = _mm512_mul_ps(q_i8x16(_mm_loadu_si128((const __m128i *)(blk + 2))), dv);
+                __m512 v1 = _mm512_mul_ps(q_i8x16(_mm_loadu_si128((const __m128i *)(blk + 18))), dv);
+                for (int r = 0; r < RM; r++) {
+                    const float *xr = x + (size_t)r * ldx + (size_t)b * be;
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_loadu_ps(xr), v0, acc[r][c]);
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_loadu_ps(xr + 16), v1, acc[r][c]);
+                }
+            }
+        }
+    } else if (qt == QT_Q4_0 || qt == QT_Q5_0 || qt == QT_Q4_K) {
+        /* The 4- and 5-bit types, two or four steps from each load: the 16 bytes of a step
+         * widened once to 32-bit lanes give the low nibbles (this step) and the high ones (a
+         * later step of the same block). Each value is one FMA of its code with the block's
+         * scale and offset: q * d - 8d (Q4_0), q * d - 16d (Q5_0), q * (d sc) - dmin m (Q4_K);
+         * q * d and the offset are exact in f32, so the one rounding gives quant_dequant_row's
+         * value exactly (Q4_0, Q5_0: the result d (q - 8) itself is exact). Scales wait in
+         * memory as floats and are broadcast by the load. */
+        const __m512i m15 = _mm512_set1_epi32(15);
+        for (int b = 0; b < K / be; b++) {
+            for (size_t o = 0; o < blk_span; o += 64) _mm_prefetch((const char *)pf + (size_t)b * blk_span + o, _MM_HINT_T1);
+            const float *xb[3];
+            for (int r = 0; r < RM; r++) xb[r] = x + (size_t)r * ldx + (size_t)b * be;
+            for (int c = 0; c < RN; c++) {
+                const uint8_t *blk = w + c * wstride + (size_t)b * bb;
+                if (qt != QT_Q4_K) {
+                    float d = q_h2f(blk), nd = (qt == QT_Q4_0 ? -8.0f : -16.0f) * d;
+                    __m512 dv = _mm512_set1_ps(d), ndv = _mm512_set1_ps(nd);
+                    __m512i z = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(blk + (qt == QT_Q4_0 ? 2 : 6))));
+                    __m512i lo = _mm512_and_si512(z, m15), hi = _mm512_srli_epi32(z, 4);
+                    if (qt == QT_Q5_0) {
+                        uint32_t qh;
+                        memcpy(&qh, blk + 2, 4);
+                        lo = _mm512_mask_or_epi32(lo, (__mmask16)qh, lo, _mm512_set1_epi32(16));
+                        hi = _mm512_mask_or_epi32(hi, (__mmask16)(qh >> 16), hi, _mm512_set1_epi32(16));
+                    }
+                    __m512 v0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo), dv, ndv);
+                    __m512 v1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), dv, ndv);
+                    for (int r = 0; r < RM; r++) {
+                        acc[r][c] = _mm512_fmadd_ps(_mm512_loadu_ps(xb[r]), v0, acc[r][c]);
+                        acc[r][c] = _mm512_fmadd_ps(_mm512_loadu_ps(xb[r] + 16), v1, acc[r][c]);
+                    }
+                    continue;
+                }
+                float d = q_h2f(blk), dmin = q_h2f(blk + 2);
+                const uint8_t *sb = blk + 4;
+                for (int g = 0; g < 4; g++) { /* sub-blocks 2g (low nibbles) and 2g + 1 (high) */
+                    int j0 = 2 * g, j1 = 2 * g + 1;
+                    int sc0 = j0 < 4 ? sb[j0] & 63 : (sb[j0 + 4] & 0xF) | ((sb[j0 - 4] >> 6) << 4);
+                    int mn0 = j0 < 4 ? sb[j0 + 4] & 63 : (sb[j0 + 4] >> 4) | ((sb[j0] >> 6) << 4);
+                    int sc1 = j1 < 4 ? sb[j1] & 63 : (sb[j1 + 4] & 0xF) | ((sb[j1 - 4] >> 6) << 4);
+                    int mn1 = j1 < 4 ? sb[j1 + 4] & 63 : (sb[j1 + 4] >> 4) | ((sb[j1] >> 6) << 4);
+                    __m512 ds0 = _mm512_set1_ps(d * (float)sc0), dm0 = _mm512_set1_ps(-(dmin * (float)mn0));
+                    __m512 ds1 = _mm512_set1_ps(d * (float)sc1), dm1 = _mm512_set1_ps(-(dmin * (float)mn1));
+                    const uint8_t *qs = blk + 16 + 32 * g;
+                    __m512i z0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs));
+                    __m512i z1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16)));
+                    __m512 v[4] = {_mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(z0, m15)), ds0, dm0),
+                                   _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(z1, m15)), ds0, dm0),
+                                   _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(z0, 4)), ds1, dm1),
+                                   _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(z1, 4)), ds1, dm1)};
+                    for (int r = 0; r < RM; r++)
+                        for (int k = 0; k < 4; k++)
+                            acc[r][c] = _mm512_fmadd_ps(_mm512_loadu_ps(xb[r] + 64 * g + 16 * k), v[k], acc[r][c]);
+                }
+            }
+        }
+    } else if (qt == QT_Q6_K) {
+        /* a half (128 values) at a time: its 64 bytes of low bits and 32 of high bits read
+         * once with 256-bit operations into the 128 codes (as signed bytes, q - 32), then
+         * 16 at a time widened and multiplied by their group's d * sc, as the reference */
+        const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3), o32 = _mm256_set1_epi8(32);
+        for (int b = 0; b < K / be; b++) {
+            for (size_t o = 0; o < blk_span; o += 64) _mm_prefetch((const char *)pf + (size_t)b * blk_span + o, _MM_HINT_T1);
+            for (int c = 0; c < RN; c++) {
+                const uint8_t *blk = w + c * wstride + (size_t)b * bb;
+                const int8_t *sc = (const int8_t *)(blk + 192);
+                float d = q_h2f(blk + 208);
+                for (int h = 0; h < 2; h++) {
+                    __m256i l0 = _mm256_loadu_si256((const __m256i *)(blk + 64 * h));
+                    __m256i l1 = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32));
+                    __m256i hb = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
+                    __m256i q[4] = {
+                        _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4)),
+                        _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4)),
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4)),
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4))};
+                    for (int qq = 0; qq < 4; qq++) {
+                        __m256i v = _mm256_sub_epi8(q[qq], o32);
+                        int e = 128 * h + 32 * qq; /* values e .. e + 32: groups e / 16, e / 16 + 1 */
+                        __m512 w0 = _mm512_mul_ps(_mm512_set1_ps(d * (float)sc[e / 16]),
+                                                  _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(v))));
+                        __m512 w1 = _mm512_mul_ps(_mm512_set1_ps(d * (float)sc[e / 16 + 1]),
+                                                  _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(v, 1))));
+                        for (int r = 0; r < RM; r++) {
+                            const float *xr = x + (size_t)r * ldx + (size_t)b * be + e;
+                            acc[r][c] = _mm512_fmadd_ps(_mm512_loadu_ps(xr), w0, acc[r][c]);
+                            acc[r][c] = _mm512_fmadd_ps(_mm512_loadu_ps(xr + 16), w1, acc[r][c]);
+                        }
+                    }
+                }
             }
         }
     }
