@@ -212,6 +212,8 @@ static void run_packed(const float *x, int ldx, int m, const float *panel, int K
 
 #define QDIRECT_TYPES ((1u << QT_Q8_0) | (1u << QT_Q4_0) | (1u << QT_Q5_0) | (1u << QT_Q4_K) | (1u << QT_Q6_K))
 
+enum { QCH = 64 }; /* 32-value blocks whose scales a Q4_0/Q5_0 tile makes ahead */
+
 static inline float q_h2f(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
@@ -246,24 +248,39 @@ static inline __attribute__((always_inline)) void qtile(const float *x, int ldx,
                 }
             }
         }
-    } else if (qt == QT_Q4_0 || qt == QT_Q5_0 || qt == QT_Q4_K) {
-        /* The 4- and 5-bit types, two or four steps from each load: the 16 bytes of a step
-         * widened once to 32-bit lanes give the low nibbles (this step) and the high ones (a
-         * later step of the same block). Each value is one FMA of its code with the block's
-         * scale and offset: q * d - 8d (Q4_0), q * d - 16d (Q5_0), q * (d sc) - dmin m (Q4_K);
-         * q * d and the offset are exact in f32, so the one rounding gives quant_dequant_row's
-         * value exactly (Q4_0, Q5_0: the result d (q - 8) itself is exact). Scales wait in
-         * memory as floats and are broadcast by the load. */
+    } else if (qt == QT_Q4_0 || qt == QT_Q5_0) {
+        /* Two steps from each load: the 16 code bytes of a block widened once to 32-bit lanes
+         * give the low nibbles (values 0..15) and the high ones (16..31). Each value is one
+         * FMA of its code with the block's scale and offset, q * d - 8d (Q4_0) or q * d - 16d
+         * (Q5_0): q * d and the offset are exact in f32, so the one rounding gives
+         * quant_dequant_row's d * (q - 8) exactly (itself exact). The scales of QCH blocks
+         * are made ahead for the tile's rows with vector conversions and wait in memory, so
+         * that the loop broadcasts them by its loads instead of on the shuffle port. */
         const __m512i m15 = _mm512_set1_epi32(15);
-        for (int b = 0; b < K / be; b++) {
-            for (size_t o = 0; o < blk_span; o += 64) _mm_prefetch((const char *)pf + (size_t)b * blk_span + o, _MM_HINT_T1);
-            const float *xb[3];
-            for (int r = 0; r < RM; r++) xb[r] = x + (size_t)r * ldx + (size_t)b * be;
+        const __m512 offv = _mm512_set1_ps(qt == QT_Q4_0 ? -8.0f : -16.0f);
+        const int nb = K / be;
+        float sd[8][QCH], sn[8][QCH];
+        uint16_t hh[QCH];
+        for (int b0 = 0; b0 < nb; b0 += QCH) {
+            const int n = nb - b0 < QCH ? nb - b0 : QCH;
             for (int c = 0; c < RN; c++) {
-                const uint8_t *blk = w + c * wstride + (size_t)b * bb;
-                if (qt != QT_Q4_K) {
-                    float d = q_h2f(blk), nd = (qt == QT_Q4_0 ? -8.0f : -16.0f) * d;
-                    __m512 dv = _mm512_set1_ps(d), ndv = _mm512_set1_ps(nd);
+                const uint8_t *p = w + c * wstride + (size_t)b0 * bb;
+                for (int i = 0; i < n; i++) memcpy(&hh[i], p + (size_t)i * bb, 2);
+                for (int i = 0; i < n; i += 16) {
+                    __mmask16 mk = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+                    __m512 d = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, hh + i));
+                    _mm512_storeu_ps(sd[c] + i, d);
+                    _mm512_storeu_ps(sn[c] + i, _mm512_mul_ps(d, offv));
+                }
+            }
+            for (int b = b0; b < b0 + n; b++) {
+                for (size_t o = 0; o < blk_span; o += 64)
+                    _mm_prefetch((const char *)pf + (size_t)b * blk_span + o, _MM_HINT_T1);
+                const float *xb[3];
+                for (int r = 0; r < RM; r++) xb[r] = x + (size_t)r * ldx + (size_t)b * be;
+                for (int c = 0; c < RN; c++) {
+                    const uint8_t *blk = w + c * wstride + (size_t)b * bb;
+                    __m512 dv = _mm512_set1_ps(sd[c][b - b0]), ndv = _mm512_set1_ps(sn[c][b - b0]);
                     __m512i z = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(blk + (qt == QT_Q4_0 ? 2 : 6))));
                     __m512i lo = _mm512_and_si512(z, m15), hi = _mm512_srli_epi32(z, 4);
                     if (qt == QT_Q5_0) {
@@ -278,18 +295,43 @@ static inline __attribute__((always_inline)) void qtile(const float *x, int ldx,
                         acc[r][c] = _mm512_fmadd_ps(_mm512_loadu_ps(xb[r]), v0, acc[r][c]);
                         acc[r][c] = _mm512_fmadd_ps(_mm512_loadu_ps(xb[r] + 16), v1, acc[r][c]);
                     }
-                    continue;
                 }
-                float d = q_h2f(blk), dmin = q_h2f(blk + 2);
-                const uint8_t *sb = blk + 4;
-                for (int g = 0; g < 4; g++) { /* sub-blocks 2g (low nibbles) and 2g + 1 (high) */
-                    int j0 = 2 * g, j1 = 2 * g + 1;
-                    int sc0 = j0 < 4 ? sb[j0] & 63 : (sb[j0 + 4] & 0xF) | ((sb[j0 - 4] >> 6) << 4);
-                    int mn0 = j0 < 4 ? sb[j0 + 4] & 63 : (sb[j0 + 4] >> 4) | ((sb[j0] >> 6) << 4);
-                    int sc1 = j1 < 4 ? sb[j1] & 63 : (sb[j1 + 4] & 0xF) | ((sb[j1 - 4] >> 6) << 4);
-                    int mn1 = j1 < 4 ? sb[j1 + 4] & 63 : (sb[j1 + 4] >> 4) | ((sb[j1] >> 6) << 4);
-                    __m512 ds0 = _mm512_set1_ps(d * (float)sc0), dm0 = _mm512_set1_ps(-(dmin * (float)mn0));
-                    __m512 ds1 = _mm512_set1_ps(d * (float)sc1), dm1 = _mm512_set1_ps(-(dmin * (float)mn1));
+            }
+        }
+    } else if (qt == QT_Q4_K) {
+        /* Per super-block and row, its eight d * sc and -(dmin * m) made first with one
+         * vector conversion and multiply (the 6-bit fields unpacked with word operations,
+         * as llama.cpp does) and kept in memory; then sub-blocks 2g (low nibbles) and 2g + 1
+         * (high) from one widening of 32 bytes, each value q * (d sc) - dmin m in one FMA
+         * (exact product, one rounding: quant_dequant_row's value). */
+        const __m512i m15 = _mm512_set1_epi32(15);
+        float sm[8][16];
+        for (int b = 0; b < K / be; b++) {
+            for (size_t o = 0; o < blk_span; o += 64) _mm_prefetch((const char *)pf + (size_t)b * blk_span + o, _MM_HINT_T1);
+            for (int c = 0; c < RN; c++) {
+                const uint8_t *blk = w + c * wstride + (size_t)b * bb;
+                uint32_t u[4];
+                memcpy(u, blk + 4, 12);
+                const uint32_t k1 = 0x3f3f3f3fu, k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
+                u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4); /* mins 4..7 */
+                uint32_t m03 = u[1] & k1;                                /* mins 0..3 */
+                u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);          /* scales 4..7 */
+                u[2] = m03;
+                u[0] &= k1; /* scales 0..3 */
+                __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)u)));
+                __m128i dd = _mm_loadu_si32(blk); /* d, dmin */
+                __m512 dv = _mm512_cvtph_ps(_mm256_permutexvar_epi16(
+                    _mm256_setr_epi16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm256_castsi128_si256(dd)));
+                dv = _mm512_mask_sub_ps(dv, 0xFF00, _mm512_setzero_ps(), dv); /* d x 8, -dmin x 8 */
+                _mm512_storeu_ps(sm[c], _mm512_mul_ps(f, dv));
+            }
+            const float *xb[3];
+            for (int r = 0; r < RM; r++) xb[r] = x + (size_t)r * ldx + (size_t)b * be;
+            for (int c = 0; c < RN; c++) {
+                const uint8_t *blk = w + c * wstride + (size_t)b * bb;
+                for (int g = 0; g < 4; g++) {
+                    __m512 ds0 = _mm512_set1_ps(sm[c][2 * g]), dm0 = _mm512_set1_ps(sm[c][8 + 2 * g]);
+                    __m512 ds1 = _mm512_set1_ps(sm[c][2 * g + 1]), dm1 = _mm512_set1_ps(sm[c][9 + 2 * g]);
                     const uint8_t *qs = blk + 16 + 32 * g;
                     __m512i z0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs));
                     __m512i z1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16)));
@@ -304,39 +346,39 @@ static inline __attribute__((always_inline)) void qtile(const float *x, int ldx,
             }
         }
     } else if (qt == QT_Q6_K) {
-        /* a half (128 values) at a time: its 64 bytes of low bits and 32 of high bits read
-         * once with 256-bit operations into the 128 codes (as signed bytes, q - 32), then
-         * 16 at a time widened and multiplied by their group's d * sc, as the reference */
-        const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3), o32 = _mm256_set1_epi8(32);
+        /* A half (128 values) at a time in two 512-bit vectors of codes, in value order: the
+         * 64 bytes of low bits give values 0..63 (low nibbles) and 64..127 (high nibbles); the
+         * 32 bytes of high bits, broadcast to both halves, are shifted per half so that each
+         * value's two bits land at bits 4-5 of its byte, masked and merged by one ternary
+         * logic op; minus 32 as signed bytes. The group scales d * sc of the super-block are
+         * made first with one vector conversion and multiply (the reference's product) and
+         * broadcast from memory; each value is (d sc) * (q - 32), as the reference. */
+        const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30), o32 = _mm512_set1_epi8(32);
+        const __m512i cnt_a = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+        const __m512i cnt_b = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+        float sf[8][16];
         for (int b = 0; b < K / be; b++) {
             for (size_t o = 0; o < blk_span; o += 64) _mm_prefetch((const char *)pf + (size_t)b * blk_span + o, _MM_HINT_T1);
             for (int c = 0; c < RN; c++) {
                 const uint8_t *blk = w + c * wstride + (size_t)b * bb;
-                const int8_t *sc = (const int8_t *)(blk + 192);
-                float d = q_h2f(blk + 208);
-                for (int h = 0; h < 2; h++) {
-                    __m256i l0 = _mm256_loadu_si256((const __m256i *)(blk + 64 * h));
-                    __m256i l1 = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32));
-                    __m256i hb = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
-                    __m256i q[4] = {
-                        _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4)),
-                        _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4)),
-                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4)),
-                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4))};
-                    for (int qq = 0; qq < 4; qq++) {
-                        __m256i v = _mm256_sub_epi8(q[qq], o32);
-                        int e = 128 * h + 32 * qq; /* values e .. e + 32: groups e / 16, e / 16 + 1 */
-                        __m512 w0 = _mm512_mul_ps(_mm512_set1_ps(d * (float)sc[e / 16]),
-                                                  _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(v))));
-                        __m512 w1 = _mm512_mul_ps(_mm512_set1_ps(d * (float)sc[e / 16 + 1]),
-                                                  _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(v, 1))));
-                        for (int r = 0; r < RM; r++) {
-                            const float *xr = x + (size_t)r * ldx + (size_t)b * be + e;
-                            acc[r][c] = _mm512_fmadd_ps(_mm512_loadu_ps(xr), w0, acc[r][c]);
-                            acc[r][c] = _mm512_fmadd_ps(_mm512_loadu_ps(xr + 16), w1, acc[r][c]);
-                        }
+                __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192))));
+                _mm512_storeu_ps(sf[c], _mm512_mul_ps(_mm512_set1_ps(q_h2f(blk + 208)), f));
+            }
+            for (int h = 0; h < 2; h++) {
+                const float *xb[3];
+                for (int r = 0; r < RM; r++) xb[r] = x + (size_t)r * ldx + (size_t)b * be + 128 * h;
+                for (int c = 0; c < RN; c++) {
+                    const uint8_t *blk = w + c * wstride + (size_t)b * bb;
+                    __m512i l = _mm512_loadu_si512(blk + 64 * h);
+                    __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h)));
+                    __m512i ha = _mm512_and_si512(_mm512_sllv_epi16(hb, cnt_a), m30);
+                    __m512i hbb = _mm512_and_si512(_mm512_srlv_epi16(hb, cnt_b), m30);
+                    __m512i qv[2] = {_mm512_sub_epi8(_mm512_ternarylogic_epi32(l, ha, m4, 0xEC), o32),
+                                     _mm512_sub_epi8(_mm512_ternarylogic_epi32(_mm512_srli_epi16(l, 4), hbb, m4, 0xEC), o32)};
+                    for (int k = 0; k < 8; k++) { /* values 16k .. 16k + 16 of the half: group 8h + k */
+                        __m128i q16 = _mm512_extracti32x4_epi32(qv[k >> 2], k & 3);
+                        __m512 wv = _mm512_mul_ps(_mm512_set1_ps(sf[c][8 * h + k]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q16)));
+                        for (int r = 0; r < RM; r++) acc[r][c] = _mm512_fmadd_ps(_mm512_loadu_ps(xb[r] + 16 * k), wv, acc[r][c]);
                     }
                 }
             }

@@ -363,14 +363,16 @@ TEST(quantizers) {
 /* The f32 path (quant_matmul_f32): each variant's dequant equals the reference's values bit
  * for bit on random rows; with the kernel set that takes the blocks directly for decode, a
  * row's outputs are the same bits computed alone (direct tiles), two or three at a time, or
- * among 19 (dequantized panels, the blocked GEMM), whatever the column range; and they are
+ * among 19 (dequantized panels, the blocked GEMM), whatever the row range, at two widths; and they are
  * the double-precision dot products of the reference's values (to f32 summation error). */
 TEST(f32_path_dequant_and_invariance) {
     const quant_kernels *vs[] = {quant_avx2(), quant_avx512()};
     const kernels *k = kernels_get();
     int tested = 0;
-    for (int t = 0; t < NTYPES; t++) {
-        int qt = g_types[t], cols = 1024, rows = 45, m = 19;
+    for (int tt = 0; tt < 2 * NTYPES; tt++) { /* each type at 1024 columns and at more blocks than a tile's
+                                                 * chunk of scales (AVX-512: 64), with a partial last chunk */
+        int t = tt / 2, qt = g_types[t], rows = 45, m = 19;
+        int cols = tt % 2 == 0 ? 1024 : quant_block_elems(qt) == 256 ? 2304 : 2080;
         size_t rb = quant_row_bytes(qt, cols);
         uint8_t *wd = malloc(rb * rows);
         for (int j = 0; j < rows; j++) random_row(qt, wd + rb * j, cols);
@@ -427,7 +429,7 @@ TEST(f32_path_dequant_and_invariance) {
         free(ref);
         free(got);
     }
-    printf("    kernels %s, quant %s: %d types through the f32 path\n", k->name, quant_get()->name, tested);
+    printf("    kernels %s, quant %s: %d type and width cases through the f32 path\n", k->name, quant_get()->name, tested);
 }
 
 int main(void) {
