@@ -220,6 +220,16 @@ static inline float q_h2f(const uint8_t *p) {
     return _cvtsh_ss(h);
 }
 
+/* the 128-bit quarter j (0..3) of v; j a constant once inlined (clang wants it literal) */
+static inline __attribute__((always_inline)) __m128i quarter(__m512i v, int j) {
+    switch (j) {
+    case 0: return _mm512_castsi512_si128(v);
+    case 1: return _mm512_extracti32x4_epi32(v, 1);
+    case 2: return _mm512_extracti32x4_epi32(v, 2);
+    default: return _mm512_extracti32x4_epi32(v, 3);
+    }
+}
+
 /* 16 signed bytes -> 16 floats */
 static inline __m512 q_i8x16(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)); }
 
@@ -376,7 +386,7 @@ static inline __attribute__((always_inline)) void qtile(const float *x, int ldx,
                     __m512i qv[2] = {_mm512_sub_epi8(_mm512_ternarylogic_epi32(l, ha, m4, 0xEC), o32),
                                      _mm512_sub_epi8(_mm512_ternarylogic_epi32(_mm512_srli_epi16(l, 4), hbb, m4, 0xEC), o32)};
                     for (int k = 0; k < 8; k++) { /* values 16k .. 16k + 16 of the half: group 8h + k */
-                        __m128i q16 = _mm512_extracti32x4_epi32(qv[k >> 2], k & 3);
+                        __m128i q16 = quarter(qv[k >> 2], k & 3);
                         __m512 wv = _mm512_mul_ps(_mm512_set1_ps(sf[c][8 * h + k]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q16)));
                         for (int r = 0; r < RM; r++) acc[r][c] = _mm512_fmadd_ps(_mm512_loadu_ps(xb[r] + 16 * k), wv, acc[r][c]);
                     }
