@@ -1,7 +1,9 @@
 /* quant_bench: the quantized matmul kernels alone (kernels/quant.h), per type and variant:
  * a 1536 x 576 weight (SmolLM2-135M's gate/up shape) times 1 row (decode) and 64 rows
  * (prefill / batched decode), one thread, best of 7 rounds with the variants alternating.
- * Prints weight GB/s for 1 row and effective GMAC/s for 64 rows.
+ * Prints weight GB/s for 1 row and effective GMAC/s for 64 rows; for the types the best
+ * kernel set takes as stored (the f32 path's decode tiles, kernels.h quant_direct), also its
+ * 1-row GB/s and G weights/s.
  *   build/bench/quant_bench [rows cols] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +38,10 @@ int main(int argc, char **argv) {
         }
         mm_weight w = {.data = wd, .dtype = FORGE_DTYPE_BF16, .qtype = types[t], .rows = rows, .cols = cols};
         void *scratch = malloc(mm_pack_floats(&w) * 4);
-        double best1[3] = {1e9, 1e9, 1e9}, best64[3] = {1e9, 1e9, 1e9};
-        for (int round = 0; round < 7; round++)
+        double best1[3] = {1e9, 1e9, 1e9}, best64[3] = {1e9, 1e9, 1e9}, bestd = 1e9;
+        const kernels *kd = kernels_get();
+        int direct = kd->quant_direct >> types[t] & 1u;
+        for (int round = 0; round < 7; round++) {
             for (int v = 0; v < 3; v++) {
                 if (!vs[v]) continue;
                 double t0 = now();
@@ -48,10 +52,20 @@ int main(int argc, char **argv) {
                 if ((t1 - t0) / 20 < best1[v]) best1[v] = (t1 - t0) / 20;
                 if (t2 - t1 < best64[v]) best64[v] = t2 - t1;
             }
+            if (direct) {
+                double t3 = now();
+                for (int k = 0; k < 20; k++) kd->matmul(x, cols, 1, &w, 0, rows, y, rows, NULL);
+                double t4 = (now() - t3) / 20;
+                if (t4 < bestd) bestd = t4;
+            }
+        }
         for (int v = 0; v < 3; v++)
             if (vs[v])
                 printf("%-5s %-11s %12.2f %14.2f\n", names[t], vs[v]->name, (double)rb * rows / best1[v] * 1e-9,
                        (double)M * rows * cols / best64[v] * 1e-9);
+        if (direct)
+            printf("%-5s %-11s %12.2f   (%.2f G weights/s, f32-path decode tile)\n", names[t], kd->name,
+                   (double)rb * rows / bestd * 1e-9, (double)rows * cols / bestd * 1e-9);
         free(wd);
         free(scratch);
     }

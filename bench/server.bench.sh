@@ -62,7 +62,7 @@ run_load() { # URL CLIENTS [forge]: one JSON line, with the overhead for forge
   local out; out=$(timeout "$RUN_TIMEOUT" $LOAD --url "$url" --clients "$c" --requests "$n" --max-tokens "$MAX_TOKENS" \
     2>>"$tmp/load.err" | grep '^{')
   if [ -z "$out" ]; then
-    echo "{\"clients\": $c, \"requests\": 0, \"requests_per_s\": \"failed or over ${RUN_TIMEOUT} s\", \"tokens_per_s\": \"-\", \"mean_ttft_ms\": \"\", \"mean_itl_ms\": \"\"}"
+    echo "{\"clients\": $c, \"requests\": 0, \"requests_per_s\": \"failed or over ${RUN_TIMEOUT} s\", \"tokens_per_s\": \"-\", \"mean_ttft_ms\": \"\", \"p50_ttft_ms\": \"\", \"p99_ttft_ms\": \"\", \"mean_itl_ms\": \"\"}"
     return
   fi
   if [ "${3:-}" = forge ]; then
@@ -76,13 +76,13 @@ print(json.dumps(d))" "$out")
 }
 row() { # ENGINE MODEL JSON
   python3 -c "import json,sys; d=json.loads(sys.argv[3])
-o=d.get('overhead_pct'); print(f\"| {sys.argv[1]} | {sys.argv[2]} | {d['clients']} | {d['requests']} | {d['requests_per_s']} | {d['tokens_per_s']} | {d['mean_ttft_ms']} | {d['mean_itl_ms']} | \" + (f\"{o}% ({d['server_cpu_s']} s / {d['engine_step_s']} s)\" if o is not None else '') + ' |')" "$@"
+o=d.get('overhead_pct'); print(f\"| {sys.argv[1]} | {sys.argv[2]} | {d['clients']} | {d['requests']} | {d['requests_per_s']} | {d['tokens_per_s']} | {d['mean_ttft_ms']} | {d.get('p50_ttft_ms', '-')} | {d.get('p99_ttft_ms', '-')} | {d['mean_itl_ms']} | \" + (f\"{o}% ({d['server_cpu_s']} s / {d['engine_step_s']} s)\" if o is not None else '') + ' |')" "$@"
 }
 
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ), machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), threads $THREADS, $MAX_TOKENS tokens per request, load from $LOADGEN"
 echo
-echo "| server | model | clients | requests | requests/s | output tok/s | mean TTFT ms | mean ITL ms | forge server overhead (loop CPU / engine step) |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| server | model | clients | requests | requests/s | output tok/s | mean TTFT ms | TTFT p50 ms | TTFT p99 ms | mean ITL ms | forge server overhead (loop CPU / engine step) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 best() { # JSON lines on stdin -> the one with the highest tok/s (timeouts last)
   python3 -c "import json,sys
 rows=[json.loads(l) for l in sys.stdin if l.strip()]

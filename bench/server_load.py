@@ -105,9 +105,15 @@ async def main():
     await asyncio.gather(*(worker() for _ in range(a.clients)))
     wall = time.perf_counter() - t0
     mean = lambda x: sum(x) / max(len(x), 1)
+
+    def pct(x, q):  # nearest rank
+        x = sorted(x)
+        return x[min(len(x) - 1, max(0, -(-len(x) * q // 100) - 1))] if x else 0.0
+
     print(json.dumps({"clients": a.clients, "requests": done, "max_tokens": a.max_tokens, "seconds": round(wall, 3),
                       "requests_per_s": round(done / wall, 2), "tokens_per_s": round(done * a.max_tokens / wall, 1),
                       "tokens": done * a.max_tokens, "chunks": chunks, "mean_ttft_ms": round(mean(ttfts) * 1e3, 2),
+                      "p50_ttft_ms": round(pct(ttfts, 50) * 1e3, 2), "p99_ttft_ms": round(pct(ttfts, 99) * 1e3, 2),
                       "mean_itl_ms": round(mean(gaps) * 1e3, 3)}))
 
 
