@@ -14,7 +14,7 @@
 #include "cli/session.h"
 #include "forge.h"
 
-enum { BATCH_CTX = 128 }; /* context of the batched decode measurements */
+enum { BATCH_CTX = 128 }; /* default context of the batched decode measurements */
 
 static double now(void) {
     struct timespec ts;
@@ -210,7 +210,7 @@ static void parse_list(const char *s, int *out, int *n, int max) {
 
 int cmd_bench(int argc, char **argv) {
     const char *model = getenv("FORGE_MODEL"), *ctxs = "128,1024", *batches = "16,64", *kvs = "auto", *conc = NULL, *quant_s = NULL;
-    long threads = 0, prompt = 512, steps = 32, help = 0;
+    long threads = 0, prompt = 512, steps = 32, batch_ctx = BATCH_CTX, help = 0;
     cli_opt opts[] = {
         {"model", OPT_STR, &model, "M: model folder, .gguf file or Hub id (default $FORGE_MODEL)"},
         {"threads", OPT_INT, &threads, "N: threads (default: the cores this process may use)"},
@@ -218,6 +218,7 @@ int cmd_bench(int argc, char **argv) {
         {"steps", OPT_INT, &steps, "N: decode steps per measurement (default 32)"},
         {"contexts", OPT_STR, &ctxs, "LIST: contexts for batch-1 decode (default 128,1024)"},
         {"batches", OPT_STR, &batches, "LIST: sequence counts for batched decode (default 16,64)"},
+        {"batch-ctx", OPT_INT, &batch_ctx, "N: context of the batched decode (default 128)"},
         {"kv-dtype", OPT_STR, &kvs, "auto|f32|bf16: KV cache type"},
         {"quantize", OPT_STR, &quant_s, "q8_0|q4_0|q4_k: quantize a safetensors model's weights at load"},
         {"concurrency", OPT_STR, &conc, "LIST: run LIST concurrent requests (prompt 128, 128 tokens) through the engine instead"},
@@ -229,8 +230,8 @@ int cmd_bench(int argc, char **argv) {
         cli_usage("bench", "--model DIR [options]", opts, nopt);
         return help ? 0 : 2;
     }
-    if (prompt < 1 || steps < 1 || threads < 0) {
-        fprintf(stderr, "forge bench: --prompt and --steps must be positive\n");
+    if (prompt < 1 || steps < 1 || threads < 0 || batch_ctx < 1 || batch_ctx > 1 << 20) {
+        fprintf(stderr, "forge bench: --prompt, --steps and --batch-ctx must be positive (--batch-ctx at most 1048576)\n");
         return 2;
     }
     int quant;
@@ -267,7 +268,7 @@ int cmd_bench(int argc, char **argv) {
     }
     int max_ctx = (int)prompt;
     for (int i = 0; i < n_ctx; i++) max_ctx = ctx_list[i] > max_ctx ? ctx_list[i] : max_ctx;
-    if (n_bat > 0 && max_ctx < BATCH_CTX) max_ctx = BATCH_CTX;
+    if (n_bat > 0 && max_ctx < batch_ctx) max_ctx = (int)batch_ctx;
     int max_seqs = 1;
     for (int i = 0; i < n_bat; i++) max_seqs = bat_list[i] > max_seqs ? bat_list[i] : max_seqs;
     int blocks_per_seq = (max_ctx + (int)steps + 2) / FORGE_KV_BLOCK_TOKENS + 1;
@@ -343,7 +344,7 @@ int cmd_bench(int argc, char **argv) {
         fflush(stdout);
     }
     for (int i = 0; i < n_bat; i++) {
-        int n = bat_list[i], c = BATCH_CTX;
+        int n = bat_list[i], c = (int)batch_ctx;
         double r = time_decode(&b, n, c, (int)steps);
         if (r < 0) goto done;
         /* bound: weights once per step + each sequence's KV, or FLOPs, whichever is slower */
