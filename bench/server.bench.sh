@@ -4,7 +4,11 @@
 # `forge serve`, then against llama.cpp's `llama-server --parallel 64` on a GGUF of the same
 # weights, same thread count, in the same run; and forge's server overhead: the CPU time of
 # its HTTP loop thread plus the engine-thread time handing events over, against the engine's
-# step time (from /metrics before and after each run).
+# step time (from /metrics before and after each run). llama-server runs twice per cell: as it
+# comes, and with "cache_prompt": false. The load repeats a few short prompts (13 tokens), and
+# llama-server reuses a slot's earlier prompt token by token, so from the second run on it
+# skips prefill that Forge (block-granular prefix cache: 16 tokens, as vLLM) computes; the
+# second row compares the same work.
 #   MODELS=dir (default /work/models, else /tmp/forge-bench-models): smollm2-135m-bf16/ and
 #     smollm2-135m-bf16.gguf, made here when missing (as bench/core.bench.sh does);
 #     STORIES_GGUF: stories260K as GGUF (default the shared fixture).
@@ -52,14 +56,15 @@ msum() { # URL NAME...: sum of the named metrics
   curl -s "$1/metrics" | awk -v names="${*:2}" 'BEGIN { n = split(names, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
     ($1 in want) { s += $2 } END { printf "%.6f", s }'
 }
-run_load() { # URL CLIENTS [forge]: one JSON line, with the overhead for forge
-  local url=$1 c=$2 n=$(( $2 * 2 > 8 ? $2 * 2 : 8 ))
+run_load() { # URL CLIENTS [forge|nocache]: one JSON line, with the overhead for forge
+  local url=$1 c=$2 n=$(( $2 * 2 > 8 ? $2 * 2 : 8 )) extra=
+  [ "${3:-}" = nocache ] && extra=--no-cache-prompt
   local io0 st0
   if [ "${3:-}" = forge ]; then
     io0=$(msum "$url" forge_server_loop_cpu_seconds_total forge_server_callback_seconds_total)
     st0=$(msum "$url" forge_engine_step_seconds_total)
   fi
-  local out; out=$(timeout "$RUN_TIMEOUT" $LOAD --url "$url" --clients "$c" --requests "$n" --max-tokens "$MAX_TOKENS" \
+  local out; out=$(timeout "$RUN_TIMEOUT" $LOAD --url "$url" --clients "$c" --requests "$n" --max-tokens "$MAX_TOKENS" $extra \
     2>>"$tmp/load.err" | grep '^{')
   if [ -z "$out" ]; then
     echo "{\"clients\": $c, \"requests\": 0, \"requests_per_s\": \"failed or over ${RUN_TIMEOUT} s\", \"tokens_per_s\": \"-\", \"mean_ttft_ms\": \"\", \"p50_ttft_ms\": \"\", \"p99_ttft_ms\": \"\", \"mean_itl_ms\": \"\"}"
@@ -108,14 +113,16 @@ bench_pair() { # NAME FORGE_DIR GGUF CTX
     else echo "llama-server did not start: $(tail -2 "$tmp/llama.log")"; fi
   fi
   for c in 1 16 64; do
-    : >"$tmp/f.$c"; : >"$tmp/l.$c"
+    : >"$tmp/f.$c"; : >"$tmp/l.$c"; : >"$tmp/n.$c"
     for r in $(seq 1 "$REPS"); do
       run_load "http://127.0.0.1:$fp" $c forge >>"$tmp/f.$c"
       [ $have_llama = yes ] && run_load "http://127.0.0.1:$lp" $c >>"$tmp/l.$c"
+      [ $have_llama = yes ] && run_load "http://127.0.0.1:$lp" $c nocache >>"$tmp/n.$c"
     done
   done
   for c in 1 16 64; do row "forge serve" "$name" "$(best <"$tmp/f.$c")"; done
   if [ $have_llama = yes ]; then for c in 1 16 64; do row "llama-server" "$name" "$(best <"$tmp/l.$c")"; done
+    for c in 1 16 64; do row "llama-server, cache_prompt false" "$name" "$(best <"$tmp/n.$c")"; done
   else echo "| llama-server | $name | (not run: $LLAMA_CPP/llama-server or $gguf missing) |"; fi
   kill -TERM $fpid; wait $fpid 2>/dev/null
   [ $have_llama = yes ] && { kill -TERM $lpid; wait $lpid 2>/dev/null; }

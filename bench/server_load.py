@@ -82,6 +82,8 @@ async def main():
     ap.add_argument("--requests", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--model")
+    ap.add_argument("--no-cache-prompt", action="store_true",
+                    help='send "cache_prompt": false (llama-server: no reuse of a slot\'s earlier prompt)')
     a = ap.parse_args()
     u = urlparse(a.url)
     nxt, done, chunks, ttfts, gaps = 0, 0, 0, [], []
@@ -95,6 +97,8 @@ async def main():
                     "stream": True, "ignore_eos": True}
             if a.model:
                 body["model"] = a.model
+            if a.no_cache_prompt:
+                body["cache_prompt"] = False
             c, t, g = await one(u.hostname, u.port, body)
             chunks += c
             done += 1

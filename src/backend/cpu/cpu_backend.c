@@ -81,6 +81,7 @@ void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weight *w, 
         int n_row = n_col >= want ? 1 : (want + n_col - 1) / n_col;
         int max_row = (m + 15) / 16;
         if (n_row > max_row) n_row = max_row;
+        if (m < GEMM_STREAM_ROWS && n_col >= b->n_threads) n_row = 1; /* a panel converted once a step */
         if (n_row < 1) n_row = 1;
         t->row_size = (m + n_row - 1) / n_row;
     }
