@@ -320,14 +320,8 @@ static inline __attribute__((always_inline)) void qtile(const float *x, int ldx,
             for (size_t o = 0; o < blk_span; o += 64) _mm_prefetch((const char *)pf + (size_t)b * blk_span + o, _MM_HINT_T1);
             for (int c = 0; c < RN; c++) {
                 const uint8_t *blk = w + c * wstride + (size_t)b * bb;
-                uint32_t u[4];
-                memcpy(u, blk + 4, 12);
-                const uint32_t k1 = 0x3f3f3f3fu, k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
-                u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4); /* mins 4..7 */
-                uint32_t m03 = u[1] & k1;                                /* mins 0..3 */
-                u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);          /* scales 4..7 */
-                u[2] = m03;
-                u[0] &= k1; /* scales 0..3 */
+                uint8_t u[16]; /* scales 0..7, mins 0..7 */
+                quant_k4_scales_mins(blk + 4, u, u + 8);
                 __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)u)));
                 __m128i dd = _mm_loadu_si32(blk); /* d, dmin */
                 __m512 dv = _mm512_cvtph_ps(_mm256_permutexvar_epi16(

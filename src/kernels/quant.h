@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kernels/kernels.h"
 
@@ -41,6 +42,20 @@ typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; } blk_q4
 typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } blk_q5_k; /* 176 */
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } blk_q6_k;      /* 210 */
 typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } blk_q8_k;                          /* 292 */
+
+/* Q4_K / Q5_K: a super-block's eight 6-bit scales and mins from its 12 packed bytes, unpacked
+ * with word operations as llama.cpp does (scalar; shared by the integer and f32 kernels) */
+static inline void quant_k4_scales_mins(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {
+    uint32_t u[3], o[4];
+    memcpy(u, s, 12);
+    const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    o[0] = u[0] & lo6;                                       /* scales 0..3 */
+    o[1] = (u[2] & lo4) | (((u[0] >> 6) & lo2) << 4);        /* scales 4..7 */
+    o[2] = u[1] & lo6;                                       /* mins 0..3 */
+    o[3] = ((u[2] >> 4) & lo4) | (((u[1] >> 6) & lo2) << 4); /* mins 4..7 */
+    memcpy(sc, o, 8);
+    memcpy(mn, o + 2, 8);
+}
 
 /* true for the weight types above */
 bool quant_supported(int qtype);
