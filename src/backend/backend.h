@@ -26,6 +26,10 @@ struct backend {
     /* The final-norm hidden state (hidden_size floats) of output row i of the last forward,
      * the vector the logits were computed from; NULL where the backend does not keep it. */
     const float *(*hidden)(const backend *b, int i);
+    /* Copies the K/V of the first n tokens of block src to block dst (valid, distinct
+     * blocks; 0 < n <= FORGE_KV_BLOCK_TOKENS), bit for bit. NULL where the backend cannot;
+     * the engine then reuses only whole blocks. */
+    forge_status (*copy_kv)(backend *b, int src, int dst, int n, forge_error *err);
     void (*destroy)(backend *b);
 };
 

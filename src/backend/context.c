@@ -225,6 +225,19 @@ forge_status forge_context_decode(forge_context *ctx, const forge_batch *b, forg
     return st;
 }
 
+forge_status forge_context_copy_kv(forge_context *ctx, int src, int dst, int n_tokens, forge_error *err) {
+    if (!ctx) return err_set(err, FORGE_E_INVALID, "forge_context_copy_kv: the context is NULL");
+    if (!ctx->be->copy_kv)
+        return err_set(err, FORGE_E_UNSUPPORTED, "forge_context_copy_kv: the %s backend cannot copy KV blocks", ctx->be->name);
+    int n = ctx->p.n_kv_blocks;
+    if (src < 0 || src >= n || dst < 0 || dst >= n || src == dst)
+        return err_set(err, FORGE_E_INVALID, "forge_context_copy_kv: blocks %d -> %d (the pool has %d; they must differ)", src,
+                       dst, n);
+    if (n_tokens <= 0 || n_tokens > FORGE_KV_BLOCK_TOKENS)
+        return err_set(err, FORGE_E_INVALID, "forge_context_copy_kv: %d tokens (1 to %d)", n_tokens, FORGE_KV_BLOCK_TOKENS);
+    return ctx->be->copy_kv(ctx->be, src, dst, n_tokens, err);
+}
+
 const float *forge_context_hidden(const forge_context *ctx, int i) {
     if (!ctx || i < 0 || i >= ctx->n_logits || !ctx->be->hidden) return NULL;
     return ctx->be->hidden(ctx->be, i);

@@ -5,7 +5,16 @@
  * hit compares all of them, so no hash collision can hand out wrong KV (vLLM's predictable
  * prefix-hash collisions were a CVE). A block's generation changes whenever it is reused
  * for other content, which makes every key naming it as parent unreachable. Freed blocks
- * keep their cached content and sit in an LRU list until a new allocation takes them. */
+ * keep their cached content and sit in an LRU list until a new allocation takes them.
+ *
+ * Partial matches (token-granular reuse, as llama-server's slots and SGLang's radix cache
+ * give): a prefix index also holds every full cached block and the partial tail block that a
+ * finished or preempted sequence leaves, so a prompt that shares only some tokens of a
+ * block with earlier content (a repeated short prompt, the next turn of a chat ending
+ * mid-block) finds the block with the longest common prefix under the same parent. The
+ * engine then copies that many tokens' K/V into a block of its own (the source stays as it
+ * is, shared or cached). Lookups scan at most 32 candidates per level, so their cost is
+ * bounded; a miss only costs recomputation. */
 #ifndef FORGE_ENGINE_KV_BLOCKS_H
 #define FORGE_ENGINE_KV_BLOCKS_H
 
@@ -40,5 +49,15 @@ int kvb_lookup(const kv_blocks *m, int parent, const int32_t *tokens);
  * block is simply not cached. */
 void kvb_commit(kv_blocks *m, int block, int parent, const int32_t *tokens);
 bool kvb_is_cached(const kv_blocks *m, int block);
+
+/* The block under `parent` (-1 for the first block) whose content shares the longest prefix
+ * with tokens[0, n) (n capped at 16); *match gets its length (>= 1), or 0 and -1 is returned
+ * when none shares even the first token. Takes no reference: pin the block (kvb_ref) before
+ * allocating anything, or the allocation may evict it. */
+int kvb_match_partial(const kv_blocks *m, int parent, const int32_t *tokens, int n, int *match);
+/* Registers block `block` (after `parent`) as holding the K/V of tokens[0, n), 0 < n < 16:
+ * a partial tail about to be freed. Nothing is done when the block is cached or another
+ * indexed block already covers those n tokens. */
+void kvb_commit_partial(kv_blocks *m, int block, int parent, const int32_t *tokens, int n);
 
 #endif

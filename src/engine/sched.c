@@ -56,6 +56,10 @@ static void waiting_push_front(forge_engine *e, seq *s) {
 /* ---- blocks --------------------------------------------------------------------------- */
 
 static void release_blocks(forge_engine *e, seq *s) {
+    /* a partial tail with computed K/V stays findable for token-granular reuse */
+    int tail = s->n_computed / B, valid = s->n_computed % B;
+    if (!e->p.no_prefix_caching && !e->no_partial_reuse && valid > 0 && tail < s->n_blocks)
+        kvb_commit_partial(e->kv, s->blocks[tail], tail > 0 ? s->blocks[tail - 1] : -1, s->tokens + (size_t)tail * B, valid);
     /* last blocks first, so that the LRU evicts a prompt's tail before its shared head */
     for (int i = s->n_blocks - 1; i >= 0; i--) kvb_unref(e->kv, s->blocks[i]);
     s->n_blocks = 0;
@@ -73,11 +77,35 @@ static bool ensure_blocks(forge_engine *e, seq *s, int upto) {
     return true;
 }
 
-/* Takes the longest run of full cached blocks that start the sequence (leaving at least
- * one token to compute, whose logits are needed). */
+/* After the full-block hits: the cached block under `parent` sharing the longest prefix with
+ * the next tokens lends that many tokens' K/V, copied into a new block of the sequence's own.
+ * Returns the tokens gained (0 on a miss, or when no block can be spared). */
+static int match_partial(forge_engine *e, seq *s, int parent) {
+    int at = s->n_blocks * B, avail = s->n_tokens - 1 - at, got = 0;
+    if (e->no_partial_reuse || avail <= 0) return 0;
+    int src = kvb_match_partial(e->kv, parent, s->tokens + at, avail, &got);
+    if (src < 0) return 0;
+    kvb_ref(e->kv, src); /* pinned: the allocation below must not evict it */
+    int dst = kvb_alloc(e->kv);
+    forge_error err;
+    if (dst >= 0 && forge_context_copy_kv(e->ctx, src, dst, got, &err) != FORGE_OK) {
+        log_debug("engine: partial block reuse off: %s", err.msg);
+        e->no_partial_reuse = true;
+        kvb_unref(e->kv, dst);
+        dst = -1;
+    }
+    kvb_unref(e->kv, src);
+    if (dst < 0) return 0;
+    s->blocks[s->n_blocks++] = dst;
+    return got;
+}
+
+/* Takes the longest run of full cached blocks that start the sequence, then the longest
+ * partial match of the next block (leaving at least one token to compute, whose logits are
+ * needed). */
 static void match_prefix(forge_engine *e, seq *s) {
-    int max_blocks = (s->n_tokens - 1) / B, parent = -1, hits = 0;
-    if (!e->p.no_prefix_caching && !s->req->prompt_logprobs)
+    int max_blocks = (s->n_tokens - 1) / B, parent = -1, hits = 0, partial = 0;
+    if (!e->p.no_prefix_caching && !s->req->prompt_logprobs) {
         for (; hits < max_blocks; hits++) {
             int b = kvb_lookup(e->kv, parent, s->tokens + (size_t)hits * B);
             if (b < 0) break;
@@ -85,8 +113,10 @@ static void match_prefix(forge_engine *e, seq *s) {
             s->blocks[s->n_blocks++] = b;
             parent = b;
         }
+        partial = match_partial(e, s, parent);
+    }
     s->n_committed = hits; /* blocks, as the commit loop after the forward counts them */
-    s->n_computed = hits * B;
+    s->n_computed = hits * B + partial;
     int lookup = s->n_prompt < s->n_tokens ? s->n_tokens : s->n_prompt;
     if (!s->admitted_once) {
         s->n_cached = s->n_computed;

@@ -124,6 +124,40 @@ TEST(invariance_each_set) {
     cpu_set(old);
 }
 
+/* forge_context_copy_kv: sequence 0's first 20 tokens in blocks 0 and 1, block 1's 4
+ * tokens copied into block 8, and the rest of the prompt run on the table {0, 8, 9}: every
+ * later logit equals the run that never copied (f32 and bf16 caches); bad arguments refused. */
+static void check_copy(forge_dtype kv) {
+    static float ref[LEN * VOCAB], got[LEN * VOCAB];
+    forge_error err;
+    forge_context_params p = {.n_kv_blocks = 16, .max_batch_tokens = 64, .max_logit_rows = LEN, .kv_dtype = kv, .n_threads = 1};
+    forge_context *ctx = forge_context_create(g_model, &p, &err);
+    CHECKF(ctx, "%s", err.msg);
+    if (!ctx) return;
+    run_alone(ctx, (const int[]){LEN}, ref);
+    int32_t t1[2] = {4, 5}, t2[3] = {4, 8, 9}, toks[LEN], pos[LEN], seq[LEN] = {0}, rows[LEN];
+    for (int i = 0; i < LEN; i++) toks[i] = g_prompt[0][i], pos[i] = i, rows[i] = i;
+    forge_batch b = {.n_tokens = 20, .tokens = toks, .positions = pos, .seq = seq, .n_seqs = 1,
+                     .block_tables = (const int32_t *[]){t1}, .n_blocks = (int32_t[]){2}, .n_logits = 0, .logit_rows = rows};
+    CHECKF(forge_context_decode(ctx, &b, &err) == FORGE_OK, "%s", err.msg);
+    CHECKF(forge_context_copy_kv(ctx, 5, 8, 4, &err) == FORGE_OK, "%s", err.msg);
+    forge_batch c = {.n_tokens = LEN - 20, .tokens = toks + 20, .positions = pos + 20, .seq = seq, .n_seqs = 1,
+                     .block_tables = (const int32_t *[]){t2}, .n_blocks = (int32_t[]){3}, .n_logits = LEN - 20, .logit_rows = rows};
+    CHECKF(forge_context_decode(ctx, &c, &err) == FORGE_OK, "%s", err.msg);
+    for (int i = 0; i < LEN - 20; i++) memcpy(got + (size_t)(20 + i) * VOCAB, forge_context_logits(ctx, i), VOCAB * 4);
+    CHECKF(!memcmp(got + 20 * VOCAB, ref + 20 * VOCAB, sizeof(float) * (LEN - 20) * VOCAB), "logits after a copied block differ");
+    int bad[][3] = {{5, 5, 4}, {-1, 8, 4}, {5, 16, 4}, {5, 8, 0}, {5, 8, BLK + 1}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECKF(forge_context_copy_kv(ctx, bad[i][0], bad[i][1], bad[i][2], &err) == FORGE_E_INVALID, "bad copy %zu accepted", i);
+    CHECK(forge_context_copy_kv(NULL, 0, 1, 1, &err) == FORGE_E_INVALID);
+    forge_context_free(ctx);
+}
+
+TEST(copied_kv_continues_bit_exactly) {
+    check_copy(FORGE_DTYPE_F32);
+    check_copy(FORGE_DTYPE_BF16);
+}
+
 TEST(bad_batches_are_refused) {
     forge_error err;
     forge_context *ctx = forge_context_create(g_model, &(forge_context_params){.n_kv_blocks = 4, .max_batch_tokens = 8, .max_logit_rows = 2}, &err);
@@ -161,6 +195,7 @@ int main(void) {
     RUN(invariance_bf16_kv);
     RUN(invariance_each_set);
     RUN(bad_batches_are_refused);
+    RUN(copied_kv_continues_bit_exactly);
     forge_model_close(g_model);
     return t_summary();
 }

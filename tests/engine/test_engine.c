@@ -222,10 +222,10 @@ TEST(prefix_cache_hit_counts) {
     memcpy(turn2, b, sizeof(int32_t) * 81);
     for (int i = 0; i < 4; i++) turn2[81 + i] = r[0].toks[i];
     for (int i = 85; i < 120; i++) turn2[i] = 3 + (i * 5) % 500;
-    run_one(e, turn2, 120, 1, r);
-    CHECK_EQ_INT(r[0].cached, 80);
-    run_one(e, turn2, 120, 1, r); /* and that turn's own blocks in turn (7 of them) */
-    CHECK_EQ_INT(r[0].cached, 112);
+    run_one(e, turn2, 120, 1, r); /* 5 blocks, and 4 tokens of the partial block b left */
+    CHECK_EQ_INT(r[0].cached, 84);
+    run_one(e, turn2, 120, 1, r); /* that turn's own 7 blocks, then 7 of its partial tail */
+    CHECK_EQ_INT(r[0].cached, 119);
     /* n = 3: the other choices wait for choice 0's prompt and hit all of it */
     run_one(e, c, 81, 3, r);
     CHECK(r[0].cached == 0 && r[1].cached == 80 && r[2].cached == 80);
@@ -250,6 +250,82 @@ TEST(prefix_cache_hit_counts) {
     run_one(e, b, 81, 1, r);
     CHECK_EQ_INT(r[0].cached, 80);
     forge_engine_free(e);
+}
+
+static bool same_tokens(const result *a, const result *b) {
+    return a->n == b->n && !memcmp(a->toks, b->toks, sizeof(int32_t) * (size_t)a->n);
+}
+
+/* Token-granular reuse (issue 21): a prompt sharing only part of a block with earlier
+ * content gets those tokens' K/V copied from it (a repeated short prompt, a stem, the partial
+ * tail a finished request left, a block a running request still holds), the cached counts
+ * say so, and every output equals an engine without prefix caching. */
+TEST(partial_blocks_reused_token_by_token) {
+    forge_engine *e = make_engine(g_model, 0, 512, true), *plain = make_engine(g_model, 0, 512, false);
+    static int32_t p[64], q[64];
+    for (int i = 0; i < 64; i++) p[i] = 3 + (i * 17 + 2) % 500;
+    result r[4], ref[4], first[4];
+    run_one(e, p, 13, 1, first);
+    CHECK_EQ_INT(first[0].cached, 0);
+    run_one(plain, p, 13, 1, ref);
+    CHECK(same_tokens(first, ref));
+    run_one(e, p, 13, 1, r); /* repeated: all but the last token, from the first run's block */
+    CHECK_EQ_INT(r[0].cached, 12);
+    CHECK(same_tokens(r, ref));
+    memcpy(q, p, sizeof(int32_t) * 9); /* a 9-token stem */
+    for (int i = 9; i < 13; i++) q[i] = 400 + i;
+    run_one(e, q, 13, 1, r);
+    CHECK_EQ_INT(r[0].cached, 9);
+    run_one(plain, q, 13, 1, ref);
+    CHECK(same_tokens(r, ref));
+    /* 40 tokens: the first block's 16 are p[0..13) and the answer's first 3: the match runs
+     * as far as they agree with p */
+    int32_t had[16];
+    memcpy(had, p, sizeof(int32_t) * 13);
+    memcpy(had + 13, first[0].toks, sizeof(int32_t) * 3);
+    int want = 0;
+    while (want < 16 && had[want] == p[want]) want++;
+    run_one(e, p, 40, 1, r);
+    CHECK_EQ_INT(r[0].cached, want);
+    run_one(plain, p, 40, 1, ref);
+    CHECK(same_tokens(r, ref));
+    /* two full blocks, then 5 tokens of the 11 that run left in its third block */
+    memcpy(q, p, sizeof(int32_t) * 37);
+    for (int i = 37; i < 40; i++) q[i] = 450 + i;
+    run_one(e, q, 40, 1, r);
+    CHECK_EQ_INT(r[0].cached, 37);
+    run_one(plain, q, 40, 1, ref);
+    CHECK(same_tokens(r, ref));
+    /* the source block held by a running request: copied, the runner undisturbed */
+    static req_spec longq;
+    memset(&longq, 0, sizeof longq);
+    memcpy(longq.prompt, p, sizeof(int32_t) * 40);
+    longq.n_prompt = 40;
+    longq.max_tokens = 40;
+    forge_sampling_params_default(&longq.sp);
+    longq.sp.temperature = 0;
+    static result lr[4], lref[4];
+    memset(lr, 0, sizeof lr);
+    forge_request *lq = submit(e, &longq, lr);
+    for (int i = 0; i < 5; i++) forge_engine_step(e);
+    memcpy(q, p, sizeof(int32_t) * 10);
+    for (int i = 10; i < 14; i++) q[i] = 420 + i;
+    run_one(e, q, 14, 1, r); /* runs beside the long one to its end */
+    CHECK_EQ_INT(r[0].cached, 10);
+    run_one(plain, q, 14, 1, ref);
+    CHECK(same_tokens(r, ref));
+    run_until_idle(e);
+    forge_request_release(lq);
+    memset(lref, 0, sizeof lref);
+    forge_request *lp = submit(plain, &longq, lref);
+    run_until_idle(plain);
+    forge_request_release(lp);
+    CHECK(lr[0].n == 40 && same_tokens(lr, lref));
+    forge_engine_stats st;
+    forge_engine_get_stats(e, &st);
+    CHECK_EQ_INT(st.kv_blocks_used, 0);
+    forge_engine_free(e);
+    forge_engine_free(plain);
 }
 
 /* Fairness (issue 21): a request with n = 32 fills every slot (max_seqs 8) for 150 steps; a
@@ -522,6 +598,7 @@ int main(void) {
     RUN(batched_equals_solo);
     RUN(shared_prefixes_hit_the_cache);
     RUN(prefix_cache_hit_counts);
+    RUN(partial_blocks_reused_token_by_token);
     RUN(fair_share_for_a_late_short_request);
     RUN(prefill_shares_the_budget_with_decodes);
     RUN(chunked_prefill_and_running_decodes);

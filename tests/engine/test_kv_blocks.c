@@ -129,8 +129,100 @@ TEST(reuse_invalidates_children) {
     kvb_free(m);
 }
 
+/* The prefix index (partial matches) against brute force over a model of every block's
+ * content: after random allocations (evictions), partial tails, full commits and releases,
+ * a query gets the longest common prefix any indexed block under that parent offers, and
+ * the block returned really holds it. Tokens are a common stem of random length, then a
+ * 2-letter alphabet, so prefixes collide often and long matches happen; 24 blocks stay below the scan cap, so the answer must be the best. */
+typedef struct {
+    int valid; /* 0: not indexed */
+    int parent;
+    long parent_content;
+    int32_t tokens[BT];
+} pmodel;
+
+static int common(const int32_t *a, const int32_t *b, int n) {
+    int k = 0;
+    while (k < n && a[k] == b[k]) k++;
+    return k;
+}
+
+static int best_in_model(const pmodel *pm, const long *content, int parent, const int32_t *q, int n, int *who) {
+    int best = 0;
+    *who = -1;
+    for (int i = 0; i < N; i++) {
+        if (!pm[i].valid || pm[i].parent != parent || pm[i].parent_content != (parent >= 0 ? content[parent] : 0)) continue;
+        int k = common(pm[i].tokens, q, pm[i].valid < n ? pm[i].valid : n);
+        if (k > best) best = k, *who = i;
+    }
+    return best;
+}
+
+TEST(partial_matches_are_the_longest_held) {
+    kv_blocks *m = kvb_create(N);
+    static pmodel pm[N];
+    static long content[N];
+    memset(pm, 0, sizeof pm);
+    long next = 1;
+    int held[N], n_held = 0, hits = 0, long_hits = 0;
+    for (int op = 0; op < 30000; op++) {
+        int r = (int)(t_rand64() % 100);
+        int32_t toks[BT];
+        int shared = (int)(t_rand64() % (BT + 1)); /* a common stem, then random: long matches too */
+        for (int i = 0; i < BT; i++) toks[i] = i < shared ? 1 + (i * 5 + 1) % 3 % 2 : 1 + (int32_t)(t_rand64() % 2);
+        int parent = t_rand64() % 2 ? -1 : (int)(t_rand64() % N);
+        if (r < 30 && n_held < N) { /* allocate: evicts what the block held */
+            int b = kvb_alloc(m);
+            if (b < 0) continue;
+            pm[b].valid = 0;
+            content[b] = next++;
+            held[n_held++] = b;
+        } else if (r < 60 && n_held) { /* release, leaving a partial tail or a full block */
+            int k = (int)(t_rand64() % (uint64_t)n_held), b = held[k];
+            held[k] = held[--n_held];
+            if (parent == b) parent = -1;
+            long pc = parent >= 0 ? content[parent] : 0;
+            if (t_rand64() % 4 == 0) {
+                bool dup = false;
+                for (int i = 0; i < N; i++)
+                    if (pm[i].valid == BT && pm[i].parent == parent && pm[i].parent_content == pc && !memcmp(pm[i].tokens, toks, sizeof toks))
+                        dup = true;
+                kvb_commit(m, b, parent, toks);
+                if (!dup) pm[b] = (pmodel){.valid = BT, .parent = parent, .parent_content = pc};
+                if (!dup) memcpy(pm[b].tokens, toks, sizeof toks);
+            } else {
+                int n = 1 + (int)(t_rand64() % (BT - 1)), who;
+                bool covered = best_in_model(pm, content, parent, toks, n, &who) == n;
+                kvb_commit_partial(m, b, parent, toks, n);
+                if (!covered) {
+                    pm[b] = (pmodel){.valid = n, .parent = parent, .parent_content = pc};
+                    memcpy(pm[b].tokens, toks, sizeof(int32_t) * (size_t)n);
+                }
+            }
+            kvb_unref(m, b);
+        } else { /* query */
+            int n = 1 + (int)(t_rand64() % BT), who, got = -1;
+            int want = best_in_model(pm, content, parent, toks, n, &who);
+            int b = kvb_match_partial(m, parent, toks, n, &got);
+            CHECKF(got == want, "op %d: match of %d tokens, the model's best is %d", op, got, want);
+            if (b >= 0) {
+                CHECKF(pm[b].valid >= got && common(pm[b].tokens, toks, got) == got && pm[b].parent == parent,
+                       "op %d: block %d does not hold the %d tokens it matched", op, b, got);
+                hits++;
+                long_hits += got >= 8;
+            } else {
+                CHECK(want == 0);
+            }
+        }
+    }
+    CHECKF(hits > 1000 && long_hits > 100, "%d hits, %d of 8+ tokens: the test does not exercise matches", hits, long_hits);
+    while (n_held) kvb_unref(m, held[--n_held]);
+    kvb_free(m);
+}
+
 int main(void) {
     RUN(random_operations_match_model);
     RUN(reuse_invalidates_children);
+    RUN(partial_matches_are_the_longest_held);
     return t_summary();
 }

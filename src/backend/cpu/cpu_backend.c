@@ -350,6 +350,23 @@ static void cpu_destroy(backend *be) {
     free(b);
 }
 
+/* The first n tokens' K/V of block src into block dst, every layer and KV head (the
+ * layout [block][kv_head][BLOCK_TOKENS][head_dim]): the same bits, no conversion. */
+static forge_status cpu_copy_kv(backend *be, int src, int dst, int n, forge_error *err) {
+    (void)err;
+    cpu_backend *b = (cpu_backend *)be;
+    const model_config *c = &b->m->cfg;
+    size_t esz = dtype_size(b->p.kv_dtype), row = (size_t)c->head_dim * esz;
+    size_t head = (size_t)FORGE_KV_BLOCK_TOKENS * row;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int g = 0; g < c->n_kv_heads; g++) {
+            size_t from = (size_t)src * b->block_elems * esz + g * head, to = (size_t)dst * b->block_elems * esz + g * head;
+            memcpy((char *)b->kpool[l] + to, (char *)b->kpool[l] + from, (size_t)n * row);
+            memcpy((char *)b->vpool[l] + to, (char *)b->vpool[l] + from, (size_t)n * row);
+        }
+    return FORGE_OK;
+}
+
 float *alloc_floats(size_t n, bool *ok) {
     float *p = aligned_alloc(64, ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63);
     if (!p) *ok = false;
@@ -366,6 +383,7 @@ backend *backend_cpu_create(const forge_model *m, const backend_params *p, forge
     b->base.name = "cpu";
     b->base.forward = cpu_forward;
     b->base.hidden = cpu_hidden;
+    b->base.copy_kv = cpu_copy_kv;
     b->base.destroy = cpu_destroy;
     b->m = m;
     b->p = *p;
