@@ -5,10 +5,10 @@
 # weights, same thread count, in the same run; and forge's server overhead: the CPU time of
 # its HTTP loop thread plus the engine-thread time handing events over, against the engine's
 # step time (from /metrics before and after each run). llama-server runs twice per cell: as it
-# comes, and with "cache_prompt": false. The load repeats a few short prompts (13 tokens), and
-# llama-server reuses a slot's earlier prompt token by token, so from the second run on it
-# skips prefill that Forge (block-granular prefix cache: 16 tokens, as vLLM) computes; the
-# second row compares the same work.
+# comes, and with "cache_prompt": false. The load repeats a few short prompts (13 tokens):
+# llama-server reuses a slot's earlier prompt token by token, and Forge's prefix cache reuses
+# partial blocks (docs/engine.md), so from the second run on both skip most of the prefill;
+# the second row shows llama-server doing the whole prefill every time.
 #   MODELS=dir (default /work/models, else /tmp/forge-bench-models): smollm2-135m-bf16/ and
 #     smollm2-135m-bf16.gguf, made here when missing (as bench/core.bench.sh does);
 #     STORIES_GGUF: stories260K as GGUF (default the shared fixture).
