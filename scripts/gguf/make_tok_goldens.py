@@ -15,6 +15,7 @@ import tempfile
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 LLAMA = os.environ.get("LLAMA", "/work/llama.cpp/build/bin")
 FILES = ["tests/fixtures/gguf-vocab/ggml-vocab-llama-spm.gguf", "tests/fixtures/gguf-vocab/ggml-vocab-qwen2.gguf",
+         "tests/fixtures/gguf-vocab/ggml-vocab-phi-3.gguf",
          "tests/fixtures/stories260K-gguf/stories260K.f32.gguf"]
 
 
@@ -23,7 +24,7 @@ def main():
     strings = [s for s in inp.split("\n__ggml_vocab_test__\n") if s]
     strings += ["<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n", "<s>[INST] Hi [/INST]</s>",
                 "Once upon a time, there was a little girl named Lily.", "  leading spaces and trailing  ",
-                "line\n\nbreaks\r\n\ttabs", "ünïcödé 日本語 🙂 العربية"]
+                "line\n\nbreaks\r\n\ttabs", "ünïcödé 日本語 🙂 العربية", "<|user|>\nHi<|end|>\n<|assistant|>\n"]
     out = {"strings": strings, "ids": {}}
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "p.txt")

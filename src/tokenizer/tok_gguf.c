@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/hashmap.h"
 #include "base/json.h"
@@ -34,6 +35,16 @@ static bool control_looking(gguf_str s) {
 }
 
 static bool str_is(gguf_str s, const char *lit) { return s.len == strlen(lit) && !memcmp(s.s, lit, s.len); }
+
+/* general.name contains "phi-3" or "phi3", case-insensitively (llama.cpp's test). */
+static bool name_is_phi3(gguf_str s) {
+    for (size_t i = 0; i < s.len; i++) {
+        size_t left = s.len - i;
+        if (left >= 5 && !strncasecmp(s.s + i, "phi-3", 5)) return true;
+        if (left >= 4 && !strncasecmp(s.s + i, "phi3", 4)) return true;
+    }
+    return false;
+}
 
 typedef struct merge { int32_t a, b, piece; float score; } merge;
 
@@ -127,6 +138,14 @@ forge_status gguf_tokenizer_docs(const gguf_file *g, char **json, size_t *len, c
     bool space_prefix = true;
     if ((st = gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &b, err)) == FORGE_OK) space_prefix = b;
     else if (st != FORGE_E_NOT_FOUND) goto out_pj;
+    /* Phi-3's added tokens strip the whitespace after them (rstrip in its tokenizer.json),
+     * which GGUF does not store: llama.cpp (llama-vocab.cpp) restores it for a general.name
+     * containing "phi-3" or "phi3", on every control/user/unknown token and </s>, but not
+     * <unk>, <s> and <|endoftext|>. */
+    bool phi3_rstrip = false;
+    gguf_str gname;
+    if ((st = gguf_get_str(g, "general.name", &gname, err)) == FORGE_OK) phi3_rstrip = name_is_phi3(gname);
+    else if (st != FORGE_E_NOT_FOUND) goto out_pj;
     st = FORGE_OK;
 
     gguf_str *tok = malloc(n * sizeof *tok);
@@ -169,8 +188,9 @@ forge_status gguf_tokenizer_docs(const gguf_file *g, char **json, size_t *len, c
         if (!tok[i].len) continue;
         sb_printf(&sb, "%s{\"id\":%zu,\"content\":", first ? "" : ",", i);
         json_write_string(&sb, tok[i].s, tok[i].len, false);
-        sb_printf(&sb, ",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":%s}",
-                  special ? "true" : "false");
+        bool rstrip = phi3_rstrip && !str_is(tok[i], "<unk>") && !str_is(tok[i], "<s>") && !str_is(tok[i], "<|endoftext|>");
+        sb_printf(&sb, ",\"single_word\":false,\"lstrip\":false,\"rstrip\":%s,\"normalized\":false,\"special\":%s}",
+                  rstrip ? "true" : "false", special ? "true" : "false");
         first = false;
     }
     sb_puts(&sb, "],");
