@@ -183,8 +183,12 @@ typedef struct forge_model_info {
     int bos_token_id;        /* -1 when absent */
     int n_eos_ids;           /* eos_token_id of config.json (int or list) */
     const int32_t *eos_ids;
-    size_t weight_bytes;     /* bytes of weights read by one forward token */
+    size_t weight_bytes;     /* bytes of weights read by one forward token (MoE: its top-k
+                              * experts' share of expert_bytes) */
     int n_threads;
+    int n_experts, n_experts_used; /* MoE: experts per layer and per token; 0 when dense */
+    int moe_intermediate_size;     /* MoE: an expert's intermediate size */
+    size_t expert_bytes;     /* MoE: every expert's bytes, all layers (0 when dense) */
 } forge_model_info;
 
 /* Loads the HF model folder `dir` (config.json + safetensors; a Hub id goes through

@@ -171,8 +171,12 @@ size_t forge_context_kv_budget(forge_model *m, const forge_context_params *param
     double allowed = frac * (double)info.total_bytes;
     double free_bytes = (double)info.free_bytes - 64.0 * 1024 * 1024;
     if (free_bytes < allowed) allowed = free_bytes;
-    /* weights as uploaded (a little more than weight_bytes: norms, biases, alignment) */
-    double need = (double)m->info.weight_bytes * 1.01 + 16.0 * 1024 * 1024 + (double)backend_cuda_scratch_bytes(m, &p);
+    /* weights as uploaded (a little more than their bytes: norms, biases, alignment); a MoE's
+     * weight_bytes counts only the top-k share of its experts, all of which are uploaded */
+    const forge_model_info *in = &m->info;
+    double all = (double)in->weight_bytes;
+    if (in->n_experts) all += (double)in->expert_bytes * (1.0 - (double)in->n_experts_used / in->n_experts);
+    double need = all * 1.01 + 16.0 * 1024 * 1024 + (double)backend_cuda_scratch_bytes(m, &p);
     return allowed > need ? (size_t)(allowed - need) : 0;
 }
 

@@ -61,6 +61,16 @@ static int step(bench *b, int n, int start, int per_seq) {
     return 0;
 }
 
+/* Weight bytes one step of n sequences reads: a dense model's all; a MoE's shared weights
+ * plus the experts n tokens are expected to pick (each expert missed by all n with
+ * probability (1 - k/E)^n, picks taken as independent and uniform). */
+static double batch_weight_bytes(const forge_model_info *in, int n) {
+    if (!in->n_experts || !in->expert_bytes) return (double)in->weight_bytes;
+    double share = (double)in->n_experts_used / in->n_experts, experts = (double)in->expert_bytes;
+    double shared = (double)in->weight_bytes - experts * share;
+    return shared + experts * (1.0 - pow(1.0 - share, n));
+}
+
 /* Prefills sequences [0, n) to length len, in chunks that fit the batch. */
 static int prefill(bench *b, int n, int len) {
     for (int s = 0; s < n; s++) {
@@ -306,11 +316,19 @@ int cmd_bench(int argc, char **argv) {
     double kv_per_pos = (double)in->n_layers * 2 * in->n_kv_heads * in->head_dim * kv_el;
     /* matmul FLOPs per token (lm_head only for rows with logits) */
     double H = in->hidden_size, qd = (double)in->n_heads * in->head_dim, kvd_ = (double)in->n_kv_heads * in->head_dim;
-    double mm_flops = 2.0 * in->n_layers * (H * qd * 2 + H * kvd_ * 2 + 3.0 * H * in->intermediate_size);
+    /* per token: attention projections and the MLP (a MoE's: router and its top-k experts) */
+    double mlp = in->n_experts ? 3.0 * H * in->moe_intermediate_size * in->n_experts_used + H * in->n_experts
+                               : 3.0 * H * in->intermediate_size;
+    double mm_flops = 2.0 * in->n_layers * (H * qd * 2 + H * kvd_ * 2 + mlp);
     double lm_flops = 2.0 * H * in->vocab_size;
 
-    printf("model      %s (%s, %d layers, hidden %d, vocab %d), %.1f MB of weights\n", model, in->model_type,
-           in->n_layers, in->hidden_size, in->vocab_size, in->weight_bytes / 1e6);
+    if (in->n_experts)
+        printf("model      %s (%s, %d layers, hidden %d, vocab %d, %d experts, top %d), %.1f MB of weights, %.1f MB read "
+               "per token\n", model, in->model_type, in->n_layers, in->hidden_size, in->vocab_size, in->n_experts,
+               in->n_experts_used, batch_weight_bytes(in, 1 << 20) / 1e6, in->weight_bytes / 1e6);
+    else
+        printf("model      %s (%s, %d layers, hidden %d, vocab %d), %.1f MB of weights\n", model, in->model_type,
+               in->n_layers, in->hidden_size, in->vocab_size, in->weight_bytes / 1e6);
     printf("machine    %d threads, kernels %s, read bandwidth %.1f GB/s, f32 FMA peak %.1f GFLOP/s", nt,
            forge_kernels_name(), bw / 1e9, peak / 1e9);
     if (bf16_peak > 0) printf(", BF16 dot-product peak %.1f GFLOP/s", bf16_peak / 1e9);
@@ -351,7 +369,7 @@ int cmd_bench(int argc, char **argv) {
         double r = time_decode(&b, n, c, (int)steps);
         if (r < 0) goto done;
         /* bound: weights once per step + each sequence's KV, or FLOPs, whichever is slower */
-        double t_mem = ((double)in->weight_bytes + n * kv_per_pos * (c + steps / 2.0)) / bw;
+        double t_mem = (batch_weight_bytes(in, n) + n * kv_per_pos * (c + steps / 2.0)) / bw;
         double t_fma = n * (mm_flops + lm_flops + 4.0 * in->n_layers * qd * c) / peak;
         double roof = n / (t_mem > t_fma ? t_mem : t_fma);
         char name[64];

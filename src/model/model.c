@@ -240,6 +240,7 @@ static forge_status bind_experts(forge_model *m, int l, layer_weights *L, forge_
     L->egate = w;
     L->eup = w + E;
     L->edown = w + 2 * E;
+    size_t before = m->info.weight_bytes;
     for (int e = 0; e < E; e++) {
         snprintf(p, sizeof p, "model.layers.%d.%s.experts.%d", l, base, e);
         if ((st = bind_linear(m, p, names[0], I, H, false, &L->egate[e], err)) ||
@@ -247,6 +248,10 @@ static forge_status bind_experts(forge_model *m, int l, layer_weights *L, forge_
             (st = bind_linear(m, p, names[2], H, I, false, &L->edown[e], err)))
             return st;
     }
+    /* a token reads its top k of the E experts: weight_bytes counts that share */
+    size_t all = m->info.weight_bytes - before;
+    m->info.expert_bytes += all;
+    m->info.weight_bytes = before + (size_t)((double)all * c->n_experts_used / E);
     return FORGE_OK;
 }
 
@@ -459,6 +464,9 @@ quantized:
     in->n_eos_ids = c->n_eos;
     in->eos_ids = c->eos_ids;
     in->n_threads = params->n_threads > 0 ? params->n_threads : cpu_default_threads();
+    in->n_experts = c->n_experts;
+    in->n_experts_used = c->n_experts_used;
+    in->moe_intermediate_size = c->moe_intermediate_size;
 
     /* context: min(max_position_embeddings, --max-model-len, what memory allows for KV) */
     int ctx = c->max_position_embeddings;

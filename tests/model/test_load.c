@@ -246,6 +246,25 @@ TEST(broken_files_give_clear_errors) {
     clean_dir();
 }
 
+/* A MoE's byte counts from its config (tests/fixtures/parity/qwen3_moe: 3 layers, layer 1
+ * dense by mlp_only_layers; hidden 64, 8 experts of intermediate 48, top 3; f32):
+ * expert_bytes holds every expert, weight_bytes the shared weights and a token's 3 of 8. */
+TEST(moe_weight_bytes) {
+    forge_error err;
+    forge_model *m = forge_model_open("tests/fixtures/parity/qwen3_moe", NULL, &err);
+    CHECKF(m, "%s", err.msg);
+    if (!m) return;
+    const forge_model_info *in = forge_model_get_info(m);
+    size_t expert = 3 * 64 * 48 * 4, experts = 2 * 8 * expert;
+    CHECK(in->n_experts == 8 && in->n_experts_used == 3 && in->moe_intermediate_size == 48);
+    CHECK_EQ_INT((long long)in->expert_bytes, (long long)experts);
+    /* shared: embeddings and lm_head 320 x 64, per layer q 64x64 (4 heads x 16), k/v 64x32,
+     * o 64x64; the dense layer's MLP 3 x 64 x 128; two routers 8 x 64 */
+    size_t shared = 4 * (2 * 320 * 64 + 3 * (64 * 64 * 2 + 64 * 32 * 2) + 3 * 64 * 128 + 2 * 8 * 64);
+    CHECK_EQ_INT((long long)in->weight_bytes, (long long)(shared + 2 * 3 * expert));
+    forge_model_close(m);
+}
+
 TEST(max_model_len) {
     char path[160], msg[1024] = "";
     write_config(NULL);
@@ -269,6 +288,7 @@ int main(void) {
     if (!mkdtemp(g_dir)) return 1;
     make_tensors();
     RUN(loads_single_unaligned_and_sharded);
+    RUN(moe_weight_bytes);
     RUN(broken_files_give_clear_errors);
     RUN(max_model_len);
     clean_dir();
