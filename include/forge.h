@@ -266,7 +266,7 @@ FORGE_API size_t forge_context_kv_budget(forge_model *model, const forge_context
 FORGE_API forge_status forge_context_decode(forge_context *ctx, const forge_batch *batch, forge_error *err);
 /* Copies the K/V of the first n_tokens (1 to FORGE_KV_BLOCK_TOKENS) positions of KV block
  * src into block dst, bit for bit, in every layer: how a block that shares only a prefix with
- * cached content reuses it. FORGE_E_UNSUPPORTED where the device cannot (CUDA for now). */
+ * cached content reuses it (CPU and CUDA; FORGE_E_UNSUPPORTED from a backend that cannot). */
 FORGE_API forge_status forge_context_copy_kv(forge_context *ctx, int src, int dst, int n_tokens, forge_error *err);
 /* Logits (vocab_size floats) of output row i of the last successful decode. */
 FORGE_API const float *forge_context_logits(const forge_context *ctx, int i);

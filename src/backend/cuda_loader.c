@@ -124,6 +124,11 @@ static forge_status cb_forward(backend *be, const forge_batch *batch, float *log
     return b->api->forward(b->impl, batch, logits, err);
 }
 
+static forge_status cb_copy_kv(backend *be, int src, int dst, int n, forge_error *err) {
+    cuda_backend *b = (cuda_backend *)be;
+    return b->api->copy_kv(b->impl, src, dst, n, err);
+}
+
 static void cb_destroy(backend *be) {
     cuda_backend *b = (cuda_backend *)be;
     if (!b) return;
@@ -214,6 +219,7 @@ backend *backend_cuda_create(const forge_model *m, const backend_params *p, forg
     b->base.name = "cuda";
     b->base.forward = cb_forward;
     b->base.hidden = NULL; /* the CUDA ABI returns logits only: embeddings run on the CPU */
+    b->base.copy_kv = cb_copy_kv;
     b->base.destroy = cb_destroy;
     return &b->base;
 }

@@ -348,6 +348,43 @@ TEST(batch_invariance) {
     forge_model_close(m);
 }
 
+/* forge_context_copy_kv on the device (the engine's partial-block reuse): sequence 0's first
+ * 20 tokens in blocks 4 and 5, block 5's 4 tokens copied into block 8, the rest run on the
+ * table {4, 8, 9}: the later logits equal the uncopied run's (GEMV-only path: the same bits). */
+TEST(copied_kv) {
+    forge_model *m = open_stories();
+    if (!m) return;
+    int V = forge_model_get_info(m)->vocab_size;
+    for (int i = 0; i < ILEN; i++) g_prompt[0][i] = (int32_t)(3 + t_rand64() % (uint64_t)(V - 3));
+    float *ref = malloc((size_t)ILEN * V * 4), *got = malloc((size_t)ILEN * V * 4);
+    set_mode(true);
+    for (int kv = 0; kv < 2; kv++) {
+        forge_error err;
+        forge_context *ctx = make_ctx(m, kv ? FORGE_DTYPE_BF16 : FORGE_DTYPE_F32, ILEN, ILEN, 16, &err);
+        CHECKF(ctx, "%s", err.msg);
+        if (!ctx) continue;
+        run_alone(ctx, V, (const int[]){ILEN}, ref);
+        int32_t t1[2] = {4, 5}, t2[3] = {4, 8, 9}, toks[ILEN], pos[ILEN], seq[ILEN] = {0}, rows[ILEN];
+        for (int i = 0; i < ILEN; i++) toks[i] = g_prompt[0][i], pos[i] = i, rows[i] = i;
+        forge_batch b = {.n_tokens = 20, .tokens = toks, .positions = pos, .seq = seq, .n_seqs = 1,
+                         .block_tables = (const int32_t *[]){t1}, .n_blocks = (int32_t[]){2}, .n_logits = 0, .logit_rows = rows};
+        CHECKF(forge_context_decode(ctx, &b, &err) == FORGE_OK, "%s", err.msg);
+        CHECKF(forge_context_copy_kv(ctx, 5, 8, 4, &err) == FORGE_OK, "%s", err.msg);
+        forge_batch c = {.n_tokens = ILEN - 20, .tokens = toks + 20, .positions = pos + 20, .seq = seq, .n_seqs = 1,
+                         .block_tables = (const int32_t *[]){t2}, .n_blocks = (int32_t[]){3}, .n_logits = ILEN - 20,
+                         .logit_rows = rows};
+        CHECKF(forge_context_decode(ctx, &c, &err) == FORGE_OK, "%s", err.msg);
+        for (int i = 0; i < ILEN - 20; i++) memcpy(got + (size_t)i * V, forge_context_logits(ctx, i), (size_t)V * 4);
+        double d = max_diff(ref + (size_t)20 * V, got, (size_t)(ILEN - 20) * V);
+        printf("    %s KV, %s: after a copied block: max |diff| %.3g\n", kv ? "bf16" : "f32", forge_context_device(ctx), d);
+        CHECKF(d == 0, "%s KV: logits after a copied block differ by %.3g", kv ? "bf16" : "f32", d);
+        forge_context_free(ctx);
+    }
+    set_mode(false);
+    free(ref), free(got);
+    forge_model_close(m);
+}
+
 /* Three sequences decode together (3 rows: graph bucket 4) after 8-token prompts. */
 static void decode3(forge_model *m, float *out, int steps, bool graphs, fcuda_stats *st) {
     if (graphs)
@@ -446,7 +483,8 @@ int main(int argc, char **argv) {
     unsetenv("FORGE_CUDA_GRAPHS");
     struct { const char *name; void (*fn)(void); } tests[] = {
         {"parity", parity}, {"stories_greedy", stories_greedy}, {"batch_invariance", batch_invariance},
-        {"graphs_equal_eager", graphs_equal_eager}, {"too_big_is_an_error", too_big_is_an_error}};
+        {"graphs_equal_eager", graphs_equal_eager}, {"too_big_is_an_error", too_big_is_an_error},
+        {"copied_kv", copied_kv}};
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         if (g_skip && strstr(g_skip, tests[i].name)) continue;
         struct timespec t0, t1;

@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define FCUDA_ABI_VERSION 4
+#define FCUDA_ABI_VERSION 5
 #define FCUDA_ENTRY "forge_cuda_api"
 #define FCUDA_MAX_HEAD_DIM 256
 #define FCUDA_MAX_GQA 32
@@ -133,6 +133,11 @@ typedef struct fcuda_api {
      * [max(0, pos - window + 1), pos] (window 0: all). */
     forge_status (*op_attention)(const float *q, int ldq, int rows, int n_heads, int window,
                                  const fcuda_op_cache *cache, float *out, forge_error *err);
+
+    /* ---- since ABI 5 ---- */
+    /* K/V of the first n tokens of block src copied into block dst, every layer and KV head,
+     * ordered on the backend's stream before the next forward (arguments already checked). */
+    forge_status (*copy_kv)(fcuda_backend *b, int src, int dst, int n, forge_error *err);
 } fcuda_api;
 
 /* The entry point libforge-cuda.so exports: NULL when abi_version does not match. */

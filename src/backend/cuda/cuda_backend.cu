@@ -708,6 +708,23 @@ static forge_status cuda_forward(fcuda_backend *b, const forge_batch *bt, float 
 
 static void cuda_get_stats(const fcuda_backend *b, fcuda_stats *out) { *out = b->st; }
 
+/* The pools are [block][kv_head][KV_BLOCK][head_dim] per layer: one copy per layer, K/V and
+ * head, device to device on the forward's stream (so the next forward sees it). */
+static forge_status cuda_copy_kv(fcuda_backend *b, int src, int dst, int n, forge_error *err) {
+    size_t esz = dtype_bytes(b->p.kv_dtype), row = (size_t)b->hd * esz, head = (size_t)KV_BLOCK * row;
+    size_t blk = head * (size_t)b->nkv;
+    for (int l = 0; l < b->L; l++)
+        for (int kv = 0; kv < 2; kv++) {
+            char *pool = (char *)(kv ? b->layers[l].v_cache : b->layers[l].k_cache);
+            for (int g = 0; g < b->nkv; g++) {
+                cudaError_t e = cudaMemcpyAsync(pool + (size_t)dst * blk + g * head, pool + (size_t)src * blk + g * head,
+                                                (size_t)n * row, cudaMemcpyDeviceToDevice, b->stream);
+                if (e) return cuda_err(err, e, "copying KV blocks");
+            }
+        }
+    return FORGE_OK;
+}
+
 /* ---- the entry point -------------------------------------------------------------------- */
 
 static const fcuda_api g_api = {
@@ -727,6 +744,7 @@ static const fcuda_api g_api = {
     op_embed,
     op_qk_rope_store,
     op_attention,
+    cuda_copy_kv,
 };
 
 extern "C" __attribute__((visibility("default"))) const fcuda_api *forge_cuda_api(int abi_version) {
