@@ -11,7 +11,7 @@
 #   make test-aarch64             that build's tests under qemu-user (scripts/ci-aarch64.sh, docs/arm.md)
 #   make FORGE_PORTABLE=1 BUILD=build-portable test
 #                                 only the POSIX fallbacks of src/base/port.c (what macOS/BSD lack)
-# SIMD kernels (*_avx2.c, *_avx512.c on x86-64; *_neon.c, *_neon_dotprod.c on AArch64) get their ISA
+# SIMD kernels (*_avx2.c, *_avx512.c on x86-64; *_neon.c, *_neon_dotprod.c, *_neon_i8mm.c on AArch64) get their ISA
 # flags per file; the rest of the build is plain C11 for the baseline CPU, and kernels are chosen at
 # run time. ARCH (default: this machine's, from uname -m) picks which set is compiled.
 
@@ -77,11 +77,11 @@ LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm -ldl $(EXTRA_LDFLAGS)
 
 LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*/*.c src/*/*/*.c))
 ifeq ($(ARCH),x86_64)
-  LIB_SRC := $(filter-out %_neon.c %_neon_dotprod.c,$(LIB_SRC))
+  LIB_SRC := $(filter-out %_neon.c %_neon_dotprod.c %_neon_i8mm.c,$(LIB_SRC))
 else ifeq ($(ARCH),aarch64)
   LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
 else
-  LIB_SRC := $(filter-out %_avx2.c %_avx512.c %_neon.c %_neon_dotprod.c,$(LIB_SRC))
+  LIB_SRC := $(filter-out %_avx2.c %_avx512.c %_neon.c %_neon_dotprod.c %_neon_i8mm.c,$(LIB_SRC))
 endif
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/webui_assets.o
@@ -102,6 +102,8 @@ $(BUILD)/obj/src/kernels/quant_avx512.o: SIMD_FLAGS = -mavx2 -mfma -mf16c -mavx5
 # AArch64: NEON is baseline (the flag only states it); SDOT needs ARMv8.2's dotprod extension
 $(BUILD)/obj/%_neon.o: SIMD_FLAGS = -march=armv8-a+simd -O3
 $(BUILD)/obj/%_neon_dotprod.o: SIMD_FLAGS = -march=armv8.2-a+dotprod -O3
+# SMMLA needs FEAT_I8MM (ARMv8.6, optional from 8.2)
+$(BUILD)/obj/%_neon_i8mm.o: SIMD_FLAGS = -march=armv8.2-a+dotprod+i8mm -O3
 $(BUILD)/obj/src/kernels/%.o: OPT = -O3
 
 # CUDA backend (optional): build/libforge-cuda.so, which libforge dlopens at run time

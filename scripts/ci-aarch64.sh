@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The AArch64 stage of CI (make test-aarch64): cross-builds Forge for AArch64 into
 # build-aarch64/ and runs its C test programs under qemu-user, which emulates a CPU with
-# NEON and FEAT_DotProd, so both NEON quantized variants and the NEON kernel set run against
-# the scalar references. Needs scripts/install-cross-deps.sh (Debian 12 x86-64).
+# NEON, FEAT_DotProd and FEAT_I8MM, so the three NEON quantized variants and the NEON kernel
+# set run against the scalar references. Needs scripts/install-cross-deps.sh (Debian 12 x86-64).
 # FORGE_EMULATED makes the few heavy tests shrink (docs/arm.md says which and how the rest is
 # covered); the shell tests (CLI, server, deploy) are not run here: they test
 # architecture-independent code that the x86-64 stages cover, through the same binaries.
@@ -28,7 +28,7 @@ file $BUILD/forge | grep -q 'ARM aarch64' || { echo "ci-aarch64: $BUILD/forge is
 export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
 export FORGE_EMULATED=1
 # each quantized set forced in turn: the FORGE_CPU test checks the choice
-for cpu in neon scalar; do
+for cpu in neon-dotprod neon scalar; do
   echo "== FORGE_CPU=$cpu"
   FORGE_CPU=$cpu qemu-aarch64 $BUILD/tests/kernels/test_quant | grep -E 'FORGE_CPU=|passed'
 done

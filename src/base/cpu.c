@@ -37,6 +37,7 @@ cpu_features cpu_detect(void) {
 #elif defined(__aarch64__)
     f.neon = true;
     f.neon_dotprod = port_arm_dotprod();
+    f.neon_i8mm = f.neon_dotprod && port_arm_i8mm();
 #endif
     return f;
 }
@@ -49,7 +50,8 @@ static void init_features(void) {
     const char *s = getenv("FORGE_CPU");
     if (s && !strcmp(s, "scalar")) memset(&g_features, 0, sizeof g_features);
     if (s && !strcmp(s, "avx2")) g_features.avx512 = g_features.avx512bf16 = g_features.avx512vnni = false;
-    if (s && !strcmp(s, "neon")) g_features.neon_dotprod = false;
+    if (s && !strcmp(s, "neon")) g_features.neon_dotprod = g_features.neon_i8mm = false;
+    if (s && !strcmp(s, "neon-dotprod")) g_features.neon_i8mm = false;
 }
 
 const cpu_features *cpu_get(void) {
@@ -65,6 +67,7 @@ cpu_features cpu_set(cpu_features f) {
     f.avx2 = f.avx2 && real.avx2;
     f.neon = f.neon && real.neon;
     f.neon_dotprod = f.neon_dotprod && f.neon && real.neon_dotprod;
+    f.neon_i8mm = f.neon_i8mm && f.neon_dotprod && real.neon_i8mm;
     f.avx512 = f.avx512 && f.avx2 && real.avx512;
     f.avx512bf16 = f.avx512bf16 && f.avx512 && real.avx512bf16;
     f.avx512vnni = f.avx512vnni && f.avx512 && real.avx512vnni;
@@ -78,6 +81,7 @@ const char *cpu_describe(const cpu_features *f) {
     if (f->avx512 && f->avx512vnni) return "avx512+vnni";
     if (f->avx512) return "avx512";
     if (f->avx2) return "avx2+fma+f16c";
+    if (f->neon && f->neon_dotprod && f->neon_i8mm) return "neon+dotprod+i8mm";
     if (f->neon && f->neon_dotprod) return "neon+dotprod";
     if (f->neon) return "neon";
     return "scalar";

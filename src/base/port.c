@@ -139,3 +139,18 @@ bool port_arm_dotprod(void) {
     return false;
 #endif
 }
+
+bool port_arm_i8mm(void) {
+#if defined(__aarch64__) && defined(PORT_LINUX)
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1UL << 13)
+#endif
+    return (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
+#elif defined(__aarch64__) && defined(PORT_MACOS)
+    int v = 0;
+    size_t len = sizeof v;
+    return sysctlbyname("hw.optional.arm.FEAT_I8MM", &v, &len, NULL, 0) == 0 && v != 0;
+#else
+    return false;
+#endif
+}

@@ -27,5 +27,8 @@ bool port_advise_hugepages(void *addr, size_t len);
 /* AArch64: whether the CPU has the SDOT/UDOT dot product instructions (FEAT_DotProd), by
  * getauxval(AT_HWCAP) on Linux and sysctlbyname on macOS; false elsewhere or when unknown. */
 bool port_arm_dotprod(void);
+/* AArch64 FEAT_I8MM (SMMLA): getauxval(AT_HWCAP2) & HWCAP2_I8MM on Linux,
+ * hw.optional.arm.FEAT_I8MM on macOS; false elsewhere and in the portable build. */
+bool port_arm_i8mm(void);
 
 #endif

@@ -83,6 +83,10 @@ typedef struct quant_kernels {
      * has none. quant_matmul_f32 multiplies such weights through the f32 kernels. */
     void (*dequant)(int qtype, const void *row, float *out, int n);
     unsigned dequant_types;
+    /* out[c * 4 + r] = dot(qtype, w + c * w_stride, a + r * a_stride, n) for c < 2, r < 4,
+     * with dot's bits: two weight rows against four activation rows, the shape of i8mm's 2x2
+     * matrix tiles. NULL where the variant has none (quant_matmul then uses dot4). */
+    void (*dot2x4)(int qtype, const void *w, size_t w_stride, const void *a, size_t a_stride, int n, float *out);
 } quant_kernels;
 
 const quant_kernels *quant_ref(void);
@@ -90,6 +94,7 @@ const quant_kernels *quant_avx2(void);   /* NULL when the CPU or build has none 
 const quant_kernels *quant_avx512(void); /* AVX-512 F/BW/VL + VNNI; NULL when absent */
 const quant_kernels *quant_neon(void);   /* AArch64 Advanced SIMD; NULL elsewhere */
 const quant_kernels *quant_neon_dotprod(void); /* AArch64 with FEAT_DotProd (SDOT); NULL when absent */
+const quant_kernels *quant_neon_i8mm(void); /* AArch64 with FEAT_DotProd and FEAT_I8MM (SMMLA); NULL when absent */
 /* the best variant for this CPU (honours FORGE_SIMD=off like kernels_get) */
 const quant_kernels *quant_get(void);
 

@@ -5,7 +5,7 @@
 #define DOT_U8S8(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
 #include "kernels/quant_x86.inc"
 
-static const quant_kernels g_avx512 = {"avx512vnni", qx_quantize_act, qx_dot, qx_dot4, qx_dequant, QX_DEQUANT_TYPES};
+static const quant_kernels g_avx512 = {"avx512vnni", qx_quantize_act, qx_dot, qx_dot4, qx_dequant, QX_DEQUANT_TYPES, NULL};
 
 const quant_kernels *quant_avx512(void) {
     static int ok = -1;

@@ -287,7 +287,7 @@ static void ref_dot4(int t, const void *w, const void *a, size_t as, int n, floa
     for (int r = 0; r < 4; r++) out[r] = ref_dot(t, w, (const uint8_t *)a + (size_t)r * as, n);
 }
 
-static const quant_kernels g_qref = {"scalar", ref_quantize_act, ref_dot, ref_dot4, NULL, 0};
+static const quant_kernels g_qref = {"scalar", ref_quantize_act, ref_dot, ref_dot4, NULL, 0, NULL};
 
 const quant_kernels *quant_ref(void) { return &g_qref; }
 
@@ -298,12 +298,14 @@ const quant_kernels *quant_avx512(void) { return NULL; }
 #if !defined(__aarch64__)
 const quant_kernels *quant_neon(void) { return NULL; }
 const quant_kernels *quant_neon_dotprod(void) { return NULL; }
+const quant_kernels *quant_neon_i8mm(void) { return NULL; }
 #endif
 
 /* The best set the CPU has, as cpu_get() sees it (FORGE_CPU=scalar|avx2|avx512|neon|
- * neon-dotprod forces one). */
+ * neon-dotprod|neon-i8mm forces one). */
 const quant_kernels *quant_get(void) {
     const cpu_features *f = cpu_get();
+    if (f->neon_i8mm && quant_neon_i8mm()) return quant_neon_i8mm();
     if (f->neon_dotprod && quant_neon_dotprod()) return quant_neon_dotprod();
     if (f->neon && quant_neon()) return quant_neon();
     if (f->avx512vnni && quant_avx512()) return quant_avx512();
@@ -327,7 +329,25 @@ void quant_matmul(const quant_kernels *qk, const float *x, int ldx, int m, const
     for (int i0 = 0; i0 < m; i0 += group) {
         int g = m - i0 < group ? m - i0 : group;
         for (int r = 0; r < g; r++) qk->quantize_act(act, x + (size_t)(i0 + r) * ldx, qa + (size_t)r * arb, w->cols);
-        for (int j = j0; j < j1; j++) {
+        int j = j0;
+        if (qk->dot2x4) /* weight rows in pairs, activation rows in fours: 8 outputs a call */
+            for (; j + 2 <= j1; j += 2) {
+                const uint8_t *wr = wd + (size_t)j * rb;
+                int r = 0;
+                for (; r + 4 <= g; r += 4) {
+                    float v[8];
+                    qk->dot2x4(w->qtype, wr, rb, qa + (size_t)r * arb, arb, w->cols, v);
+                    for (int c = 0; c < 2; c++)
+                        for (int k = 0; k < 4; k++)
+                            y[(size_t)(i0 + r + k) * ldy + j + c] = w->bias ? v[c * 4 + k] + w->bias[j + c] : v[c * 4 + k];
+                }
+                for (; r < g; r++)
+                    for (int c = 0; c < 2; c++) {
+                        float v = qk->dot(w->qtype, wr + (size_t)c * rb, qa + (size_t)r * arb, w->cols);
+                        y[(size_t)(i0 + r) * ldy + j + c] = w->bias ? v + w->bias[j + c] : v;
+                    }
+            }
+        for (; j < j1; j++) {
             const uint8_t *wr = wd + (size_t)j * rb;
             float bias = w->bias ? w->bias[j] : 0.0f;
             int r = 0;

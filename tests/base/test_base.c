@@ -185,10 +185,14 @@ TEST(cpu_override) {
     cpu_features old = cpu_set((cpu_features){0});
     CHECK(!cpu_get()->avx2 && !cpu_get()->neon);
     CHECK(!cpu_get()->avx512 && !cpu_get()->avx512bf16);
-    cpu_set((cpu_features){.avx2 = true, .neon = true, .neon_dotprod = true, .avx512 = true, .avx512bf16 = true, .avx512vnni = true});
+    cpu_set((cpu_features){.avx2 = true, .neon = true, .neon_dotprod = true, .neon_i8mm = true, .avx512 = true,
+                           .avx512bf16 = true, .avx512vnni = true});
     CHECK(cpu_get()->avx2 == real.avx2 && cpu_get()->neon == real.neon && cpu_get()->avx512 == real.avx512);
-    CHECK(cpu_get()->neon_dotprod == real.neon_dotprod);
+    CHECK(cpu_get()->neon_dotprod == real.neon_dotprod && cpu_get()->neon_i8mm == real.neon_i8mm);
     CHECK(cpu_get()->avx512bf16 == real.avx512bf16 && cpu_get()->avx512vnni == real.avx512vnni);
+    /* i8mm is never claimed without dotprod */
+    cpu_set((cpu_features){.neon = true, .neon_i8mm = true});
+    CHECK(!cpu_get()->neon_i8mm);
     /* AVX-512 is never claimed without AVX2 */
     cpu_set((cpu_features){.avx512 = true});
     CHECK(!cpu_get()->avx512);

@@ -189,6 +189,8 @@ TEST(simd_variants_match_reference) {
     else printf("    (no NEON on this CPU)\n");
     if (quant_neon_dotprod()) compare_variant(quant_neon_dotprod());
     else printf("    (no NEON dotprod on this CPU)\n");
+    if (quant_neon_i8mm()) compare_variant(quant_neon_i8mm());
+    else printf("    (no NEON i8mm on this CPU)\n");
     /* AVX2 and VNNI sum the same exact integers in the same order: identical bits */
     if (quant_avx2() && quant_avx512())
         for (int t = 0; t < NTYPES; t++) {
@@ -213,7 +215,8 @@ TEST(forge_cpu_selects_the_set) {
     const char *want = NULL;
     if (s && !strcmp(s, "scalar")) want = "scalar";
     else if (s && !strcmp(s, "neon") && quant_neon()) want = "neon";
-    else if ((!s || !strcmp(s, "neon-dotprod")) && quant_neon_dotprod()) want = "neon-dotprod";
+    else if ((!s || !strcmp(s, "neon-i8mm")) && quant_neon_i8mm()) want = "neon-i8mm";
+    else if ((!s || !strcmp(s, "neon-dotprod") || !strcmp(s, "neon-i8mm")) && quant_neon_dotprod()) want = "neon-dotprod";
     else if (s && !strcmp(s, "avx2") && quant_avx2()) want = "avx2";
     else if ((!s || !strcmp(s, "avx512")) && quant_avx512()) want = "avx512vnni";
     printf("    FORGE_CPU=%s: %s\n", s ? s : "(unset)", quant_get()->name);
@@ -242,6 +245,10 @@ TEST(neon_variants_agree) {
             quant_ref()->quantize_act(act, x, qa, n);
             float a = quant_neon()->dot(qt, w, qa, n), b = quant_neon_dotprod()->dot(qt, w, qa, n);
             CHECKF(!memcmp(&a, &b, 4), "%s rep %d: neon %g vs neon-dotprod %g", g_names[t], rep, a, b);
+            if (quant_neon_i8mm()) {
+                float c = quant_neon_i8mm()->dot(qt, w, qa, n);
+                CHECKF(!memcmp(&a, &c, 4), "%s rep %d: neon %g vs neon-i8mm %g", g_names[t], rep, a, c);
+            }
             float r = quant_ref()->dot(qt, w, qa, n);
             double mag;
             dot_ref_double(qt, w, qa, n, &mag);
@@ -254,8 +261,9 @@ TEST(neon_variants_agree) {
 
 /* dot4 gives dot's bits for each of its four rows, in every variant */
 TEST(dot4_equals_dot) {
-    const quant_kernels *vs[5] = {quant_ref(), quant_avx2(), quant_avx512(), quant_neon(), quant_neon_dotprod()};
-    for (int v = 0; v < 5; v++) {
+    const quant_kernels *vs[6] = {quant_ref(), quant_avx2(), quant_avx512(), quant_neon(), quant_neon_dotprod(),
+                                  quant_neon_i8mm()};
+    for (int v = 0; v < 6; v++) {
         if (!vs[v]) continue;
         for (int t = 0; t < NTYPES; t++) {
             int qt = g_types[t], n = 1024 + 256, act = quant_act_type(qt);
@@ -277,6 +285,61 @@ TEST(dot4_equals_dot) {
             free(qa);
             free(x);
         }
+    }
+}
+
+/* dot2x4 (i8mm's 2x2 tiles: two weight rows, four activation rows) gives dot's bits for
+ * each of its eight outputs, on random blocks and on extreme codes, every type; and
+ * quant_matmul through it equals the dotprod variant's (odd sizes: pairs and leftovers) */
+TEST(dot2x4_equals_dot) {
+    const quant_kernels *v = quant_neon_i8mm();
+    if (!v) {
+        printf("    (no variant with dot2x4 on this CPU: NEON i8mm)\n");
+        return;
+    }
+    for (int t = 0; t < NTYPES; t++)
+        for (int rep = 0; rep < 3; rep++) {
+            int qt = g_types[t], n = 1024 + 256, act = quant_act_type(qt);
+            size_t ab = quant_row_bytes(act, n), wb = quant_row_bytes(qt, n);
+            uint8_t *w = malloc(wb * 2), *qa = malloc(ab * 4);
+            float *x = malloc((size_t)n * 4);
+            random_row(qt, w, n);
+            random_row(qt, w + wb, n);
+            if (rep == 2 && qt == QT_Q8_0)
+                for (int b = 0; b < 2 * n / 32; b++) memset(w + (size_t)b * 34 + 2, b % 2 ? 0x7f : 0x80, 32);
+            for (int r = 0; r < 4; r++) {
+                for (int i = 0; i < n; i++) x[i] = rep == 2 ? (i % 3 ? 1.0f : -1.0f) : t_randf() * (float)(r + 1);
+                v->quantize_act(act, x, qa + ab * r, n);
+            }
+            float out[8];
+            v->dot2x4(qt, w, wb, qa, ab, n, out);
+            for (int c = 0; c < 2; c++)
+                for (int r = 0; r < 4; r++) {
+                    float one = v->dot(qt, w + wb * c, qa + ab * r, n);
+                    float dp = quant_neon_dotprod()->dot(qt, w + wb * c, qa + ab * r, n);
+                    CHECKF(!memcmp(&one, &out[c * 4 + r], 4) && !memcmp(&one, &dp, 4),
+                           "%s rep %d w%d a%d: dot2x4 %g, dot %g, dotprod %g", g_names[t], rep, c, r, out[c * 4 + r], one, dp);
+                }
+            free(w);
+            free(qa);
+            free(x);
+        }
+    int rows = 7, cols = 512, m = 11;
+    for (int t = 0; t < NTYPES; t++) {
+        int qt = g_types[t];
+        size_t rb = quant_row_bytes(qt, cols);
+        uint8_t *wd = malloc(rb * rows);
+        for (int j = 0; j < rows; j++) random_row(qt, wd + rb * j, cols);
+        float *bias = malloc(rows * 4), *x = malloc((size_t)m * cols * 4), *y1 = malloc((size_t)m * rows * 4),
+              *y2 = malloc((size_t)m * rows * 4);
+        for (int j = 0; j < rows; j++) bias[j] = t_randf();
+        for (int i = 0; i < m * cols; i++) x[i] = t_randf();
+        mm_weight mw = {.data = wd, .dtype = FORGE_DTYPE_BF16, .qtype = qt, .rows = rows, .cols = cols, .bias = bias};
+        void *scratch = malloc(mm_pack_floats(&mw) * 4);
+        quant_matmul(v, x, cols, m, &mw, 0, rows, y1, rows, scratch);
+        quant_matmul(quant_neon_dotprod(), x, cols, m, &mw, 0, rows, y2, rows, scratch);
+        CHECKF(!memcmp(y1, y2, (size_t)m * rows * 4), "%s: quant_matmul with i8mm differs from dotprod", g_names[t]);
+        free(scratch), free(wd), free(bias), free(x), free(y1), free(y2);
     }
 }
 
@@ -441,6 +504,7 @@ int main(void) {
     RUN(forge_cpu_selects_the_set);
     RUN(neon_variants_agree);
     RUN(dot4_equals_dot);
+    RUN(dot2x4_equals_dot);
     RUN(matmul_batch_invariance);
     RUN(f32_path_dequant_and_invariance);
     return t_summary();
