@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -62,6 +63,42 @@ size_t port_mem_available(void) {
     long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     if (pages > 0 && page > 0) return (size_t)pages * (size_t)page;
 #endif
+    return 0;
+#endif
+}
+
+size_t port_l2_bytes(void) {
+#if defined(PORT_LINUX)
+    for (int i = 0; i < 8; i++) {
+        char path[96], line[64];
+        int level = 0;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+        FILE *f = fopen(path, "r");
+        if (!f) break;
+        if (fgets(line, sizeof line, f)) level = atoi(line);
+        fclose(f);
+        if (level != 2) continue;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+        if (!(f = fopen(path, "r"))) continue;
+        bool data = fgets(line, sizeof line, f) && (!strncmp(line, "Unified", 7) || !strncmp(line, "Data", 4));
+        fclose(f);
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        if (!data || !(f = fopen(path, "r"))) continue;
+        size_t kb = 0;
+        char unit = 'K';
+        int got = fgets(line, sizeof line, f) ? sscanf(line, "%zu%c", &kb, &unit) : 0;
+        fclose(f);
+        if (got >= 1) return unit == 'M' ? kb << 20 : kb << 10;
+    }
+    return 0;
+#elif defined(PORT_MACOS)
+    int64_t v = 0;
+    size_t len = sizeof v;
+    if (sysctlbyname("hw.perflevel0.l2cachesize", &v, &len, NULL, 0) == 0 && v > 0) return (size_t)v;
+    len = sizeof v;
+    if (sysctlbyname("hw.l2cachesize", &v, &len, NULL, 0) == 0 && v > 0) return (size_t)v;
+    return 0;
+#else
     return 0;
 #endif
 }

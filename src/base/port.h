@@ -15,6 +15,9 @@ int port_cpu_count(void);
 /* Bytes of memory the system can still give without swapping (Linux: MemAvailable; macOS:
  * free + inactive + purgeable pages), or 0 when unknown. */
 size_t port_mem_available(void);
+/* Bytes of one core's L2 cache, or 0 when unknown: sysfs (cpu0's unified level-2 cache) on
+ * Linux, hw.perflevel0.l2cachesize / hw.l2cachesize on macOS; 0 in the portable build. */
+size_t port_l2_bytes(void);
 /* The running executable's path into buf (NUL-terminated); -1 when unknown or too long. */
 int port_exe_path(char *buf, size_t size);
 /* pipe(2) with both ends close-on-exec and non-blocking; 0 or -1 (errno set). */
