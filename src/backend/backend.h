@@ -27,8 +27,8 @@ struct backend {
      * the vector the logits were computed from; NULL where the backend does not keep it. */
     const float *(*hidden)(const backend *b, int i);
     /* Copies the K/V of the first n tokens of block src to block dst (valid, distinct
-     * blocks; 0 < n <= FORGE_KV_BLOCK_TOKENS), bit for bit. NULL where the backend cannot;
-     * the engine then reuses only whole blocks. */
+     * blocks; 0 < n <= FORGE_KV_BLOCK_TOKENS), bit for bit. Every backend has it (the
+     * engine's partial-block reuse); forge_context_copy_kv refuses where it is NULL. */
     forge_status (*copy_kv)(backend *b, int src, int dst, int n, forge_error *err);
     void (*destroy)(backend *b);
 };

@@ -95,7 +95,6 @@ struct forge_engine {
     int32_t eos_ids[24];
     int n_eos;
     kv_blocks *kv;
-    bool no_partial_reuse; /* the backend cannot copy KV (forge_context_copy_kv) */
     sampler_ws *ws;
     /* queues (engine thread only): running in admission order; waiting FIFO with
      * preempted sequences put back at the front */

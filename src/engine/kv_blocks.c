@@ -273,7 +273,6 @@ int kvb_lookup(const kv_blocks *m, int parent, const int32_t *tokens) {
 void kvb_commit(kv_blocks *m, int i, int parent, const int32_t *tokens) {
     block *x = &m->b[i];
     if (x->cached || kvb_lookup(m, parent, tokens) >= 0) return;
-    if (x->n_valid) index_remove(m, i); /* a partial entry of its own, shorter content */
     x->parent = parent;
     x->parent_gen = parent >= 0 ? m->b[parent].gen : 0;
     memcpy(x->tokens, tokens, sizeof x->tokens);

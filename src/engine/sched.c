@@ -58,7 +58,7 @@ static void waiting_push_front(forge_engine *e, seq *s) {
 static void release_blocks(forge_engine *e, seq *s) {
     /* a partial tail with computed K/V stays findable for token-granular reuse */
     int tail = s->n_computed / B, valid = s->n_computed % B;
-    if (!e->p.no_prefix_caching && !e->no_partial_reuse && valid > 0 && tail < s->n_blocks)
+    if (!e->p.no_prefix_caching && valid > 0 && tail < s->n_blocks)
         kvb_commit_partial(e->kv, s->blocks[tail], tail > 0 ? s->blocks[tail - 1] : -1, s->tokens + (size_t)tail * B, valid);
     /* last blocks first, so that the LRU evicts a prompt's tail before its shared head */
     for (int i = s->n_blocks - 1; i >= 0; i--) kvb_unref(e->kv, s->blocks[i]);
@@ -82,15 +82,14 @@ static bool ensure_blocks(forge_engine *e, seq *s, int upto) {
  * Returns the tokens gained (0 on a miss, or when no block can be spared). */
 static int match_partial(forge_engine *e, seq *s, int parent) {
     int at = s->n_blocks * B, avail = s->n_tokens - 1 - at, got = 0;
-    if (e->no_partial_reuse || avail <= 0) return 0;
+    if (avail <= 0) return 0;
     int src = kvb_match_partial(e->kv, parent, s->tokens + at, avail, &got);
     if (src < 0) return 0;
     kvb_ref(e->kv, src); /* pinned: the allocation below must not evict it */
     int dst = kvb_alloc(e->kv);
     forge_error err;
     if (dst >= 0 && forge_context_copy_kv(e->ctx, src, dst, got, &err) != FORGE_OK) {
-        log_debug("engine: partial block reuse off: %s", err.msg);
-        e->no_partial_reuse = true;
+        log_debug("engine: partial block not reused: %s", err.msg);
         kvb_unref(e->kv, dst);
         dst = -1;
     }
