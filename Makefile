@@ -99,6 +99,7 @@ $(BUILD)/obj/%_avx2.o: SIMD_FLAGS = -mavx2 -mfma -mf16c -O3
 $(BUILD)/obj/%_avx512.o: SIMD_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -O3
 # quantized dot products use VNNI (chosen at run time only where the CPU has it)
 $(BUILD)/obj/src/kernels/quant_avx512.o: SIMD_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni -O3
+$(BUILD)/obj/src/kernels/quant_r16_avx512.o: SIMD_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni -O3
 # AArch64: NEON is baseline (the flag only states it); SDOT needs ARMv8.2's dotprod extension
 $(BUILD)/obj/%_neon.o: SIMD_FLAGS = -march=armv8-a+simd -O3
 $(BUILD)/obj/%_neon_dotprod.o: SIMD_FLAGS = -march=armv8.2-a+dotprod -O3

@@ -38,9 +38,19 @@ int main(int argc, char **argv) {
         }
         mm_weight w = {.data = wd, .dtype = FORGE_DTYPE_BF16, .qtype = types[t], .rows = rows, .cols = cols};
         void *scratch = malloc(mm_pack_floats(&w) * 4);
-        double best1[3] = {1e9, 1e9, 1e9}, best64[3] = {1e9, 1e9, 1e9}, bestd = 1e9;
+        double best1[3] = {1e9, 1e9, 1e9}, best64[3] = {1e9, 1e9, 1e9}, bestd = 1e9, bestf64 = 1e9;
+        double bestr1 = 1e9, bestr64 = 1e9;
         const kernels *kd = kernels_get();
+        const quant_kernels *qb = quant_get();
         int direct = kd->quant_direct >> types[t] & 1u;
+        size_t pb = quant_r16_bytes(types[t], rows, cols);
+        void *pk = NULL;
+        if (pb && qb->matmul_r16 && (qb->r16_types >> types[t] & 1u)) {
+            pk = malloc(pb);
+            quant_r16_pack(types[t], wd, rows, cols, 0, (rows + QR16 - 1) / QR16, pk);
+        }
+        mm_weight wp = w;
+        wp.r16 = pk;
         for (int round = 0; round < 7; round++) {
             for (int v = 0; v < 3; v++) {
                 if (!vs[v]) continue;
@@ -57,6 +67,19 @@ int main(int argc, char **argv) {
                 for (int k = 0; k < 20; k++) kd->matmul(x, cols, 1, &w, 0, rows, y, rows, NULL);
                 double t4 = (now() - t3) / 20;
                 if (t4 < bestd) bestd = t4;
+                t3 = now();
+                quant_matmul_f32(kd, qb, x, cols, M, &w, 0, rows, y, rows, scratch);
+                t4 = now() - t3;
+                if (t4 < bestf64) bestf64 = t4;
+            }
+            if (pk) {
+                double t5 = now();
+                for (int k = 0; k < 20; k++) qb->matmul_r16(x, cols, 1, &wp, 0, rows, y, rows, scratch);
+                double t6 = now();
+                qb->matmul_r16(x, cols, M, &wp, 0, rows, y, rows, scratch);
+                double t7 = now();
+                if ((t6 - t5) / 20 < bestr1) bestr1 = (t6 - t5) / 20;
+                if (t7 - t6 < bestr64) bestr64 = t7 - t6;
             }
         }
         for (int v = 0; v < 3; v++)
@@ -66,6 +89,13 @@ int main(int argc, char **argv) {
         if (direct)
             printf("%-5s %-11s %12.2f   (%.2f G weights/s, f32-path decode tile)\n", names[t], kd->name,
                    (double)rb * rows / bestd * 1e-9, (double)rows * cols / bestd * 1e-9);
+        if (direct)
+            printf("%-5s %-11s %12s %14.2f   (f32 path: panels dequantized, f32 GEMM)\n", names[t], kd->name, "",
+                   (double)M * rows * cols / bestf64 * 1e-9);
+        if (pk)
+            printf("%-5s %-11s %12.2f %14.2f   (r16 copy, %.2f G weights/s)\n", names[t], "r16", (double)rb * rows / bestr1 * 1e-9,
+                   (double)M * rows * cols / bestr64 * 1e-9, (double)rows * cols / bestr1 * 1e-9);
+        free(pk);
         free(wd);
         free(scratch);
     }

@@ -35,6 +35,7 @@ typedef struct mm_weight {
     int qtype;         /* 0, or the ggml type of quantized rows (kernels/quant.h) */
     int rows, cols;
     const float *bias; /* rows floats or NULL */
+    const void *r16;   /* NULL, or the rows' row-interleaved copy (kernels/quant.h) */
 } mm_weight;
 
 /* One tile of attention work: n_rep query heads that share one KV head, for one query. */

@@ -87,6 +87,12 @@ typedef struct quant_kernels {
      * with dot's bits: two weight rows against four activation rows, the shape of i8mm's 2x2
      * matrix tiles. NULL where the variant has none (quant_matmul then uses dot4). */
     void (*dot2x4)(int qtype, const void *w, size_t w_stride, const void *a, size_t a_stride, int n, float *out);
+    /* The types (bit qtype) this set multiplies from the r16 copy (w->r16, quant_r16_pack),
+     * and that product: quant_matmul's contract, with each output the reference's dot bits
+     * exactly (ref_dot's expressions, lane by lane), for decode and batches alike. */
+    unsigned r16_types;
+    void (*matmul_r16)(const float *x, int ldx, int m, const mm_weight *w, int j0, int j1, float *y, int ldy,
+                       void *scratch);
 } quant_kernels;
 
 const quant_kernels *quant_ref(void);
@@ -104,6 +110,22 @@ void quant_dequant_row(int qtype, const void *row, float *out, int n);
 /* Quantizes n values of one weight row to qtype (Q8_0, Q4_0 or Q4_K; see quant_make.c);
  * false for other types or n not a multiple of the block. */
 bool quant_make_row(int qtype, const float *x, void *out, int n);
+
+/* Row-interleaved copies ("r16"): groups of 16 weight rows stored block by block, each block's
+ * scales for the 16 rows together and its codes in 64-byte slices holding 4 bytes of every row,
+ * so that one 512-bit integer dot product serves 16 outputs and a block's 16 scales are one
+ * load (the layouts: quant_r16.c). Made at load (the model owns the copy; rows past the end are
+ * zero). Q4_0 and Q4_K only. */
+enum { QR16 = 16, QR16_Q4_0_BLOCK = 32 + 256, QR16_Q4_K_BLOCK = 64 + 128 + 128 + 2048 };
+/* bytes of the r16 copy of a rows x cols matrix; 0 when qtype or cols has no r16 layout */
+size_t quant_r16_bytes(int qtype, int rows, int cols);
+/* writes the groups [g0, g1) of src's r16 copy into dst (quant_r16_bytes(qtype, rows, cols)
+ * bytes); false when the type has no r16 layout */
+bool quant_r16_pack(int qtype, const void *src, int rows, int cols, int g0, int g1, void *dst);
+/* true when qk multiplies w from its r16 copy */
+static inline bool quant_uses_r16(const quant_kernels *qk, const mm_weight *w) {
+    return w->r16 && qk->matmul_r16 && w->qtype > 0 && w->qtype < 32 && (qk->r16_types >> w->qtype & 1u);
+}
 
 /* true when weights of qtype go through quant_matmul_f32: qk dequantizes the type and the
  * kernel set k takes it as stored for decode (k->quant_direct) */

@@ -10,6 +10,6 @@ static inline int32x4_t qn_dot16(int32x4_t acc, int8x16_t a, int8x16_t b) { retu
 #define QN_DOT16 qn_dot16
 #include "kernels/quant_neon.inc"
 
-static const quant_kernels g_neon_dotprod = {"neon-dotprod", qn_quantize_act, qn_dot, qn_dot4, NULL, 0, NULL};
+static const quant_kernels g_neon_dotprod = {"neon-dotprod", qn_quantize_act, qn_dot, qn_dot4, NULL, 0, NULL, 0, NULL};
 
 const quant_kernels *quant_neon_dotprod(void) { return cpu_detect().neon_dotprod ? &g_neon_dotprod : NULL; }

@@ -14,6 +14,6 @@ static inline int32x4_t qn_dot16(int32x4_t acc, int8x16_t a, int8x16_t b) { retu
 #define QN_I8MM 1
 #include "kernels/quant_neon.inc"
 
-static const quant_kernels g_neon_i8mm = {"neon-i8mm", qn_quantize_act, qn_dot, qn_dot4, NULL, 0, qn_dot2x4};
+static const quant_kernels g_neon_i8mm = {"neon-i8mm", qn_quantize_act, qn_dot, qn_dot4, NULL, 0, qn_dot2x4, 0, NULL};
 
 const quant_kernels *quant_neon_i8mm(void) { return cpu_detect().neon_i8mm ? &g_neon_i8mm : NULL; }

@@ -287,7 +287,7 @@ static void ref_dot4(int t, const void *w, const void *a, size_t as, int n, floa
     for (int r = 0; r < 4; r++) out[r] = ref_dot(t, w, (const uint8_t *)a + (size_t)r * as, n);
 }
 
-static const quant_kernels g_qref = {"scalar", ref_quantize_act, ref_dot, ref_dot4, NULL, 0, NULL};
+static const quant_kernels g_qref = {"scalar", ref_quantize_act, ref_dot, ref_dot4, NULL, 0, NULL, 0, NULL};
 
 const quant_kernels *quant_ref(void) { return &g_qref; }
 

@@ -495,6 +495,113 @@ TEST(f32_path_dequant_and_invariance) {
     printf("    kernels %s, quant %s: %d type and width cases through the f32 path\n", k->name, quant_get()->name, tested);
 }
 
+
+/* The r16 products: the copy holds every stored byte (unpacking it gives the rows back), and
+ * each output equals the scalar reference's bits (ref_dot plus the bias): for every row
+ * count (decode and the 8/4/2/1-row tiles), column ranges cut inside a 16-row group, a
+ * partial last group, extreme codes and activations. */
+static void r16_unpack(int qt, const uint8_t *p, int rows, int cols, uint8_t *out) {
+    size_t rb = quant_row_bytes(qt, cols), gb = quant_r16_bytes(qt, QR16, cols);
+    for (int row = 0; row < rows; row++) {
+        const uint8_t *g = p + (size_t)(row / QR16) * gb;
+        int r = row % QR16;
+        uint8_t *o = out + (size_t)row * rb;
+        if (qt == QT_Q4_0)
+            for (int b = 0; b < cols / 32; b++) {
+                const uint8_t *blk = g + (size_t)b * QR16_Q4_0_BLOCK;
+                memcpy(o + 18 * b, blk + 2 * r, 2);
+                for (int k = 0; k < 4; k++) memcpy(o + 18 * b + 2 + 4 * k, blk + 32 + 64 * k + 4 * r, 4);
+            }
+        else
+            for (int b = 0; b < cols / 256; b++) {
+                const uint8_t *blk = g + (size_t)b * QR16_Q4_K_BLOCK;
+                uint8_t *ob = o + 144 * b; /* the 12 packed scale bytes stay (checked unpacked below) */
+                memcpy(ob, blk + 2 * r, 2);
+                memcpy(ob + 2, blk + 32 + 2 * r, 2);
+                for (int P = 0; P < 4; P++)
+                    for (int k = 0; k < 8; k++) memcpy(ob + 16 + 32 * P + 4 * k, blk + 320 + 512 * P + 64 * k + 4 * r, 4);
+            }
+    }
+}
+
+TEST(r16_matmul_equals_reference) {
+    const quant_kernels *v = quant_get();
+    if (!v->matmul_r16) {
+        printf("    (no r16 products in the %s set)\n", v->name);
+        return;
+    }
+    const int types[2] = {QT_Q4_0, QT_Q4_K};
+    for (int t = 0; t < 2; t++) {
+        int qt = types[t];
+        CHECK(v->r16_types >> qt & 1u);
+        for (int shape = 0; shape < 3; shape++) {
+            int rows = shape == 0 ? 37 : shape == 1 ? 64 : 16, cols = shape == 2 ? 2048 : 512;
+            size_t rb = quant_row_bytes(qt, cols), pb = quant_r16_bytes(qt, rows, cols);
+            uint8_t *wd = malloc(rb * rows), *pk = malloc(pb), *back = malloc(rb * rows);
+            for (int j = 0; j < rows; j++) random_row(qt, wd + rb * j, cols);
+            if (shape == 1) /* extreme codes */
+                for (int j = 0; j < rows; j += 3)
+                    for (int b = 0; b < cols / quant_block_elems(qt); b++) {
+                        int bb = quant_block_bytes(qt), qo = qt == QT_Q4_0 ? 2 : 16, qn = qt == QT_Q4_0 ? 16 : 128;
+                        memset(wd + rb * j + (size_t)bb * b + qo, j % 2 ? 0xff : 0x00, qn);
+                        if (qt == QT_Q4_K) memset(wd + rb * j + (size_t)bb * b + 4, 0xff, 12);
+                    }
+            CHECK(quant_r16_pack(qt, wd, rows, cols, 0, (rows + 15) / 16, pk));
+            for (size_t i = 0; i < rb * rows; i++) back[i] = qt == QT_Q4_K && (i % 144) >= 4 && (i % 144) < 16 ? wd[i] : 0;
+            r16_unpack(qt, pk, rows, cols, back);
+            CHECKF(!memcmp(back, wd, rb * rows), "%s: the r16 copy does not hold the rows", g_names[t == 0 ? 1 : 5]);
+            /* the scales and mins as the kernels read them */
+            if (qt == QT_Q4_K)
+                for (int j = 0; j < rows; j++) {
+                    uint8_t sc[8], mn[8];
+                    quant_k4_scales_mins(wd + rb * j + 4, sc, mn);
+                    const uint8_t *blk = pk + (size_t)(j / 16) * quant_r16_bytes(qt, 16, cols);
+                    for (int s = 0; s < 8; s++) {
+                        CHECK_EQ_INT(sc[s], blk[64 + 16 * s + j % 16]);
+                        CHECK_EQ_INT(mn[s], blk[192 + 32 * (s / 2) + 2 * (j % 16) + s % 2]);
+                    }
+                }
+            float *bias = malloc(rows * 4);
+            for (int j = 0; j < rows; j++) bias[j] = t_randf();
+            for (int use_bias = 0; use_bias < 2; use_bias++) {
+                const int ms[] = {1, 2, 3, 4, 5, 7, 8, 9, 13, 17, 70};
+                for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
+                    int m = ms[mi];
+                    float *x = malloc((size_t)m * cols * 4), *y = malloc((size_t)m * rows * 4),
+                          *want = malloc((size_t)m * rows * 4);
+                    for (int i = 0; i < m * cols; i++) x[i] = mi == 3 && i % 7 == 0 ? 100.0f : t_randf() * (float)(1 + i % 5);
+                    mm_weight w = {.data = wd, .dtype = FORGE_DTYPE_BF16, .qtype = qt, .rows = rows, .cols = cols,
+                                   .bias = use_bias ? bias : NULL, .r16 = pk};
+                    void *scratch = malloc(mm_pack_floats(&w) * 4);
+                    quant_matmul(quant_ref(), x, cols, m, &w, 0, rows, want, rows, scratch);
+                    for (int i = 0; i < m * rows; i++) y[i] = -1e30f;
+                    int cut = mi % 2 ? 5 : 16, cut2 = rows > 21 ? 21 : rows;
+                    v->matmul_r16(x, cols, m, &w, 0, cut, y, rows, scratch);
+                    v->matmul_r16(x, cols, m, &w, cut, cut2, y, rows, scratch);
+                    v->matmul_r16(x, cols, m, &w, cut2, rows, y, rows, scratch);
+                    int bad = 0, first = -1;
+                    for (int i = 0; i < m * rows; i++)
+                        if (memcmp(&y[i], &want[i], 4)) {
+                            if (first < 0) first = i;
+                            bad++;
+                        }
+                    CHECKF(!bad, "%s %dx%d m=%d bias %d: %d outputs differ from the reference (first [%d]: %g vs %g)",
+                           qt == QT_Q4_0 ? "Q4_0" : "Q4_K", rows, cols, m, use_bias, bad, first,
+                           first >= 0 ? y[first] : 0, first >= 0 ? want[first] : 0);
+                    free(scratch);
+                    free(x);
+                    free(y);
+                    free(want);
+                }
+            }
+            free(bias);
+            free(wd);
+            free(pk);
+            free(back);
+        }
+    }
+}
+
 int main(void) {
     RUN(quantizers);
     RUN(dequant_equals_gguf_py);
@@ -507,5 +614,6 @@ int main(void) {
     RUN(dot2x4_equals_dot);
     RUN(matmul_batch_invariance);
     RUN(f32_path_dequant_and_invariance);
+    RUN(r16_matmul_equals_reference);
     return t_summary();
 }

@@ -42,7 +42,10 @@ static void mm_chunk(void *ctx, int chunk, int thread) {
     if (j1 > mt->w->rows) j1 = mt->w->rows;
     int i0 = ri * mt->row_size, i1 = i0 + mt->row_size;
     if (i1 > mt->m) i1 = mt->m;
-    if (mt->w->qtype && quant_uses_f32(b->k, b->qk, mt->w->qtype))
+    if (mt->w->qtype && quant_uses_r16(b->qk, mt->w))
+        b->qk->matmul_r16(mt->x + (size_t)i0 * mt->ldx, mt->ldx, i1 - i0, mt->w, j0, j1, mt->y + (size_t)i0 * mt->ldy,
+                          mt->ldy, b->pack + (size_t)thread * b->pack_floats);
+    else if (mt->w->qtype && quant_uses_f32(b->k, b->qk, mt->w->qtype))
         quant_matmul_f32(b->k, b->qk, mt->x + (size_t)i0 * mt->ldx, mt->ldx, i1 - i0, mt->w, j0, j1,
                          mt->y + (size_t)i0 * mt->ldy, mt->ldy, b->pack + (size_t)thread * b->pack_floats);
     else if (mt->w->qtype)
@@ -64,6 +67,7 @@ void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weight *w, 
          * chunks for balance cost more in restarted prefetch streams than they gain) */
         int cs = (N + b->n_threads - 1) / b->n_threads;
         cs = cs < 16 ? 16 : (cs + 3) & ~3;
+        if (w->qtype && quant_uses_r16(b->qk, w)) cs = (cs + QR16 - 1) & ~(QR16 - 1); /* whole 16-row groups */
         t->col_size = cs;
         t->row_size = m;
         t->n_row = 1;
@@ -72,6 +76,7 @@ void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weight *w, 
          * the weights' streaming still matters: one run of panels per thread, each panel's
          * successor prefetched while it computes */
         t->col_size = mm_panel_rows(w->cols);
+        if (w->qtype && quant_uses_r16(b->qk, w)) t->col_size = (t->col_size + QR16 - 1) & ~(QR16 - 1);
         if (m < GEMM_STREAM_ROWS) {
             int per = (N + b->n_threads - 1) / b->n_threads;
             t->col_size = (per + t->col_size - 1) / t->col_size * t->col_size;

@@ -1,0 +1,71 @@
+/* quant_r16.c: the row-interleaved ("r16") copies of quantized weights (quant.h), made once
+ * at load for kernel sets whose r16_types name the type. Plain byte moves: the values and
+ * scales are the stored ones, so a kernel on the copy can give the reference's bits. */
+#include "kernels/quant.h"
+
+size_t quant_r16_bytes(int qtype, int rows, int cols) {
+    if (rows <= 0 || cols <= 0) return 0;
+    size_t groups = ((size_t)rows + QR16 - 1) / QR16;
+    switch (qtype) {
+    case QT_Q4_0:
+        if (cols % QK) return 0;
+        return groups * (size_t)(cols / QK) * QR16_Q4_0_BLOCK;
+    case QT_Q4_K:
+        if (cols % QKK) return 0;
+        return groups * (size_t)(cols / QKK) * QR16_Q4_K_BLOCK;
+    default:
+        return 0;
+    }
+}
+
+/* Q4_0: per group and block, the 16 rows' f16 scales, then 4 slices of 64 bytes, slice k
+ * holding bytes 4k..4k+3 of each row's 16 nibble bytes (row r at 4r) */
+static void pack_q4_0(const uint8_t *src, size_t rb, int rows, int g, int nb, uint8_t *o) {
+    for (int b = 0; b < nb; b++, o += QR16_Q4_0_BLOCK) {
+        for (int r = 0; r < QR16; r++) {
+            int row = g * QR16 + r;
+            if (row >= rows) continue;
+            const uint8_t *blk = src + (size_t)row * rb + (size_t)b * sizeof(blk_q4_0);
+            memcpy(o + 2 * r, blk, 2);
+            for (int k = 0; k < 4; k++) memcpy(o + 32 + 64 * k + 4 * r, blk + 2 + 4 * k, 4);
+        }
+    }
+}
+
+/* Q4_K: per group and super-block: d[16] and dmin[16] (f16), the eight 6-bit scales as bytes
+ * [sub-block][row] (128), the mins as byte pairs [pair p][row][2] (128), then for each pair of
+ * sub-blocks P (the 32 nibble bytes 32P..32P+31 of a row: low nibbles sub-block 2P, high 2P+1)
+ * 8 slices of 64 bytes, slice k holding bytes 32P+4k..+3 of each row (row r at 4r) */
+static void pack_q4_k(const uint8_t *src, size_t rb, int rows, int g, int nb, uint8_t *o) {
+    for (int b = 0; b < nb; b++, o += QR16_Q4_K_BLOCK) {
+        for (int r = 0; r < QR16; r++) {
+            int row = g * QR16 + r;
+            if (row >= rows) continue;
+            const uint8_t *blk = src + (size_t)row * rb + (size_t)b * sizeof(blk_q4_k);
+            memcpy(o + 2 * r, blk, 2);
+            memcpy(o + 32 + 2 * r, blk + 2, 2);
+            uint8_t sc[8], mn[8];
+            quant_k4_scales_mins(blk + 4, sc, mn);
+            for (int j = 0; j < 8; j++) o[64 + 16 * j + r] = sc[j];
+            for (int p = 0; p < 4; p++) {
+                o[192 + 32 * p + 2 * r] = mn[2 * p];
+                o[192 + 32 * p + 2 * r + 1] = mn[2 * p + 1];
+            }
+            for (int P = 0; P < 4; P++)
+                for (int k = 0; k < 8; k++) memcpy(o + 320 + 512 * P + 64 * k + 4 * r, blk + 16 + 32 * P + 4 * k, 4);
+        }
+    }
+}
+
+bool quant_r16_pack(int qtype, const void *src, int rows, int cols, int g0, int g1, void *dst) {
+    size_t gb = quant_r16_bytes(qtype, QR16, cols);
+    if (!gb) return false;
+    size_t rb = quant_row_bytes(qtype, cols);
+    uint8_t *o = (uint8_t *)dst + (size_t)g0 * gb;
+    for (int g = g0; g < g1; g++, o += gb) {
+        memset(o, 0, gb);
+        if (qtype == QT_Q4_0) pack_q4_0(src, rb, rows, g, cols / QK, o);
+        else pack_q4_k(src, rb, rows, g, cols / QKK, o);
+    }
+    return true;
+}
