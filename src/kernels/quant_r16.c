@@ -13,6 +13,9 @@ size_t quant_r16_bytes(int qtype, int rows, int cols) {
     case QT_Q4_K:
         if (cols % QKK) return 0;
         return groups * (size_t)(cols / QKK) * QR16_Q4_K_BLOCK;
+    case QT_Q6_K:
+        if (cols % QKK) return 0;
+        return groups * (size_t)(cols / QKK) * QR16_Q6_K_BLOCK;
     default:
         return 0;
     }
@@ -57,6 +60,32 @@ static void pack_q4_k(const uint8_t *src, size_t rb, int rows, int g, int nb, ui
     }
 }
 
+/* Q6_K: per group and super-block: d[16] (f16), the sixteen int8 scales as bytes
+ * [sub-block][row] (256), then for each half h (values 128h..128h+127) and each i (0..7) three
+ * slices of 64 bytes holding 4 bytes of every row (row r at 4r): ql[64h + 4i..], ql[64h + 32 +
+ * 4i..] and qh[32h + 4i..]. Together they hold values 128h + 4i + {0..3} + {0, 32, 64, 96}: low
+ * nibbles of the first and second slice, then their high nibbles, with the qh slice's bit
+ * pairs 0, 1, 2, 3 on top. */
+static void pack_q6_k(const uint8_t *src, size_t rb, int rows, int g, int nb, uint8_t *o) {
+    for (int b = 0; b < nb; b++, o += QR16_Q6_K_BLOCK) {
+        for (int r = 0; r < QR16; r++) {
+            int row = g * QR16 + r;
+            if (row >= rows) continue;
+            const uint8_t *blk = src + (size_t)row * rb + (size_t)b * sizeof(blk_q6_k);
+            const uint8_t *ql = blk, *qh = blk + 128, *sc = blk + 192;
+            memcpy(o + 2 * r, blk + 208, 2);
+            for (int j = 0; j < 16; j++) o[32 + 16 * j + r] = sc[j];
+            for (int h = 0; h < 2; h++)
+                for (int i = 0; i < 8; i++) {
+                    uint8_t *sl = o + 288 + 192 * (8 * h + i) + 4 * r;
+                    memcpy(sl, ql + 64 * h + 4 * i, 4);
+                    memcpy(sl + 64, ql + 64 * h + 32 + 4 * i, 4);
+                    memcpy(sl + 128, qh + 32 * h + 4 * i, 4);
+                }
+        }
+    }
+}
+
 bool quant_r16_pack(int qtype, const void *src, int rows, int cols, int g0, int g1, void *dst) {
     size_t gb = quant_r16_bytes(qtype, QR16, cols);
     if (!gb) return false;
@@ -65,7 +94,8 @@ bool quant_r16_pack(int qtype, const void *src, int rows, int cols, int g0, int 
     for (int g = g0; g < g1; g++, o += gb) {
         memset(o, 0, gb);
         if (qtype == QT_Q4_0) pack_q4_0(src, rb, rows, g, cols / QK, o);
-        else pack_q4_k(src, rb, rows, g, cols / QKK, o);
+        else if (qtype == QT_Q4_K) pack_q4_k(src, rb, rows, g, cols / QKK, o);
+        else pack_q6_k(src, rb, rows, g, cols / QKK, o);
     }
     return true;
 }

@@ -10,7 +10,7 @@
  * chunk it falls in: batch invariance by construction. Activations are quantized by the
  * caller's set (the same bytes as the reference) into a per-row record: the codes, then the
  * blocks' f32 scales, then the blocks' integer offsets (Q4_0: -8 times the block's code sum)
- * or sub-block sums in int16 pairs (Q4_K). */
+ * or sub-block sums in int16 pairs (Q4_K) and -32 times the 16-value sums (Q6_K). */
 #include <immintrin.h>
 #include <string.h>
 
@@ -26,7 +26,7 @@ static inline __m512i bcast32(const int8_t *p) {
 /* ---- activation records --------------------------------------------------------------- */
 
 static size_t act_stride(int qtype, int K) {
-    size_t s = qtype == QT_Q4_0 ? (size_t)K + (size_t)(K / QK) * 8 : (size_t)K + (size_t)(K / QKK) * 20;
+    size_t s = qtype == QT_Q4_0 ? (size_t)K + (size_t)(K / QK) * 8 : (size_t)K + (size_t)(K / QKK) * 84;
     return (s + 63) & ~(size_t)63;
 }
 
@@ -49,7 +49,7 @@ static void act_record(int qtype, const uint8_t *tmp, int K, uint8_t *rec) {
     }
     int nb = K / QKK;
     float *d = (float *)(rec + K);
-    int32_t *pairs = (int32_t *)(d + nb);
+    int32_t *pairs = (int32_t *)(d + nb), *off6 = pairs + 4 * nb;
     for (int b = 0; b < nb; b++, tmp += sizeof(blk_q8_k)) {
         blk_q8_k y;
         memcpy(&y, tmp, sizeof y);
@@ -59,6 +59,7 @@ static void act_record(int qtype, const uint8_t *tmp, int K, uint8_t *rec) {
             int16_t s2[2] = {(int16_t)(y.bsums[4 * p] + y.bsums[4 * p + 1]), (int16_t)(y.bsums[4 * p + 2] + y.bsums[4 * p + 3])};
             memcpy(&pairs[4 * b + p], s2, 4);
         }
+        for (int j = 0; j < 16; j++) off6[16 * b + j] = -32 * y.bsums[j];
     }
 }
 
@@ -161,6 +162,54 @@ static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *gw, i
     store_rows(acc, R, y, ldy, lanes, bias);
 }
 
+
+/* ref_dot Q6_K per lane: sumi = sum_j sc_j * sum((q - 32) * y) over 16-value sub-blocks (the
+ * -32 as the record's offsets), sum += (dw * yd) * (float)sumi */
+static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *gw, int nb, const uint8_t *act,
+                                                            size_t as, int K, const int R, float *y, int ldy,
+                                                            __mmask16 lanes, const float *bias) {
+    __m512 acc[4];
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    for (int b = 0; b < nb; b++, gw += QR16_Q6_K_BLOCK) {
+        __m512i isum[4];
+        for (int r = 0; r < R; r++) isum[r] = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++)
+            for (int half = 0; half < 2; half++) {
+                __m512i s[4][4];
+                for (int r = 0; r < R; r++) {
+                    const int32_t *off6 = (const int32_t *)(act + (size_t)r * as + K + (size_t)nb * 20) + 16 * b;
+                    for (int c = 0; c < 4; c++) s[r][c] = _mm512_set1_epi32(off6[8 * h + 2 * c + half]);
+                }
+                for (int i = 4 * half; i < 4 * half + 4; i++) {
+                    const uint8_t *sl = gw + 288 + 192 * (8 * h + i);
+                    __m512i qa = _mm512_loadu_si512(sl), qb = _mm512_loadu_si512(sl + 64),
+                            qh = _mm512_loadu_si512(sl + 128);
+                    __m512i v[4];
+                    v[0] = _mm512_or_si512(_mm512_and_si512(qa, m4), _mm512_and_si512(_mm512_slli_epi16(qh, 4), m30));
+                    v[1] = _mm512_or_si512(_mm512_and_si512(qb, m4), _mm512_and_si512(_mm512_slli_epi16(qh, 2), m30));
+                    v[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(qa, 4), m4), _mm512_and_si512(qh, m30));
+                    v[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(qb, 4), m4),
+                                           _mm512_and_si512(_mm512_srli_epi16(qh, 2), m30));
+                    for (int r = 0; r < R; r++) {
+                        const int8_t *q = (const int8_t *)act + (size_t)r * as + (size_t)b * QKK + 128 * h + 4 * i;
+                        for (int c = 0; c < 4; c++) s[r][c] = _mm512_dpbusd_epi32(s[r][c], v[c], bcast32(q + 32 * c));
+                    }
+                }
+                for (int c = 0; c < 4; c++) {
+                    __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(gw + 32 + 16 * (8 * h + 2 * c + half))));
+                    for (int r = 0; r < R; r++) isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(s[r][c], sc));
+                }
+            }
+        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)gw));
+        for (int r = 0; r < R; r++) {
+            float yd = ((const float *)(act + (size_t)r * as + K))[b];
+            acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(yd)), _mm512_cvtepi32_ps(isum[r])));
+        }
+    }
+    store_rows(acc, R, y, ldy, lanes, bias);
+}
+
 /* ---- the product ---------------------------------------------------------------------- */
 
 static void group_rows(int qtype, const uint8_t *gw, int K, const uint8_t *act, size_t as, int m, float *y, int ldy,
@@ -174,6 +223,12 @@ static void group_rows(int qtype, const uint8_t *gw, int K, const uint8_t *act, 
         return;
     }
     int nb = K / QKK;
+    if (qtype == QT_Q6_K) {
+        for (; r + 4 <= m; r += 4) tile_q6_k(gw, nb, act + (size_t)r * as, as, K, 4, y + (size_t)r * ldy, ldy, lanes, bias);
+        for (; r + 2 <= m; r += 2) tile_q6_k(gw, nb, act + (size_t)r * as, as, K, 2, y + (size_t)r * ldy, ldy, lanes, bias);
+        for (; r < m; r++) tile_q6_k(gw, nb, act + (size_t)r * as, as, K, 1, y + (size_t)r * ldy, ldy, lanes, bias);
+        return;
+    }
     for (; r + 4 <= m; r += 4) tile_q4_k(gw, nb, act + (size_t)r * as, as, K, 4, y + (size_t)r * ldy, ldy, lanes, bias);
     for (; r + 2 <= m; r += 2) tile_q4_k(gw, nb, act + (size_t)r * as, as, K, 2, y + (size_t)r * ldy, ldy, lanes, bias);
     for (; r < m; r++) tile_q4_k(gw, nb, act + (size_t)r * as, as, K, 1, y + (size_t)r * ldy, ldy, lanes, bias);

@@ -512,6 +512,20 @@ static void r16_unpack(int qt, const uint8_t *p, int rows, int cols, uint8_t *ou
                 memcpy(o + 18 * b, blk + 2 * r, 2);
                 for (int k = 0; k < 4; k++) memcpy(o + 18 * b + 2 + 4 * k, blk + 32 + 64 * k + 4 * r, 4);
             }
+        else if (qt == QT_Q6_K)
+            for (int b = 0; b < cols / 256; b++) {
+                const uint8_t *blk = g + (size_t)b * QR16_Q6_K_BLOCK;
+                uint8_t *ob = o + 210 * b;
+                memcpy(ob + 208, blk + 2 * r, 2);
+                for (int j = 0; j < 16; j++) ob[192 + j] = blk[32 + 16 * j + r];
+                for (int h = 0; h < 2; h++)
+                    for (int i = 0; i < 8; i++) {
+                        const uint8_t *sl = blk + 288 + 192 * (8 * h + i) + 4 * r;
+                        memcpy(ob + 64 * h + 4 * i, sl, 4);
+                        memcpy(ob + 64 * h + 32 + 4 * i, sl + 64, 4);
+                        memcpy(ob + 128 + 32 * h + 4 * i, sl + 128, 4);
+                    }
+            }
         else
             for (int b = 0; b < cols / 256; b++) {
                 const uint8_t *blk = g + (size_t)b * QR16_Q4_K_BLOCK;
@@ -530,8 +544,9 @@ TEST(r16_matmul_equals_reference) {
         printf("    (no r16 products in the %s set)\n", v->name);
         return;
     }
-    const int types[2] = {QT_Q4_0, QT_Q4_K};
-    for (int t = 0; t < 2; t++) {
+    const int types[3] = {QT_Q4_0, QT_Q4_K, QT_Q6_K};
+    const char *tn[3] = {"Q4_0", "Q4_K", "Q6_K"};
+    for (int t = 0; t < 3; t++) {
         int qt = types[t];
         CHECK(v->r16_types >> qt & 1u);
         for (int shape = 0; shape < 3; shape++) {
@@ -542,14 +557,16 @@ TEST(r16_matmul_equals_reference) {
             if (shape == 1) /* extreme codes */
                 for (int j = 0; j < rows; j += 3)
                     for (int b = 0; b < cols / quant_block_elems(qt); b++) {
-                        int bb = quant_block_bytes(qt), qo = qt == QT_Q4_0 ? 2 : 16, qn = qt == QT_Q4_0 ? 16 : 128;
+                        int bb = quant_block_bytes(qt), qo = qt == QT_Q4_0 ? 2 : qt == QT_Q4_K ? 16 : 0,
+                            qn = qt == QT_Q4_0 ? 16 : qt == QT_Q4_K ? 128 : 192;
                         memset(wd + rb * j + (size_t)bb * b + qo, j % 2 ? 0xff : 0x00, qn);
                         if (qt == QT_Q4_K) memset(wd + rb * j + (size_t)bb * b + 4, 0xff, 12);
+                        if (qt == QT_Q6_K) memset(wd + rb * j + (size_t)bb * b + 192, j % 2 ? 0x80 : 0x7f, 16);
                     }
             CHECK(quant_r16_pack(qt, wd, rows, cols, 0, (rows + 15) / 16, pk));
             for (size_t i = 0; i < rb * rows; i++) back[i] = qt == QT_Q4_K && (i % 144) >= 4 && (i % 144) < 16 ? wd[i] : 0;
             r16_unpack(qt, pk, rows, cols, back);
-            CHECKF(!memcmp(back, wd, rb * rows), "%s: the r16 copy does not hold the rows", g_names[t == 0 ? 1 : 5]);
+            CHECKF(!memcmp(back, wd, rb * rows), "%s: the r16 copy does not hold the rows", tn[t]);
             /* the scales and mins as the kernels read them */
             if (qt == QT_Q4_K)
                 for (int j = 0; j < rows; j++) {
@@ -586,7 +603,7 @@ TEST(r16_matmul_equals_reference) {
                             bad++;
                         }
                     CHECKF(!bad, "%s %dx%d m=%d bias %d: %d outputs differ from the reference (first [%d]: %g vs %g)",
-                           qt == QT_Q4_0 ? "Q4_0" : "Q4_K", rows, cols, m, use_bias, bad, first,
+                           tn[t], rows, cols, m, use_bias, bad, first,
                            first >= 0 ? y[first] : 0, first >= 0 ? want[first] : 0);
                     free(scratch);
                     free(x);

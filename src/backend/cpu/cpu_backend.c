@@ -76,7 +76,16 @@ void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weight *w, 
          * the weights' streaming still matters: one run of panels per thread, each panel's
          * successor prefetched while it computes */
         t->col_size = mm_panel_rows(w->cols);
-        if (w->qtype && quant_uses_r16(b->qk, w)) t->col_size = (t->col_size + QR16 - 1) & ~(QR16 - 1);
+        if (w->qtype && quant_uses_r16(b->qk, w)) {
+            /* each chunk quantizes its activation rows: two long runs of 16-row groups per
+             * thread (the rows' records stay in L2 while the groups stream past) */
+            int per = (N + 2 * b->n_threads - 1) / (2 * b->n_threads);
+            t->col_size = (per + QR16 - 1) & ~(QR16 - 1);
+            t->row_size = m;
+            t->n_col = (N + t->col_size - 1) / t->col_size;
+            t->n_row = 1;
+            return;
+        }
         if (m < GEMM_STREAM_ROWS) {
             int per = (N + b->n_threads - 1) / b->n_threads;
             t->col_size = (per + t->col_size - 1) / t->col_size * t->col_size;
