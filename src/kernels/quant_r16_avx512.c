@@ -17,6 +17,13 @@
 #include "base/error.h"
 #include "kernels/quant.h"
 
+/* Decode (one activation row) streams the weights once: each block's lines are prefetched
+ * this many bytes ahead into L1, which keeps more misses in flight than the hardware
+ * prefetchers alone (1B Q4_K_M decode 24.9 -> 27.2 tok/s; 1-3 KB measured alike) */
+#ifndef R16_PF
+#define R16_PF 2048
+#endif
+
 static inline __m512i bcast32(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
@@ -82,6 +89,8 @@ static inline __attribute__((always_inline)) void tile_q4_0(const uint8_t *gw, i
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int b = 0; b < nb; b++, gw += QR16_Q4_0_BLOCK) {
+        if (R == 1 && R16_PF)
+            for (int l = 0; l < QR16_Q4_0_BLOCK; l += 64) _mm_prefetch((const char *)gw + R16_PF + l, _MM_HINT_T0);
         __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)gw));
         __m512i lo[4], hi[4];
         for (int k = 0; k < 4; k++) {
@@ -115,6 +124,8 @@ static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *gw, i
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int b = 0; b < nb; b++, gw += QR16_Q4_K_BLOCK) {
+        if (R == 1 && R16_PF)
+            for (int l = 0; l < QR16_Q4_K_BLOCK; l += 64) _mm_prefetch((const char *)gw + R16_PF + l, _MM_HINT_T0);
         __m512i isum[4], msum[4];
         for (int r = 0; r < R; r++) isum[r] = msum[r] = _mm512_setzero_si512();
         for (int p = 0; p < 4; p++) {
@@ -172,6 +183,8 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *gw, i
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
     for (int b = 0; b < nb; b++, gw += QR16_Q6_K_BLOCK) {
+        if (R == 1 && R16_PF)
+            for (int l = 0; l < QR16_Q6_K_BLOCK; l += 64) _mm_prefetch((const char *)gw + R16_PF + l, _MM_HINT_T0);
         __m512i isum[4];
         for (int r = 0; r < R; r++) isum[r] = _mm512_setzero_si512();
         for (int h = 0; h < 2; h++)
