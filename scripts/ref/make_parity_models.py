@@ -201,6 +201,16 @@ MODELS = {
                    num_key_value_heads=2, num_local_experts=6, num_experts_per_tok=2,
                    sliding_window=7, tie_word_embeddings=False, rope_theta=1000000.0),
         seq_lens=[10, 28, 40], greedy=20),
+    "smollm3_interval": dict(
+        feature="smollm3 as released: no no_rope_layers list, so no_rope_layer_interval 4 makes "
+                "layer 3 NoPE (llama.cpp's fixed rule); no attention biases, tied; the SmolLM3 "
+                "llama.cpp can run (GGUF in the folder)",
+        config=cfg("smollm3", "SmolLM3ForCausalLM", vocab_size=320, hidden_size=64,
+                   intermediate_size=160, num_hidden_layers=4, num_attention_heads=4,
+                   num_key_value_heads=2, attention_bias=False, mlp_bias=False,
+                   no_rope_layer_interval=4, use_sliding_window=False, sliding_window=None,
+                   rope_theta=2000000.0),
+        seq_lens=[9, 24, 40], greedy=20),
 }
 
 
@@ -299,6 +309,8 @@ ABLATIONS = {
     "mixtral_window": [("top-k not renormalized", _set("norm_topk", False)),
                        ("top-1 instead of top-2", _top_k(1)),
                        ("no sliding window", _set("window", [None, None]))],
+    "smollm3_interval": [("RoPE on every layer", _set("use_rope", [True] * 4)),
+                         ("NoPE on layer 0 instead of 3", _set("use_rope", [False, True, True, True]))],
 }
 
 

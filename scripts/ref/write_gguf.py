@@ -15,6 +15,10 @@ Written after llama.cpp's convert_hf_to_gguf.py (no `gguf` package is reachable 
     `ffn_{gate,up,down}_exps` [experts, rows, cols] as convert_hf_to_gguf.py does. llama.cpp
     always renormalizes the top k of both (a qwen3_moe with norm_topk_prob false cannot agree)
     and supports no dense layers in qwen3moe (decoder_sparse_step / mlp_only_layers).
+  - smollm3 -> arch `smollm3` (a LlamaModel in conversion/llama.py: q/k permuted as for
+    llama). llama.cpp fixes its NoPE layers to every 4th (n_no_rope_layer_step = 4) and loads
+    no attention biases, so a config whose no_rope_layers differ, or with attention_bias, is
+    refused.
   - gemma2 -> arch `gemma2` (conversion/gemma.py): every norm weight stored as 1 + w, the
     post-attention / pre- and post-feedforward norms as post_attention_norm / ffn_norm /
     post_ffw_norm, soft-capping and sliding_window keys. llama.cpp takes the attention scale
@@ -50,7 +54,7 @@ import hf_forward as hf  # noqa: E402
 from safetensors_io import bf16_to_f32, f32_to_bf16, st_read_folder  # noqa: E402
 
 ARCH = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
-        "qwen3_moe": "qwen3moe", "mixtral": "llama", "gemma2": "gemma2", "phi3": "phi3"}
+        "qwen3_moe": "qwen3moe", "mixtral": "llama", "gemma2": "gemma2", "smollm3": "smollm3", "phi3": "phi3"}
 FILE_TYPE = {"f32": 0, "f16": 1, "bf16": 32}
 TOK_NORMAL, TOK_UNKNOWN, TOK_CONTROL, TOK_USER, TOK_BYTE = 1, 2, 3, 4, 6
 
@@ -232,6 +236,16 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
             scale = c["max_position_embeddings"] / orig
             af = math.sqrt(1 + math.log(scale) / math.log(orig)) if scale > 1.0 else 1.0
             w.add(f"{arch}.rope.scaling.attn_factor", G.F32, af)
+    if mt == "smollm3":
+        # llama.cpp's smollm3 fixes the NoPE layers to every 4th ((il + 1) % 4 == 0) and the
+        # format has no key for them: refuse a model whose layers differ
+        n = c["num_hidden_layers"]
+        want = [int((i + 1) % 4 != 0) for i in range(n)]
+        got = c.get("no_rope_layers") or [int((i + 1) % c.get("no_rope_layer_interval", 4) != 0) for i in range(n)]
+        if list(got) != want:
+            raise SystemExit(f"smollm3: no_rope_layers {list(got)} differ from llama.cpp's fixed rule {want}")
+        if c.get("attention_bias"):
+            raise SystemExit("smollm3: llama.cpp's smollm3 has no attention biases")
     if mt == "gemma2":
         if c.get("query_pre_attn_scalar", 256) != hd:
             print(f"warning: query_pre_attn_scalar {c.get('query_pre_attn_scalar')} != head_dim {hd}: "
@@ -305,9 +319,9 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
             raise SystemExit(f"tensor {hf_name}: no GGUF name")
         dt, a = raw[hf_name]
         x = bf16_to_f32(a) if dt == "BF16" else a.astype(np.float32)
-        if arch == "llama" and ".self_attn.q_proj." in hf_name:
+        if arch in ("llama", "smollm3") and ".self_attn.q_proj." in hf_name:
             x = permute(x, nh)
-        elif arch == "llama" and ".self_attn.k_proj." in hf_name:
+        elif arch in ("llama", "smollm3") and ".self_attn.k_proj." in hf_name:
             x = permute(x, nkv)
         gname = names[hf_name]
         if x.ndim <= 1:

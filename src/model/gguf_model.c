@@ -161,17 +161,19 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
     char arch[32];
     if (a.len >= sizeof arch || memchr(a.s, 0, a.len) || memchr(a.s, '"', a.len) || memchr(a.s, '\\', a.len))
         return err_set(err, FORGE_E_UNSUPPORTED,
-                       "general.architecture \"%.*s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2, phi3)",
+                       "general.architecture \"%.*s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2, phi3, smollm3)",
                        (int)(a.len < 64 ? a.len : 64), a.s);
     memcpy(arch, a.s, a.len);
     arch[a.len] = 0;
     if (strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3") && strcmp(arch, "qwen3moe") &&
-        strcmp(arch, "gemma2") && strcmp(arch, "phi3"))
+        strcmp(arch, "gemma2") && strcmp(arch, "phi3") && strcmp(arch, "smollm3"))
         return err_set(err, FORGE_E_UNSUPPORTED,
-                       "general.architecture \"%s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2, phi3)", arch);
+                       "general.architecture \"%s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2, phi3, smollm3)",
+                       arch);
     bool gemma2 = !strcmp(arch, "gemma2"), phi3 = !strcmp(arch, "phi3");
     gm->norms_hold_one = gemma2;
-    gm->qk_permuted = !strcmp(arch, "llama");
+    bool smollm3 = !strcmp(arch, "smollm3");
+    gm->qk_permuted = !strcmp(arch, "llama") || smollm3; /* convert_hf_to_gguf: SmolLM3 is a LlamaModel */
     /* experts: llama.cpp's qwen3moe, and its llama arch with experts (Mixtral) */
     char key[160];
     int64_t n_exp = 0, n_used = 0, exp_ff = 0;
@@ -288,6 +290,9 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
     sb_printf(&sb, ",\"tie_word_embeddings\":%s", has_tensor(g, "output.weight") ? "false" : "true");
     if (!strcmp(arch, "llama"))
         sb_printf(&sb, ",\"attention_bias\":%s", has_tensor(g, "blk.0.attn_q.bias") ? "true" : "false");
+    /* llama.cpp's smollm3: every 4th layer without RoPE ((il + 1) % 4 == 0, no key says
+     * otherwise), no attention biases */
+    if (smollm3) sb_puts(&sb, ",\"no_rope_layer_interval\":4,\"attention_bias\":false");
     if (!strcmp(arch, "qwen2") || !strcmp(arch, "qwen3") || qwen_moe) sb_puts(&sb, ",\"use_sliding_window\":false");
     if (gemma2) {
         /* soft-capping and the window from the metadata (0: none); the attention scale as

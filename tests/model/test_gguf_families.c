@@ -1,6 +1,7 @@
 /* GGUF files of issue 18's families. Gemma 2 (llama.cpp's gemma2: norms stored as 1 + w,
  * post_attention_norm / ffn_norm / post_ffw_norm, soft-capping and window keys): the F32 file
- * written by scripts/ref/write_gguf.py gives the safetensors' logits bit for bit.
+ * written by scripts/ref/write_gguf.py gives the safetensors' logits bit for bit; so does
+ * SmolLM3's (llama.cpp's smollm3).
  * Mixture-of-experts GGUF files (llama.cpp's qwen3moe: router ffn_gate_inp, 3-D expert stacks
  * ffn_{gate,up,down}_exps split into per-expert views of the mapping): the F32 file written by
  * scripts/ref/write_gguf.py gives bit-identical logits to the same weights as safetensors,
@@ -62,6 +63,28 @@ TEST(gemma2_gguf_equals_safetensors) {
     int diff = 0;
     for (int i = 0; i < 40 * 320; i++) diff += a[i] != b[i];
     CHECKF(diff == 0, "%d of %d logits differ between the GGUF and the safetensors", diff, 40 * 320);
+}
+
+/* llama.cpp's smollm3 (q/k rows permuted as for llama, every 4th layer without RoPE, no key
+ * for it): the F32 file of smollm3_interval (NoPE on layer 3 by no_rope_layer_interval) gives
+ * the safetensors' logits bit for bit, and the model is a smollm3 */
+TEST(smollm3_gguf_equals_safetensors) {
+    static float a[MAXT * 512], b[MAXT * 512];
+    int32_t toks[40];
+    for (int i = 0; i < 40; i++) toks[i] = (int32_t)(4 + t_rand64() % 316);
+    char msg[1100];
+    int Va = 0, Vb = 0;
+    CHECKF(run("tests/fixtures/parity/smollm3_interval/model.f32.gguf", toks, 40, a, &Va, msg), "%s", msg);
+    CHECKF(run("tests/fixtures/parity/smollm3_interval", toks, 40, b, &Vb, msg), "%s", msg);
+    CHECK(Va == 320 && Vb == 320);
+    int diff = 0;
+    for (int i = 0; i < 40 * 320; i++) diff += a[i] != b[i];
+    CHECKF(diff == 0, "%d of %d logits differ between the GGUF and the safetensors", diff, 40 * 320);
+    forge_error err;
+    forge_model *m = forge_model_open("tests/fixtures/parity/smollm3_interval/model.f32.gguf", NULL, &err);
+    CHECKF(m, "%s", m ? "" : err.msg);
+    if (m) CHECK_EQ_STR(forge_model_get_info(m)->model_type, "smollm3");
+    forge_model_close(m);
 }
 
 /* llama.cpp's phi3 (attn_qkv, ffn_up = gate_up, rope.dimension_count for the partial rotary,
@@ -200,6 +223,7 @@ TEST(quantized_experts_agree_with_llamacpp) {
 
 int main(void) {
     RUN(gemma2_gguf_equals_safetensors);
+    RUN(smollm3_gguf_equals_safetensors);
     RUN(mixtral_gguf_equals_safetensors);
     RUN(phi3_gguf_matches_golden);
     RUN(f32_gguf_equals_safetensors);
