@@ -37,7 +37,7 @@ WHY = {
 SKIP = {
     "smollm3_nope": "not run: llama.cpp's smollm3 arch fixes the NoPE layers to every 4th "
                     "(n_no_rope_layer_step = 4) and this model's no_rope_layers list differs on "
-                    "purpose; write_gguf.py does not write smollm3",
+                    "purpose (and it has attention biases); smollm3_interval is the SmolLM3 checked",
     "qwen3_moe": "not run: llama.cpp's qwen3moe always renormalizes the top k and has no dense "
                  "layers, and this model has norm_topk_prob false and mlp_only_layers [1]; "
                  "qwen3_moe_norm is the MoE model it can run",
