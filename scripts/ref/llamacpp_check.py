@@ -41,9 +41,10 @@ SKIP = {
     "qwen3_moe": "not run: llama.cpp's qwen3moe always renormalizes the top k and has no dense "
                  "layers, and this model has norm_topk_prob false and mlp_only_layers [1]; "
                  "qwen3_moe_norm is the MoE model it can run",
-    "gemma3_local": "not run: write_gguf.py does not write gemma3 (and llama.cpp takes the "
-                    "attention scale from head_dim, where this model's query_pre_attn_scalar "
-                    "differs on purpose); gemma2_softcap is the Gemma checked",
+    "gemma3_local": "not run: llama.cpp takes the attention scale from head_dim, where this "
+                    "model's query_pre_attn_scalar differs on purpose, and builds without the "
+                    "pattern key put a global layer every 6th (this model: every 3rd); "
+                    "gemma3_pattern6 is the Gemma 3 checked",
     "phi3_longrope": "not run: write_gguf.py does not write phi3 (llama.cpp picks longrope's "
                      "factors by context size, not per token)",
 }

@@ -211,6 +211,20 @@ MODELS = {
                    no_rope_layer_interval=4, use_sliding_window=False, sliding_window=None,
                    rope_theta=2000000.0),
         seq_lens=[9, 24, 40], greedy=20),
+    "gemma3_pattern6": dict(
+        feature="gemma3_text as released: sliding_window_pattern 6 (layer 5 global), window 5, "
+                "local RoPE base 10000 vs global 1e6 with linear scaling 8 (global layers only), "
+                "q/k norms, query_pre_attn_scalar = head_dim 16, tied; the Gemma 3 llama.cpp can "
+                "run (GGUF in the folder)",
+        config=cfg("gemma3_text", "Gemma3ForCausalLM", vocab_size=320, hidden_size=64, head_dim=16,
+                   intermediate_size=128, num_hidden_layers=6, num_attention_heads=4,
+                   num_key_value_heads=2, query_pre_attn_scalar=16, sliding_window=5,
+                   sliding_window_pattern=6, rope_theta=1000000.0, rope_local_base_freq=10000.0,
+                   rope_scaling={"rope_type": "linear", "factor": 8.0},
+                   attn_logit_softcapping=None, final_logit_softcapping=None,
+                   hidden_activation="gelu_pytorch_tanh", rms_norm_eps=1e-6,
+                   tie_word_embeddings=True, attention_bias=False),
+        seq_lens=[9, 26, 40], greedy=20),
 }
 
 
@@ -309,6 +323,9 @@ ABLATIONS = {
     "mixtral_window": [("top-k not renormalized", _set("norm_topk", False)),
                        ("top-1 instead of top-2", _top_k(1)),
                        ("no sliding window", _set("window", [None, None]))],
+    "gemma3_pattern6": [("local layers with the global RoPE", _off("local_rope")),
+                        ("no q/k norms", _off("qk_norm")),
+                        ("no sliding window", _set("window", [None] * 6))],
     "smollm3_interval": [("RoPE on every layer", _set("use_rope", [True] * 4)),
                          ("NoPE on layer 0 instead of 3", _set("use_rope", [False, True, True, True]))],
 }

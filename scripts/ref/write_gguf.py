@@ -19,6 +19,9 @@ Written after llama.cpp's convert_hf_to_gguf.py (no `gguf` package is reachable 
     llama). llama.cpp fixes its NoPE layers to every 4th (n_no_rope_layer_step = 4) and loads
     no attention biases, so a config whose no_rope_layers differ, or with attention_bias, is
     refused.
+  - gemma3_text -> arch `gemma3` (conversion/gemma.py): as gemma2 (norms 1 + w, q/k norms
+    included), no attention soft-capping, `rope.freq_base_swa` for the local layers,
+    `attention.sliding_window` and `attention.sliding_window_pattern`.
   - gemma2 -> arch `gemma2` (conversion/gemma.py): every norm weight stored as 1 + w, the
     post-attention / pre- and post-feedforward norms as post_attention_norm / ffn_norm /
     post_ffw_norm, soft-capping and sliding_window keys. llama.cpp takes the attention scale
@@ -54,7 +57,8 @@ import hf_forward as hf  # noqa: E402
 from safetensors_io import bf16_to_f32, f32_to_bf16, st_read_folder  # noqa: E402
 
 ARCH = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
-        "qwen3_moe": "qwen3moe", "mixtral": "llama", "gemma2": "gemma2", "smollm3": "smollm3", "phi3": "phi3"}
+        "qwen3_moe": "qwen3moe", "mixtral": "llama", "gemma2": "gemma2", "smollm3": "smollm3",
+        "gemma3_text": "gemma3", "phi3": "phi3"}
 FILE_TYPE = {"f32": 0, "f16": 1, "bf16": 32}
 TOK_NORMAL, TOK_UNKNOWN, TOK_CONTROL, TOK_USER, TOK_BYTE = 1, 2, 3, 4, 6
 
@@ -246,6 +250,26 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
             raise SystemExit(f"smollm3: no_rope_layers {list(got)} differ from llama.cpp's fixed rule {want}")
         if c.get("attention_bias"):
             raise SystemExit("smollm3: llama.cpp's smollm3 has no attention biases")
+    if mt == "gemma3_text":
+        # conversion/gemma.py (Gemma3Model): the global layers' theta as rope.freq_base, the
+        # local one as rope.freq_base_swa, the window when a pattern is set; llama.cpp takes
+        # the attention scale from head_dim (hidden/heads for the 62-layer 27B) and, in the
+        # builds without the pattern key, puts a global layer every 6th
+        if c.get("query_pre_attn_scalar", 256) != hd:
+            print(f"warning: query_pre_attn_scalar {c.get('query_pre_attn_scalar')} != head_dim {hd}: "
+                  "llama.cpp will scale by head_dim", file=sys.stderr)
+        if c.get("attn_logit_softcapping"):
+            raise SystemExit("gemma3: attn_logit_softcapping is not in llama.cpp's gemma3")
+        if c.get("final_logit_softcapping"):
+            w.add(f"{arch}.final_logit_softcapping", G.F32, float(c["final_logit_softcapping"]))
+        pattern = c.get("sliding_window_pattern", 6)
+        if pattern != 1:
+            w.add(f"{arch}.attention.sliding_window", G.U32, int(c.get("sliding_window", 4096)))
+            w.add(f"{arch}.attention.sliding_window_pattern", G.U32, int(pattern))
+            if pattern != 6:
+                print(f"warning: sliding_window_pattern {pattern}: llama.cpp builds without the "
+                      "pattern key assume 6", file=sys.stderr)
+        w.add(f"{arch}.rope.freq_base_swa", G.F32, float(c.get("rope_local_base_freq", 10000.0)))
     if mt == "gemma2":
         if c.get("query_pre_attn_scalar", 256) != hd:
             print(f"warning: query_pre_attn_scalar {c.get('query_pre_attn_scalar')} != head_dim {hd}: "
@@ -283,7 +307,7 @@ def convert(folder, out, outtype="f32", pre="default", name=None):
         for i in range(c["num_hidden_layers"]):
             names[f"model.layers.{i}.self_attn.qkv_proj.weight"] = f"blk.{i}.attn_qkv.weight"
             names[f"model.layers.{i}.mlp.gate_up_proj.weight"] = f"blk.{i}.ffn_up.weight"
-    if mt == "gemma2":
+    if mt in ("gemma2", "gemma3_text"):
         for i in range(c["num_hidden_layers"]):
             p = f"model.layers.{i}."
             names[p + "post_attention_layernorm.weight"] = f"blk.{i}.post_attention_norm.weight"

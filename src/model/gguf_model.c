@@ -152,6 +152,55 @@ static forge_status phi3_longrope(const gguf_file *g, strbuf *sb, int64_t rdim, 
     return FORGE_OK;
 }
 
+/* llama.cpp's gemma3 (src/models/gemma3.cpp): the window when attention.sliding_window is set
+ * and positive, global layers every attention.sliding_window_pattern-th (6 when absent; a bool
+ * array of sliding layers in newer files), the local layers' RoPE base from rope.freq_base_swa
+ * (10000 when absent, what llama.cpp assumed before the key), the final soft-capping if set,
+ * and the attention scale as llama.cpp takes it: head_dim, hidden/heads for the 62-layer 27B. */
+static forge_status gemma3_config(const gguf_file *g, strbuf *sb, int64_t hidden, int64_t heads, int64_t hd,
+                                  forge_error *err) {
+    forge_status st;
+    double fcap = 0, base_swa = 10000;
+    int64_t swa = 0, layers = 0, pattern = 6;
+    if ((st = gguf_get_float(g, "gemma3.final_logit_softcapping", &fcap, err)) && st != FORGE_E_NOT_FOUND) return st;
+    if ((st = gguf_get_float(g, "gemma3.rope.freq_base_swa", &base_swa, err)) && st != FORGE_E_NOT_FOUND) return st;
+    if ((st = gguf_get_int(g, "gemma3.attention.sliding_window", &swa, err)) && st != FORGE_E_NOT_FOUND) return st;
+    gguf_get_int(g, "gemma3.block_count", &layers, NULL);
+    if (!(fcap >= 0 && fcap < 1e30) || !(base_swa > 0 && base_swa < 1e30) || swa < 0 || swa > 2000000000 ||
+        layers <= 0 || layers > 100000)
+        return err_set(err, FORGE_E_FORMAT, "GGUF gemma3 soft-capping, rope.freq_base_swa, sliding_window or "
+                       "block_count is out of range");
+    sb_printf(sb, ",\"attn_logit_softcapping\":null,\"final_logit_softcapping\":%.17g,\"rope_local_base_freq\":%.17g",
+              fcap, base_swa);
+    sb_printf(sb, ",\"query_pre_attn_scalar\":%lld", (long long)(layers == 62 ? hidden / heads : hd));
+    const gguf_kv *pk = gguf_find_kv(g, "gemma3.attention.sliding_window_pattern");
+    if (swa <= 0) { /* no window: every layer global */
+        sb_printf(sb, ",\"sliding_window\":null,\"layer_types\":[");
+        for (int64_t i = 0; i < layers; i++) sb_printf(sb, "%s\"full_attention\"", i ? "," : "");
+        sb_putc(sb, ']');
+        return FORGE_OK;
+    }
+    sb_printf(sb, ",\"sliding_window\":%lld", (long long)swa);
+    if (pk && pk->type == GGUF_ARRAY) {
+        if (pk->arr_type != GGUF_BOOL || pk->arr_n != (uint64_t)layers)
+            return err_set(err, FORGE_E_FORMAT, "GGUF key \"gemma3.attention.sliding_window_pattern\" must be an int or "
+                           "a bool per layer (%lld)", (long long)layers);
+        sb_printf(sb, ",\"layer_types\":[");
+        for (int64_t i = 0; i < layers; i++) {
+            bool v = gguf_arr_num(pk, (uint64_t)i) != 0;
+            sb_printf(sb, "%s\"%s\"", i ? "," : "", v ? "sliding_attention" : "full_attention");
+        }
+        sb_putc(sb, ']');
+        return FORGE_OK;
+    }
+    if (pk && (st = gguf_get_int(g, "gemma3.attention.sliding_window_pattern", &pattern, err))) return st;
+    if (pattern <= 0 || pattern > 100000)
+        return err_set(err, FORGE_E_FORMAT, "GGUF key \"gemma3.attention.sliding_window_pattern\" = %lld is out of range",
+                       (long long)pattern);
+    sb_printf(sb, ",\"sliding_window_pattern\":%lld", (long long)pattern);
+    return FORGE_OK;
+}
+
 static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error *err) {
     const gguf_file *g = &gm->file;
     gguf_str a;
@@ -161,17 +210,17 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
     char arch[32];
     if (a.len >= sizeof arch || memchr(a.s, 0, a.len) || memchr(a.s, '"', a.len) || memchr(a.s, '\\', a.len))
         return err_set(err, FORGE_E_UNSUPPORTED,
-                       "general.architecture \"%.*s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2, phi3, smollm3)",
+                       "general.architecture \"%.*s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3, smollm3)",
                        (int)(a.len < 64 ? a.len : 64), a.s);
     memcpy(arch, a.s, a.len);
     arch[a.len] = 0;
     if (strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3") && strcmp(arch, "qwen3moe") &&
-        strcmp(arch, "gemma2") && strcmp(arch, "phi3") && strcmp(arch, "smollm3"))
+        strcmp(arch, "gemma2") && strcmp(arch, "gemma3") && strcmp(arch, "phi3") && strcmp(arch, "smollm3"))
         return err_set(err, FORGE_E_UNSUPPORTED,
-                       "general.architecture \"%s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2, phi3, smollm3)",
+                       "general.architecture \"%s\" is not supported (llama, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3, smollm3)",
                        arch);
-    bool gemma2 = !strcmp(arch, "gemma2"), phi3 = !strcmp(arch, "phi3");
-    gm->norms_hold_one = gemma2;
+    bool gemma2 = !strcmp(arch, "gemma2"), gemma3 = !strcmp(arch, "gemma3"), phi3 = !strcmp(arch, "phi3");
+    gm->norms_hold_one = gemma2 || gemma3; /* conversion/gemma.py stores every norm as 1 + w */
     bool smollm3 = !strcmp(arch, "smollm3");
     gm->qk_permuted = !strcmp(arch, "llama") || smollm3; /* convert_hf_to_gguf: SmolLM3 is a LlamaModel */
     /* experts: llama.cpp's qwen3moe, and its llama arch with experts (Mixtral) */
@@ -188,7 +237,7 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
                        "are out of range", arch);
     bool qwen_moe = !strcmp(arch, "qwen3moe"), mixtral = !strcmp(arch, "llama") && n_exp > 0;
     if (qwen_moe && n_exp <= 0) return err_set(err, FORGE_E_FORMAT, "GGUF key \"qwen3moe.expert_count\" is missing or 0");
-    const char *model_type = qwen_moe ? "qwen3_moe" : mixtral ? "mixtral" : arch;
+    const char *model_type = qwen_moe ? "qwen3_moe" : mixtral ? "mixtral" : gemma3 ? "gemma3_text" : arch;
     int64_t splits = 1;
     if ((st = gguf_get_int(g, "split.count", &splits, err)) && st != FORGE_E_NOT_FOUND) return st;
     if (splits > 1 && splits - 1 != gm->n_more)
@@ -196,7 +245,8 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
                        (long long)splits, gm->n_more + 1);
 
     strbuf sb = STRBUF_INIT;
-    sb_printf(&sb, "{\"model_type\":\"%s\",\"hidden_act\":\"%s\"", model_type, gemma2 ? "gelu_pytorch_tanh" : "silu");
+    sb_printf(&sb, "{\"model_type\":\"%s\",\"hidden_act\":\"%s\"", model_type,
+              gemma2 || gemma3 ? "gelu_pytorch_tanh" : "silu");
     if (qwen_moe || mixtral) {
         /* llama.cpp renormalizes the top k for both (build_moe_ffn's norm_w), as Qwen3-MoE's
          * releases (norm_topk_prob true) and Mixtral do */
@@ -311,6 +361,7 @@ static forge_status build_config(gguf_model *gm, model_config *cfg, forge_error 
                   acap, fcap, (long long)swa);
         sb_printf(&sb, ",\"query_pre_attn_scalar\":%lld", (long long)(layers == 46 ? hidden / heads : hd));
     }
+    if (gemma3 && (st = gemma3_config(g, &sb, hidden, heads, hd, err))) goto out;
     if (qwen_moe) {
         /* a dense MLP width is unused when every layer is sparse; config_parse wants one */
         snprintf(key, sizeof key, "%s.feed_forward_length", arch);

@@ -16,7 +16,8 @@
 static const char *g_models[] = {"llama_gqa_tied", "llama3_rope", "qwen2_bias", "qwen3_qknorm",
                                  "mistral_window", "qwen2_window", "llama_mha_untied", "llama_bf16",
                                  "smollm3_nope", "qwen3_moe", "qwen3_moe_norm", "mixtral_window",
-                                 "gemma2_softcap", "gemma3_local", "phi3_longrope", "smollm3_interval"};
+                                 "gemma2_softcap", "gemma3_local", "phi3_longrope", "smollm3_interval",
+                                 "gemma3_pattern6"};
 
 static int argmax(const float *x, int n) {
     int b = 0;

@@ -87,6 +87,28 @@ TEST(smollm3_gguf_equals_safetensors) {
     forge_model_close(m);
 }
 
+/* llama.cpp's gemma3 (norms stored as 1 + w, q/k norms included; rope.freq_base_swa for the
+ * local layers, sliding_window and sliding_window_pattern, linear scaling on the global layers):
+ * gemma3_pattern6's F32 file gives the safetensors' logits bit for bit */
+TEST(gemma3_gguf_equals_safetensors) {
+    static float a[MAXT * 512], b[MAXT * 512];
+    int32_t toks[40];
+    for (int i = 0; i < 40; i++) toks[i] = (int32_t)(4 + t_rand64() % 316);
+    char msg[1100];
+    int Va = 0, Vb = 0;
+    CHECKF(run("tests/fixtures/parity/gemma3_pattern6/model.f32.gguf", toks, 40, a, &Va, msg), "%s", msg);
+    CHECKF(run("tests/fixtures/parity/gemma3_pattern6", toks, 40, b, &Vb, msg), "%s", msg);
+    CHECK(Va == 320 && Vb == 320);
+    int diff = 0;
+    for (int i = 0; i < 40 * 320; i++) diff += a[i] != b[i];
+    CHECKF(diff == 0, "%d of %d logits differ between the GGUF and the safetensors", diff, 40 * 320);
+    forge_error err;
+    forge_model *m = forge_model_open("tests/fixtures/parity/gemma3_pattern6/model.f32.gguf", NULL, &err);
+    CHECKF(m, "%s", m ? "" : err.msg);
+    if (m) CHECK_EQ_STR(forge_model_get_info(m)->model_type, "gemma3_text");
+    forge_model_close(m);
+}
+
 /* llama.cpp's phi3 (attn_qkv, ffn_up = gate_up, rope.dimension_count for the partial rotary,
  * longrope factors as F32 tensors, the attention factor as a key): the GGUF stores the factors
  * in f32 where config.json has decimals, so the logits match the float64 golden within the
@@ -224,6 +246,7 @@ TEST(quantized_experts_agree_with_llamacpp) {
 int main(void) {
     RUN(gemma2_gguf_equals_safetensors);
     RUN(smollm3_gguf_equals_safetensors);
+    RUN(gemma3_gguf_equals_safetensors);
     RUN(mixtral_gguf_equals_safetensors);
     RUN(phi3_gguf_matches_golden);
     RUN(f32_gguf_equals_safetensors);
