@@ -115,8 +115,8 @@ bool quant_make_row(int qtype, const float *x, void *out, int n);
  * scales for the 16 rows together and its codes in 64-byte slices holding 4 bytes of every row,
  * so that one 512-bit integer dot product serves 16 outputs and a block's 16 scales are one
  * load (the layouts: quant_r16.c). Made at load (the model owns the copy; rows past the end are
- * zero). Q4_0, Q4_K and Q6_K. */
-enum { QR16 = 16, QR16_Q4_0_BLOCK = 32 + 256, QR16_Q4_K_BLOCK = 64 + 128 + 128 + 2048, QR16_Q6_K_BLOCK = 32 + 256 + 3072 };
+ * zero). Q8_0, Q4_0, Q4_K and Q6_K. */
+enum { QR16 = 16, QR16_Q4_0_BLOCK = 32 + 256, QR16_Q8_0_BLOCK = 32 + 512, QR16_Q4_K_BLOCK = 64 + 128 + 128 + 2048, QR16_Q6_K_BLOCK = 32 + 256 + 3072 };
 /* bytes of the r16 copy of a rows x cols matrix; 0 when qtype or cols has no r16 layout */
 size_t quant_r16_bytes(int qtype, int rows, int cols);
 /* writes the groups [g0, g1) of src's r16 copy into dst (quant_r16_bytes(qtype, rows, cols)

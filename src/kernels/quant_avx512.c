@@ -10,7 +10,8 @@ void quant_r16_avx512_matmul(const float *x, int ldx, int m, const mm_weight *w,
                              void *scratch);
 
 static const quant_kernels g_avx512 = {"avx512vnni", qx_quantize_act, qx_dot, qx_dot4, qx_dequant, QX_DEQUANT_TYPES,
-                                       NULL, 1u << QT_Q4_0 | 1u << QT_Q4_K | 1u << QT_Q6_K, quant_r16_avx512_matmul};
+                                       NULL, 1u << QT_Q8_0 | 1u << QT_Q4_0 | 1u << QT_Q4_K | 1u << QT_Q6_K,
+                                       quant_r16_avx512_matmul};
 
 const quant_kernels *quant_avx512(void) {
     static int ok = -1;

@@ -10,6 +10,9 @@ size_t quant_r16_bytes(int qtype, int rows, int cols) {
     case QT_Q4_0:
         if (cols % QK) return 0;
         return groups * (size_t)(cols / QK) * QR16_Q4_0_BLOCK;
+    case QT_Q8_0:
+        if (cols % QK) return 0;
+        return groups * (size_t)(cols / QK) * QR16_Q8_0_BLOCK;
     case QT_Q4_K:
         if (cols % QKK) return 0;
         return groups * (size_t)(cols / QKK) * QR16_Q4_K_BLOCK;
@@ -31,6 +34,22 @@ static void pack_q4_0(const uint8_t *src, size_t rb, int rows, int g, int nb, ui
             const uint8_t *blk = src + (size_t)row * rb + (size_t)b * sizeof(blk_q4_0);
             memcpy(o + 2 * r, blk, 2);
             for (int k = 0; k < 4; k++) memcpy(o + 32 + 64 * k + 4 * r, blk + 2 + 4 * k, 4);
+        }
+    }
+}
+
+/* Q8_0: per group and block, the 16 rows' f16 scales, then 8 slices of 64 bytes, slice k holding
+ * codes 4k..4k+3 of each row (row r at 4r) plus 128 (xor 0x80: the unsigned operand vpdpbusd
+ * takes; the activation record's offset takes the 128 back out exactly) */
+static void pack_q8_0(const uint8_t *src, size_t rb, int rows, int g, int nb, uint8_t *o) {
+    for (int b = 0; b < nb; b++, o += QR16_Q8_0_BLOCK) {
+        for (int r = 0; r < QR16; r++) {
+            int row = g * QR16 + r;
+            if (row >= rows) continue;
+            const uint8_t *blk = src + (size_t)row * rb + (size_t)b * sizeof(blk_q8_0);
+            memcpy(o + 2 * r, blk, 2);
+            for (int k = 0; k < 8; k++)
+                for (int i = 0; i < 4; i++) o[32 + 64 * k + 4 * r + i] = blk[2 + 4 * k + i] ^ 0x80;
         }
     }
 }
@@ -94,6 +113,7 @@ bool quant_r16_pack(int qtype, const void *src, int rows, int cols, int g0, int 
     for (int g = g0; g < g1; g++, o += gb) {
         memset(o, 0, gb);
         if (qtype == QT_Q4_0) pack_q4_0(src, rb, rows, g, cols / QK, o);
+        else if (qtype == QT_Q8_0) pack_q8_0(src, rb, rows, g, cols / QK, o);
         else if (qtype == QT_Q4_K) pack_q4_k(src, rb, rows, g, cols / QKK, o);
         else pack_q6_k(src, rb, rows, g, cols / QKK, o);
     }

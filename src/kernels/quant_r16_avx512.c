@@ -33,14 +33,14 @@ static inline __m512i bcast32(const int8_t *p) {
 /* ---- activation records --------------------------------------------------------------- */
 
 static size_t act_stride(int qtype, int K) {
-    size_t s = qtype == QT_Q4_0 ? (size_t)K + (size_t)(K / QK) * 8 : (size_t)K + (size_t)(K / QKK) * 84;
+    size_t s = quant_act_type(qtype) == QT_Q8_0 ? (size_t)K + (size_t)(K / QK) * 8 : (size_t)K + (size_t)(K / QKK) * 84;
     return (s + 63) & ~(size_t)63;
 }
 
 /* one row's record from its quantized blocks (tmp: the set's Q8_0 or Q8_K bytes) */
 static void act_record(int qtype, const uint8_t *tmp, int K, uint8_t *rec) {
-    if (qtype == QT_Q4_0) {
-        int nb = K / QK;
+    if (quant_act_type(qtype) == QT_Q8_0) { /* Q4_0, Q8_0 */
+        int nb = K / QK, bias = qtype == QT_Q4_0 ? -8 : -128;
         float *d = (float *)(rec + K);
         int32_t *off = (int32_t *)(d + nb);
         for (int b = 0; b < nb; b++, tmp += sizeof(blk_q8_0)) {
@@ -50,7 +50,7 @@ static void act_record(int qtype, const uint8_t *tmp, int K, uint8_t *rec) {
             memcpy(rec + (size_t)b * QK, tmp + 2, QK);
             int s = 0;
             for (int i = 0; i < QK; i++) s += (int8_t)tmp[2 + i];
-            off[b] = -8 * s;
+            off[b] = bias * s;
         }
         return;
     }
@@ -107,6 +107,36 @@ static inline __attribute__((always_inline)) void tile_q4_0(const uint8_t *gw, i
             for (int k = 0; k < 4; k++) {
                 s0 = _mm512_dpbusd_epi32(s0, lo[k], bcast32(q + 4 * k));
                 s1 = _mm512_dpbusd_epi32(s1, hi[k], bcast32(q + 16 + 4 * k));
+            }
+            __m512 t = _mm512_mul_ps(dw, _mm512_set1_ps(d[b]));
+            acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(t, _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1))));
+        }
+    }
+    store_rows(acc, R, y, ldy, lanes, bias);
+}
+
+/* ref_dot Q8_0 per lane: sumi = sum(w * y), the codes stored as w + 128 and the record's offset
+ * -128 * sum(y); sum += dx * dy * (float)sumi */
+static inline __attribute__((always_inline)) void tile_q8_0(const uint8_t *gw, int nb, const uint8_t *act,
+                                                            size_t as, int K, const int R, float *y, int ldy,
+                                                            __mmask16 lanes, const float *bias) {
+    __m512 acc[8];
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++, gw += QR16_Q8_0_BLOCK) {
+        if (R == 1 && R16_PF)
+            for (int l = 0; l < QR16_Q8_0_BLOCK; l += 64) _mm_prefetch((const char *)gw + R16_PF + l, _MM_HINT_T0);
+        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)gw));
+        __m512i v[8];
+        for (int k = 0; k < 8; k++) v[k] = _mm512_loadu_si512(gw + 32 + 64 * k);
+        for (int r = 0; r < R; r++) {
+            const uint8_t *rec = act + (size_t)r * as;
+            const int8_t *q = (const int8_t *)rec + (size_t)b * QK;
+            const float *d = (const float *)(rec + K);
+            const int32_t *off = (const int32_t *)(d + nb);
+            __m512i s0 = _mm512_set1_epi32(off[b]), s1 = _mm512_setzero_si512();
+            for (int k = 0; k < 4; k++) {
+                s0 = _mm512_dpbusd_epi32(s0, v[k], bcast32(q + 4 * k));
+                s1 = _mm512_dpbusd_epi32(s1, v[4 + k], bcast32(q + 16 + 4 * k));
             }
             __m512 t = _mm512_mul_ps(dw, _mm512_set1_ps(d[b]));
             acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(t, _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1))));
@@ -228,6 +258,13 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *gw, i
 static void group_rows(int qtype, const uint8_t *gw, int K, const uint8_t *act, size_t as, int m, float *y, int ldy,
                        __mmask16 lanes, const float *bias) {
     int r = 0;
+    if (qtype == QT_Q8_0) {
+        int nb = K / QK;
+        for (; r + 8 <= m; r += 8) tile_q8_0(gw, nb, act + (size_t)r * as, as, K, 8, y + (size_t)r * ldy, ldy, lanes, bias);
+        for (; r + 4 <= m; r += 4) tile_q8_0(gw, nb, act + (size_t)r * as, as, K, 4, y + (size_t)r * ldy, ldy, lanes, bias);
+        for (; r < m; r++) tile_q8_0(gw, nb, act + (size_t)r * as, as, K, 1, y + (size_t)r * ldy, ldy, lanes, bias);
+        return;
+    }
     if (qtype == QT_Q4_0) {
         int nb = K / QK;
         for (; r + 8 <= m; r += 8) tile_q4_0(gw, nb, act + (size_t)r * as, as, K, 8, y + (size_t)r * ldy, ldy, lanes, bias);

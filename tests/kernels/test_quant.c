@@ -506,7 +506,14 @@ static void r16_unpack(int qt, const uint8_t *p, int rows, int cols, uint8_t *ou
         const uint8_t *g = p + (size_t)(row / QR16) * gb;
         int r = row % QR16;
         uint8_t *o = out + (size_t)row * rb;
-        if (qt == QT_Q4_0)
+        if (qt == QT_Q8_0)
+            for (int b = 0; b < cols / 32; b++) {
+                const uint8_t *blk = g + (size_t)b * QR16_Q8_0_BLOCK;
+                memcpy(o + 34 * b, blk + 2 * r, 2);
+                for (int k = 0; k < 8; k++)
+                    for (int i = 0; i < 4; i++) o[34 * b + 2 + 4 * k + i] = blk[32 + 64 * k + 4 * r + i] ^ 0x80;
+            }
+        else if (qt == QT_Q4_0)
             for (int b = 0; b < cols / 32; b++) {
                 const uint8_t *blk = g + (size_t)b * QR16_Q4_0_BLOCK;
                 memcpy(o + 18 * b, blk + 2 * r, 2);
@@ -544,9 +551,9 @@ TEST(r16_matmul_equals_reference) {
         printf("    (no r16 products in the %s set)\n", v->name);
         return;
     }
-    const int types[3] = {QT_Q4_0, QT_Q4_K, QT_Q6_K};
-    const char *tn[3] = {"Q4_0", "Q4_K", "Q6_K"};
-    for (int t = 0; t < 3; t++) {
+    const int types[4] = {QT_Q8_0, QT_Q4_0, QT_Q4_K, QT_Q6_K};
+    const char *tn[4] = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"};
+    for (int t = 0; t < 4; t++) {
         int qt = types[t];
         CHECK(v->r16_types >> qt & 1u);
         for (int shape = 0; shape < 3; shape++) {
@@ -557,9 +564,9 @@ TEST(r16_matmul_equals_reference) {
             if (shape == 1) /* extreme codes */
                 for (int j = 0; j < rows; j += 3)
                     for (int b = 0; b < cols / quant_block_elems(qt); b++) {
-                        int bb = quant_block_bytes(qt), qo = qt == QT_Q4_0 ? 2 : qt == QT_Q4_K ? 16 : 0,
-                            qn = qt == QT_Q4_0 ? 16 : qt == QT_Q4_K ? 128 : 192;
-                        memset(wd + rb * j + (size_t)bb * b + qo, j % 2 ? 0xff : 0x00, qn);
+                        int bb = quant_block_bytes(qt), qo = qt == QT_Q4_0 || qt == QT_Q8_0 ? 2 : qt == QT_Q4_K ? 16 : 0,
+                            qn = qt == QT_Q4_0 ? 16 : qt == QT_Q8_0 ? 32 : qt == QT_Q4_K ? 128 : 192;
+                        memset(wd + rb * j + (size_t)bb * b + qo, qt == QT_Q8_0 ? (j % 2 ? 0x7f : 0x80) : j % 2 ? 0xff : 0x00, qn);
                         if (qt == QT_Q4_K) memset(wd + rb * j + (size_t)bb * b + 4, 0xff, 12);
                         if (qt == QT_Q6_K) memset(wd + rb * j + (size_t)bb * b + 192, j % 2 ? 0x80 : 0x7f, 16);
                     }
