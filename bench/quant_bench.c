@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
     const quant_kernels *vs[3] = {quant_ref(), quant_avx2(), quant_avx512()};
     int M = 64;
     float *x = malloc((size_t)M * cols * 4), *y = malloc((size_t)M * rows * 4);
-    for (int i = 0; i < M * cols; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int i = 0; i < M * cols; i++) x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     printf("%-5s %-11s %12s %14s\n", "type", "variant", "1 row GB/s", "64 rows GMAC/s");
     for (int t = 0; t < 8; t++) {
         if (cols % quant_block_elems(types[t])) continue;

@@ -89,7 +89,7 @@ static inline __attribute__((always_inline)) void tile_q4_0(const uint8_t *gw, i
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int b = 0; b < nb; b++, gw += QR16_Q4_0_BLOCK) {
-        if (R == 1 && R16_PF)
+        if (R == 1 && R16_PF > 0)
             for (int l = 0; l < QR16_Q4_0_BLOCK; l += 64) _mm_prefetch((const char *)gw + R16_PF + l, _MM_HINT_T0);
         __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)gw));
         __m512i lo[4], hi[4];
@@ -123,7 +123,7 @@ static inline __attribute__((always_inline)) void tile_q8_0(const uint8_t *gw, i
     __m512 acc[8];
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++, gw += QR16_Q8_0_BLOCK) {
-        if (R == 1 && R16_PF)
+        if (R == 1 && R16_PF > 0)
             for (int l = 0; l < QR16_Q8_0_BLOCK; l += 64) _mm_prefetch((const char *)gw + R16_PF + l, _MM_HINT_T0);
         __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)gw));
         __m512i v[8];
@@ -154,7 +154,7 @@ static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *gw, i
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int b = 0; b < nb; b++, gw += QR16_Q4_K_BLOCK) {
-        if (R == 1 && R16_PF)
+        if (R == 1 && R16_PF > 0)
             for (int l = 0; l < QR16_Q4_K_BLOCK; l += 64) _mm_prefetch((const char *)gw + R16_PF + l, _MM_HINT_T0);
         __m512i isum[4], msum[4];
         for (int r = 0; r < R; r++) isum[r] = msum[r] = _mm512_setzero_si512();
@@ -213,7 +213,7 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *gw, i
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
     for (int b = 0; b < nb; b++, gw += QR16_Q6_K_BLOCK) {
-        if (R == 1 && R16_PF)
+        if (R == 1 && R16_PF > 0)
             for (int l = 0; l < QR16_Q6_K_BLOCK; l += 64) _mm_prefetch((const char *)gw + R16_PF + l, _MM_HINT_T0);
         __m512i isum[4];
         for (int r = 0; r < R; r++) isum[r] = _mm512_setzero_si512();
