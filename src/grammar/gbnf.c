@@ -571,7 +571,10 @@ static void parse_sequence(parser *P, int r, bool nested, evec *seq) {
                 P->p++;
                 skip_space(P, nested);
                 max = -1;
-                if (P->p < P->end && *P->p >= '0' && *P->p <= '9' && !parse_uint(P, &max)) break;
+                if (P->p < P->end && *P->p >= '0' && *P->p <= '9' && !parse_uint(P, &max)) {
+                    free(piece.v); /* a maximum above the limit */
+                    break;
+                }
                 skip_space(P, nested);
             }
             if (P->p >= P->end || *P->p != '}') {

@@ -112,6 +112,8 @@ TEST(gbnf_errors) {
         {"root ::= \"\\q\"\n", "unknown escape"},
         {"root ::= \"a\"{3,2}\n", "maximum is below"},
         {"root ::= \"a\"{99999}\n", "repetition count"},
+        /* a maximum over the limit after the comma (the fuzzer found its piece leaked) */
+        {"root ::= [^a-c]{1,99999999}\n", "repetition count"},
         {"root ::= (\"a\"\n", "expected ')'"},
         {"root ::= \"a\"\nroot ::= \"b\"\n", "defined twice"},
         {"root = \"a\"\n", "'::='"},
