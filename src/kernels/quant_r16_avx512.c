@@ -80,23 +80,34 @@ static inline void store_rows(const __m512 *acc, int R, float *y, int ldy, __mma
     }
 }
 
-/* ref_dot Q4_0 per lane: sumi = sum((q - 8) * y) (the -8 as the record's offset), then
- * sum += dx * dy * (float)sumi */
-static inline __attribute__((always_inline)) void tile_q4_0(const uint8_t *gw, int nb, const uint8_t *act,
-                                                            size_t as, int K, const int R, float *y, int ldy,
-                                                            __mmask16 lanes, const float *bias) {
+/* Decode (one activation row) reads each block once: its lines are prefetched R16_PF ahead */
+static inline void prefetch_block(const uint8_t *gw, int bytes) {
+    for (int l = 0; l < bytes; l += 64) _mm_prefetch((const char *)gw + R16_PF + l, _MM_HINT_T0);
+}
+
+/* ref_dot Q4_0 and Q8_0 per lane: sumi = sum(w * y), with w = q - 8 for Q4_0's nibbles and
+ * w = code - 128 for Q8_0's codes stored + 128 (the offset is the record's, -8 or -128 times
+ * sum(y)); sum += dx * dy * (float)sumi */
+static inline __attribute__((always_inline)) void tile_32(const uint8_t *gw, int nb, const uint8_t *act, size_t as,
+                                                          int K, const int R, float *y, int ldy, __mmask16 lanes,
+                                                          const float *bias, const bool q8) {
+    const int bytes = q8 ? QR16_Q8_0_BLOCK : QR16_Q4_0_BLOCK;
     __m512 acc[8];
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0f);
-    for (int b = 0; b < nb; b++, gw += QR16_Q4_0_BLOCK) {
-        if (R == 1 && R16_PF > 0)
-            for (int l = 0; l < QR16_Q4_0_BLOCK; l += 64) _mm_prefetch((const char *)gw + R16_PF + l, _MM_HINT_T0);
+    for (int b = 0; b < nb; b++, gw += bytes) {
+        if (R == 1 && R16_PF > 0) prefetch_block(gw, bytes);
         __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)gw));
-        __m512i lo[4], hi[4];
+        __m512i lo[4], hi[4]; /* codes 4k..4k+3 and 16+4k..16+4k+3 of each row */
         for (int k = 0; k < 4; k++) {
-            __m512i v = _mm512_loadu_si512(gw + 32 + 64 * k);
-            lo[k] = _mm512_and_si512(v, m4);
-            hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            if (q8) {
+                lo[k] = _mm512_loadu_si512(gw + 32 + 64 * k);
+                hi[k] = _mm512_loadu_si512(gw + 32 + 64 * (4 + k));
+            } else {
+                __m512i v = _mm512_loadu_si512(gw + 32 + 64 * k);
+                lo[k] = _mm512_and_si512(v, m4);
+                hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            }
         }
         for (int r = 0; r < R; r++) {
             const uint8_t *rec = act + (size_t)r * as;
@@ -115,36 +126,6 @@ static inline __attribute__((always_inline)) void tile_q4_0(const uint8_t *gw, i
     store_rows(acc, R, y, ldy, lanes, bias);
 }
 
-/* ref_dot Q8_0 per lane: sumi = sum(w * y), the codes stored as w + 128 and the record's offset
- * -128 * sum(y); sum += dx * dy * (float)sumi */
-static inline __attribute__((always_inline)) void tile_q8_0(const uint8_t *gw, int nb, const uint8_t *act,
-                                                            size_t as, int K, const int R, float *y, int ldy,
-                                                            __mmask16 lanes, const float *bias) {
-    __m512 acc[8];
-    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
-    for (int b = 0; b < nb; b++, gw += QR16_Q8_0_BLOCK) {
-        if (R == 1 && R16_PF > 0)
-            for (int l = 0; l < QR16_Q8_0_BLOCK; l += 64) _mm_prefetch((const char *)gw + R16_PF + l, _MM_HINT_T0);
-        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)gw));
-        __m512i v[8];
-        for (int k = 0; k < 8; k++) v[k] = _mm512_loadu_si512(gw + 32 + 64 * k);
-        for (int r = 0; r < R; r++) {
-            const uint8_t *rec = act + (size_t)r * as;
-            const int8_t *q = (const int8_t *)rec + (size_t)b * QK;
-            const float *d = (const float *)(rec + K);
-            const int32_t *off = (const int32_t *)(d + nb);
-            __m512i s0 = _mm512_set1_epi32(off[b]), s1 = _mm512_setzero_si512();
-            for (int k = 0; k < 4; k++) {
-                s0 = _mm512_dpbusd_epi32(s0, v[k], bcast32(q + 4 * k));
-                s1 = _mm512_dpbusd_epi32(s1, v[4 + k], bcast32(q + 16 + 4 * k));
-            }
-            __m512 t = _mm512_mul_ps(dw, _mm512_set1_ps(d[b]));
-            acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(t, _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1))));
-        }
-    }
-    store_rows(acc, R, y, ldy, lanes, bias);
-}
-
 /* ref_dot Q4_K per lane: sumi = sum_j sc_j * sum(q * y), summ = sum_j m_j * (y's sub-block
  * sum); sum += (dw * yd) * (float)sumi - (dminw * yd) * (float)summ */
 static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *gw, int nb, const uint8_t *act,
@@ -154,8 +135,7 @@ static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *gw, i
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int b = 0; b < nb; b++, gw += QR16_Q4_K_BLOCK) {
-        if (R == 1 && R16_PF > 0)
-            for (int l = 0; l < QR16_Q4_K_BLOCK; l += 64) _mm_prefetch((const char *)gw + R16_PF + l, _MM_HINT_T0);
+        if (R == 1 && R16_PF > 0) prefetch_block(gw, QR16_Q4_K_BLOCK);
         __m512i isum[4], msum[4];
         for (int r = 0; r < R; r++) isum[r] = msum[r] = _mm512_setzero_si512();
         for (int p = 0; p < 4; p++) {
@@ -213,8 +193,7 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *gw, i
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
     for (int b = 0; b < nb; b++, gw += QR16_Q6_K_BLOCK) {
-        if (R == 1 && R16_PF > 0)
-            for (int l = 0; l < QR16_Q6_K_BLOCK; l += 64) _mm_prefetch((const char *)gw + R16_PF + l, _MM_HINT_T0);
+        if (R == 1 && R16_PF > 0) prefetch_block(gw, QR16_Q6_K_BLOCK);
         __m512i isum[4];
         for (int r = 0; r < R; r++) isum[r] = _mm512_setzero_si512();
         for (int h = 0; h < 2; h++)
@@ -255,34 +234,37 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *gw, i
 
 /* ---- the product ---------------------------------------------------------------------- */
 
+/* m activation rows against one group: tiles of `big` rows, then `mid`, then single rows (each
+ * row's operations are the same in every tile size) */
+#define TILES(big, mid, TILE)                                                                      \
+    do {                                                                                           \
+        int r = 0;                                                                                 \
+        for (; r + (big) <= m; r += (big)) TILE(big);                                              \
+        for (; r + (mid) <= m; r += (mid)) TILE(mid);                                              \
+        for (; r < m; r++) TILE(1);                                                                \
+    } while (0)
+#define ARGS(R) act + (size_t)r * as, as, K, R, y + (size_t)r * ldy, ldy, lanes, bias
+
 static void group_rows(int qtype, const uint8_t *gw, int K, const uint8_t *act, size_t as, int m, float *y, int ldy,
                        __mmask16 lanes, const float *bias) {
-    int r = 0;
-    if (qtype == QT_Q8_0) {
-        int nb = K / QK;
-        for (; r + 8 <= m; r += 8) tile_q8_0(gw, nb, act + (size_t)r * as, as, K, 8, y + (size_t)r * ldy, ldy, lanes, bias);
-        for (; r + 4 <= m; r += 4) tile_q8_0(gw, nb, act + (size_t)r * as, as, K, 4, y + (size_t)r * ldy, ldy, lanes, bias);
-        for (; r < m; r++) tile_q8_0(gw, nb, act + (size_t)r * as, as, K, 1, y + (size_t)r * ldy, ldy, lanes, bias);
-        return;
+    int nb = K / quant_block_elems(qtype);
+#define T8(R) tile_32(gw, nb, ARGS(R), true)
+#define T4(R) tile_32(gw, nb, ARGS(R), false)
+#define TK4(R) tile_q4_k(gw, nb, ARGS(R))
+#define TK6(R) tile_q6_k(gw, nb, ARGS(R))
+    switch (qtype) {
+    case QT_Q8_0: TILES(8, 4, T8); break;
+    case QT_Q4_0: TILES(8, 4, T4); break;
+    case QT_Q4_K: TILES(4, 2, TK4); break;
+    default: TILES(4, 2, TK6); break; /* Q6_K */
     }
-    if (qtype == QT_Q4_0) {
-        int nb = K / QK;
-        for (; r + 8 <= m; r += 8) tile_q4_0(gw, nb, act + (size_t)r * as, as, K, 8, y + (size_t)r * ldy, ldy, lanes, bias);
-        for (; r + 4 <= m; r += 4) tile_q4_0(gw, nb, act + (size_t)r * as, as, K, 4, y + (size_t)r * ldy, ldy, lanes, bias);
-        for (; r < m; r++) tile_q4_0(gw, nb, act + (size_t)r * as, as, K, 1, y + (size_t)r * ldy, ldy, lanes, bias);
-        return;
-    }
-    int nb = K / QKK;
-    if (qtype == QT_Q6_K) {
-        for (; r + 4 <= m; r += 4) tile_q6_k(gw, nb, act + (size_t)r * as, as, K, 4, y + (size_t)r * ldy, ldy, lanes, bias);
-        for (; r + 2 <= m; r += 2) tile_q6_k(gw, nb, act + (size_t)r * as, as, K, 2, y + (size_t)r * ldy, ldy, lanes, bias);
-        for (; r < m; r++) tile_q6_k(gw, nb, act + (size_t)r * as, as, K, 1, y + (size_t)r * ldy, ldy, lanes, bias);
-        return;
-    }
-    for (; r + 4 <= m; r += 4) tile_q4_k(gw, nb, act + (size_t)r * as, as, K, 4, y + (size_t)r * ldy, ldy, lanes, bias);
-    for (; r + 2 <= m; r += 2) tile_q4_k(gw, nb, act + (size_t)r * as, as, K, 2, y + (size_t)r * ldy, ldy, lanes, bias);
-    for (; r < m; r++) tile_q4_k(gw, nb, act + (size_t)r * as, as, K, 1, y + (size_t)r * ldy, ldy, lanes, bias);
+#undef T8
+#undef T4
+#undef TK4
+#undef TK6
 }
+#undef TILES
+#undef ARGS
 
 void quant_r16_avx512_matmul(const float *x, int ldx, int m, const mm_weight *w, int j0, int j1, float *y, int ldy,
                              void *scratch);

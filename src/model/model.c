@@ -171,70 +171,72 @@ static void r16_groups(void *ctx, int chunk, int thread) {
  * (kernels/quant.h) get one, made here once so every context shares it (as llama.cpp
  * repacks at load). The stored rows stay bound too: embedding lookups, other backends and
  * kernel sets read them. FORGE_REPACK=0 turns this off; so does too little free memory. */
-static void r16_visit(forge_model *m, const quant_kernels *qk, bool make, size_t *bytes, int *n, tpool *pool) {
-    const model_config *c = &m->cfg;
-    for (int l = 0; l <= c->n_layers; l++) {
-        mm_weight *ws[7 + 3 * 256];
-        int nw = 0;
-        if (l == c->n_layers) {
-            ws[nw++] = &m->lm_head;
-        } else {
-            layer_weights *L = &m->layers[l];
-            mm_weight *dense[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wgate, &L->wup, &L->wdown};
-            for (int i = 0; i < 7; i++) ws[nw++] = dense[i];
-            if (L->moe && L->egate)
-                for (int e = 0; e < c->n_experts && e < 256; e++) {
-                    ws[nw++] = &L->egate[e];
-                    ws[nw++] = &L->eup[e];
-                    ws[nw++] = &L->edown[e];
-                }
-        }
-        for (int i = 0; i < nw; i++) {
-            mm_weight *w = ws[i];
-            if (!w->data || !w->qtype || w->r16 || !(qk->matmul_r16 && (qk->r16_types >> w->qtype & 1u))) continue;
-            size_t pb = quant_r16_bytes(w->qtype, w->rows, w->cols);
-            if (!pb) continue;
-            if (!make) {
-                *bytes += pb;
-                (*n)++;
-                continue;
-            }
-            unsigned char *dst = own(m, pb);
-            if (!dst) continue; /* the stored rows serve */
-            r16_job j = {.w = w, .dst = dst, .groups_per = 8};
-            int chunks = ((w->rows + QR16 - 1) / QR16 + j.groups_per - 1) / j.groups_per;
-            if (pool) tpool_run(pool, chunks, r16_groups, &j);
-            else
-                for (int ch = 0; ch < chunks; ch++) r16_groups(&j, ch, 0);
-            w->r16 = dst;
-            *bytes += pb;
-            (*n)++;
-        }
+/* A pass over the matrices: counting them (make false), or giving each its copy. */
+typedef struct r16_pass {
+    forge_model *m;
+    const quant_kernels *qk;
+    bool make;
+    tpool *pool;
+    size_t bytes;
+    int n;
+} r16_pass;
+
+static void r16_one(r16_pass *ps, mm_weight *w) {
+    if (!w->data || w->r16 || w->qtype <= 0 || w->qtype >= 32 || !(ps->qk->r16_types >> w->qtype & 1u)) return;
+    size_t pb = quant_r16_bytes(w->qtype, w->rows, w->cols);
+    if (!pb) return;
+    if (ps->make) {
+        unsigned char *dst = own(ps->m, pb);
+        if (!dst) return; /* the stored rows serve */
+        r16_job j = {.w = w, .dst = dst, .groups_per = 8};
+        int chunks = ((w->rows + QR16 - 1) / QR16 + j.groups_per - 1) / j.groups_per;
+        if (ps->pool) tpool_run(ps->pool, chunks, r16_groups, &j);
+        else
+            for (int ch = 0; ch < chunks; ch++) r16_groups(&j, ch, 0);
+        w->r16 = dst;
     }
+    ps->bytes += pb;
+    ps->n++;
+}
+
+/* every matrix the forward multiplies: the layers' (experts included) and the LM head */
+static void r16_visit(r16_pass *ps) {
+    forge_model *m = ps->m;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        layer_weights *L = &m->layers[l];
+        mm_weight *dense[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wgate, &L->wup, &L->wdown};
+        for (int i = 0; i < 7; i++) r16_one(ps, dense[i]);
+        if (L->moe && L->egate)
+            for (int e = 0; e < m->cfg.n_experts; e++) {
+                r16_one(ps, &L->egate[e]);
+                r16_one(ps, &L->eup[e]);
+                r16_one(ps, &L->edown[e]);
+            }
+    }
+    r16_one(ps, &m->lm_head);
 }
 
 static void model_repack(forge_model *m) {
     const quant_kernels *qk = quant_get();
     const char *env = getenv("FORGE_REPACK");
     if (!qk->matmul_r16 || (env && !strcmp(env, "0"))) return;
-    size_t bytes = 0;
-    int n = 0;
-    r16_visit(m, qk, false, &bytes, &n, NULL);
-    if (!n) return;
+    r16_pass count = {.m = m, .qk = qk};
+    r16_visit(&count);
+    if (!count.n) return;
     size_t avail = sys_mem_available();
-    if (avail && bytes + ((size_t)1 << 30) > avail) {
+    if (avail && count.bytes + ((size_t)1 << 30) > avail) {
         log_info("not repacking %d quantized matrices for the %s kernels: %.1f GB would leave under 1 GB of the %.1f GB "
-                 "available (their stored rows are used)", n, qk->name, (double)bytes * 1e-9, (double)avail * 1e-9);
+                 "available (their stored rows are used)", count.n, qk->name, (double)count.bytes * 1e-9,
+                 (double)avail * 1e-9);
         return;
     }
     double t0 = now_seconds();
     int nt = m->n_threads > 0 ? m->n_threads : 1;
     if (nt > 1 && !m->qpool) m->qpool = tpool_create(nt);
-    bytes = 0;
-    n = 0;
-    r16_visit(m, qk, true, &bytes, &n, nt > 1 ? m->qpool : NULL);
-    log_info("repacked %d quantized matrices (%.1f MB) for the %s kernels in %.2f s", n, (double)bytes * 1e-6, qk->name,
-             now_seconds() - t0);
+    r16_pass make = {.m = m, .qk = qk, .make = true, .pool = nt > 1 ? m->qpool : NULL};
+    r16_visit(&make);
+    log_info("repacked %d quantized matrices (%.1f MB) for the %s kernels in %.2f s", make.n, (double)make.bytes * 1e-6,
+             qk->name, now_seconds() - t0);
 }
 
 /* A matrix used in place from the mapping (copied only when misaligned for its dtype). */

@@ -51,62 +51,42 @@ static int argmax(const float *x, int n) {
     return b;
 }
 
-TEST(gemma2_gguf_equals_safetensors) {
+/* The folder's model.f32.gguf (written by scripts/ref/write_gguf.py) gives the folder's
+ * safetensors' logits bit for bit on 40 random tokens, and reads as model_type. */
+static void gguf_equals_safetensors(const char *dir, const char *model_type) {
     static float a[MAXT * 512], b[MAXT * 512];
     int32_t toks[40];
     for (int i = 0; i < 40; i++) toks[i] = (int32_t)(4 + t_rand64() % 316);
-    char msg[1100];
+    char gguf[256], msg[1100];
+    snprintf(gguf, sizeof gguf, "%s/model.f32.gguf", dir);
     int Va = 0, Vb = 0;
-    CHECKF(run("tests/fixtures/parity/gemma2_softcap/model.f32.gguf", toks, 40, a, &Va, msg), "%s", msg);
-    CHECKF(run("tests/fixtures/parity/gemma2_softcap", toks, 40, b, &Vb, msg), "%s", msg);
+    CHECKF(run(gguf, toks, 40, a, &Va, msg), "%s", msg);
+    CHECKF(run(dir, toks, 40, b, &Vb, msg), "%s", msg);
     CHECK(Va == 320 && Vb == 320);
     int diff = 0;
-    for (int i = 0; i < 40 * 320; i++) diff += a[i] != b[i];
-    CHECKF(diff == 0, "%d of %d logits differ between the GGUF and the safetensors", diff, 40 * 320);
+    for (int i = 0; i < 40 * 320; i++) diff += memcmp(&a[i], &b[i], sizeof(float)) != 0;
+    CHECKF(diff == 0, "%s: %d of %d logits differ between the GGUF and the safetensors", dir, diff, 40 * 320);
+    forge_error err;
+    forge_model *m = forge_model_open(gguf, NULL, &err);
+    CHECKF(m, "%s", m ? "" : err.msg);
+    if (m) CHECK_EQ_STR(forge_model_get_info(m)->model_type, model_type);
+    forge_model_close(m);
 }
+
+TEST(gemma2_gguf_equals_safetensors) { gguf_equals_safetensors("tests/fixtures/parity/gemma2_softcap", "gemma2"); }
 
 /* llama.cpp's smollm3 (q/k rows permuted as for llama, every 4th layer without RoPE, no key
  * for it): the F32 file of smollm3_interval (NoPE on layer 3 by no_rope_layer_interval) gives
  * the safetensors' logits bit for bit, and the model is a smollm3 */
 TEST(smollm3_gguf_equals_safetensors) {
-    static float a[MAXT * 512], b[MAXT * 512];
-    int32_t toks[40];
-    for (int i = 0; i < 40; i++) toks[i] = (int32_t)(4 + t_rand64() % 316);
-    char msg[1100];
-    int Va = 0, Vb = 0;
-    CHECKF(run("tests/fixtures/parity/smollm3_interval/model.f32.gguf", toks, 40, a, &Va, msg), "%s", msg);
-    CHECKF(run("tests/fixtures/parity/smollm3_interval", toks, 40, b, &Vb, msg), "%s", msg);
-    CHECK(Va == 320 && Vb == 320);
-    int diff = 0;
-    for (int i = 0; i < 40 * 320; i++) diff += a[i] != b[i];
-    CHECKF(diff == 0, "%d of %d logits differ between the GGUF and the safetensors", diff, 40 * 320);
-    forge_error err;
-    forge_model *m = forge_model_open("tests/fixtures/parity/smollm3_interval/model.f32.gguf", NULL, &err);
-    CHECKF(m, "%s", m ? "" : err.msg);
-    if (m) CHECK_EQ_STR(forge_model_get_info(m)->model_type, "smollm3");
-    forge_model_close(m);
+    gguf_equals_safetensors("tests/fixtures/parity/smollm3_interval", "smollm3");
 }
 
 /* llama.cpp's gemma3 (norms stored as 1 + w, q/k norms included; rope.freq_base_swa for the
  * local layers, sliding_window and sliding_window_pattern, linear scaling on the global layers):
  * gemma3_pattern6's F32 file gives the safetensors' logits bit for bit */
 TEST(gemma3_gguf_equals_safetensors) {
-    static float a[MAXT * 512], b[MAXT * 512];
-    int32_t toks[40];
-    for (int i = 0; i < 40; i++) toks[i] = (int32_t)(4 + t_rand64() % 316);
-    char msg[1100];
-    int Va = 0, Vb = 0;
-    CHECKF(run("tests/fixtures/parity/gemma3_pattern6/model.f32.gguf", toks, 40, a, &Va, msg), "%s", msg);
-    CHECKF(run("tests/fixtures/parity/gemma3_pattern6", toks, 40, b, &Vb, msg), "%s", msg);
-    CHECK(Va == 320 && Vb == 320);
-    int diff = 0;
-    for (int i = 0; i < 40 * 320; i++) diff += a[i] != b[i];
-    CHECKF(diff == 0, "%d of %d logits differ between the GGUF and the safetensors", diff, 40 * 320);
-    forge_error err;
-    forge_model *m = forge_model_open("tests/fixtures/parity/gemma3_pattern6/model.f32.gguf", NULL, &err);
-    CHECKF(m, "%s", m ? "" : err.msg);
-    if (m) CHECK_EQ_STR(forge_model_get_info(m)->model_type, "gemma3_text");
-    forge_model_close(m);
+    gguf_equals_safetensors("tests/fixtures/parity/gemma3_pattern6", "gemma3_text");
 }
 
 /* llama.cpp's phi3 (attn_qkv, ffn_up = gate_up, rope.dimension_count for the partial rotary,
@@ -143,39 +123,9 @@ TEST(phi3_gguf_matches_golden) {
 }
 
 /* llama.cpp's llama arch with experts (Mixtral): q/k rows unpermuted, experts split */
-TEST(mixtral_gguf_equals_safetensors) {
-    static float a[MAXT * 512], b[MAXT * 512];
-    int32_t toks[40];
-    for (int i = 0; i < 40; i++) toks[i] = (int32_t)(4 + t_rand64() % 316);
-    char msg[1100];
-    int Va = 0, Vb = 0;
-    CHECKF(run("tests/fixtures/gguf-moe/tiny-mixtral/model.f32.gguf", toks, 40, a, &Va, msg), "%s", msg);
-    CHECKF(run("tests/fixtures/gguf-moe/tiny-mixtral", toks, 40, b, &Vb, msg), "%s", msg);
-    CHECK(Va == 320 && Vb == 320);
-    CHECKF(!memcmp(a, b, 40 * 320 * sizeof(float)), "GGUF and safetensors logits differ");
-    forge_error err;
-    forge_model *m = forge_model_open("tests/fixtures/gguf-moe/tiny-mixtral/model.f32.gguf", NULL, &err);
-    CHECKF(m, "%s", m ? "" : err.msg);
-    if (m) CHECK_EQ_STR(forge_model_get_info(m)->model_type, "mixtral");
-    forge_model_close(m);
-}
+TEST(mixtral_gguf_equals_safetensors) { gguf_equals_safetensors("tests/fixtures/gguf-moe/tiny-mixtral", "mixtral"); }
 
-TEST(f32_gguf_equals_safetensors) {
-    static float a[MAXT * 512], b[MAXT * 512];
-    int32_t toks[40];
-    for (int i = 0; i < 40; i++) toks[i] = (int32_t)(4 + t_rand64() % 316);
-    char msg[1100];
-    int Va = 0, Vb = 0;
-    CHECKF(run(DIR "/model.f32.gguf", toks, 40, a, &Va, msg), "%s", msg);
-    CHECKF(run(DIR, toks, 40, b, &Vb, msg), "%s", msg);
-    CHECK(Va == 320 && Vb == 320);
-    CHECKF(!memcmp(a, b, 40 * 320 * sizeof(float)), "GGUF and safetensors logits differ");
-    forge_error err;
-    forge_model *m = forge_model_open(DIR "/model.f32.gguf", NULL, &err);
-    CHECKF(m, "%s", m ? "" : err.msg);
-    if (m) CHECK_EQ_STR(forge_model_get_info(m)->model_type, "qwen3_moe");
-    forge_model_close(m);
-}
+TEST(f32_gguf_equals_safetensors) { gguf_equals_safetensors(DIR, "qwen3_moe"); }
 
 /* Forge on llama.cpp's quantized files: logits near the float64 golden of the unquantized
  * weights, and greedy steps equal to llama.cpp's, teacher-forced (at each step Forge's argmax

@@ -42,7 +42,7 @@ static void mm_chunk(void *ctx, int chunk, int thread) {
     if (j1 > mt->w->rows) j1 = mt->w->rows;
     int i0 = ri * mt->row_size, i1 = i0 + mt->row_size;
     if (i1 > mt->m) i1 = mt->m;
-    if (mt->w->qtype && quant_uses_r16(b->qk, mt->w))
+    if (quant_uses_r16(b->qk, mt->w))
         b->qk->matmul_r16(mt->x + (size_t)i0 * mt->ldx, mt->ldx, i1 - i0, mt->w, j0, j1, mt->y + (size_t)i0 * mt->ldy,
                           mt->ldy, b->pack + (size_t)thread * b->pack_floats);
     else if (mt->w->qtype && quant_uses_f32(b->k, b->qk, mt->w->qtype))
@@ -67,7 +67,7 @@ void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weight *w, 
          * chunks for balance cost more in restarted prefetch streams than they gain) */
         int cs = (N + b->n_threads - 1) / b->n_threads;
         cs = cs < 16 ? 16 : (cs + 3) & ~3;
-        if (w->qtype && quant_uses_r16(b->qk, w)) cs = (cs + QR16 - 1) & ~(QR16 - 1); /* whole 16-row groups */
+        if (quant_uses_r16(b->qk, w)) cs = (cs + QR16 - 1) & ~(QR16 - 1); /* whole 16-row groups */
         t->col_size = cs;
         t->row_size = m;
         t->n_row = 1;
@@ -76,7 +76,7 @@ void mm_add(cpu_backend *b, const float *x, int ldx, int m, const mm_weight *w, 
          * the weights' streaming still matters: one run of panels per thread, each panel's
          * successor prefetched while it computes */
         t->col_size = mm_panel_rows(w->cols);
-        if (w->qtype && quant_uses_r16(b->qk, w)) {
+        if (quant_uses_r16(b->qk, w)) {
             /* each chunk quantizes its activation rows: two long runs of 16-row groups per
              * thread (the rows' records stay in L2 while the groups stream past) */
             int per = (N + 2 * b->n_threads - 1) / (2 * b->n_threads);
