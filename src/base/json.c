@@ -472,7 +472,14 @@ void json_write_value(strbuf *sb, const json_value *v) {
     case JSON_NULL: sb_puts(sb, "null"); break;
     case JSON_BOOL: sb_puts(sb, v->u.b ? "true" : "false"); break;
     case JSON_INT: sb_printf(sb, "%lld", (long long)v->u.i); break;
-    case JSON_DOUBLE: json_write_double(sb, v->u.d); break;
+    case JSON_DOUBLE:
+        /* A number beyond double range parses as an infinity; written as 1e999 it stays JSON
+         * and reads back as the same infinity in every parser (Python's Infinity is not
+         * JSON: a client's JSON.parse of a tool call's arguments would throw). */
+        if (isinf(v->u.d)) sb_puts(sb, v->u.d < 0 ? "-1e999" : "1e999");
+        else if (isnan(v->u.d)) sb_puts(sb, "null");
+        else json_write_double(sb, v->u.d);
+        break;
     case JSON_STRING: json_write_string(sb, v->u.s, v->n, false); break;
     case JSON_ARRAY:
         sb_putc(sb, '[');

@@ -79,7 +79,8 @@ void json_write_string(strbuf *sb, const char *s, size_t n, bool ensure_ascii);
 int fmt_double_repr(char out[32], double d);
 /* A double as a JSON number (Python's json.dumps: repr, with Infinity / NaN). */
 void json_write_double(strbuf *sb, double d);
-/* Compact JSON of a value (separators "," and ":"). */
+/* Compact JSON of a value (separators "," and ":"); always valid JSON: an infinite number
+ * (a literal beyond double range) is written 1e999 / -1e999, a NaN null. */
 void json_write_value(strbuf *sb, const json_value *v);
 
 #endif

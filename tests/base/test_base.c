@@ -1,5 +1,6 @@
 /* Base layer: JSON, float repr (expected strings are Python 3.11's repr()), UTF-8, strbuf,
  * hash maps, the thread pool. */
+#include <math.h>
 #include <stdatomic.h>
 
 #include "base/cpu.h"
@@ -36,6 +37,23 @@ TEST(json_types_and_order) {
     strbuf sb = STRBUF_INIT;
     json_write_value(&sb, a);
     CHECK_EQ_STR(sb_str(&sb), "[1.0,-3,2000.0,true,null,\"x\xc3\xa9\\n\"]");
+    sb_free(&sb);
+    json_free(d);
+}
+
+/* Literals beyond double range are written as JSON that reads back as the same infinity
+ * (fuzz_toolcall found tool call arguments written as Python's Infinity, not JSON). */
+TEST(json_write_out_of_range) {
+    forge_error err;
+    json_doc *d = json_parse("{\"x\": 1003875820E194212736, \"y\": [-1e400, 1e-400]}", 50, &err);
+    CHECK(d != NULL);
+    strbuf sb = STRBUF_INIT;
+    json_write_value(&sb, json_root(d));
+    CHECK_EQ_STR(sb_str(&sb), "{\"x\":1e999,\"y\":[-1e999,0.0]}");
+    json_doc *d2 = json_parse(sb_str(&sb), sb.len, &err);
+    CHECK(d2 != NULL);
+    if (d2) CHECK(isinf(json_get(json_root(d2), "x")->u.d) && json_get(json_root(d2), "x")->u.d > 0);
+    json_free(d2);
     sb_free(&sb);
     json_free(d);
 }
@@ -202,6 +220,7 @@ TEST(cpu_override) {
 int main(void) {
     RUN(json_types_and_order);
     RUN(json_numbers);
+    RUN(json_write_out_of_range);
     RUN(json_errors_name_the_offset);
     RUN(float_repr_matches_python);
     RUN(utf8_rules);

@@ -269,6 +269,9 @@ TEST(mistral_more) {
                          "[TOOL_CALLS] [{\"name\": \"a\"}] and text", "[TOOL_CALLS]a b[ARGS]{}", "[TOOL_CALLS]a[ARGS][1]",
                          "[TOOL_CALLS]", "[TOOL_CALL", "[TOOL_CALLSX"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) expect(&MISTRAL, bad[i], bad[i], NULL, 0);
+    /* a number beyond double range: the arguments stay JSON (fuzz_toolcall found Infinity) */
+    expect(&MISTRAL, "[TOOL_CALLS]a[ARGS]{\"x\": 1003875820E194212736}[TOOL_CALLS]b[ARGS]{\"y\": -1e400}", NULL, NULL, 2,
+           "a", "{\"x\":1e999}", "b", "{\"y\":-1e999}");
 }
 
 /* ---- reasoning ------------------------------------------------------------------------ */

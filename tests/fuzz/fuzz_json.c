@@ -13,8 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     strbuf sb = STRBUF_INIT;
     json_write_value(&sb, json_root(d));
     json_doc *d2 = json_parse(sb_str(&sb), sb.len, &err);
-    /* numbers beyond double range are written as Python does (Infinity), which is not JSON */
-    if (!d2 && err.code != FORGE_E_NOMEM && !strstr(sb_str(&sb), "Infinity")) abort();
+    if (!d2 && err.code != FORGE_E_NOMEM) abort(); /* even numbers beyond double range */
     json_free(d2);
     sb_free(&sb);
     json_free(d);
