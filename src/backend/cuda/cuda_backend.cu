@@ -330,7 +330,10 @@ static fcuda_backend *cuda_create(const fcuda_model *m, const fcuda_params *pin,
     b->p = *pin;
     fcuda_params &p = b->p;
     if (p.mem_fraction <= 0 || p.mem_fraction > 1) p.mem_fraction = 0.9;
-    if (p.gemv_max_rows < 0) p.gemv_max_rows = env_int("FORGE_CUDA_GEMV_MAX", DEFAULT_GEMV_MAX);
+    /* cuBLAS only when asked for: it picks kernels (and split-K) by shape, so a row's bits
+     * would depend on its batch; FORGE_CUDA_BLAS=1 is today's measured-faster prefill. */
+    if (p.gemv_max_rows < 0)
+        p.gemv_max_rows = env_int("FORGE_CUDA_GEMV_MAX", env_int("FORGE_CUDA_BLAS", 0) ? 1 : DEFAULT_GEMV_MAX);
     if (p.graph_max_rows < 0) p.graph_max_rows = env_int("FORGE_CUDA_GRAPHS", DEFAULT_GRAPH_MAX);
     b->V = m->vocab, b->H = m->hidden, b->I = m->inter, b->L = m->n_layers, b->nh = m->n_heads;
     b->nkv = m->n_kv_heads, b->hd = m->head_dim, b->window = m->sliding_window, b->eps = m->eps;

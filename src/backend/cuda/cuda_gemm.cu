@@ -1,6 +1,6 @@
 /* cuda_gemm.cu: y = x . W^T on the GPU, by two paths.
  *
- * GEMV (decode, few rows): x stays f32 and each weight is read once from memory as stored
+ * GEMV (the default for every row count): x stays f32 and each weight is read once from memory as stored
  * (bf16/f16/f32), converted in registers: the same products as the CPU's kernels, and the
  * kernel is bound by memory bandwidth. One warp owns one output column; each lane
  * accumulates its strided slice of K in increasing order with one FMA chain per row of x,
@@ -10,7 +10,12 @@
  * the down projection, and the residual add as an epilogue (x += x . W^T + bias, each output
  * owned by one warp), so a layer is six kernels.
  *
- * cuBLAS (prefill, large batches): tensor cores. cuBLAS has no bf16 x f32 product, so x is
+ * One row's values are the same bits whatever the batch (decode of 1 row, 64 sequences, a
+ * 2048-token prompt): the batch-invariant default. Prompts re-read each weight once per MR
+ * rows, mostly from L2 (row groups vary fastest in the grid).
+ *
+ * cuBLAS (opt-in, FORGE_CUDA_BLAS=1: batches over gemv_max rows): tensor cores, faster
+ * prefill, but it picks kernels and split-K by shape, so a row's bits depend on its batch. cuBLAS has no bf16 x f32 product, so x is
  * rounded to the weight's 16-bit type first (by its producer, or here) and accumulated in
  * f32. F32 weights use plain SGEMM math (no TF32) unless tf32 is asked for. */
 #include "backend/cuda/cuda_internal.h"
@@ -94,7 +99,7 @@ __device__ __forceinline__ void gemv_step(const uint4 *raw, const float *const *
     }
 }
 
-/* One warp computes C output columns for MR rows of x (blockIdx.y picks the rows), GEMV_WARPS
+/* One warp computes C output columns for MR rows of x (blockIdx.x picks the row group and the warp block), GEMV_WARPS
  * warps a block. Each lane walks its slice of K in increasing order, 16 bytes of each
  * column's weights at a time, with U such steps' loads issued before their FMAs (U * C loads
  * in flight per lane: decode is bound by memory latency as much as by bandwidth); the x
@@ -104,9 +109,11 @@ __device__ __forceinline__ void gemv_step(const uint4 *raw, const float *const *
  * batch. */
 template <typename WT, int MODE, bool VEC, int C, int MR, int U>
 __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_k(gemv_args a) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int n0 = (blockIdx.x * GEMV_WARPS + warp) * C, K = a.K;
-    const int m0 = blockIdx.y * MR, mc = min(MR, a.M - m0);
+    /* row groups vary fastest: consecutive blocks read the same weights (from L2, once a
+     * prompt has more than MR rows) */
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, groups = (a.M + MR - 1) / MR;
+    const int n0 = ((int)(blockIdx.x / groups) * GEMV_WARPS + warp) * C, K = a.K;
+    const int m0 = (int)(blockIdx.x % groups) * MR, mc = min(MR, a.M - m0);
     const float *xr[MR];
 #pragma unroll
     for (int m = 0; m < MR; m++) {
@@ -201,7 +208,7 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_k(gemv_args a) {
 
 template <typename WT, int MODE, int C, int MR, int U>
 static void gemv_shape(cudaStream_t s, const gemv_args &a, bool vec) {
-    dim3 grid((a.N + GEMV_WARPS * C - 1) / (GEMV_WARPS * C), (a.M + MR - 1) / MR);
+    dim3 grid((unsigned)((a.N + GEMV_WARPS * C - 1) / (GEMV_WARPS * C)) * (unsigned)((a.M + MR - 1) / MR));
     auto kernel = vec ? gemv_k<WT, MODE, true, C, MR, U> : gemv_k<WT, MODE, false, C, MR, U>;
     LAUNCH(kernel, grid, 32 * GEMV_WARPS, 0, s, a);
 }

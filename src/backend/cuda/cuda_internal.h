@@ -52,7 +52,9 @@ enum {
     ATTN_SPLITS = 16,     /* key-range splits per (token, KV head): flash-decoding */
     ATTN_TILE = 64,       /* keys per shared-memory tile */
     ATTN_THREADS = 256,
-    DEFAULT_GEMV_MAX = 1, /* larger batches go to cuBLAS (tensor cores): faster from 2 rows on an H200 */
+    /* Every batch takes Forge's own GEMV/GEMM (one fixed reduction order per output: batch
+     * invariant); FORGE_CUDA_BLAS=1 (or FORGE_CUDA_GEMV_MAX) sends larger batches to cuBLAS. */
+    DEFAULT_GEMV_MAX = 0x7fffffff,
     DEFAULT_GRAPH_MAX = 128,
 };
 
