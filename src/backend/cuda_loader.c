@@ -16,6 +16,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_abi.h"
+#include "kernels/quant.h"
 #include "base/error.h"
 #include "base/port.h"
 
@@ -137,8 +138,14 @@ static void cb_destroy(backend *be) {
 }
 
 static fcuda_weight weight_of(const mm_weight *w) {
-    return (fcuda_weight){.data = w->data, .dtype = w->dtype, .rows = w->rows, .cols = w->cols, .bias = w->bias};
+    return (fcuda_weight){.data = w->data, .dtype = w->dtype, .rows = w->rows, .cols = w->cols, .bias = w->bias,
+                          .qtype = w->qtype};
 }
+
+/* the ABI's quantized types are ggml's, as quant.h numbers them */
+_Static_assert((int)FCUDA_Q4_0 == (int)QT_Q4_0 && (int)FCUDA_Q4_1 == (int)QT_Q4_1 && (int)FCUDA_Q5_0 == (int)QT_Q5_0 && (int)FCUDA_Q5_1 == (int)QT_Q5_1 &&
+                   (int)FCUDA_Q8_0 == (int)QT_Q8_0 && (int)FCUDA_Q4_K == (int)QT_Q4_K && (int)FCUDA_Q5_K == (int)QT_Q5_K && (int)FCUDA_Q6_K == (int)QT_Q6_K,
+               "FCUDA_Q* must be ggml's type numbers");
 
 bool backend_cuda_get_stats(const backend *be, fcuda_stats *out) {
     if (!be || strcmp(be->name, "cuda")) return false;
@@ -150,8 +157,6 @@ bool backend_cuda_get_stats(const backend *be, fcuda_stats *out) {
 /* Fills the ABI's description of m (layers allocated; free with free(fm->layers)). */
 static forge_status describe(const forge_model *m, fcuda_model *fm, forge_error *err) {
     const model_config *c = &m->cfg;
-    if (m->n_quantized) /* quantized GGUF weights run on the CPU only for now */
-        return err_set(err, FORGE_E_UNSUPPORTED, "the CUDA backend does not run quantized GGUF weights; use the CPU");
     fcuda_layer *layers = calloc((size_t)c->n_layers, sizeof *layers);
     if (!layers) return err_set(err, FORGE_E_NOMEM, "out of memory");
     for (int l = 0; l < c->n_layers; l++) {

@@ -8,6 +8,7 @@
  *   cuda_ops [--quick]     (--quick: fewer and smaller shapes, for compute-sanitizer)
  * Exit status 0 when all pass, 1 on a failure, 77 when no GPU can be used. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "backend/backend.h"
@@ -34,7 +35,8 @@ static mm_weight rand_weight(int rows, int cols, forge_dtype dt, float scale) {
 }
 
 static fcuda_weight fw(const mm_weight *w) {
-    return (fcuda_weight){.data = w->data, .dtype = w->dtype, .rows = w->rows, .cols = w->cols, .bias = NULL};
+    return (fcuda_weight){.data = w->data, .dtype = w->dtype, .rows = w->rows, .cols = w->cols, .bias = NULL,
+                          .qtype = w->qtype};
 }
 
 /* |x| . |w| per output: the scale a dot product's rounding error is measured against */
@@ -128,55 +130,167 @@ static void ref_swiglu_rows(const float *gu, const float *bg, const float *bu, i
     free(g), free(u);
 }
 
-/* The GEMV kernel's fused modes: RMSNorm prologue over gathered rows, residual epilogue,
- * SwiGLU prologue + residual epilogue, against the reference steps done one by one. */
+/* One call of the GEMV kernel in mode (0 plain, 1 RMSNorm prologue over gathered rows, 2
+ * residual epilogue, 3 SwiGLU prologue + residual epilogue) on cw, against the reference
+ * steps done one by one with ref_w (the same values as f32 or as stored). */
+static void check_gemv(int mode, int M, const mm_weight *ref_w, const fcuda_weight *cw, bool with_bias,
+                       const char *wname, double rtol) {
+    forge_error err;
+    int N = ref_w->rows, K = ref_w->cols, XR = M + 3;
+    int ldx = mode == 3 ? 2 * K : K;
+    float *x = malloc((size_t)XR * ldx * 4), *nw = malloc((size_t)K * 4), *bg = malloc((size_t)K * 4);
+    float *bu = malloc((size_t)K * 4), *bias = malloc((size_t)N * 4), *y0 = malloc((size_t)M * N * 4);
+    float *xin = malloc((size_t)M * K * 4), *want = malloc((size_t)M * N * 4);
+    float *got = malloc((size_t)M * N * 4), *sc = malloc((size_t)M * N * 4);
+    int32_t *rows = malloc((size_t)M * 4);
+    fill(x, (size_t)XR * ldx, 3), fill(nw, K, 1), fill(bg, K, 0.5f), fill(bu, K, 0.5f);
+    fill(bias, N, 1), fill(y0, (size_t)M * N, 4);
+    for (int m = 0; m < M; m++) rows[m] = (int32_t)(t_rand64() % (uint64_t)XR);
+    /* the reference input rows */
+    if (mode == 1)
+        for (int m = 0; m < M; m++) kernels_ref()->rmsnorm(xin + (size_t)m * K, x + (size_t)rows[m] * K, nw, K, 1e-5f);
+    else if (mode == 3)
+        ref_swiglu_rows(x, with_bias ? bg : NULL, with_bias ? bu : NULL, M, K, xin);
+    else
+        memcpy(xin, x, (size_t)M * K * 4);
+    kernels_ref()->matmul(xin, K, M, ref_w, 0, N, want, N, NULL);
+    abs_dot(xin, M, ref_w, sc);
+    for (size_t i = 0; i < (size_t)M * N; i++) {
+        if (mode >= 2) {
+            float b = with_bias ? bias[i % N] : 0;
+            want[i] = y0[i] + (with_bias ? want[i] + b : want[i]);
+            sc[i] += fabsf(y0[i]) + fabsf(b);
+        }
+        got[i] = y0[i];
+    }
+    CHECKF(!A->op_gemv(mode, x, M, cw, mode == 1 ? rows : NULL, XR, nw, 1e-5f, with_bias ? bg : NULL,
+                       with_bias ? bu : NULL, with_bias ? bias : NULL, got, &err),
+           "%s", err.msg);
+    char name[96];
+    snprintf(name, sizeof name, "gemv %s %s M%d N%d K%d%s", mode == 0 ? "plain" : mode == 1 ? "norm" : mode == 2 ? "resid" : "swiglu",
+             wname, M, N, K, with_bias ? " bias" : "");
+    close_enough(name, got, want, sc, (size_t)M * N, 1e-6, rtol);
+    /* batch invariance: each row alone gives the batch's bits */
+    if (mode != 1 && M > 1) {
+        float *one = malloc((size_t)N * 4);
+        int bad = 0;
+        for (int m = 0; m < M; m++) {
+            memcpy(one, y0 + (size_t)m * N, (size_t)N * 4);
+            CHECKF(!A->op_gemv(mode, x + (size_t)m * ldx, 1, cw, NULL, 1, nw, 1e-5f, with_bias ? bg : NULL,
+                               with_bias ? bu : NULL, with_bias ? bias : NULL, one, &err),
+                   "%s", err.msg);
+            bad += memcmp(one, got + (size_t)m * N, (size_t)N * 4) != 0;
+        }
+        CHECKF(bad == 0, "%s: %d of %d rows alone differ from the batch's", name, bad, M);
+        free(one);
+    }
+    free(x), free(nw), free(bg), free(bu), free(bias), free(y0), free(xin), free(want), free(got), free(sc), free(rows);
+}
+
+/* The GEMV kernel's fused modes, against the reference steps done one by one. */
 TEST(gemv_fused) {
     static const int shapes[][3] = {{1, 64, 192}, {3, 40, 172}, {8, 96, 512}, {5, 576, 1536}, {12, 33, 64}};
-    forge_error err;
     for (int sh = 0; sh < (g_quick ? 3 : 5); sh++)
         for (int d = 0; d < 3; d++)
             for (int mode = 1; mode <= 3; mode++) {
-                int M = shapes[sh][0], N = shapes[sh][1], K = shapes[sh][2], XR = M + 3;
+                int M = shapes[sh][0], N = shapes[sh][1], K = shapes[sh][2];
                 forge_dtype dt = d == 0 ? FORGE_DTYPE_F32 : d == 1 ? FORGE_DTYPE_BF16 : FORGE_DTYPE_F16;
                 mm_weight w = rand_weight(N, K, dt, 1.0f / sqrtf((float)K));
-                int ldx = mode == 3 ? 2 * K : K;
-                float *x = malloc((size_t)XR * ldx * 4), *nw = malloc((size_t)K * 4), *bg = malloc((size_t)K * 4);
-                float *bu = malloc((size_t)K * 4), *bias = malloc((size_t)N * 4), *y0 = malloc((size_t)M * N * 4);
-                float *xin = malloc((size_t)M * K * 4), *want = malloc((size_t)M * N * 4);
-                float *got = malloc((size_t)M * N * 4), *sc = malloc((size_t)M * N * 4);
-                int32_t rows[16];
-                fill(x, (size_t)XR * ldx, 3), fill(nw, K, 1), fill(bg, K, 0.5f), fill(bu, K, 0.5f);
-                fill(bias, N, 1), fill(y0, (size_t)M * N, 4);
-                for (int m = 0; m < M; m++) rows[m] = (int32_t)(t_rand64() % (uint64_t)XR);
-                bool with_bias = sh % 2 == 0;
-                /* the reference input rows */
-                if (mode == 1)
-                    for (int m = 0; m < M; m++) kernels_ref()->rmsnorm(xin + (size_t)m * K, x + (size_t)rows[m] * K, nw, K, 1e-5f);
-                else if (mode == 2)
-                    memcpy(xin, x, (size_t)M * K * 4);
-                else
-                    ref_swiglu_rows(x, with_bias ? bg : NULL, with_bias ? bu : NULL, M, K, xin);
-                kernels_ref()->matmul(xin, K, M, &w, 0, N, want, N, NULL);
-                abs_dot(xin, M, &w, sc);
-                for (size_t i = 0; i < (size_t)M * N; i++) {
-                    if (mode >= 2) {
-                        float b = with_bias ? bias[i % N] : 0;
-                        want[i] = y0[i] + (with_bias ? want[i] + b : want[i]);
-                        sc[i] += fabsf(y0[i]) + fabsf(b);
-                    }
-                    got[i] = y0[i];
-                }
                 fcuda_weight cw = fw(&w);
-                CHECKF(!A->op_gemv(mode, x, M, &cw, mode == 1 ? rows : NULL, XR, nw, 1e-5f, with_bias ? bg : NULL,
-                                   with_bias ? bu : NULL, with_bias ? bias : NULL, got, &err),
-                       "%s", err.msg);
-                char name[96];
-                snprintf(name, sizeof name, "gemv %s %s M%d N%d K%d%s", mode == 1 ? "norm" : mode == 2 ? "resid" : "swiglu",
-                         dtype_name(dt), M, N, K, with_bias ? " bias" : "");
-                close_enough(name, got, want, sc, (size_t)M * N, 1e-6, 4e-6);
+                check_gemv(mode, M, &w, &cw, sh % 2 == 0, dtype_name(dt), 4e-6);
                 free((void *)w.data);
-                free(x), free(nw), free(bg), free(bu), free(bias), free(y0), free(xin), free(want), free(got), free(sc);
             }
+}
+
+/* ---- quantized weights ------------------------------------------------------------------- */
+
+static void *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = malloc(*n ? *n : 1);
+    if (fread(p, 1, *n, f) != *n) *n = 0;
+    fclose(f);
+    return p;
+}
+
+/* ggml's types with blocks gguf-py made and its f32 values of them (tests/fixtures/quant) */
+static const struct {
+    const char *name;
+    int qtype, elems, bytes;
+} QTYPES[] = {{"Q4_0", FCUDA_Q4_0, 32, 18}, {"Q4_1", FCUDA_Q4_1, 32, 20}, {"Q5_0", FCUDA_Q5_0, 32, 22},
+              {"Q5_1", FCUDA_Q5_1, 32, 24}, {"Q8_0", FCUDA_Q8_0, 32, 34}, {"Q4_K", FCUDA_Q4_K, 256, 144},
+              {"Q5_K", FCUDA_Q5_K, 256, 176}, {"Q6_K", FCUDA_Q6_K, 256, 210}};
+
+typedef struct qpool {
+    uint8_t *blocks;
+    float *values;
+    int n; /* blocks */
+} qpool;
+
+static bool qpool_load(int t, qpool *p) {
+    char path[128];
+    size_t nb = 0, nf = 0;
+    snprintf(path, sizeof path, "tests/fixtures/quant/%s.blocks", QTYPES[t].name);
+    p->blocks = read_all(path, &nb);
+    snprintf(path, sizeof path, "tests/fixtures/quant/%s.f32", QTYPES[t].name);
+    p->values = read_all(path, &nf);
+    p->n = (int)(nb / (size_t)QTYPES[t].bytes);
+    bool ok = p->blocks && p->values && p->n > 0 && nf == (size_t)p->n * QTYPES[t].elems * 4;
+    CHECKF(ok, "missing or inconsistent tests/fixtures/quant/%s.*", QTYPES[t].name);
+    return ok;
+}
+
+/* An N x K weight of type t made of the pool's blocks in random order: the blocks (qw) and
+ * gguf-py's values of them (fw32, an F32 weight). */
+static void qweight(int t, const qpool *p, int N, int K, mm_weight *qw, mm_weight *fw32) {
+    int per_row = K / QTYPES[t].elems, E = QTYPES[t].elems, B = QTYPES[t].bytes;
+    uint8_t *q = malloc((size_t)N * per_row * B);
+    float *f = malloc((size_t)N * K * 4);
+    for (int n = 0; n < N; n++)
+        for (int b = 0; b < per_row; b++) {
+            int k = (int)(t_rand64() % (uint64_t)p->n);
+            memcpy(q + ((size_t)n * per_row + b) * B, p->blocks + (size_t)k * B, (size_t)B);
+            memcpy(f + (size_t)n * K + (size_t)b * E, p->values + (size_t)k * E, (size_t)E * 4);
+        }
+    *qw = (mm_weight){.data = q, .dtype = FORGE_DTYPE_BF16, .qtype = QTYPES[t].qtype, .rows = N, .cols = K};
+    *fw32 = (mm_weight){.data = f, .dtype = FORGE_DTYPE_F32, .rows = N, .cols = K};
+}
+
+/* Every quantized type: the embedding gather gives gguf-py's values bit for bit; the GEMV in
+ * every mode is within f32 rounding of x . (gguf-py's values)^T, and a row alone gives the
+ * batch's bits. */
+TEST(quantized) {
+    static const int shapes[][3] = {{1, 64, 256}, {3, 40, 512}, {9, 96, 768}, {2, 33, 1536}, {17, 130, 256}};
+    forge_error err;
+    for (int t = 0; t < (int)(sizeof QTYPES / sizeof QTYPES[0]); t++) {
+        qpool p;
+        if (!qpool_load(t, &p)) continue;
+        /* embedding: rows of 512 values, tokens repeated and out of order */
+        mm_weight qe, fe;
+        qweight(t, &p, 12, 512, &qe, &fe);
+        int32_t tok[7] = {3, 0, 11, 3, 7, 1, 10};
+        float *got = malloc(7 * 512 * 4);
+        fcuda_weight ce = fw(&qe);
+        CHECKF(!A->op_embed(&ce, tok, 7, got, &err), "%s", err.msg);
+        int bad = 0;
+        for (int r = 0; r < 7; r++) bad += memcmp(got + r * 512, (const float *)fe.data + (size_t)tok[r] * 512, 512 * 4) != 0;
+        CHECKF(bad == 0, "embed %s: %d of 7 rows differ from gguf-py's values", QTYPES[t].name, bad);
+        if (!bad) printf("    %-48s identical to gguf-py\n", QTYPES[t].name);
+        free(got), free((void *)qe.data), free((void *)fe.data);
+        for (int sh = 0; sh < (g_quick ? 2 : 5); sh++)
+            for (int mode = 0; mode <= 3; mode++) {
+                if (g_quick && mode != (sh + t) % 4) continue;
+                mm_weight qw, f32w;
+                qweight(t, &p, shapes[sh][1], shapes[sh][2], &qw, &f32w);
+                fcuda_weight cw = fw(&qw);
+                check_gemv(mode, shapes[sh][0], &f32w, &cw, (sh + mode) % 2 == 0, QTYPES[t].name, 4e-6);
+                free((void *)qw.data), free((void *)f32w.data);
+            }
+        free(p.blocks), free(p.values);
+    }
 }
 
 /* ---- row ops ---------------------------------------------------------------------------- */
@@ -419,6 +533,7 @@ int main(int argc, char **argv) {
            info.n_sm, info.driver_version, info.runtime_version, cuda_lib_path());
     RUN(matmul);
     RUN(gemv_fused);
+    RUN(quantized);
     RUN(add_rmsnorm);
     RUN(swiglu);
     RUN(embed);

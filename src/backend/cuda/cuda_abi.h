@@ -16,17 +16,25 @@
 extern "C" {
 #endif
 
-#define FCUDA_ABI_VERSION 5
+#define FCUDA_ABI_VERSION 6
 #define FCUDA_ENTRY "forge_cuda_api"
 #define FCUDA_MAX_HEAD_DIM 256
 #define FCUDA_MAX_GQA 32
 
+/* ggml's quantized weight types the backend multiplies as stored (fcuda_weight.qtype; the
+ * block layouts of src/kernels/quant.h, cols a multiple of the block) */
+enum {
+    FCUDA_Q4_0 = 2, FCUDA_Q4_1 = 3, FCUDA_Q5_0 = 6, FCUDA_Q5_1 = 7, FCUDA_Q8_0 = 8,
+    FCUDA_Q4_K = 12, FCUDA_Q5_K = 13, FCUDA_Q6_K = 14,
+};
+
 /* A weight matrix in host memory (the mmap), rows x cols row-major, as stored. */
 typedef struct fcuda_weight {
     const void *data;
-    int dtype; /* forge_dtype: F32, F16 or BF16 */
+    int dtype; /* forge_dtype: F32, F16 or BF16 (ignored when qtype is set) */
     int rows, cols;
     const float *bias; /* rows floats or NULL */
+    int qtype;         /* 0, or an FCUDA_Q* type: rows of ggml blocks (since ABI 6) */
 } fcuda_weight;
 
 typedef struct fcuda_layer {

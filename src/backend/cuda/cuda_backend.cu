@@ -207,18 +207,19 @@ static char *put(uploader &u, const void *src, size_t n, bool align = true) {
 static const float *put_vec(uploader &u, const float *v, size_t n) { return v ? (const float *)put(u, v, n * 4) : nullptr; }
 
 static dmat put_mat(uploader &u, const fcuda_weight &w, bool align = true) {
-    dmat d = {nullptr, w.dtype, w.rows, w.cols};
-    d.data = put(u, w.data, (size_t)w.rows * w.cols * dtype_bytes(w.dtype), align);
+    dmat d = {nullptr, w.dtype, w.rows, w.cols, w.qtype};
+    d.data = put(u, w.data, (size_t)w.rows * dmat_row_bytes(w.dtype, w.qtype, w.cols), align);
     return d;
 }
 
 /* Concatenates parts with one dtype into one matrix (rows stacked); else keeps them apart. */
 static int put_group(uploader &u, const fcuda_weight *const *w, int n, dmat *out, int *col) {
     bool same = true;
-    for (int i = 1; i < n; i++) same = same && w[i]->dtype == w[0]->dtype && w[i]->cols == w[0]->cols;
+    for (int i = 1; i < n; i++)
+        same = same && w[i]->dtype == w[0]->dtype && w[i]->qtype == w[0]->qtype && w[i]->cols == w[0]->cols;
     int c = 0;
     if (same) {
-        dmat d = {nullptr, w[0]->dtype, 0, w[0]->cols};
+        dmat d = {nullptr, w[0]->dtype, 0, w[0]->cols, w[0]->qtype};
         for (int i = 0; i < n; i++) {
             dmat p = put_mat(u, *w[i], i == n - 1);
             if (i == 0) d.data = p.data;
@@ -311,7 +312,28 @@ static forge_status fit_check(const fcuda_model *m, const fcuda_params *p, size_
     return FORGE_OK;
 }
 
+/* A weight the kernels can take: a known dtype, or a quantized type whose blocks fill the rows. */
+static bool weight_ok(const fcuda_weight &w, forge_error *err) {
+    if (!w.qtype) return true;
+    int blk = w.qtype >= FCUDA_Q4_K ? 256 : 32;
+    if (quant_gpu_supported(w.qtype) && w.cols % blk == 0) return true;
+    set_err(err, FORGE_E_UNSUPPORTED, "CUDA backend: quantized type %d with %d columns is not supported", w.qtype, w.cols);
+    return false;
+}
+
+static bool weights_ok(const fcuda_model *m, forge_error *err) {
+    if (!weight_ok(m->embed, err) || !weight_ok(m->lm_head, err)) return false;
+    for (int l = 0; l < m->n_layers; l++) {
+        const fcuda_layer &L = m->layers[l];
+        const fcuda_weight *w[7] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown};
+        for (int i = 0; i < 7; i++)
+            if (!weight_ok(*w[i], err)) return false;
+    }
+    return true;
+}
+
 static fcuda_backend *cuda_create(const fcuda_model *m, const fcuda_params *pin, forge_error *err) {
+    if (!weights_ok(m, err)) return nullptr;
     if (m->head_dim > FCUDA_MAX_HEAD_DIM || m->head_dim % 2 || m->n_heads % m->n_kv_heads ||
         m->n_heads / m->n_kv_heads > FCUDA_MAX_GQA) {
         set_err(err, FORGE_E_UNSUPPORTED, "CUDA backend: head_dim %d (at most %d, even) or %d heads over %d KV heads "

@@ -18,7 +18,7 @@
  * prefill, but it picks kernels and split-K by shape, so a row's bits depend on its batch. cuBLAS has no bf16 x f32 product, so x is
  * rounded to the weight's 16-bit type first (by its producer, or here) and accumulated in
  * f32. F32 weights use plain SGEMM math (no TF32) unless tf32 is asked for. */
-#include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/cuda_gemv.h"
 
 /* 16 bytes of weights as floats, from the words' bits (no type punning through pointers) */
 __device__ __forceinline__ void unpack(const uint4 &r, float *w, const __nv_bfloat16 *) { bf16x8_to_f32(r, w); }
@@ -39,43 +39,6 @@ __device__ __forceinline__ void unpack(const uint4 &r, float *w, const float *) 
 __device__ __forceinline__ float wload(const float *p) { return *p; }
 __device__ __forceinline__ float wload(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
 __device__ __forceinline__ float wload(const __half *p) { return __half2float(*p); }
-
-__device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
-
-/* E consecutive x values of row xr from k (k a multiple of 4, rows 16-byte aligned), after
- * the mode's prologue: RMSNorm as (x * inv) * w, or SwiGLU of the gate/up halves. */
-template <int MODE, int E>
-__device__ __forceinline__ void xvec(const float *xr, int k, float inv, const gemv_args &a, float *out) {
-    for (int j = 0; j < E; j += 4) {
-        float4 v4 = *(const float4 *)(xr + k + j);
-        float v[4] = {v4.x, v4.y, v4.z, v4.w};
-        if (MODE == GEMV_NORM) {
-            float4 w4 = *(const float4 *)(a.norm_w + k + j);
-            float w[4] = {w4.x, w4.y, w4.z, w4.w};
-            for (int i = 0; i < 4; i++) v[i] = (v[i] * inv) * w[i];
-        } else if (MODE == GEMV_SWIGLU_RESID) {
-            float4 u4 = *(const float4 *)(xr + a.I + k + j);
-            float u[4] = {u4.x, u4.y, u4.z, u4.w};
-            for (int i = 0; i < 4; i++) {
-                float g = v[i], uu = u[i];
-                if (a.bg) g += a.bg[k + j + i];
-                if (a.bu) uu += a.bu[k + j + i];
-                v[i] = silu_mul(g, uu);
-            }
-        }
-        for (int i = 0; i < 4; i++) out[j + i] = v[i];
-    }
-}
-
-template <int MODE>
-__device__ __forceinline__ float xval(const float *xr, int k, float inv, const gemv_args &a) {
-    if (MODE == GEMV_NORM) return (xr[k] * inv) * a.norm_w[k];
-    if (MODE != GEMV_SWIGLU_RESID) return xr[k];
-    float g = xr[k], u = xr[a.I + k];
-    if (a.bg) g += a.bg[k];
-    if (a.bu) u += a.bu[k];
-    return silu_mul(g, u);
-}
 
 /* One 16-byte step of C columns' weights (raw) at k: the MR rows' x values and their
  * prologue computed once, then each (row, column) chain advanced in element order. */
@@ -115,34 +78,8 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_k(gemv_args a) {
     const int n0 = ((int)(blockIdx.x / groups) * GEMV_WARPS + warp) * C, K = a.K;
     const int m0 = (int)(blockIdx.x % groups) * MR, mc = min(MR, a.M - m0);
     const float *xr[MR];
-#pragma unroll
-    for (int m = 0; m < MR; m++) {
-        int r = m0 + (m < mc ? m : 0);
-        xr[m] = a.x + (size_t)(a.xrows ? a.xrows[r] : r) * a.ldx;
-    }
     float inv[MR];
-    if (MODE == GEMV_NORM) { /* each row's RMS, summed in double over the block in a fixed order */
-        __shared__ double part[GEMV_WARPS][MR];
-#pragma unroll
-        for (int m = 0; m < MR; m++) {
-            if (m < mc) {
-                double ss = 0;
-                for (int k = threadIdx.x; k < K; k += blockDim.x) ss += (double)xr[m][k] * xr[m][k];
-                ss = warp_sum(ss);
-                if (lane == 0) part[warp][m] = ss;
-            }
-        }
-        __syncthreads();
-#pragma unroll
-        for (int m = 0; m < MR; m++) {
-            double ss = 0;
-            for (int w = 0; w < GEMV_WARPS; w++) ss += m < mc ? part[w][m] : 0.0;
-            inv[m] = (float)(1.0 / sqrt(ss / K + (double)a.eps));
-        }
-    } else {
-#pragma unroll
-        for (int m = 0; m < MR; m++) inv[m] = 1.f;
-    }
+    gemv_rows<MODE, MR>(a, m0, mc, xr, inv);
     if (n0 >= a.N) return;
     const WT *wr[C]; /* columns past N read the last one and are not stored */
 #pragma unroll
@@ -186,24 +123,7 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_k(gemv_args a) {
                 }
         }
     }
-#pragma unroll
-    for (int m = 0; m < MR; m++)
-#pragma unroll
-        for (int c = 0; c < C; c++)
-            if (m < mc) acc[m][c] = warp_sum(acc[m][c]); /* mc is the same across the warp */
-    /* lane c of the warp stores column n0 + c */
-#pragma unroll
-    for (int c = 0; c < C; c++) {
-        const int n = n0 + c;
-        if (lane != c || n >= a.N) continue;
-        for (int m = 0; m < mc; m++) {
-            float *y = a.y + (size_t)(m0 + m) * a.ldy + n;
-            if (MODE == GEMV_RESID || MODE == GEMV_SWIGLU_RESID)
-                *y = *y + (a.bias ? acc[m][c] + a.bias[n] : acc[m][c]); /* the CPU's x += (dot + bias) */
-            else
-                *y = acc[m][c];
-        }
-    }
+    gemv_store<MODE, C, MR>(a, acc, n0, m0, mc, lane);
 }
 
 template <typename WT, int MODE, int C, int MR, int U>
@@ -244,6 +164,10 @@ static void gemv_dtype(cudaStream_t s, int dtype, const gemv_args &a) {
 void gemv_run(cudaStream_t s, int mode, const float *x, int ldx, int M, const dmat &w, float *y, int ldy,
               const gemv_extra &e) {
     gemv_args a = {x, ldx, M, w.data, w.rows, w.cols, y, ldy, e.xrows, e.norm_w, e.eps, e.bg, e.bu, w.cols, e.bias};
+    if (w.qtype) {
+        gemvq_run(s, mode, a, w.qtype);
+        return;
+    }
     switch (mode) {
     case GEMV_PLAIN: gemv_dtype<GEMV_PLAIN>(s, w.dtype, a); break;
     case GEMV_NORM: gemv_dtype<GEMV_NORM>(s, w.dtype, a); break;
@@ -252,13 +176,14 @@ void gemv_run(cudaStream_t s, int mode, const float *x, int ldx, int M, const dm
     }
 }
 
-static int resolve_path(const gemm_ctx &g, int M, int path) {
+static int resolve_path(const gemm_ctx &g, const dmat &w, int M, int path) {
+    if (w.qtype) return GEMM_GEMV; /* cuBLAS has no ggml blocks */
     if (path != GEMM_AUTO) return path;
     return M <= g.gemv_max ? GEMM_GEMV : GEMM_BLAS;
 }
 
 int gemm_input_dtype(const gemm_ctx &g, const dmat &w, int M, int path) {
-    if (resolve_path(g, M, path) == GEMM_GEMV) return FORGE_DTYPE_F32;
+    if (resolve_path(g, w, M, path) == GEMM_GEMV) return FORGE_DTYPE_F32;
     return w.dtype;
 }
 
@@ -268,7 +193,7 @@ static cudaDataType_t cuda_type(int dt) {
 
 forge_status gemm_run(const gemm_ctx &g, const void *x, int xdt, int ldx, int M, const dmat &w, float *y, int ldy,
                       int path, forge_error *err) {
-    path = resolve_path(g, M, path);
+    path = resolve_path(g, w, M, path);
     if (path == GEMM_GEMV) {
         if (xdt != FORGE_DTYPE_F32) return set_err(err, FORGE_E_INTERNAL, "GEMV input must be f32");
         gemv_run(g.stream, GEMV_PLAIN, (const float *)x, ldx, M, w, y, ldy, gemv_extra());

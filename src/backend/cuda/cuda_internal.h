@@ -58,11 +58,12 @@ enum {
     DEFAULT_GRAPH_MAX = 128,
 };
 
-/* A matrix in device memory, rows x cols row-major, dtype as stored. */
+/* A matrix in device memory, rows x cols row-major, dtype (or ggml blocks of qtype) as stored. */
 struct dmat {
     const void *data;
     int dtype;
     int rows, cols;
+    int qtype; /* 0, or FCUDA_Q*: always the GEMV path (cuBLAS has no such type) */
 };
 
 /* How the GEMM for a weight and a row count runs. */
@@ -113,6 +114,14 @@ struct gemv_args {
 };
 void gemv_run(cudaStream_t s, int mode, const float *x, int ldx, int M, const dmat &w, float *y, int ldy,
               const gemv_extra &e);
+
+/* ---- quantized weights (cuda_quant.cu) ---- */
+bool quant_gpu_supported(int qtype);
+/* bytes of one row of cols values of dtype, or of qtype blocks when qtype is set */
+size_t dmat_row_bytes(int dtype, int qtype, int cols);
+/* gemv_run for a quantized weight (a.W its blocks) */
+void gemvq_run(cudaStream_t s, int mode, const gemv_args &a, int qtype);
+void launch_embedq(cudaStream_t s, const dmat &embed, const int32_t *tokens, int T, float *x);
 
 /* ---- element-wise and row kernels (cuda_kernels.cu) ---- */
 void launch_embed(cudaStream_t s, const dmat &embed, const int32_t *tokens, int T, float *x);

@@ -80,7 +80,9 @@ __global__ void embed_k(const T *table, int H, const int32_t *tokens, float *x) 
 }
 
 void launch_embed(cudaStream_t s, const dmat &e, const int32_t *tokens, int T, float *x) {
-    if (e.dtype == FORGE_DTYPE_BF16)
+    if (e.qtype)
+        launch_embedq(s, e, tokens, T, x);
+    else if (e.dtype == FORGE_DTYPE_BF16)
         LAUNCH(embed_k<__nv_bfloat16>, T, 256, 0, s, (const __nv_bfloat16 *)e.data, e.cols, tokens, x);
     else if (e.dtype == FORGE_DTYPE_F16)
         LAUNCH(embed_k<__half>, T, 256, 0, s, (const __half *)e.data, e.cols, tokens, x);

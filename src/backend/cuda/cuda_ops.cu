@@ -45,7 +45,8 @@ forge_status back(scratch &s, void *host, const void *dev, size_t bytes, forge_e
 }
 
 dmat upload_weight(scratch &s, const fcuda_weight *w) {
-    dmat d = {s.get(w->data, (size_t)w->rows * w->cols * dtype_bytes(w->dtype)), w->dtype, w->rows, w->cols};
+    dmat d = {s.get(w->data, (size_t)w->rows * dmat_row_bytes(w->dtype, w->qtype, w->cols)), w->dtype, w->rows, w->cols,
+              w->qtype};
     return d;
 }
 
