@@ -268,8 +268,19 @@ FORGE_API forge_status forge_context_decode(forge_context *ctx, const forge_batc
  * src into block dst, bit for bit, in every layer: how a block that shares only a prefix with
  * cached content reuses it (CPU and CUDA; FORGE_E_UNSUPPORTED from a backend that cannot). */
 FORGE_API forge_status forge_context_copy_kv(forge_context *ctx, int src, int dst, int n_tokens, forge_error *err);
-/* Logits (vocab_size floats) of output row i of the last successful decode. */
+/* Logits (vocab_size floats) of output row i of the last successful decode; NULL for a row
+ * forge_context_decode_greedy kept on the device (and when i is out of range). */
 FORGE_API const float *forge_context_logits(const forge_context *ctx, int i);
+/* forge_context_decode, where the output rows i with greedy[i] != 0 (greedy: n_logits flags,
+ * or NULL for none) need only their greedy token (forge_context_greedy). Where the logits
+ * are computed on a GPU, only those ids come back for them, not vocab_size floats a row:
+ * what a batch of greedy sequences copies to the host each step. */
+FORGE_API forge_status forge_context_decode_greedy(forge_context *ctx, const forge_batch *batch, const uint8_t *greedy,
+                                                   forge_error *err);
+/* The greedy token of output row i of the last successful decode: the first index of the
+ * largest logit (a NaN is never chosen, unless it is at index 0, as a sequential scan with
+ * > finds), for any row; -1 when i is out of range. */
+FORGE_API int32_t forge_context_greedy(const forge_context *ctx, int i);
 /* The final-norm hidden state (hidden_size floats) of output row i of the last successful
  * decode: the vector its logits were computed from. NULL when the device does not keep it
  * (the CUDA backend), or i is out of range. */

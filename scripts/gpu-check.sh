@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The single run on a GPU machine that verifies the CUDA backend (issue 9), in about five
-# minutes: environment (nvidia-smi, ldd of what runs), random-weight models made there
-# (SmolLM2-135M and Llama-3.2-1B shapes in BF16), the cross-backend op test, the parity
-# models, batch invariance and graphs (cuda_model), the benchmark next to the measured
-# bandwidth roofline, and the op test once more under compute-sanitizer.
+# The single run on a GPU machine that verifies the CUDA backend (issues 9 and 20), in about
+# nine minutes: environment (nvidia-smi, ldd of what runs), random-weight models made there
+# (SmolLM2-135M and Llama-3.2-1B shapes in BF16), the cross-backend op test (every quantized
+# type included), the parity models, batch invariance of the default path among 64
+# sequences, graphs and quantized GGUF files against the CPU (cuda_model), the benchmark next
+# to the measured bandwidth roofline (BF16 on the batch-invariant default, BF16 on the cuBLAS
+# opt-in: the invariance's cost, Q8_0 and Q4_K quantized at load), and the op test once more
+# under compute-sanitizer.
 #
 # Build the programs here first: bash scripts/gpu-bundle.sh (makes gpu-bundle/, which a
 # device run must `carry`). Then, from the repository root on the GPU machine:
@@ -11,7 +14,7 @@
 #   bash scripts/gpu-check.sh --dry-run    without a GPU: the same steps on the CPU emulator
 #                                          (gpu-bundle/emu) with tiny sizes
 # Environment: GPU_BUNDLE (default ./gpu-bundle), MODELS (where models are made; default
-# /dev/shm or /tmp), BUDGET (seconds for the whole run, default 290).
+# /dev/shm or /tmp), BUDGET (seconds for the whole run, default 560).
 set -u
 cd "$(dirname "$0")/.."
 DRY=0
@@ -24,7 +27,7 @@ if [ -z "${MODELS:-}" ]; then
   if [ -d /dev/shm ] && [ -w /dev/shm ]; then MODELS=/dev/shm/forge-gpu-models; else MODELS=/tmp/forge-gpu-models; fi
 fi
 mkdir -p "$MODELS"
-BUDGET=${BUDGET:-290}
+BUDGET=${BUDGET:-560}
 T_START=$(date +%s)
 SUMMARY=$LOG/summary.txt
 : >"$SUMMARY"
@@ -110,9 +113,19 @@ if [ $DRY = 1 ]; then
   step "bench stories260K (emulator)" bench.log 120 "$BIN/cuda_bench" --model tests/fixtures/stories260K --ctx 16 --steps 2 --batches 1,2 --prompt 16
   step "bench SmolLM2 shape (cpu)" bench.log 60 "$BIN/cuda_bench" --device cpu --model "$SMOL" --ctx 16 --steps 2 --batches 1,2 --prompt 16
   step "bench Llama-1B shape (cpu)" bench.log 60 "$BIN/cuda_bench" --device cpu --model "$LLAMA" --ctx 4 --steps 1 --batches 1 --prompt 4
+  step "bench stories cuBLAS (emu)" bench.log 60 env FORGE_CUDA_BLAS=1 "$BIN/cuda_bench" --model tests/fixtures/stories260K --ctx 16 --steps 2 --batches 1,2 --prompt 16
+  step "bench stories Q8_0 (emu)" bench.log 60 "$BIN/cuda_bench" --model tests/fixtures/stories260K --ctx 16 --steps 2 --batches 1,2 --prompt 16 --quantize q8_0
 else
+  # the batch-invariant default (Forge's GEMV/GEMM for every row count)
   step "bench SmolLM2-135M bf16" bench.log 90 "$BIN/cuda_bench" --model "$SMOL" --ctx 128 --steps 128 --batches 1,8,64 --prompt 512
   step "bench Llama-3.2-1B bf16" bench.log 120 "$BIN/cuda_bench" --model "$LLAMA" --ctx 128 --steps 64 --batches 1,8,64 --prompt 512
+  # what invariance costs: the same with cuBLAS for every batch over one row
+  step "bench SmolLM2 bf16 cuBLAS" bench.log 60 env FORGE_CUDA_BLAS=1 "$BIN/cuda_bench" --model "$SMOL" --ctx 128 --steps 64 --batches 1,64 --prompt 512
+  step "bench Llama-1B bf16 cuBLAS" bench.log 75 env FORGE_CUDA_BLAS=1 "$BIN/cuda_bench" --model "$LLAMA" --ctx 128 --steps 32 --batches 1,64 --prompt 512
+  # quantized weights on the GPU (the matrices quantized at load, as a GGUF file holds them)
+  step "bench SmolLM2 Q8_0" bench.log 60 "$BIN/cuda_bench" --model "$SMOL" --ctx 128 --steps 64 --batches 1,64 --prompt 512 --quantize q8_0
+  step "bench Llama-1B Q8_0" bench.log 75 "$BIN/cuda_bench" --model "$LLAMA" --ctx 128 --steps 32 --batches 1,64 --prompt 512 --quantize q8_0
+  step "bench Llama-1B Q4_K" bench.log 75 "$BIN/cuda_bench" --model "$LLAMA" --ctx 128 --steps 32 --batches 1,64 --prompt 512 --quantize q4_k
 fi
 grep -h '^RESULT ' "$LOG/bench.log" | sed 's/^RESULT //' >"$LOG/results.json"
 

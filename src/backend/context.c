@@ -12,6 +12,9 @@ struct forge_context {
     backend_params p;
     float *logits;
     int n_logits;
+    int32_t *ids;   /* max_logit_rows: the greedy ids of the last decode, when ids_valid */
+    uint8_t *kept;  /* max_logit_rows: row i's logits stayed on the device */
+    bool ids_valid; /* the backend computed ids (forward_greedy) */
 };
 
 typedef enum { DEVICE_AUTO, DEVICE_CPU, DEVICE_CUDA } device_kind;
@@ -99,10 +102,13 @@ forge_context *forge_context_create(forge_model *m, const forge_context_params *
     }
     ctx->model = m;
     ctx->p = p;
+    ctx->ids = malloc(sizeof(int32_t) * (size_t)p.max_logit_rows);
+    ctx->kept = calloc((size_t)p.max_logit_rows, 1);
     /* page-aligned: the CUDA backend pins it in place and copies logits straight into it */
     size_t logit_bytes = (size_t)p.max_logit_rows * (size_t)c->vocab_size * sizeof(float);
     ctx->logits = aligned_alloc(4096, (logit_bytes + 4095) & ~(size_t)4095);
-    if (!ctx->logits) {
+    if (!ctx->logits || !ctx->ids || !ctx->kept) {
+        free(ctx->logits), free(ctx->ids), free(ctx->kept);
         free(ctx);
         err_set(err, FORGE_E_NOMEM, "cannot allocate logits for %d rows", p.max_logit_rows);
         return NULL;
@@ -114,7 +120,7 @@ forge_context *forge_context_create(forge_model *m, const forge_context_params *
         ctx->be = backend_cuda_create(m, &p, &cerr);
         if (!ctx->be && dev == DEVICE_CUDA) {
             if (err) *err = cerr;
-            free(ctx->logits);
+            free(ctx->logits), free(ctx->ids), free(ctx->kept);
             free(ctx);
             return NULL;
         }
@@ -122,7 +128,7 @@ forge_context *forge_context_create(forge_model *m, const forge_context_params *
     }
     if (!ctx->be) ctx->be = backend_cpu_create(m, &p, err);
     if (!ctx->be) {
-        free(ctx->logits);
+        free(ctx->logits), free(ctx->ids), free(ctx->kept);
         free(ctx);
         return NULL;
     }
@@ -139,7 +145,7 @@ forge_context *forge_context_create(forge_model *m, const forge_context_params *
 void forge_context_free(forge_context *ctx) {
     if (!ctx) return;
     if (ctx->be) ctx->be->destroy(ctx->be);
-    free(ctx->logits);
+    free(ctx->logits), free(ctx->ids), free(ctx->kept);
     free(ctx);
 }
 
@@ -219,14 +225,36 @@ static forge_status check_batch(const forge_context *ctx, const forge_batch *b, 
     return FORGE_OK;
 }
 
-forge_status forge_context_decode(forge_context *ctx, const forge_batch *b, forge_error *err) {
+forge_status forge_context_decode_greedy(forge_context *ctx, const forge_batch *b, const uint8_t *greedy,
+                                         forge_error *err) {
     if (!ctx || !b) return err_set(err, FORGE_E_INVALID, "forge_context_decode: %s is NULL", !ctx ? "the context" : "the batch");
     ctx->n_logits = 0;
     forge_status st = check_batch(ctx, b, err);
     if (st) return st;
-    st = ctx->be->forward(ctx->be, b, ctx->logits, err);
-    if (st == FORGE_OK) ctx->n_logits = b->n_logits;
-    return st;
+    bool device = greedy && ctx->be->forward_greedy;
+    if (device)
+        st = ctx->be->forward_greedy(ctx->be, b, greedy, ctx->logits, ctx->ids, err);
+    else
+        st = ctx->be->forward(ctx->be, b, ctx->logits, err);
+    if (st != FORGE_OK) return st;
+    ctx->n_logits = b->n_logits;
+    ctx->ids_valid = device;
+    for (int i = 0; i < b->n_logits; i++) ctx->kept[i] = device && greedy[i];
+    return FORGE_OK;
+}
+
+forge_status forge_context_decode(forge_context *ctx, const forge_batch *b, forge_error *err) {
+    return forge_context_decode_greedy(ctx, b, NULL, err);
+}
+
+int32_t forge_context_greedy(const forge_context *ctx, int i) {
+    if (!ctx || i < 0 || i >= ctx->n_logits) return -1;
+    if (ctx->ids_valid) return ctx->ids[i];
+    const float *x = ctx->logits + (size_t)i * ctx->model->info.vocab_size;
+    int best = 0, n = ctx->model->info.vocab_size; /* the sampler's scan (sampling/sampler.c) */
+    for (int k = 1; k < n; k++)
+        if (x[k] > x[best]) best = k;
+    return best;
 }
 
 forge_status forge_context_copy_kv(forge_context *ctx, int src, int dst, int n_tokens, forge_error *err) {
@@ -248,6 +276,6 @@ const float *forge_context_hidden(const forge_context *ctx, int i) {
 }
 
 const float *forge_context_logits(const forge_context *ctx, int i) {
-    if (!ctx || i < 0 || i >= ctx->n_logits) return NULL;
+    if (!ctx || i < 0 || i >= ctx->n_logits || ctx->kept[i]) return NULL;
     return ctx->logits + (size_t)i * ctx->model->info.vocab_size;
 }

@@ -122,7 +122,13 @@ typedef struct cuda_backend {
 
 static forge_status cb_forward(backend *be, const forge_batch *batch, float *logits, forge_error *err) {
     cuda_backend *b = (cuda_backend *)be;
-    return b->api->forward(b->impl, batch, logits, err);
+    return b->api->forward(b->impl, batch, NULL, logits, NULL, err);
+}
+
+static forge_status cb_forward_greedy(backend *be, const forge_batch *batch, const uint8_t *greedy, float *logits,
+                                      int32_t *ids, forge_error *err) {
+    cuda_backend *b = (cuda_backend *)be;
+    return b->api->forward(b->impl, batch, greedy, logits, ids, err);
 }
 
 static forge_status cb_copy_kv(backend *be, int src, int dst, int n, forge_error *err) {
@@ -223,6 +229,7 @@ backend *backend_cuda_create(const forge_model *m, const backend_params *p, forg
     b->api = api;
     b->base.name = "cuda";
     b->base.forward = cb_forward;
+    b->base.forward_greedy = cb_forward_greedy;
     b->base.hidden = NULL; /* the CUDA ABI returns logits only: embeddings run on the CPU */
     b->base.copy_kv = cb_copy_kv;
     b->base.destroy = cb_destroy;

@@ -104,6 +104,7 @@ struct forge_engine {
     int n_waiting, cap_waiting;
     /* batch scratch, sized once */
     int32_t *b_tokens, *b_pos, *b_seq, *b_rows, *b_nblocks;
+    uint8_t *b_greedy; /* per logit row: only its greedy token is needed (sampled on the device) */
     const int32_t **b_tables;
     seq **b_seqs;       /* batch sequence index -> seq */
     int *b_count;       /* tokens scheduled per batch sequence */

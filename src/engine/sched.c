@@ -359,6 +359,9 @@ static void add_to_batch(forge_engine *e, batch_fill *f, seq *s, int n) {
         bool last = s->n_computed + j == s->n_tokens - 1;
         if (prompt_rows || last) {
             if (e->b_logit_base[bi] < 0) e->b_logit_base[bi] = f->nl;
+            /* a row only sampled, by a plain argmax: its logits may stay on the device */
+            e->b_greedy[f->nl] = last && !prompt_rows && !s->gm && !s->req->embedding && !s->req->logprobs &&
+                                 sampler_plain_greedy(s->smp);
             e->b_rows[f->nl++] = row;
         }
     }
@@ -436,7 +439,7 @@ int sched_step(forge_engine *e) {
                          .logit_rows = e->b_rows};
     forge_error err;
     double tf = engine_now_ms();
-    forge_status st = forge_context_decode(e->ctx, &batch, &err);
+    forge_status st = forge_context_decode_greedy(e->ctx, &batch, e->b_greedy, &err);
     e->stats.forward_seconds += (engine_now_ms() - tf) * 1e-3;
     if (st != FORGE_OK) {
         log_error("engine: forward failed: %s", err.msg);
@@ -479,7 +482,12 @@ int sched_step(forge_engine *e) {
             continue;
         }
         sample_result res;
-        sampler_sample(s->smp, e->ws, forge_context_logits(e->ctx, row), s->req->logprobs, &res);
+        if (e->b_greedy[row]) {
+            memset(&res, 0, sizeof res);
+            res.token = forge_context_greedy(e->ctx, row);
+        } else {
+            sampler_sample(s->smp, e->ws, forge_context_logits(e->ctx, row), s->req->logprobs, &res);
+        }
         handle_token(e, s, &res);
     }
     e->stats.steps++;

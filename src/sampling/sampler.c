@@ -217,6 +217,12 @@ void sampler_set_min_tokens(sampler *s, int min_new, const int32_t *banned, int 
 
 void sampler_set_mask(sampler *s, const uint32_t *mask) { s->mask = mask; }
 
+bool sampler_plain_greedy(const sampler *s) {
+    const forge_sampling_params *p = &s->p;
+    return p->temperature == 0 && p->n_logit_bias == 0 && !penalties_on(p) && !s->mask &&
+           !(s->n_accepted < s->min_new && s->n_banned > 0);
+}
+
 void sampler_accept(sampler *s, int32_t token) {
     s->n_accepted++;
     if (token >= 0 && token < s->vocab) seen_add(s, token, false);

@@ -40,6 +40,11 @@ void sampler_set_min_tokens(sampler *s, int min_new, const int32_t *banned, int 
  * every setting (greedy included) chooses among the allowed ones. At least one allowed
  * token must have a finite logit. The array must outlive its use. */
 void sampler_set_mask(sampler *s, const uint32_t *mask);
+/* True when the next sample is a plain argmax of the raw logits: greedy, with no logit bias,
+ * penalties, mask or min-tokens ban in force (nothing to apply first) and so no draw from
+ * the RNG: the caller may take forge_context_greedy's token instead (sampling on the device)
+ * and then sampler_accept it. */
+bool sampler_plain_greedy(const sampler *s);
 /* Records a generated token for the penalties. */
 void sampler_accept(sampler *s, int32_t token);
 /* Applies logit bias, penalties and temperature to logits into out (tests compare this with

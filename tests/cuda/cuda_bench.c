@@ -6,7 +6,10 @@
  * read), times the sequences it serves. Token ids are random: speed does not depend on them.
  *
  *   cuda_bench --model DIR [--device cuda|cpu] [--ctx 128] [--steps 64] [--batches 1,8,64]
- *              [--prompt 512]
+ *              [--prompt 512] [--quantize q8_0|q4_0|q4_k]
+ * (--quantize: the model's matrices quantized at load, forge_model_params.quantize, to
+ * measure the quantized GEMV without a GGUF file; FORGE_CUDA_BLAS=1 in the environment
+ * measures the cuBLAS opt-in instead of the batch-invariant default).
  * Prints a table and one "RESULT {json}" line. Exit 77 when no GPU can be used. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +78,8 @@ static void parse_list(const char *s, int *out, int *n, int max) {
 
 int main(int argc, char **argv) {
     const char *model = NULL, *device = "cuda", *batches = "1,8,64";
-    int ctx_len = 128, steps = 64, prompt = 512;
+    int ctx_len = 128, steps = 64, prompt = 512, quantize = FORGE_QUANT_NONE;
+    const char *qname = "as stored";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--model")) model = argv[i + 1];
         else if (!strcmp(argv[i], "--device")) device = argv[i + 1];
@@ -83,11 +87,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--batches")) batches = argv[i + 1];
         else if (!strcmp(argv[i], "--prompt")) prompt = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--quantize") && (qname = argv[i + 1]))
+            quantize = !strcmp(argv[i + 1], "q8_0")   ? FORGE_QUANT_Q8_0
+                       : !strcmp(argv[i + 1], "q4_0") ? FORGE_QUANT_Q4_0
+                       : !strcmp(argv[i + 1], "q4_k") ? FORGE_QUANT_Q4_K
+                                                      : -1;
         else model = NULL, i = argc;
     }
-    if (!model || ctx_len < 1 || steps < 1 || prompt < 1) {
+    if (!model || ctx_len < 1 || steps < 1 || prompt < 1 || quantize < 0) {
         fprintf(stderr, "usage: cuda_bench --model DIR [--device cuda|cpu] [--ctx 128] [--steps 64] "
-                        "[--batches 1,8,64] [--prompt 512]\n");
+                        "[--batches 1,8,64] [--prompt 512] [--quantize q8_0|q4_0|q4_k]\n");
         return 2;
     }
     int bl[8], nbat;
@@ -116,7 +125,9 @@ int main(int argc, char **argv) {
     }
 
     double t0 = now();
-    forge_model *m = forge_model_open(model, NULL, &err);
+    forge_model_params mp = forge_model_default_params();
+    mp.quantize = quantize;
+    forge_model *m = forge_model_open(model, &mp, &err);
     if (!m) {
         fprintf(stderr, "cuda_bench: %s\n", err.msg);
         return 1;
@@ -166,17 +177,19 @@ int main(int argc, char **argv) {
     size_t kv_el = in->dtype == FORGE_DTYPE_F32 ? 4 : 2;
     double kv_per_pos = (double)in->n_layers * 2 * in->n_kv_heads * in->head_dim * kv_el;
     printf("device     %s, %.1f GB/s read bandwidth (measured)\n", info.name, bw / 1e9);
-    printf("model      %s (%s, %d layers, hidden %d, vocab %d), %.1f MB of weights\n", model, in->model_type,
-           in->n_layers, in->hidden_size, in->vocab_size, in->weight_bytes / 1e6);
+    const char *blas = getenv("FORGE_CUDA_BLAS");
+    const char *gemm = cuda && blas && atoi(blas) ? "cuBLAS opt-in" : "batch-invariant default";
+    printf("model      %s (%s, %d layers, hidden %d, vocab %d), %.1f MB of weights (%s), %s GEMM\n", model,
+           in->model_type, in->n_layers, in->hidden_size, in->vocab_size, in->weight_bytes / 1e6, qname, gemm);
     printf("warm-up    %.3f s to the first token: open %.3f, context (upload) %.3f, prefill %d %.3f, first "
            "step %.3f\n",
            warm, t_open, t_ctx, ctx_len, t_first_prefill, t_first_step);
     printf("%-34s %12s %12s %8s\n", "test", "tok/s", "roofline", "ratio");
     char json[4096];
     int jl = snprintf(json, sizeof json,
-                      "{\"device\":\"%s\",\"model\":\"%s\",\"bandwidth_gbs\":%.1f,\"weight_mb\":%.1f,"
-                      "\"warmup_s\":%.3f,\"upload_s\":%.3f,\"first_step_s\":%.4f",
-                      info.name, model, bw / 1e9, in->weight_bytes / 1e6, warm, t_ctx, t_first_step);
+                      "{\"device\":\"%s\",\"model\":\"%s\",\"weights\":\"%s\",\"gemm\":\"%s\",\"bandwidth_gbs\":%.1f,"
+                      "\"weight_mb\":%.1f,\"warmup_s\":%.3f,\"upload_s\":%.3f,\"first_step_s\":%.4f",
+                      info.name, model, qname, gemm, bw / 1e9, in->weight_bytes / 1e6, warm, t_ctx, t_first_step);
 
     for (int i = 0; i < nbat; i++) {
         int n = bl[i];

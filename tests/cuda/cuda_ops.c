@@ -351,6 +351,44 @@ TEST(embed) {
     }
 }
 
+/* The greedy token of each row equals a sequential scan with > (the host's and the
+ * sampler's): ties go to the first index, NaNs are skipped unless at index 0, infinities. */
+TEST(argmax) {
+    enum { R = 12, N = 5000 };
+    float *x = malloc((size_t)R * N * 4);
+    int32_t got[R];
+    fill(x, (size_t)R * N, 10);
+    float *r;
+    r = x + 1 * N, r[4321] = 50, r[17] = 50, r[4999] = 50;    /* ties: the first */
+    r = x + 2 * N, r[0] = NAN, r[9] = 100;                     /* NaN at 0: 0 */
+    r = x + 3 * N, r[5] = NAN, r[6] = 100, r[7] = NAN;         /* NaN elsewhere: skipped */
+    r = x + 4 * N;
+    for (int i = 0; i < N; i++) r[i] = -INFINITY;              /* all -inf: 0 */
+    r = x + 5 * N;
+    for (int i = 0; i < N; i++) r[i] = NAN;                    /* all NaN: 0 */
+    r = x + 6 * N, r[2500] = INFINITY, r[2501] = INFINITY;     /* +inf */
+    r = x + 7 * N;
+    for (int i = 0; i < N; i++) r[i] = 1;                      /* all equal: 0 */
+    r = x + 8 * N, r[N - 1] = 99;                              /* the last */
+    r = x + 9 * N;
+    for (int i = 1; i < N; i++) r[i] = i % 3 ? NAN : -1;       /* mostly NaN */
+    forge_error err;
+    for (int n = 1; n <= N; n = n < 64 ? n + 21 : n * 4) { /* short rows too (fewer values than threads) */
+        float *y = malloc((size_t)R * n * 4);
+        for (int k = 0; k < R; k++) memcpy(y + (size_t)k * n, x + (size_t)k * N + (N - n), (size_t)n * 4);
+        CHECKF(!A->op_argmax(y, R, n, got, &err), "%s", err.msg);
+        for (int k = 0; k < R; k++) {
+            const float *v = y + (size_t)k * n;
+            int best = 0;
+            for (int i = 1; i < n; i++)
+                if (v[i] > v[best]) best = i;
+            CHECKF(got[k] == best, "argmax row %d of %d values: %d, the scan finds %d", k, n, got[k], best);
+        }
+        free(y);
+    }
+    free(x);
+}
+
 /* ---- q/k norm + RoPE + KV store, and attention, over a paged cache -------------------- */
 
 enum { NSEQ = 3, SEQ_BLOCKS = 24, NBLK = NSEQ * SEQ_BLOCKS + 5 };
@@ -537,6 +575,7 @@ int main(int argc, char **argv) {
     RUN(add_rmsnorm);
     RUN(swiglu);
     RUN(embed);
+    RUN(argmax);
     RUN(qk_rope_store);
     RUN(attention);
     return t_summary();

@@ -80,6 +80,8 @@ typedef struct fcuda_stats {
     double capture_seconds;    /* spent capturing and instantiating them */
     long long graph_forwards, eager_forwards;
     int logits_pinned;         /* the logits buffer is page-locked (direct copies) */
+    long long logit_rows_copied; /* rows of logits copied to the host (since ABI 6) */
+    long long id_rows_copied;    /* rows whose greedy id alone came back */
     char note[256];            /* why graphs were turned off, if they were */
 } fcuda_stats;
 
@@ -104,8 +106,12 @@ typedef struct fcuda_api {
     /* Uploads the weights and allocates the KV pool and scratch; the host model may be
      * released afterwards. A clear FORGE_E_NOMEM when it does not fit. */
     fcuda_backend *(*create)(const fcuda_model *m, const fcuda_params *p, forge_error *err);
-    /* The batched forward (the batch is already validated); n_logits rows to logits. */
-    forge_status (*forward)(fcuda_backend *b, const forge_batch *batch, float *logits, forge_error *err);
+    /* The batched forward (the batch is already validated); n_logits rows to logits, except
+     * the rows with greedy[i] set (greedy NULL: none), which stay on the device; ids (NULL:
+     * not wanted) gets every row's greedy token (forge_context_greedy's rule), computed on the
+     * device (since ABI 6). */
+    forge_status (*forward)(fcuda_backend *b, const forge_batch *batch, const uint8_t *greedy, float *logits,
+                            int32_t *ids, forge_error *err);
     void (*destroy)(fcuda_backend *b);
     void (*get_stats)(const fcuda_backend *b, fcuda_stats *out);
     /* Device bytes a backend needs beside weights and KV (scratch, workspaces). */
@@ -146,6 +152,10 @@ typedef struct fcuda_api {
     /* K/V of the first n tokens of block src copied into block dst, every layer and KV head,
      * ordered on the backend's stream before the next forward (arguments already checked). */
     forge_status (*copy_kv)(fcuda_backend *b, int src, int dst, int n, forge_error *err);
+
+    /* ---- since ABI 6 ---- */
+    /* ids[r] = the greedy token of row r of x (rows x n), by the forward's argmax kernel. */
+    forge_status (*op_argmax)(const float *x, int rows, int n, int32_t *ids, forge_error *err);
 } fcuda_api;
 
 /* The entry point libforge-cuda.so exports: NULL when abi_version does not match. */

@@ -58,6 +58,7 @@ struct fcuda_backend {
     const float *final_norm;
     const double *inv_freq;
     float *x, *tmp, *qkv, *gu, *logits, *part;
+    int32_t *ids, *h_ids; /* greedy ids of the logit rows: device scratch, pinned host copy */
     void *xn, *att, *act, *xf;
     int *counters;
     int32_t *d_meta, *h_meta;
@@ -149,6 +150,7 @@ static size_t scratch_layout(const fcuda_model *m, const fcuda_params *p, fcuda_
     PLACE(act, void *, T * I * 4);
     PLACE(xf, void *, R * H * 4);
     PLACE(logits, float *, R * (size_t)m->vocab * 4);
+    PLACE(ids, int32_t *, R * 4);
     PLACE(part, float *, attn_part_floats((int)T, m->n_heads, m->head_dim) * 4);
     PLACE(counters, int *, T * m->n_kv_heads * 4);
     PLACE(gc.conv, void *, TR * maxk * 2);
@@ -282,6 +284,7 @@ static void cuda_destroy(fcuda_backend *b) {
     cudaFree(b->d_meta);
     cudaFreeHost(b->h_meta);
     cudaFreeHost(b->h_stage);
+    cudaFreeHost(b->h_ids);
     if (b->stream) cudaStreamDestroy(b->stream);
     free(b->layers);
     free(b->seq_need);
@@ -445,6 +448,7 @@ static fcuda_backend *cuda_create(const fcuda_model *m, const fcuda_params *pin,
             cudaGetLastError();
     }
     if (!b->pinned && (e = cudaMallocHost((void **)&b->h_stage, (size_t)b->Rcap * b->V * 4))) goto cuda_fail;
+    if ((e = cudaMallocHost((void **)&b->h_ids, (size_t)b->Rcap * 4 + 4))) goto cuda_fail;
     if ((e = cudaStreamSynchronize(b->stream))) goto cuda_fail;
     b->st.weight_bytes = b->wbytes;
     b->st.kv_bytes = b->kv_bytes;
@@ -543,7 +547,10 @@ static void enqueue_gemv(fcuda_backend *b, int T, int R) {
         }
     }
     const int col0 = 0;
-    if (R > 0) norm_gemv(b, R, lrows, b->final_norm, &b->lm_head, &col0, 1, b->logits, b->V, b->xf);
+    if (R > 0) {
+        norm_gemv(b, R, lrows, b->final_norm, &b->lm_head, &col0, 1, b->logits, b->V, b->xf);
+        launch_argmax(s, b->logits, R, b->V, b->ids);
+    }
 }
 
 /* Prefill and large batches: cuBLAS GEMMs; norms as kernels writing the GEMM's input dtype,
@@ -579,6 +586,7 @@ static forge_status enqueue_blas(fcuda_backend *b, int T, int R, forge_error *er
         launch_add_rmsnorm(s, b->x, b->tmp, b->layers[b->L - 1].bd, lrows, false, b->final_norm, R, H, b->eps, b->xf,
                            dl);
         if ((st = gemm_run(b->gc, b->xf, dl, H, R, b->lm_head, b->logits, b->V, GEMM_AUTO, err))) return st;
+        launch_argmax(s, b->logits, R, b->V, b->ids);
     }
     return FORGE_OK;
 }
@@ -693,7 +701,15 @@ static size_t pack_batch(fcuda_backend *b, const forge_batch *bt, int Tr, int Rr
     return total;
 }
 
-static forge_status cuda_forward(fcuda_backend *b, const forge_batch *bt, float *logits, forge_error *err) {
+/* Copies logits rows [r0, r1) to the host buffer dst (async on the stream). */
+static cudaError_t copy_rows(fcuda_backend *b, float *dst, int r0, int r1) {
+    size_t row = (size_t)b->V;
+    return cudaMemcpyAsync(dst + r0 * row, b->logits + r0 * row, (size_t)(r1 - r0) * row * 4, cudaMemcpyDeviceToHost,
+                           b->stream);
+}
+
+static forge_status cuda_forward(fcuda_backend *b, const forge_batch *bt, const uint8_t *greedy, float *logits,
+                                 int32_t *ids, forge_error *err) {
     const int T = bt->n_tokens, R = bt->n_logits;
     if (T > b->Tcap || R > b->Rcap) return set_err(err, FORGE_E_RANGE, "batch larger than the backend's scratch");
     bool graph = b->graph_cap > 0 && T <= b->graph_cap;
@@ -718,12 +734,23 @@ static forge_status cuda_forward(fcuda_backend *b, const forge_batch *bt, float 
         b->st.eager_forwards++;
     }
     if (R > 0) {
-        size_t bytes = (size_t)R * b->V * 4;
+        /* the rows that want logits, in runs of consecutive rows; the greedy ids of all */
         float *dst = logits == b->host_logits && b->pinned ? logits : b->h_stage ? b->h_stage : logits;
-        if ((e = cudaMemcpyAsync(dst, b->logits, bytes, cudaMemcpyDeviceToHost, b->stream)))
-            return cuda_err(err, e, "copying logits");
+        for (int r = 0; r < R;) {
+            int r1 = r;
+            while (r1 < R && !(greedy && greedy[r1])) r1++;
+            if (r1 > r && (e = copy_rows(b, dst, r, r1))) return cuda_err(err, e, "copying logits");
+            b->st.logit_rows_copied += r1 - r;
+            r = r1;
+            while (r < R && greedy && greedy[r]) r++, b->st.id_rows_copied++;
+        }
+        if (ids && (e = cudaMemcpyAsync(b->h_ids, b->ids, (size_t)R * 4, cudaMemcpyDeviceToHost, b->stream)))
+            return cuda_err(err, e, "copying greedy ids");
         if ((e = cudaStreamSynchronize(b->stream))) return cuda_err(err, e, "running the forward");
-        if (dst != logits) memcpy(logits, dst, bytes);
+        if (dst != logits)
+            for (int r = 0; r < R; r++)
+                if (!(greedy && greedy[r])) memcpy(logits + (size_t)r * b->V, dst + (size_t)r * b->V, (size_t)b->V * 4);
+        if (ids) memcpy(ids, b->h_ids, (size_t)R * 4);
     } else if ((e = cudaStreamSynchronize(b->stream))) {
         return cuda_err(err, e, "running the forward");
     }
@@ -770,6 +797,7 @@ static const fcuda_api g_api = {
     op_qk_rope_store,
     op_attention,
     cuda_copy_kv,
+    op_argmax,
 };
 
 extern "C" __attribute__((visibility("default"))) const fcuda_api *forge_cuda_api(int abi_version) {

@@ -70,6 +70,44 @@ __device__ double block_sum_d(double v) {
     return s;
 }
 
+/* ---- greedy tokens --------------------------------------------------------------------- */
+
+/* (v, i) beats (bv, bi): larger, or equal and earlier; bi < 0 is "none yet" */
+__device__ __forceinline__ bool am_better(float v, int i, float bv, int bi) {
+    return bi < 0 || v > bv || (v == bv && i < bi);
+}
+
+/* One block per row: each thread scans a strided slice (NaNs skipped), then a fixed tree over
+ * the block. The first index of the maximum over the non-NaN values is what a sequential scan
+ * with > finds, except when x[0] is NaN (nothing is > NaN): then 0. */
+__global__ void argmax_k(const float *logits, int n, int32_t *ids) {
+    const float *x = logits + (size_t)blockIdx.x * n;
+    __shared__ float sv[256];
+    __shared__ int si[256];
+    float bv = 0.f;
+    int bi = -1;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float v = x[i];
+        if (v == v && am_better(v, i, bv, bi)) bv = v, bi = i;
+    }
+    sv[threadIdx.x] = bv;
+    si[threadIdx.x] = bi;
+    __syncthreads();
+    for (int o = blockDim.x / 2; o > 0; o >>= 1) {
+        if ((int)threadIdx.x < o) {
+            int j = threadIdx.x + o;
+            if (si[j] >= 0 && am_better(sv[j], si[j], sv[threadIdx.x], si[threadIdx.x]))
+                sv[threadIdx.x] = sv[j], si[threadIdx.x] = si[j];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) ids[blockIdx.x] = x[0] != x[0] || si[0] < 0 ? 0 : si[0];
+}
+
+void launch_argmax(cudaStream_t s, const float *logits, int rows, int n, int32_t *ids) {
+    if (rows > 0) LAUNCH(argmax_k, rows, 256, 0, s, logits, n, ids);
+}
+
 /* ---- embedding ------------------------------------------------------------------------- */
 
 template <typename T>

@@ -139,6 +139,16 @@ forge_status op_embed(const fcuda_weight *embed, const int32_t *tokens, int rows
     return st ? st : back(s, x, dx, (size_t)rows * embed->cols * 4, err);
 }
 
+forge_status op_argmax(const float *x, int rows, int n, int32_t *ids, forge_error *err) {
+    scratch s;
+    const float *dx = s.vec(x, (size_t)rows * n);
+    int32_t *di = (int32_t *)s.get(nullptr, (size_t)rows * 4);
+    if (s.e) return cuda_err(err, s.e, "allocating");
+    launch_argmax(0, dx, rows, n, di);
+    forge_status st = finish(s, err, "argmax");
+    return st ? st : back(s, ids, di, (size_t)rows * 4, err);
+}
+
 static size_t cache_bytes(const fcuda_op_cache *c) {
     return (size_t)c->n_blocks * c->n_kv_heads * KV_BLOCK * c->head_dim * dtype_bytes(c->kv_dtype);
 }
