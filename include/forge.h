@@ -269,18 +269,28 @@ FORGE_API forge_status forge_context_decode(forge_context *ctx, const forge_batc
  * cached content reuses it (CPU and CUDA; FORGE_E_UNSUPPORTED from a backend that cannot). */
 FORGE_API forge_status forge_context_copy_kv(forge_context *ctx, int src, int dst, int n_tokens, forge_error *err);
 /* Logits (vocab_size floats) of output row i of the last successful decode; NULL for a row
- * forge_context_decode_greedy kept on the device (and when i is out of range). */
+ * whose token forge_context_decode_sample chose on the device (and when i is out of range). */
 FORGE_API const float *forge_context_logits(const forge_context *ctx, int i);
-/* forge_context_decode, where the output rows i with greedy[i] != 0 (greedy: n_logits flags,
- * or NULL for none) need only their greedy token (forge_context_greedy). Where the logits
- * are computed on a GPU, only those ids come back for them, not vocab_size floats a row:
- * what a batch of greedy sequences copies to the host each step. */
-FORGE_API forge_status forge_context_decode_greedy(forge_context *ctx, const forge_batch *batch, const uint8_t *greedy,
-                                                   forge_error *err);
-/* The greedy token of output row i of the last successful decode: the first index of the
- * largest logit (a NaN is never chosen, unless it is at index 0, as a sequential scan with
- * > finds), for any row; -1 when i is out of range. */
-FORGE_API int32_t forge_context_greedy(const forge_context *ctx, int i);
+/* What forge_context_decode_sample needs of an output row. */
+typedef struct forge_row_sample {
+    int32_t kind;      /* FORGE_ROW_LOGITS (0): its logits; FORGE_ROW_GREEDY: its greedy token;
+                          FORGE_ROW_DRAW: a token drawn from softmax(logits / temperature) */
+    float temperature; /* DRAW: > 0 */
+    float min_p;       /* DRAW: tokens under min_p x the largest probability are dropped; 0: none */
+    double u;          /* DRAW: uniform in [0, 1), from the caller's seeded RNG: the token is the
+                          first whose cumulative probability (in id order) passes u x the total */
+} forge_row_sample;
+enum { FORGE_ROW_LOGITS = 0, FORGE_ROW_GREEDY = 1, FORGE_ROW_DRAW = 2 };
+/* forge_context_decode, where output rows i with rows[i].kind != FORGE_ROW_LOGITS (rows:
+ * n_logits entries, or NULL: all logits) need only their token (forge_context_token). Where
+ * the logits are computed on a GPU, the token is chosen there and only it comes back for
+ * such rows, not vocab_size floats: what a batch of sampling sequences copies each step. */
+FORGE_API forge_status forge_context_decode_sample(forge_context *ctx, const forge_batch *batch,
+                                                   const forge_row_sample *rows, forge_error *err);
+/* The token of output row i of the last successful decode: the drawn token of a DRAW row,
+ * else the greedy token (the first index of the largest logit; a NaN is never chosen unless
+ * it is at index 0, as a sequential scan with > finds); -1 when i is out of range. */
+FORGE_API int32_t forge_context_token(const forge_context *ctx, int i);
 /* The final-norm hidden state (hidden_size floats) of output row i of the last successful
  * decode: the vector its logits were computed from. NULL when the device does not keep it
  * (the CUDA backend), or i is out of range. */

@@ -23,10 +23,11 @@ struct backend {
     const char *name;
     /* Runs the batch; writes batch->n_logits rows of vocab_size floats to logits. */
     forge_status (*forward)(backend *b, const forge_batch *batch, float *logits, forge_error *err);
-    /* Optional (NULL: the context finds greedy ids from the logits on the host): forward,
-     * where output rows with greedy[i] set (greedy NULL: none) need only their greedy token;
-     * ids[i] gets every row's greedy id, logits only the unflagged rows. */
-    forge_status (*forward_greedy)(backend *b, const forge_batch *batch, const uint8_t *greedy, float *logits,
+    /* Optional (NULL: the context chooses tokens from the logits on the host): forward, where
+     * output rows with rows[i].kind != FORGE_ROW_LOGITS (rows NULL: none) need only their
+     * token; ids[i] gets every row's token (the greedy one for LOGITS rows), logits only the
+     * LOGITS rows. */
+    forge_status (*forward_sample)(backend *b, const forge_batch *batch, const forge_row_sample *rows, float *logits,
                                    int32_t *ids, forge_error *err);
     /* The final-norm hidden state (hidden_size floats) of output row i of the last forward,
      * the vector the logits were computed from; NULL where the backend does not keep it. */

@@ -5,6 +5,7 @@
 
 #include "backend/backend.h"
 #include "base/log.h"
+#include "sampling/sampler.h"
 
 struct forge_context {
     forge_model *model;
@@ -12,9 +13,11 @@ struct forge_context {
     backend_params p;
     float *logits;
     int n_logits;
-    int32_t *ids;   /* max_logit_rows: the greedy ids of the last decode, when ids_valid */
+    int32_t *ids;   /* max_logit_rows: the tokens of the last decode, when ids_valid */
     uint8_t *kept;  /* max_logit_rows: row i's logits stayed on the device */
-    bool ids_valid; /* the backend computed ids (forward_greedy) */
+    bool ids_valid; /* the backend chose them (forward_sample) */
+    forge_row_sample *rows; /* max_logit_rows: what the last decode asked of each row */
+    sampler_ws *ws;         /* host draws (made on first use) */
 };
 
 typedef enum { DEVICE_AUTO, DEVICE_CPU, DEVICE_CUDA } device_kind;
@@ -104,11 +107,12 @@ forge_context *forge_context_create(forge_model *m, const forge_context_params *
     ctx->p = p;
     ctx->ids = malloc(sizeof(int32_t) * (size_t)p.max_logit_rows);
     ctx->kept = calloc((size_t)p.max_logit_rows, 1);
+    ctx->rows = calloc((size_t)p.max_logit_rows, sizeof *ctx->rows);
     /* page-aligned: the CUDA backend pins it in place and copies logits straight into it */
     size_t logit_bytes = (size_t)p.max_logit_rows * (size_t)c->vocab_size * sizeof(float);
     ctx->logits = aligned_alloc(4096, (logit_bytes + 4095) & ~(size_t)4095);
-    if (!ctx->logits || !ctx->ids || !ctx->kept) {
-        free(ctx->logits), free(ctx->ids), free(ctx->kept);
+    if (!ctx->logits || !ctx->ids || !ctx->kept || !ctx->rows) {
+        free(ctx->logits), free(ctx->ids), free(ctx->kept), free(ctx->rows);
         free(ctx);
         err_set(err, FORGE_E_NOMEM, "cannot allocate logits for %d rows", p.max_logit_rows);
         return NULL;
@@ -120,7 +124,7 @@ forge_context *forge_context_create(forge_model *m, const forge_context_params *
         ctx->be = backend_cuda_create(m, &p, &cerr);
         if (!ctx->be && dev == DEVICE_CUDA) {
             if (err) *err = cerr;
-            free(ctx->logits), free(ctx->ids), free(ctx->kept);
+            free(ctx->logits), free(ctx->ids), free(ctx->kept), free(ctx->rows);
             free(ctx);
             return NULL;
         }
@@ -128,7 +132,7 @@ forge_context *forge_context_create(forge_model *m, const forge_context_params *
     }
     if (!ctx->be) ctx->be = backend_cpu_create(m, &p, err);
     if (!ctx->be) {
-        free(ctx->logits), free(ctx->ids), free(ctx->kept);
+        free(ctx->logits), free(ctx->ids), free(ctx->kept), free(ctx->rows);
         free(ctx);
         return NULL;
     }
@@ -145,7 +149,8 @@ forge_context *forge_context_create(forge_model *m, const forge_context_params *
 void forge_context_free(forge_context *ctx) {
     if (!ctx) return;
     if (ctx->be) ctx->be->destroy(ctx->be);
-    free(ctx->logits), free(ctx->ids), free(ctx->kept);
+    sampler_ws_free(ctx->ws);
+    free(ctx->logits), free(ctx->ids), free(ctx->kept), free(ctx->rows);
     free(ctx);
 }
 
@@ -225,32 +230,49 @@ static forge_status check_batch(const forge_context *ctx, const forge_batch *b, 
     return FORGE_OK;
 }
 
-forge_status forge_context_decode_greedy(forge_context *ctx, const forge_batch *b, const uint8_t *greedy,
+forge_status forge_context_decode_sample(forge_context *ctx, const forge_batch *b, const forge_row_sample *rows,
                                          forge_error *err) {
     if (!ctx || !b) return err_set(err, FORGE_E_INVALID, "forge_context_decode: %s is NULL", !ctx ? "the context" : "the batch");
     ctx->n_logits = 0;
     forge_status st = check_batch(ctx, b, err);
     if (st) return st;
-    bool device = greedy && ctx->be->forward_greedy;
+    for (int i = 0; rows && i < b->n_logits; i++) {
+        const forge_row_sample *r = &rows[i];
+        if (r->kind < FORGE_ROW_LOGITS || r->kind > FORGE_ROW_DRAW ||
+            (r->kind == FORGE_ROW_DRAW && !(r->temperature > 0 && r->min_p >= 0 && r->min_p <= 1 && r->u >= 0 && r->u < 1)))
+            return err_set(err, FORGE_E_INVALID,
+                           "forge_context_decode_sample: row %d: kind %d, temperature %g, min_p %g, u %g (a kind 0-2; "
+                           "a draw needs temperature > 0, min_p in [0, 1], u in [0, 1))",
+                           i, r->kind, r->temperature, r->min_p, r->u);
+    }
+    if (rows && !ctx->ws && !(ctx->ws = sampler_ws_create(ctx->model->info.vocab_size)))
+        return err_set(err, FORGE_E_NOMEM, "out of memory");
+    bool device = rows && ctx->be->forward_sample;
     if (device)
-        st = ctx->be->forward_greedy(ctx->be, b, greedy, ctx->logits, ctx->ids, err);
+        st = ctx->be->forward_sample(ctx->be, b, rows, ctx->logits, ctx->ids, err);
     else
         st = ctx->be->forward(ctx->be, b, ctx->logits, err);
     if (st != FORGE_OK) return st;
     ctx->n_logits = b->n_logits;
     ctx->ids_valid = device;
-    for (int i = 0; i < b->n_logits; i++) ctx->kept[i] = device && greedy[i];
+    for (int i = 0; i < b->n_logits; i++) {
+        ctx->rows[i] = rows ? rows[i] : (forge_row_sample){0};
+        ctx->kept[i] = device && rows[i].kind != FORGE_ROW_LOGITS;
+    }
     return FORGE_OK;
 }
 
 forge_status forge_context_decode(forge_context *ctx, const forge_batch *b, forge_error *err) {
-    return forge_context_decode_greedy(ctx, b, NULL, err);
+    return forge_context_decode_sample(ctx, b, NULL, err);
 }
 
-int32_t forge_context_greedy(const forge_context *ctx, int i) {
+int32_t forge_context_token(const forge_context *ctx, int i) {
     if (!ctx || i < 0 || i >= ctx->n_logits) return -1;
     if (ctx->ids_valid) return ctx->ids[i];
     const float *x = ctx->logits + (size_t)i * ctx->model->info.vocab_size;
+    const forge_row_sample *r = &ctx->rows[i];
+    if (r->kind == FORGE_ROW_DRAW) /* the sampler's draw (ws exists: made with the rows) */
+        return sampler_draw_plain(ctx->ws, x, r->temperature, r->min_p, r->u);
     int best = 0, n = ctx->model->info.vocab_size; /* the sampler's scan (sampling/sampler.c) */
     for (int k = 1; k < n; k++)
         if (x[k] > x[best]) best = k;

@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,10 +126,19 @@ static forge_status cb_forward(backend *be, const forge_batch *batch, float *log
     return b->api->forward(b->impl, batch, NULL, logits, NULL, err);
 }
 
-static forge_status cb_forward_greedy(backend *be, const forge_batch *batch, const uint8_t *greedy, float *logits,
-                                      int32_t *ids, forge_error *err) {
+/* the public row description is the ABI's, field for field */
+_Static_assert(sizeof(forge_row_sample) == sizeof(fcuda_row_sample) &&
+                   offsetof(forge_row_sample, kind) == offsetof(fcuda_row_sample, kind) &&
+                   offsetof(forge_row_sample, temperature) == offsetof(fcuda_row_sample, temperature) &&
+                   offsetof(forge_row_sample, min_p) == offsetof(fcuda_row_sample, min_p) &&
+                   offsetof(forge_row_sample, u) == offsetof(fcuda_row_sample, u) &&
+                   (int)FORGE_ROW_GREEDY == (int)FCUDA_ROW_GREEDY && (int)FORGE_ROW_DRAW == (int)FCUDA_ROW_DRAW,
+               "forge_row_sample must match fcuda_row_sample");
+
+static forge_status cb_forward_sample(backend *be, const forge_batch *batch, const forge_row_sample *rows,
+                                      float *logits, int32_t *ids, forge_error *err) {
     cuda_backend *b = (cuda_backend *)be;
-    return b->api->forward(b->impl, batch, greedy, logits, ids, err);
+    return b->api->forward(b->impl, batch, (const fcuda_row_sample *)rows, logits, ids, err);
 }
 
 static forge_status cb_copy_kv(backend *be, int src, int dst, int n, forge_error *err) {
@@ -229,7 +239,7 @@ backend *backend_cuda_create(const forge_model *m, const backend_params *p, forg
     b->api = api;
     b->base.name = "cuda";
     b->base.forward = cb_forward;
-    b->base.forward_greedy = cb_forward_greedy;
+    b->base.forward_sample = cb_forward_sample;
     b->base.hidden = NULL; /* the CUDA ABI returns logits only: embeddings run on the CPU */
     b->base.copy_kv = cb_copy_kv;
     b->base.destroy = cb_destroy;

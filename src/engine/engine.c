@@ -121,13 +121,13 @@ forge_engine *forge_engine_create(forge_model *model, const forge_tokenizer *tok
     e->b_pos = malloc(sizeof(int32_t) * (size_t)T);
     e->b_seq = malloc(sizeof(int32_t) * (size_t)T);
     e->b_rows = malloc(sizeof(int32_t) * (size_t)T);
-    e->b_greedy = malloc((size_t)T);
+    e->b_rs = malloc(sizeof *e->b_rs * (size_t)T);
     e->b_nblocks = malloc(sizeof(int32_t) * (size_t)S);
     e->b_tables = malloc(sizeof *e->b_tables * (size_t)S);
     e->b_seqs = malloc(sizeof *e->b_seqs * (size_t)S);
     e->b_count = malloc(sizeof(int) * (size_t)S);
     e->b_logit_base = malloc(sizeof(int) * (size_t)S);
-    if (!e->kv || !e->ws || !e->running || !e->waiting || !e->b_tokens || !e->b_pos || !e->b_seq || !e->b_rows || !e->b_greedy ||
+    if (!e->kv || !e->ws || !e->running || !e->waiting || !e->b_tokens || !e->b_pos || !e->b_seq || !e->b_rows || !e->b_rs ||
         !e->b_nblocks || !e->b_tables || !e->b_seqs || !e->b_count || !e->b_logit_base) {
         err_set(err, FORGE_E_NOMEM, "out of memory");
         goto fail;
@@ -522,7 +522,7 @@ void forge_engine_free(forge_engine *e) {
     sampler_ws_free(e->ws);
     free(e->running);
     free(e->waiting);
-    free(e->b_tokens), free(e->b_pos), free(e->b_seq), free(e->b_rows), free(e->b_greedy), free(e->b_nblocks);
+    free(e->b_tokens), free(e->b_pos), free(e->b_seq), free(e->b_rows), free(e->b_rs), free(e->b_nblocks);
     free(e->b_tables), free(e->b_seqs), free(e->b_count), free(e->b_logit_base);
     pthread_mutex_destroy(&e->lock);
     pthread_mutex_destroy(&e->gram_lock);

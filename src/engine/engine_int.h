@@ -104,7 +104,8 @@ struct forge_engine {
     int n_waiting, cap_waiting;
     /* batch scratch, sized once */
     int32_t *b_tokens, *b_pos, *b_seq, *b_rows, *b_nblocks;
-    uint8_t *b_greedy; /* per logit row: only its greedy token is needed (sampled on the device) */
+    forge_row_sample *b_rs; /* per logit row: a plain greedy or drawn token is chosen where the
+                               logits are (the device), else the logits come to the sampler */
     const int32_t **b_tables;
     seq **b_seqs;       /* batch sequence index -> seq */
     int *b_count;       /* tokens scheduled per batch sequence */

@@ -359,9 +359,19 @@ static void add_to_batch(forge_engine *e, batch_fill *f, seq *s, int n) {
         bool last = s->n_computed + j == s->n_tokens - 1;
         if (prompt_rows || last) {
             if (e->b_logit_base[bi] < 0) e->b_logit_base[bi] = f->nl;
-            /* a row only sampled, by a plain argmax: its logits may stay on the device */
-            e->b_greedy[f->nl] = last && !prompt_rows && !s->gm && !s->req->embedding && !s->req->logprobs &&
-                                 sampler_plain_greedy(s->smp);
+            /* a row only sampled, by a plain argmax or a plain draw: the token is chosen where
+             * the logits are (on a GPU only it comes back); the draw's uniform is taken from
+             * the sequence's RNG now, as sampler_sample would take it */
+            forge_row_sample *rs = &e->b_rs[f->nl];
+            memset(rs, 0, sizeof *rs);
+            if (last && !prompt_rows && !s->gm && !s->req->embedding && !s->req->logprobs) {
+                if (sampler_plain_greedy(s->smp)) {
+                    rs->kind = FORGE_ROW_GREEDY;
+                } else if (sampler_plain_draw(s->smp, &rs->temperature, &rs->min_p)) {
+                    rs->kind = FORGE_ROW_DRAW;
+                    rs->u = sampler_take_uniform(s->smp);
+                }
+            }
             e->b_rows[f->nl++] = row;
         }
     }
@@ -439,7 +449,7 @@ int sched_step(forge_engine *e) {
                          .logit_rows = e->b_rows};
     forge_error err;
     double tf = engine_now_ms();
-    forge_status st = forge_context_decode_greedy(e->ctx, &batch, e->b_greedy, &err);
+    forge_status st = forge_context_decode_sample(e->ctx, &batch, e->b_rs, &err);
     e->stats.forward_seconds += (engine_now_ms() - tf) * 1e-3;
     if (st != FORGE_OK) {
         log_error("engine: forward failed: %s", err.msg);
@@ -482,9 +492,9 @@ int sched_step(forge_engine *e) {
             continue;
         }
         sample_result res;
-        if (e->b_greedy[row]) {
+        if (e->b_rs[row].kind != FORGE_ROW_LOGITS) {
             memset(&res, 0, sizeof res);
-            res.token = forge_context_greedy(e->ctx, row);
+            res.token = forge_context_token(e->ctx, row);
         } else {
             sampler_sample(s->smp, e->ws, forge_context_logits(e->ctx, row), s->req->logprobs, &res);
         }

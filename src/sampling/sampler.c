@@ -223,6 +223,16 @@ bool sampler_plain_greedy(const sampler *s) {
            !(s->n_accepted < s->min_new && s->n_banned > 0);
 }
 
+bool sampler_plain_draw(const sampler *s, float *temperature, float *min_p) {
+    const forge_sampling_params *p = &s->p;
+    *temperature = p->temperature;
+    *min_p = p->min_p > 0 ? p->min_p : 0;
+    return p->temperature > 0 && (p->top_k <= 0 || p->top_k >= s->vocab) && !(p->top_p < 1.0f) &&
+           p->n_logit_bias == 0 && !penalties_on(p) && !s->mask && !(s->n_accepted < s->min_new && s->n_banned > 0);
+}
+
+double sampler_take_uniform(sampler *s) { return rng_uniform(&s->rng); }
+
 void sampler_accept(sampler *s, int32_t token) {
     s->n_accepted++;
     if (token >= 0 && token < s->vocab) seen_add(s, token, false);
@@ -361,6 +371,8 @@ static int argmax(const float *x, int n) {
     return best;
 }
 
+static int cut_min_p(sampler_ws *ws, int n, float min_p);
+
 /* Runs processors and truncation into ws; returns the number of kept candidates, with
  * unnormalized probabilities in ws->probs. */
 static int build_kept(const sampler *s, sampler_ws *ws, const float *logits) {
@@ -396,16 +408,7 @@ static int build_kept(const sampler *s, sampler_ws *ws, const float *logits) {
         for (int i = 0; i < n; i++) z += ws->probs[i];
         n = select_top_p(ws, n, (double)p->top_p * z);
     }
-    if (p->min_p > 0) {
-        float thresh = p->min_p; /* relative to the most likely token, whose prob is exp(0) = 1 */
-        int j = 0;
-        for (int i = 0; i < n; i++)
-            if (ws->probs[i] >= thresh) {
-                if (i != j) swap3(ws, i, j);
-                j++;
-            }
-        n = j;
-    }
+    if (p->min_p > 0) n = cut_min_p(ws, n, p->min_p); /* relative to the most likely token, whose prob is exp(0) = 1 */
     return n;
 }
 
@@ -450,6 +453,33 @@ static void raw_logprobs(const sampler *s, const float *logits, int32_t token, s
  * sequential pass over a 49k or 152k vocabulary was most of a sampled token's cost), then
  * the block holding u * total is found and scanned. Rounding can leave u * total past the
  * last partial sum: the last candidate is taken then. */
+static int draw_index(sampler_ws *ws, int n, double u);
+
+/* min-p: the candidates with probability at least min_p (the largest's is exp(0) = 1) kept in
+ * order; returns how many */
+static int cut_min_p(sampler_ws *ws, int n, float min_p) {
+    int j = 0;
+    for (int i = 0; i < n; i++)
+        if (ws->probs[i] >= min_p) {
+            if (i != j) swap3(ws, i, j);
+            j++;
+        }
+    return j;
+}
+
+int32_t sampler_draw_plain(sampler_ws *ws, const float *logits, float t, float min_p, double u) {
+    const kernels *k = kernels_get();
+    int n = ws->vocab;
+    for (int i = 0; i < n; i++) {
+        ws->vals[i] = t != 1.0f ? logits[i] / t : logits[i]; /* as sampler_process */
+        ws->ids[i] = i;
+    }
+    float m = k->max(ws->vals, n);
+    k->exp_shift(ws->probs, ws->vals, n, m);
+    if (min_p > 0) n = cut_min_p(ws, n, min_p);
+    return ws->ids[n > 1 ? draw_index(ws, n, u) : 0];
+}
+
 static int draw_index(sampler_ws *ws, int n, double u) {
     const float *p = ws->probs;
     int nb = (n + DRAW_BLOCK - 1) / DRAW_BLOCK;

@@ -42,9 +42,22 @@ void sampler_set_min_tokens(sampler *s, int min_new, const int32_t *banned, int 
 void sampler_set_mask(sampler *s, const uint32_t *mask);
 /* True when the next sample is a plain argmax of the raw logits: greedy, with no logit bias,
  * penalties, mask or min-tokens ban in force (nothing to apply first) and so no draw from
- * the RNG: the caller may take forge_context_greedy's token instead (sampling on the device)
+ * the RNG: the caller may take forge_context_token's token instead (sampling on the device)
  * and then sampler_accept it. */
 bool sampler_plain_greedy(const sampler *s);
+/* True when the next sample is a plain draw: temperature > 0 with no top-k (or one at least
+ * the vocabulary), no top-p, no logit bias, penalties, mask or min-tokens ban: the logits
+ * divided by the temperature, exp(l - max), the min-p cut, then sampler_draw_plain's draw
+ * (*temperature and *min_p, 0 for none, are set to the sampler's).
+ * The caller may take the token from a device (forge_context_decode_sample) with the
+ * uniform from sampler_take_uniform, then sampler_accept it. */
+bool sampler_plain_draw(const sampler *s, float *temperature, float *min_p);
+/* The uniform the next sampler_sample would use (one a token when temperature > 0): the
+ * RNG advances, so the caller then must not call sampler_sample for this token. */
+double sampler_take_uniform(sampler *s);
+/* The plain draw (sampler_plain_draw's steps) from raw logits with temperature t > 0,
+ * min_p (0: none) and uniform u, by the same operations as sampler_sample: its token. */
+int32_t sampler_draw_plain(sampler_ws *ws, const float *logits, float t, float min_p, double u);
 /* Records a generated token for the penalties. */
 void sampler_accept(sampler *s, int32_t token);
 /* Applies logit bias, penalties and temperature to logits into out (tests compare this with

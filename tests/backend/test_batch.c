@@ -6,6 +6,7 @@
 #include "base/cpu.h"
 #include "forge.h"
 #include "kernels/kernels.h"
+#include "sampling/sampler.h"
 #include "test.h"
 
 #define DIR "tests/fixtures/stories260K"
@@ -182,6 +183,45 @@ TEST(bad_batches_are_refused) {
     forge_context_free(ctx);
 }
 
+/* forge_context_decode_sample on the CPU: the tokens are chosen on the host from the logits
+ * (which stay readable): greedy = the first index of the largest, a draw = the sampler's;
+ * rows asking for nonsense are refused, naming the row. */
+TEST(sampled_rows) {
+    forge_error err;
+    forge_context *ctx = forge_context_create(g_model, &(forge_context_params){.n_kv_blocks = 4, .max_batch_tokens = 8, .max_logit_rows = 3}, &err);
+    CHECKF(ctx, "%s", err.msg);
+    if (!ctx) return;
+    int32_t table[1] = {0}, nb[1] = {1}, tok[3] = {5, 77, 300}, pos[3] = {0, 1, 2}, seq[3] = {0, 0, 0}, rows[3] = {0, 1, 2};
+    const int32_t *tp[1] = {table};
+    forge_batch b = {.n_tokens = 3, .tokens = tok, .positions = pos, .seq = seq, .n_seqs = 1, .block_tables = tp,
+                     .n_blocks = nb, .n_logits = 3, .logit_rows = rows};
+    forge_row_sample rs[3] = {{.kind = FORGE_ROW_LOGITS}, {.kind = FORGE_ROW_GREEDY},
+                              {.kind = FORGE_ROW_DRAW, .temperature = 0.9f, .min_p = 0.02f, .u = 0.61}};
+    CHECKF(forge_context_decode_sample(ctx, &b, rs, &err) == FORGE_OK, "%s", err.msg);
+    sampler_ws *ws = sampler_ws_create(VOCAB);
+    for (int r = 0; r < 3; r++) {
+        const float *l = forge_context_logits(ctx, r);
+        CHECK(l != NULL);
+        if (!l) continue;
+        int best = 0;
+        for (int i = 1; i < VOCAB; i++)
+            if (l[i] > l[best]) best = i;
+        int32_t want = r == 2 ? sampler_draw_plain(ws, l, 0.9f, 0.02f, 0.61) : best;
+        CHECK_EQ_INT(forge_context_token(ctx, r), want);
+    }
+    CHECK_EQ_INT(forge_context_token(ctx, 3), -1);
+    sampler_ws_free(ws);
+    forge_row_sample bad[][1] = {{{.kind = 3}}, {{.kind = FORGE_ROW_DRAW, .temperature = 0, .u = 0.5}},
+                                 {{.kind = FORGE_ROW_DRAW, .temperature = 1, .u = 1.0}},
+                                 {{.kind = FORGE_ROW_DRAW, .temperature = 1, .min_p = 2, .u = 0.5}}};
+    b.n_tokens = 1, b.n_logits = 1;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        forge_status st = forge_context_decode_sample(ctx, &b, bad[i], &err);
+        CHECKF(st == FORGE_E_INVALID && strstr(err.msg, "row 0"), "case %zu: %s", i, err.msg);
+    }
+    forge_context_free(ctx);
+}
+
 int main(void) {
     forge_error err;
     g_model = forge_model_open(DIR, NULL, &err);
@@ -196,6 +236,7 @@ int main(void) {
     RUN(invariance_each_set);
     RUN(bad_batches_are_refused);
     RUN(copied_kv_continues_bit_exactly);
+    RUN(sampled_rows);
     forge_model_close(g_model);
     return t_summary();
 }

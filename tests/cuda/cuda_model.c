@@ -24,6 +24,7 @@
 #include "base/json.h"
 #include "forge.h"
 #include "kernels/quant.h"
+#include "sampling/sampler.h"
 #include "test.h"
 
 static const char *g_device = "cuda";
@@ -512,18 +513,19 @@ TEST(quantized_gguf) {
     unsetenv("FORGE_REPACK");
 }
 
-/* Greedy tokens on the device (forge_context_decode_greedy): 64 sequences decode together;
+/* Tokens chosen on the device (forge_context_decode_sample): 64 sequences decode together;
  * each step runs with every logit row copied back, then again (the same K/V rewritten) with
- * every row greedy, then with every third row greedy. The greedy ids equal a scan of the
- * copied logits, greedy rows have no host logits (only their ids came back: the backend's
- * counters say so), the other rows' logits are the same bits. Then the engine: greedy
- * requests on the device give the CPU engine's tokens. */
+ * every row greedy, with every third row greedy, and with every row drawn (temperature,
+ * min-p, uniforms). The greedy ids equal a scan of the copied logits and the draws the CPU
+ * sampler's draw from them; such rows have no host logits (only their ids came back: the
+ * backend's counters say so), the other rows' logits are the same bits. Then the engine:
+ * greedy and seeded temperature requests on the device give the CPU engine's tokens. */
 static void on_tok(const forge_event *ev, void *user) {
     int32_t *out = user; /* out[0]: count, then the tokens */
     if (ev->token >= 0 && out[0] < 63) out[1 + out[0]++] = ev->token;
 }
 
-TEST(device_greedy) {
+TEST(device_sampling) {
     forge_model *m = open_stories();
     if (!m) return;
     int V = forge_model_get_info(m)->vocab_size;
@@ -549,29 +551,38 @@ TEST(device_greedy) {
                        .block_tables = tp, .n_blocks = nb, .n_logits = 0, .logit_rows = rows};
     CHECKF(forge_context_decode(ctx, &pre, &err) == FORGE_OK, "%s", err.msg);
     float *full = malloc((size_t)S * V * 4);
-    uint8_t all[S], third[S];
-    for (int s = 0; s < S; s++) all[s] = 1, third[s] = s % 3 == 0, toks[s] = (int32_t)(3 + s % (V - 3));
+    forge_row_sample all[S], third[S], draw[S];
+    for (int s = 0; s < S; s++) {
+        all[s] = (forge_row_sample){.kind = FORGE_ROW_GREEDY};
+        third[s] = (forge_row_sample){.kind = s % 3 == 0 ? FORGE_ROW_GREEDY : FORGE_ROW_LOGITS};
+        toks[s] = (int32_t)(3 + s % (V - 3));
+    }
+    sampler_ws *ws = sampler_ws_create(V);
     fcuda_stats st0, st1;
     memset(&st0, 0, sizeof st0), memset(&st1, 0, sizeof st1);
     backend_cuda_get_stats(context_backend(ctx), &st0);
-    int bad_ids = 0, bad_null = 0, bad_bits = 0;
+    int bad_ids = 0, bad_null = 0, bad_bits = 0, bad_draws = 0;
     for (int k = 0; k < STEPS; k++) {
         for (int s = 0; s < S; s++) pos[s] = P + k, seq[s] = s, rows[s] = s;
         forge_batch b = {.n_tokens = S, .tokens = toks, .positions = pos, .seq = seq, .n_seqs = S,
                          .block_tables = tp, .n_blocks = nb, .n_logits = S, .logit_rows = rows};
         CHECKF(forge_context_decode(ctx, &b, &err) == FORGE_OK, "%s", err.msg);
-        int32_t want[S];
+        int32_t want[S], want_draw[S];
         for (int s = 0; s < S; s++) {
             memcpy(full + (size_t)s * V, forge_context_logits(ctx, s), (size_t)V * 4);
             want[s] = argmax(full + (size_t)s * V, V);
+            draw[s] = (forge_row_sample){.kind = FORGE_ROW_DRAW, .temperature = s % 2 ? 0.8f : 1.3f,
+                                         .min_p = s % 4 == 0 ? 0.1f : 0, .u = (double)(t_rand64() >> 11) * 0x1.0p-53};
+            want_draw[s] = sampler_draw_plain(ws, full + (size_t)s * V, draw[s].temperature, draw[s].min_p, draw[s].u);
         }
-        for (int pass = 0; pass < 2; pass++) {
-            const uint8_t *flags = pass ? third : all;
-            CHECKF(forge_context_decode_greedy(ctx, &b, flags, &err) == FORGE_OK, "%s", err.msg);
+        for (int pass = 0; pass < 3; pass++) {
+            const forge_row_sample *rs = pass == 0 ? all : pass == 1 ? third : draw;
+            CHECKF(forge_context_decode_sample(ctx, &b, rs, &err) == FORGE_OK, "%s", err.msg);
             for (int s = 0; s < S; s++) {
-                bad_ids += forge_context_greedy(ctx, s) != want[s];
+                if (pass == 2) bad_draws += forge_context_token(ctx, s) != want_draw[s];
+                else bad_ids += forge_context_token(ctx, s) != want[s];
                 const float *l = forge_context_logits(ctx, s);
-                if (flags[s] && !strcmp(g_device, "cuda")) bad_null += l != NULL;
+                if (rs[s].kind && !strcmp(g_device, "cuda")) bad_null += l != NULL;
                 else bad_bits += !l || memcmp(l, full + (size_t)s * V, (size_t)V * 4);
             }
         }
@@ -579,20 +590,24 @@ TEST(device_greedy) {
     }
     backend_cuda_get_stats(context_backend(ctx), &st1);
     long long ids_back = st1.id_rows_copied - st0.id_rows_copied, rows_back = st1.logit_rows_copied - st0.logit_rows_copied;
-    printf("    %d sequences x %d steps: greedy ids %s, %lld rows came back as ids only, %lld as logits\n", S, STEPS,
-           bad_ids ? "DIFFER" : "equal the host scan", ids_back, rows_back);
+    printf("    %d sequences x %d steps: greedy ids %s, draws %s, %lld rows came back as ids only, %lld as logits\n", S,
+           STEPS, bad_ids ? "DIFFER" : "equal the host scan", bad_draws ? "DIFFER" : "equal the CPU sampler's", ids_back,
+           rows_back);
     CHECKF(bad_ids == 0, "%d greedy ids differ from the scan of the logits", bad_ids);
+    CHECKF(bad_draws == 0, "%d draws differ from the CPU sampler's", bad_draws);
     CHECKF(bad_null == 0, "%d greedy rows still have host logits", bad_null);
     CHECKF(bad_bits == 0, "%d logit rows differ from the full run", bad_bits);
     if (!strcmp(g_device, "cuda")) {
-        int per_step = S + S / 3 + (S % 3 != 0);
+        int per_step = S + S / 3 + (S % 3 != 0) + S;
         CHECK(ids_back == (long long)STEPS * per_step);
         CHECK(rows_back == (long long)STEPS * (S + S - (S / 3 + (S % 3 != 0))));
     }
     free(full);
+    sampler_ws_free(ws);
     forge_context_free(ctx);
 
-    /* the engine: greedy requests (device greedy) against the CPU engine */
+    /* the engine: greedy and seeded temperature requests (chosen on the device) against the
+     * CPU engine */
     static int32_t out[2][8][64];
     memset(out, 0, sizeof out);
     for (int dev = 0; dev < 2; dev++) {
@@ -608,7 +623,10 @@ TEST(device_greedy) {
             forge_request_params rp = {.prompt_ids = prompt, .n_prompt_ids = 6, .max_tokens = 40, .n = 1,
                                        .ignore_eos = true};
             forge_sampling_params_default(&rp.sampling);
-            rp.sampling.temperature = 0;
+            rp.sampling.temperature = q < 3 ? 0 : q < 6 ? 0.9f : 1.2f;
+            rp.sampling.min_p = q == 4 ? 0.05f : 0;
+            rp.sampling.has_seed = true;
+            rp.sampling.seed = 1000 + (uint64_t)q;
             r[q] = forge_engine_submit(e, &rp, on_tok, out[dev][q], &err);
             CHECKF(r[q], "%s", err.msg);
         }
@@ -619,8 +637,8 @@ TEST(device_greedy) {
     }
     int same = 0;
     for (int q = 0; q < 8; q++) same += out[0][q][0] == 40 && !memcmp(out[0][q], out[1][q], sizeof out[0][q]);
-    printf("    engine, 8 greedy requests of 40 tokens: %d of 8 equal the CPU engine's\n", same);
-    CHECKF(same == 8, "greedy engine output on %s differs from the CPU's (%d of 8 equal)", g_device, same);
+    printf("    engine, 3 greedy and 5 seeded temperature requests of 40 tokens: %d of 8 equal the CPU engine's\n", same);
+    CHECKF(same == 8, "engine output on %s differs from the CPU's (%d of 8 equal)", g_device, same);
     forge_model_close(m);
 }
 
@@ -663,7 +681,7 @@ int main(int argc, char **argv) {
     }
     unsetenv("FORGE_CUDA_GRAPHS");
     struct { const char *name; void (*fn)(void); } tests[] = {
-        {"parity", parity}, {"stories_greedy", stories_greedy}, {"batch_invariance", batch_invariance}, {"quantized_gguf", quantized_gguf}, {"device_greedy", device_greedy},
+        {"parity", parity}, {"stories_greedy", stories_greedy}, {"batch_invariance", batch_invariance}, {"quantized_gguf", quantized_gguf}, {"device_sampling", device_sampling},
         {"graphs_equal_eager", graphs_equal_eager}, {"too_big_is_an_error", too_big_is_an_error},
         {"copied_kv", copied_kv}};
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

@@ -13,6 +13,7 @@
 
 #include "backend/backend.h"
 #include "kernels/kernels.h"
+#include "sampling/sampler.h"
 #include "test.h"
 
 static const fcuda_api *A;
@@ -353,7 +354,7 @@ TEST(embed) {
 
 /* The greedy token of each row equals a sequential scan with > (the host's and the
  * sampler's): ties go to the first index, NaNs are skipped unless at index 0, infinities. */
-TEST(argmax) {
+TEST(greedy) {
     enum { R = 12, N = 5000 };
     float *x = malloc((size_t)R * N * 4);
     int32_t got[R];
@@ -376,7 +377,7 @@ TEST(argmax) {
     for (int n = 1; n <= N; n = n < 64 ? n + 21 : n * 4) { /* short rows too (fewer values than threads) */
         float *y = malloc((size_t)R * n * 4);
         for (int k = 0; k < R; k++) memcpy(y + (size_t)k * n, x + (size_t)k * N + (N - n), (size_t)n * 4);
-        CHECKF(!A->op_argmax(y, R, n, got, &err), "%s", err.msg);
+        CHECKF(!A->op_sample(y, R, n, NULL, got, &err), "%s", err.msg);
         for (int k = 0; k < R; k++) {
             const float *v = y + (size_t)k * n;
             int best = 0;
@@ -387,6 +388,55 @@ TEST(argmax) {
         free(y);
     }
     free(x);
+}
+
+/* A plain draw (temperature, min-p, the caller's uniform) equals the CPU sampler's
+ * (sampler_draw_plain) on rows of logits like a model's, for temperatures below, at and above
+ * 1, with and without min-p, uniforms anywhere in [0, 1) including the ends; rows of one
+ * candidate; greedy rows beside them. Only exp differs between the two (an ulp), so a draw
+ * could differ only with u that close to a boundary: none of these does. */
+TEST(draw) {
+    enum { R = 40 };
+    static const int ns[] = {1, 70, 2000, 49152};
+    forge_error err;
+    int total = 0, same = 0;
+    for (int k = 0; k < (g_quick ? 3 : 4); k++) {
+        int n = ns[k];
+        float *x = malloc((size_t)R * n * 4);
+        fcuda_row_sample rs[R];
+        int32_t got[R], want[R];
+        for (int r = 0; r < R; r++) {
+            float spread = r % 4 == 0 ? 1 : r % 4 == 1 ? 4 : 12; /* flat to peaked */
+            fill(x + (size_t)r * n, n, spread);
+            if (r % 7 == 3 && n > 1) x[(size_t)r * n + 1] += 30; /* one dominant token */
+            rs[r] = (fcuda_row_sample){.kind = r % 10 == 9 ? FCUDA_ROW_GREEDY : FCUDA_ROW_DRAW,
+                                       .temperature = r % 3 == 0 ? 0.7f : r % 3 == 1 ? 1.0f : 1.6f,
+                                       .min_p = r % 2 ? 0.f : r % 4 == 0 ? 0.05f : 0.3f,
+                                       .u = r == 0 ? 0.0 : r == 1 ? 0.9999999999 : (double)(t_rand64() >> 11) * 0x1.0p-53};
+        }
+        sampler_ws *ws = sampler_ws_create(n);
+        for (int r = 0; r < R; r++) {
+            const float *row = x + (size_t)r * n;
+            if (rs[r].kind == FCUDA_ROW_DRAW) {
+                want[r] = sampler_draw_plain(ws, row, rs[r].temperature, rs[r].min_p, rs[r].u);
+            } else {
+                int best = 0;
+                for (int i = 1; i < n; i++)
+                    if (row[i] > row[best]) best = i;
+                want[r] = best;
+            }
+        }
+        sampler_ws_free(ws);
+        CHECKF(!A->op_sample(x, R, n, rs, got, &err), "%s", err.msg);
+        for (int r = 0; r < R; r++) {
+            total++;
+            same += got[r] == want[r];
+            CHECKF(got[r] == want[r], "draw row %d of %d values (t %g, min_p %g, u %.17g): %d, the CPU draws %d", r, n,
+                   rs[r].temperature, rs[r].min_p, rs[r].u, got[r], want[r]);
+        }
+        free(x);
+    }
+    printf("    %d of %d rows: the CPU sampler's token\n", same, total);
 }
 
 /* ---- q/k norm + RoPE + KV store, and attention, over a paged cache -------------------- */
@@ -575,7 +625,8 @@ int main(int argc, char **argv) {
     RUN(add_rmsnorm);
     RUN(swiglu);
     RUN(embed);
-    RUN(argmax);
+    RUN(greedy);
+    RUN(draw);
     RUN(qk_rope_store);
     RUN(attention);
     return t_summary();

@@ -126,6 +126,76 @@ TEST(same_seed_same_tokens) {
     sampler_ws_free(ws);
 }
 
+/* The split a device uses (sampler_plain_greedy / sampler_plain_draw, sampler_take_uniform
+ * and sampler_draw_plain) gives sampler_sample's tokens and RNG stream: for each setting,
+ * two samplers with one seed, one sampling, the other taking the uniform and drawing; which
+ * settings count as plain. */
+TEST(plain_draw_equals_sample) {
+    enum { V = 3000 };
+    static float logits[V];
+    sampler_ws *ws = sampler_ws_create(V);
+    static const struct {
+        float t, min_p, top_p;
+        int top_k;
+        bool plain;
+    } cases[] = {{0.7f, 0, 1, 0, true},     {1.0f, 0, 1, 0, true},      {1.5f, 0.05f, 1, 0, true},
+                 {0.9f, 0.3f, 1, V, true},  {0.9f, 0, 1, V + 5, true},  {0.9f, 0, 0.95f, 0, false},
+                 {0.9f, 0, 1, 40, false},   {0, 0, 1, 0, false}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        forge_sampling_params p;
+        forge_sampling_params_default(&p);
+        p.temperature = cases[c].t, p.min_p = cases[c].min_p, p.top_p = cases[c].top_p, p.top_k = cases[c].top_k;
+        p.has_seed = true, p.seed = 7 + c;
+        sampler *a = sampler_create(&p, V, NULL, 0, 50, NULL), *b = sampler_create(&p, V, NULL, 0, 50, NULL);
+        float t, mp;
+        CHECKF(sampler_plain_draw(b, &t, &mp) == cases[c].plain, "case %zu: plain %d", c, cases[c].plain);
+        if (cases[c].plain) {
+            int same = 0;
+            for (int k = 0; k < 50; k++) {
+                for (int i = 0; i < V; i++) logits[i] = t_randf() * (k % 3 ? 3 : 12);
+                int32_t x = sampler_sample(a, ws, logits, false, NULL);
+                int32_t y = sampler_draw_plain(ws, logits, t, mp, sampler_take_uniform(b));
+                same += x == y;
+                sampler_accept(a, x), sampler_accept(b, y);
+            }
+            CHECKF(same == 50, "case %zu: %d of 50 draws equal sampler_sample's", c, same);
+        }
+        sampler_free(a), sampler_free(b);
+    }
+    /* what disqualifies: bias, penalties, a mask, a min-tokens ban in force */
+    forge_sampling_params p;
+    forge_sampling_params_default(&p);
+    p.temperature = 0.8f;
+    forge_logit_bias lb = {.token = 5, .bias = 1};
+    p.logit_bias = &lb, p.n_logit_bias = 1;
+    sampler *s = sampler_create(&p, V, NULL, 0, 5, NULL);
+    float t, mp;
+    CHECK(!sampler_plain_draw(s, &t, &mp));
+    sampler_free(s);
+    p.n_logit_bias = 0, p.logit_bias = NULL, p.presence_penalty = 0.5f;
+    s = sampler_create(&p, V, NULL, 0, 5, NULL);
+    CHECK(!sampler_plain_draw(s, &t, &mp));
+    sampler_free(s);
+    p.presence_penalty = 0;
+    s = sampler_create(&p, V, NULL, 0, 5, NULL);
+    CHECK(sampler_plain_draw(s, &t, &mp));
+    static uint32_t mask[V / 32 + 1];
+    sampler_set_mask(s, mask);
+    CHECK(!sampler_plain_draw(s, &t, &mp));
+    sampler_set_mask(s, NULL);
+    int32_t banned[1] = {2};
+    sampler_set_min_tokens(s, 1, banned, 1);
+    CHECK(!sampler_plain_draw(s, &t, &mp));
+    sampler_accept(s, 9);
+    CHECK(sampler_plain_draw(s, &t, &mp));
+    sampler_free(s);
+    p.temperature = 0;
+    s = sampler_create(&p, V, NULL, 0, 5, NULL);
+    CHECK(sampler_plain_greedy(s) && !sampler_plain_draw(s, &t, &mp));
+    sampler_free(s);
+    sampler_ws_free(ws);
+}
+
 static int cmp_desc(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
     return x < y ? 1 : x > y ? -1 : 0;
@@ -288,6 +358,7 @@ int main(void) {
     }
     RUN(processors_and_kept_sets_match_reference);
     RUN(same_seed_same_tokens);
+    RUN(plain_draw_equals_sample);
     RUN(big_vocab_top_p_matches_sorting);
     RUN(raw_logprobs);
     RUN(parameter_checks);

@@ -28,6 +28,14 @@ enum {
     FCUDA_Q4_K = 12, FCUDA_Q5_K = 13, FCUDA_Q6_K = 14,
 };
 
+/* What the forward does with an output row (forge_row_sample, field for field) */
+enum { FCUDA_ROW_LOGITS = 0, FCUDA_ROW_GREEDY = 1, FCUDA_ROW_DRAW = 2 };
+typedef struct fcuda_row_sample {
+    int32_t kind;
+    float temperature, min_p;
+    double u;
+} fcuda_row_sample;
+
 /* A weight matrix in host memory (the mmap), rows x cols row-major, as stored. */
 typedef struct fcuda_weight {
     const void *data;
@@ -81,7 +89,7 @@ typedef struct fcuda_stats {
     long long graph_forwards, eager_forwards;
     int logits_pinned;         /* the logits buffer is page-locked (direct copies) */
     long long logit_rows_copied; /* rows of logits copied to the host (since ABI 6) */
-    long long id_rows_copied;    /* rows whose greedy id alone came back */
+    long long id_rows_copied;    /* rows whose token alone came back (greedy or drawn) */
     char note[256];            /* why graphs were turned off, if they were */
 } fcuda_stats;
 
@@ -107,10 +115,10 @@ typedef struct fcuda_api {
      * released afterwards. A clear FORGE_E_NOMEM when it does not fit. */
     fcuda_backend *(*create)(const fcuda_model *m, const fcuda_params *p, forge_error *err);
     /* The batched forward (the batch is already validated); n_logits rows to logits, except
-     * the rows with greedy[i] set (greedy NULL: none), which stay on the device; ids (NULL:
-     * not wanted) gets every row's greedy token (forge_context_greedy's rule), computed on the
-     * device (since ABI 6). */
-    forge_status (*forward)(fcuda_backend *b, const forge_batch *batch, const uint8_t *greedy, float *logits,
+     * the rows whose rows[i].kind is not LOGITS (rows NULL: all are), which stay on the
+     * device; ids (NULL: not wanted) gets every row's token (forge_context_token's rule),
+     * chosen on the device (since ABI 6). */
+    forge_status (*forward)(fcuda_backend *b, const forge_batch *batch, const fcuda_row_sample *rows, float *logits,
                             int32_t *ids, forge_error *err);
     void (*destroy)(fcuda_backend *b);
     void (*get_stats)(const fcuda_backend *b, fcuda_stats *out);
@@ -154,8 +162,10 @@ typedef struct fcuda_api {
     forge_status (*copy_kv)(fcuda_backend *b, int src, int dst, int n, forge_error *err);
 
     /* ---- since ABI 6 ---- */
-    /* ids[r] = the greedy token of row r of x (rows x n), by the forward's argmax kernel. */
-    forge_status (*op_argmax)(const float *x, int rows, int n, int32_t *ids, forge_error *err);
+    /* ids[r] = the token of row r of x (rows x n) as the forward chooses it for rs[r] (rs
+     * NULL: greedy for all), by the forward's sampling kernel. */
+    forge_status (*op_sample)(const float *x, int rows, int n, const fcuda_row_sample *rs, int32_t *ids,
+                              forge_error *err);
 } fcuda_api;
 
 /* The entry point libforge-cuda.so exports: NULL when abi_version does not match. */

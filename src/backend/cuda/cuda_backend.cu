@@ -58,7 +58,10 @@ struct fcuda_backend {
     const float *final_norm;
     const double *inv_freq;
     float *x, *tmp, *qkv, *gu, *logits, *part;
-    int32_t *ids, *h_ids; /* greedy ids of the logit rows: device scratch, pinned host copy */
+    int32_t *ids, *h_ids; /* the logit rows' tokens: device scratch, pinned host copy */
+    int32_t *cand;        /* the sampling kernel's kept ids (Rcap x V) */
+    double *bsum;         /* and its block sums */
+    fcuda_row_sample *rs, *h_rs; /* what each logit row wants: device (read by graphs), pinned host */
     void *xn, *att, *act, *xf;
     int *counters;
     int32_t *d_meta, *h_meta;
@@ -151,6 +154,9 @@ static size_t scratch_layout(const fcuda_model *m, const fcuda_params *p, fcuda_
     PLACE(xf, void *, R * H * 4);
     PLACE(logits, float *, R * (size_t)m->vocab * 4);
     PLACE(ids, int32_t *, R * 4);
+    PLACE(cand, int32_t *, R * (size_t)m->vocab * 4);
+    PLACE(bsum, double *, R * sample_bsum_per_row(m->vocab) * 8);
+    PLACE(rs, fcuda_row_sample *, R * sizeof(fcuda_row_sample));
     PLACE(part, float *, attn_part_floats((int)T, m->n_heads, m->head_dim) * 4);
     PLACE(counters, int *, T * m->n_kv_heads * 4);
     PLACE(gc.conv, void *, TR * maxk * 2);
@@ -285,6 +291,7 @@ static void cuda_destroy(fcuda_backend *b) {
     cudaFreeHost(b->h_meta);
     cudaFreeHost(b->h_stage);
     cudaFreeHost(b->h_ids);
+    cudaFreeHost(b->h_rs);
     if (b->stream) cudaStreamDestroy(b->stream);
     free(b->layers);
     free(b->seq_need);
@@ -449,6 +456,7 @@ static fcuda_backend *cuda_create(const fcuda_model *m, const fcuda_params *pin,
     }
     if (!b->pinned && (e = cudaMallocHost((void **)&b->h_stage, (size_t)b->Rcap * b->V * 4))) goto cuda_fail;
     if ((e = cudaMallocHost((void **)&b->h_ids, (size_t)b->Rcap * 4 + 4))) goto cuda_fail;
+    if ((e = cudaMallocHost((void **)&b->h_rs, (size_t)b->Rcap * sizeof(fcuda_row_sample)))) goto cuda_fail;
     if ((e = cudaStreamSynchronize(b->stream))) goto cuda_fail;
     b->st.weight_bytes = b->wbytes;
     b->st.kv_bytes = b->kv_bytes;
@@ -549,7 +557,7 @@ static void enqueue_gemv(fcuda_backend *b, int T, int R) {
     const int col0 = 0;
     if (R > 0) {
         norm_gemv(b, R, lrows, b->final_norm, &b->lm_head, &col0, 1, b->logits, b->V, b->xf);
-        launch_argmax(s, b->logits, R, b->V, b->ids);
+        launch_sample(s, b->logits, R, b->V, b->rs, b->ids, b->cand, b->bsum);
     }
 }
 
@@ -586,7 +594,7 @@ static forge_status enqueue_blas(fcuda_backend *b, int T, int R, forge_error *er
         launch_add_rmsnorm(s, b->x, b->tmp, b->layers[b->L - 1].bd, lrows, false, b->final_norm, R, H, b->eps, b->xf,
                            dl);
         if ((st = gemm_run(b->gc, b->xf, dl, H, R, b->lm_head, b->logits, b->V, GEMM_AUTO, err))) return st;
-        launch_argmax(s, b->logits, R, b->V, b->ids);
+        launch_sample(s, b->logits, R, b->V, b->rs, b->ids, b->cand, b->bsum);
     }
     return FORGE_OK;
 }
@@ -708,8 +716,8 @@ static cudaError_t copy_rows(fcuda_backend *b, float *dst, int r0, int r1) {
                            b->stream);
 }
 
-static forge_status cuda_forward(fcuda_backend *b, const forge_batch *bt, const uint8_t *greedy, float *logits,
-                                 int32_t *ids, forge_error *err) {
+static forge_status cuda_forward(fcuda_backend *b, const forge_batch *bt, const fcuda_row_sample *rows,
+                                 float *logits, int32_t *ids, forge_error *err) {
     const int T = bt->n_tokens, R = bt->n_logits;
     if (T > b->Tcap || R > b->Rcap) return set_err(err, FORGE_E_RANGE, "batch larger than the backend's scratch");
     bool graph = b->graph_cap > 0 && T <= b->graph_cap;
@@ -718,6 +726,13 @@ static forge_status cuda_forward(fcuda_backend *b, const forge_batch *bt, const 
     if (!n) return err ? err->code : FORGE_E_NOMEM;
     cudaError_t e = cudaMemcpyAsync(b->d_meta, b->h_meta, n * 4, cudaMemcpyHostToDevice, b->stream);
     if (e) return cuda_err(err, e, "copying the batch");
+    /* each logit row's sampling (padding rows of a graph bucket: greedy, unused) */
+    int Rs = graph ? Rr : R;
+    memset(b->h_rs, 0, (size_t)Rs * sizeof(fcuda_row_sample));
+    if (rows) memcpy(b->h_rs, rows, (size_t)R * sizeof(fcuda_row_sample));
+    if (Rs > 0 && (e = cudaMemcpyAsync(b->rs, b->h_rs, (size_t)Rs * sizeof(fcuda_row_sample), cudaMemcpyHostToDevice,
+                                       b->stream)))
+        return cuda_err(err, e, "copying the rows' sampling");
     graph = graph && b->graph_cap > 0; /* pack_batch may have dropped graphs, not the cap */
     int slot = -1;
     for (int i = 0; graph && i < b->n_graphs; i++)
@@ -734,22 +749,22 @@ static forge_status cuda_forward(fcuda_backend *b, const forge_batch *bt, const 
         b->st.eager_forwards++;
     }
     if (R > 0) {
-        /* the rows that want logits, in runs of consecutive rows; the greedy ids of all */
+        /* the rows that want logits, in runs of consecutive rows; the tokens of all */
         float *dst = logits == b->host_logits && b->pinned ? logits : b->h_stage ? b->h_stage : logits;
         for (int r = 0; r < R;) {
             int r1 = r;
-            while (r1 < R && !(greedy && greedy[r1])) r1++;
+            while (r1 < R && !(rows && rows[r1].kind != FCUDA_ROW_LOGITS)) r1++;
             if (r1 > r && (e = copy_rows(b, dst, r, r1))) return cuda_err(err, e, "copying logits");
             b->st.logit_rows_copied += r1 - r;
             r = r1;
-            while (r < R && greedy && greedy[r]) r++, b->st.id_rows_copied++;
+            while (r < R && rows && rows[r].kind != FCUDA_ROW_LOGITS) r++, b->st.id_rows_copied++;
         }
         if (ids && (e = cudaMemcpyAsync(b->h_ids, b->ids, (size_t)R * 4, cudaMemcpyDeviceToHost, b->stream)))
-            return cuda_err(err, e, "copying greedy ids");
+            return cuda_err(err, e, "copying the tokens");
         if ((e = cudaStreamSynchronize(b->stream))) return cuda_err(err, e, "running the forward");
         if (dst != logits)
             for (int r = 0; r < R; r++)
-                if (!(greedy && greedy[r])) memcpy(logits + (size_t)r * b->V, dst + (size_t)r * b->V, (size_t)b->V * 4);
+                if (!(rows && rows[r].kind != FCUDA_ROW_LOGITS)) memcpy(logits + (size_t)r * b->V, dst + (size_t)r * b->V, (size_t)b->V * 4);
         if (ids) memcpy(ids, b->h_ids, (size_t)R * 4);
     } else if ((e = cudaStreamSynchronize(b->stream))) {
         return cuda_err(err, e, "running the forward");
@@ -797,7 +812,7 @@ static const fcuda_api g_api = {
     op_qk_rope_store,
     op_attention,
     cuda_copy_kv,
-    op_argmax,
+    op_sample,
 };
 
 extern "C" __attribute__((visibility("default"))) const fcuda_api *forge_cuda_api(int abi_version) {

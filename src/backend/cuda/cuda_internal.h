@@ -143,9 +143,15 @@ void launch_qk_rope_store(cudaStream_t s, const rope_store_args &a, int T);
 void launch_swiglu(cudaStream_t s, const float *gu, int ldgu, const float *bg, const float *bu, int T, int inter,
                    void *out, int out_dtype);
 void launch_convert(cudaStream_t s, const float *x, int ldx, int T, int n, void *out, int out_dtype);
-/* ids[r] = the greedy token of logits row r (rows x n): the first index of the largest value,
- * NaNs skipped unless at index 0 (the host's sequential scan with >, exactly). */
-void launch_argmax(cudaStream_t s, const float *logits, int rows, int n, int32_t *ids);
+/* ids[r] = the token of logits row r (rows x n, float *: DRAW rows are overwritten with their
+ * probabilities): for GREEDY and LOGITS rows (and all rows when rs is NULL) the first index of
+ * the largest value, NaNs skipped unless at index 0 (the host's sequential scan with >,
+ * exactly); for DRAW rows sampler_draw_plain's draw (src/sampling/sampler.c: logits / t,
+ * exp(l - max), the min-p cut in order, sums per block of 64 in double, the block holding
+ * u x total scanned). cand: rows x n ints, bsum: rows x sample_bsum_per_row(n) doubles. */
+void launch_sample(cudaStream_t s, float *logits, int rows, int n, const fcuda_row_sample *rs, int32_t *ids,
+                   int32_t *cand, double *bsum);
+size_t sample_bsum_per_row(int n);
 /* Sums n floats into *out many times over (the bandwidth probe). */
 void launch_read_sum(cudaStream_t s, const float4 *x, size_t n4, float *out);
 
@@ -184,7 +190,7 @@ forge_status op_embed(const fcuda_weight *embed, const int32_t *tokens, int rows
 forge_status op_qk_rope_store(float *qkv, int rows, int n_heads, const float *bq, const float *bk, const float *bv,
                               const float *q_norm, const float *k_norm, float eps, const double *inv_freq,
                               fcuda_op_cache *cache, forge_error *err);
-forge_status op_argmax(const float *x, int rows, int n, int32_t *ids, forge_error *err);
+forge_status op_sample(const float *x, int rows, int n, const fcuda_row_sample *rs, int32_t *ids, forge_error *err);
 forge_status op_attention(const float *q, int ldq, int rows, int n_heads, int window, const fcuda_op_cache *cache,
                           float *out, forge_error *err);
 

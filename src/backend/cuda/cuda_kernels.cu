@@ -70,42 +70,142 @@ __device__ double block_sum_d(double v) {
     return s;
 }
 
-/* ---- greedy tokens --------------------------------------------------------------------- */
+/* ---- choosing tokens: greedy and plain draws ------------------------------------------- */
+
+enum { SAMPLE_THREADS = 1024, DRAW_BLOCK = 64 /* sampler.c's */ };
 
 /* (v, i) beats (bv, bi): larger, or equal and earlier; bi < 0 is "none yet" */
 __device__ __forceinline__ bool am_better(float v, int i, float bv, int bi) {
     return bi < 0 || v > bv || (v == bv && i < bi);
 }
 
-/* One block per row: each thread scans a strided slice (NaNs skipped), then a fixed tree over
- * the block. The first index of the maximum over the non-NaN values is what a sequential scan
- * with > finds, except when x[0] is NaN (nothing is > NaN): then 0. */
-__global__ void argmax_k(const float *logits, int n, int32_t *ids) {
-    const float *x = logits + (size_t)blockIdx.x * n;
-    __shared__ float sv[256];
-    __shared__ int si[256];
+size_t sample_bsum_per_row(int n) { return (size_t)n / DRAW_BLOCK + 1; }
+
+/* One block per row. The greedy token: each thread scans a strided slice (NaNs skipped),
+ * then a fixed tree; the first index of the maximum over the non-NaN values is what a
+ * sequential scan with > finds, except when x[0] is NaN (nothing is > NaN): then 0.
+ * A DRAW row then repeats sampler_draw_plain's operations: v = x / t (t != 1), m = max v,
+ * p = exp(v - m) written over the row, the min-p cut as a stable compaction (chunk by
+ * chunk, a block-wide scan), the sums of each 64 kept values in double with the CPU's four
+ * interleaved accumulators, and one thread finding u x total by the CPU's scan. Only exp
+ * differs from the CPU's (its SIMD kernel against CUDA's expf, an ulp or two): a draw
+ * differs only when u falls that close to a boundary. */
+__global__ void __launch_bounds__(SAMPLE_THREADS) sample_k(float *logits, int n, const fcuda_row_sample *rs,
+                                                          int32_t *ids, int32_t *cand, double *bsum) {
+    const int row = blockIdx.x, tid = threadIdx.x;
+    float *x = logits + (size_t)row * n;
+    __shared__ float sv[SAMPLE_THREADS];
+    __shared__ int si[SAMPLE_THREADS];
     float bv = 0.f;
     int bi = -1;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    for (int i = tid; i < n; i += SAMPLE_THREADS) {
         float v = x[i];
         if (v == v && am_better(v, i, bv, bi)) bv = v, bi = i;
     }
-    sv[threadIdx.x] = bv;
-    si[threadIdx.x] = bi;
+    sv[tid] = bv;
+    si[tid] = bi;
     __syncthreads();
-    for (int o = blockDim.x / 2; o > 0; o >>= 1) {
-        if ((int)threadIdx.x < o) {
-            int j = threadIdx.x + o;
-            if (si[j] >= 0 && am_better(sv[j], si[j], sv[threadIdx.x], si[threadIdx.x]))
-                sv[threadIdx.x] = sv[j], si[threadIdx.x] = si[j];
+    for (int o = SAMPLE_THREADS / 2; o > 0; o >>= 1) {
+        if (tid < o) {
+            int j = tid + o;
+            if (si[j] >= 0 && am_better(sv[j], si[j], sv[tid], si[tid])) sv[tid] = sv[j], si[tid] = si[j];
         }
         __syncthreads();
     }
-    if (threadIdx.x == 0) ids[blockIdx.x] = x[0] != x[0] || si[0] < 0 ? 0 : si[0];
+    const int greedy = x[0] != x[0] || si[0] < 0 ? 0 : si[0];
+    if (!rs || rs[row].kind != FCUDA_ROW_DRAW) { /* the same for the whole block */
+        if (tid == 0) ids[row] = greedy;
+        return;
+    }
+    const float t = rs[row].temperature, min_p = rs[row].min_p;
+    const double u = rs[row].u;
+    /* m: the largest v = x / t (division is monotonic: the greedy value divided; NaNs aside) */
+    const float m = t != 1.0f ? x[greedy] / t : x[greedy];
+    __syncthreads();
+    int32_t *cid = cand + (size_t)row * n;
+    __shared__ int count[SAMPLE_THREADS / 32];
+    int kept = n;
+    if (min_p > 0) {
+        int base = 0;
+        for (int c0 = 0; c0 < n; c0 += SAMPLE_THREADS) {
+            int i = c0 + tid;
+            float p = 0.f;
+            bool keep = false;
+            if (i < n) {
+                float v = t != 1.0f ? x[i] / t : x[i];
+                p = expf(v - m);
+                keep = p >= min_p;
+            }
+            /* exclusive scan of keep over the block: warp ballots, then the warps' counts */
+            unsigned bal = __ballot_sync(0xffffffffu, keep);
+            int lane = tid & 31, warp = tid >> 5;
+            int before = __popc(bal & ((1u << lane) - 1u));
+            if (lane == 0) count[warp] = __popc(bal);
+            __syncthreads();
+            int off = base;
+            for (int w = 0; w < warp; w++) off += count[w];
+            int total = 0;
+            for (int w = 0; w < SAMPLE_THREADS / 32; w++) total += count[w];
+            __syncthreads(); /* every thread has read x[c0..) and count[] */
+            if (keep) {
+                x[off + before] = p; /* at or before i: a later chunk is still unread */
+                cid[off + before] = i;
+            }
+            base += total;
+            __syncthreads();
+        }
+        kept = base;
+    } else {
+        for (int i = tid; i < n; i += SAMPLE_THREADS) {
+            float v = t != 1.0f ? x[i] / t : x[i];
+            x[i] = expf(v - m);
+        }
+    }
+    __syncthreads();
+    /* the sums of each block of 64 kept values, as draw_index computes them */
+    const int nb = (kept + DRAW_BLOCK - 1) / DRAW_BLOCK;
+    double *bs = bsum + (size_t)row * sample_bsum_per_row(n);
+    for (int b = tid; b < nb; b += SAMPLE_THREADS) {
+        int e = (b + 1) * DRAW_BLOCK < kept ? (b + 1) * DRAW_BLOCK : kept;
+        double a[4] = {0, 0, 0, 0};
+        int i = b * DRAW_BLOCK;
+        for (; i + 4 <= e; i += 4)
+            for (int j = 0; j < 4; j++) a[j] += x[i + j];
+        for (; i < e; i++) a[0] += x[i];
+        bs[b] = (a[0] + a[1]) + (a[2] + a[3]);
+    }
+    __syncthreads();
+    if (tid == 0) {
+        int k = 0;
+        if (kept > 1) {
+            double total = 0;
+            for (int b = 0; b < nb; b++) total += bs[b];
+            double target = u * total, acc = 0;
+            k = kept - 1; /* rounding can leave the target past the last sum */
+            for (int b = 0; b < nb; b++) {
+                if (acc + bs[b] <= target) {
+                    acc += bs[b];
+                    continue;
+                }
+                int e = (b + 1) * DRAW_BLOCK < kept ? (b + 1) * DRAW_BLOCK : kept;
+                k = e - 1;
+                for (int i = b * DRAW_BLOCK; i < e; i++) {
+                    acc += x[i];
+                    if (target < acc) {
+                        k = i;
+                        break;
+                    }
+                }
+                break;
+            }
+        }
+        ids[row] = min_p > 0 ? cid[k] : k;
+    }
 }
 
-void launch_argmax(cudaStream_t s, const float *logits, int rows, int n, int32_t *ids) {
-    if (rows > 0) LAUNCH(argmax_k, rows, 256, 0, s, logits, n, ids);
+void launch_sample(cudaStream_t s, float *logits, int rows, int n, const fcuda_row_sample *rs, int32_t *ids,
+                   int32_t *cand, double *bsum) {
+    if (rows > 0) LAUNCH(sample_k, rows, SAMPLE_THREADS, 0, s, logits, n, rs, ids, cand, bsum);
 }
 
 /* ---- embedding ------------------------------------------------------------------------- */

@@ -139,13 +139,16 @@ forge_status op_embed(const fcuda_weight *embed, const int32_t *tokens, int rows
     return st ? st : back(s, x, dx, (size_t)rows * embed->cols * 4, err);
 }
 
-forge_status op_argmax(const float *x, int rows, int n, int32_t *ids, forge_error *err) {
+forge_status op_sample(const float *x, int rows, int n, const fcuda_row_sample *rs, int32_t *ids, forge_error *err) {
     scratch s;
-    const float *dx = s.vec(x, (size_t)rows * n);
+    float *dx = s.vec(x, (size_t)rows * n);
     int32_t *di = (int32_t *)s.get(nullptr, (size_t)rows * 4);
+    int32_t *cand = (int32_t *)s.get(nullptr, (size_t)rows * n * 4);
+    double *bsum = (double *)s.get(nullptr, (size_t)rows * sample_bsum_per_row(n) * 8);
+    const fcuda_row_sample *drs = s.vec(rs, (size_t)rows);
     if (s.e) return cuda_err(err, s.e, "allocating");
-    launch_argmax(0, dx, rows, n, di);
-    forge_status st = finish(s, err, "argmax");
+    launch_sample(0, dx, rows, n, drs, di, cand, bsum);
+    forge_status st = finish(s, err, "sample");
     return st ? st : back(s, ids, di, (size_t)rows * 4, err);
 }
 

@@ -47,6 +47,13 @@ template <typename T> static inline T __shfl_xor_sync(unsigned mask, T v, int la
     emu_exchange(&v, &out, sizeof(T), lane_mask);
     return out;
 }
+/* every lane's bit of pred, by an OR over the xor butterfly (all 32 lanes take part) */
+static inline unsigned __ballot_sync(unsigned mask, int pred) {
+    unsigned v = pred ? 1u << (threadIdx.x & 31) : 0u;
+    for (int o = 16; o > 0; o >>= 1) v |= __shfl_xor_sync(mask, v, o);
+    return v;
+}
+static inline int __popc(unsigned x) { return __builtin_popcount(x); }
 static inline void __threadfence(void) {}
 static inline int atomicAdd(int *p, int v) {
     int old = *p;
