@@ -292,6 +292,14 @@ TEST(quantized) {
             }
         free(p.blocks), free(p.values);
     }
+    /* a type the kernels do not know, or blocks that do not fill the rows: refused */
+    uint8_t blk[64] = {0};
+    fcuda_weight bad[2] = {{.data = blk, .dtype = FORGE_DTYPE_BF16, .rows = 1, .cols = 32, .qtype = 9},
+                           {.data = blk, .dtype = FORGE_DTYPE_BF16, .rows = 1, .cols = 32, .qtype = FCUDA_Q4_K}};
+    float x[32] = {0}, y[1];
+    for (int i = 0; i < 2; i++)
+        CHECKF(A->op_matmul(x, 1, &bad[i], y, 0, &err) == FORGE_E_UNSUPPORTED && strstr(err.msg, "not supported"),
+               "bad weight %d: %s", i, err.msg);
 }
 
 /* ---- row ops ---------------------------------------------------------------------------- */

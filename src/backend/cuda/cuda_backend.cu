@@ -322,15 +322,6 @@ static forge_status fit_check(const fcuda_model *m, const fcuda_params *p, size_
     return FORGE_OK;
 }
 
-/* A weight the kernels can take: a known dtype, or a quantized type whose blocks fill the rows. */
-static bool weight_ok(const fcuda_weight &w, forge_error *err) {
-    if (!w.qtype) return true;
-    int blk = w.qtype >= FCUDA_Q4_K ? 256 : 32;
-    if (quant_gpu_supported(w.qtype) && w.cols % blk == 0) return true;
-    set_err(err, FORGE_E_UNSUPPORTED, "CUDA backend: quantized type %d with %d columns is not supported", w.qtype, w.cols);
-    return false;
-}
-
 static bool weights_ok(const fcuda_model *m, forge_error *err) {
     if (!weight_ok(m->embed, err) || !weight_ok(m->lm_head, err)) return false;
     for (int l = 0; l < m->n_layers; l++) {
@@ -718,6 +709,7 @@ static cudaError_t copy_rows(fcuda_backend *b, float *dst, int r0, int r1) {
 
 static forge_status cuda_forward(fcuda_backend *b, const forge_batch *bt, const fcuda_row_sample *rows,
                                  float *logits, int32_t *ids, forge_error *err) {
+    if (!ids) rows = nullptr; /* no tokens wanted: every row's logits */
     const int T = bt->n_tokens, R = bt->n_logits;
     if (T > b->Tcap || R > b->Rcap) return set_err(err, FORGE_E_RANGE, "batch larger than the backend's scratch");
     bool graph = b->graph_cap > 0 && T <= b->graph_cap;

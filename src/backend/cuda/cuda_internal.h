@@ -117,6 +117,9 @@ void gemv_run(cudaStream_t s, int mode, const float *x, int ldx, int M, const dm
 
 /* ---- quantized weights (cuda_quant.cu) ---- */
 bool quant_gpu_supported(int qtype);
+/* A weight the kernels can take: F32/BF16/F16, or a supported quantized type whose blocks
+ * fill the rows; else false with FORGE_E_UNSUPPORTED naming it. */
+bool weight_ok(const fcuda_weight &w, forge_error *err);
 /* bytes of one row of cols values of dtype, or of qtype blocks when qtype is set */
 size_t dmat_row_bytes(int dtype, int qtype, int cols);
 /* gemv_run for a quantized weight (a.W its blocks) */

@@ -68,6 +68,7 @@ forge_status blas_ctx(gemm_ctx &g, scratch &s, size_t conv_bytes, forge_error *e
 } // namespace
 
 forge_status op_matmul(const float *x, int M, const fcuda_weight *w, float *y, int path, forge_error *err) {
+    if (!weight_ok(*w, err)) return FORGE_E_UNSUPPORTED;
     scratch s;
     gemm_ctx g;
     forge_status st = blas_ctx(g, s, (size_t)M * w->cols * 2, err);
@@ -84,6 +85,7 @@ forge_status op_matmul(const float *x, int M, const fcuda_weight *w, float *y, i
 forge_status op_gemv(int mode, const float *x, int M, const fcuda_weight *w, const int32_t *xrows, int x_rows,
                      const float *norm_w, float eps, const float *bg, const float *bu, const float *bias, float *y,
                      forge_error *err) {
+    if (!weight_ok(*w, err)) return FORGE_E_UNSUPPORTED;
     scratch s;
     int K = w->cols, ldx = mode == GEMV_SWIGLU_RESID ? 2 * K : K;
     if (!xrows) x_rows = M;
@@ -129,6 +131,7 @@ forge_status op_swiglu(const float *gu, const float *bg, const float *bu, int ro
 }
 
 forge_status op_embed(const fcuda_weight *embed, const int32_t *tokens, int rows, float *x, forge_error *err) {
+    if (!weight_ok(*embed, err)) return FORGE_E_UNSUPPORTED;
     scratch s;
     dmat de = upload_weight(s, embed);
     const int32_t *dt = s.vec(tokens, rows);

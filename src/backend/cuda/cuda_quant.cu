@@ -195,6 +195,18 @@ bool quant_gpu_supported(int qtype) {
     }
 }
 
+bool weight_ok(const fcuda_weight &w, forge_error *err) {
+    if (!w.qtype) {
+        if (w.dtype == FORGE_DTYPE_F32 || w.dtype == FORGE_DTYPE_BF16 || w.dtype == FORGE_DTYPE_F16) return true;
+        set_err(err, FORGE_E_UNSUPPORTED, "CUDA backend: weight dtype %d is not supported", w.dtype);
+        return false;
+    }
+    int blk = w.qtype >= FCUDA_Q4_K ? 256 : 32;
+    if (quant_gpu_supported(w.qtype) && w.cols % blk == 0) return true;
+    set_err(err, FORGE_E_UNSUPPORTED, "CUDA backend: quantized type %d with %d columns is not supported", w.qtype, w.cols);
+    return false;
+}
+
 size_t dmat_row_bytes(int dtype, int qtype, int cols) {
     switch (qtype) {
     case 0: return (size_t)cols * dtype_bytes(dtype);
