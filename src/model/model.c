@@ -168,8 +168,8 @@ static void r16_groups(void *ctx, int chunk, int thread) {
 }
 
 /* The matrices whose quantized rows the CPU's kernel set multiplies from an r16 copy
- * (kernels/quant.h) get one, made here once so every context shares it (as llama.cpp
- * repacks at load). The stored rows stay bound too: embedding lookups, other backends and
+ * (kernels/quant.h) get one, made once when the first CPU context is made, so every context
+ * shares it (as llama.cpp repacks at load; a model run only on a GPU never needs them). The stored rows stay bound too: embedding lookups, other backends and
  * kernel sets read them. FORGE_REPACK=0 turns this off; so does too little free memory. */
 /* A pass over the matrices: counting them (make false), or giving each its copy. */
 typedef struct r16_pass {
@@ -214,6 +214,19 @@ static void r16_visit(r16_pass *ps) {
             }
     }
     r16_one(ps, &m->lm_head);
+}
+
+static void model_repack(forge_model *m);
+
+void model_repack_once(forge_model *m) {
+    pthread_mutex_lock(&m->repack_lock);
+    if (!m->repacked) {
+        m->repacked = true;
+        model_repack(m);
+        tpool_free(m->qpool);
+        m->qpool = NULL;
+    }
+    pthread_mutex_unlock(&m->repack_lock);
 }
 
 static void model_repack(forge_model *m) {
@@ -481,7 +494,9 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
         return NULL;
     }
     forge_model *m = calloc(1, sizeof *m);
+    if (m) pthread_mutex_init(&m->repack_lock, NULL);
     if (!m || !(m->dir = strdup(dir))) {
+        if (m) pthread_mutex_destroy(&m->repack_lock);
         free(m);
         err_set(err, FORGE_E_NOMEM, "out of memory");
         return NULL;
@@ -528,7 +543,6 @@ forge_model *forge_model_open(const char *dir, const forge_model_params *params,
         goto fail;
     }
 quantized:
-    model_repack(m);
     tpool_free(m->qpool);
     m->qpool = NULL;
     if (m->quantize_to)
@@ -596,6 +610,7 @@ void forge_model_close(forge_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
+    pthread_mutex_destroy(&m->repack_lock);
     free(m->layers);
     st_close(&m->st);
     tpool_free(m->qpool);

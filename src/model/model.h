@@ -3,6 +3,9 @@
 #ifndef FORGE_MODEL_MODEL_H
 #define FORGE_MODEL_MODEL_H
 
+#include <pthread.h>
+#include <stdbool.h>
+
 #include "kernels/kernels.h"
 #include "model/config.h"
 #include "model/gguf_model.h"
@@ -40,7 +43,14 @@ struct forge_model {
     int n_made;       /* matrices quantized at load */
     struct tpool *qpool; /* threads for quantizing at load (during the load only) */
     int n_threads;
+    pthread_mutex_t repack_lock; /* model_repack_once */
+    bool repacked;
 };
+
+/* Gives the quantized matrices the CPU's kernel set multiplies from an r16 copy their copy
+ * (kernels/quant.h), once per model, when its first CPU context is made (a model that runs
+ * only on a GPU never pays for them); thread-safe. */
+void model_repack_once(forge_model *m);
 
 /* Binds the weights of st to the config's transformer; errors name the tensor. Used by
  * forge_model_open and by tests that build a set in memory. */

@@ -388,6 +388,7 @@ float *alloc_floats(size_t n, bool *ok) {
 }
 
 backend *backend_cpu_create(const forge_model *m, const backend_params *p, forge_error *err) {
+    model_repack_once((forge_model *)m); /* the model's r16 copies, shared by its CPU contexts */
     const model_config *c = &m->cfg;
     cpu_backend *b = calloc(1, sizeof *b);
     if (!b) {

@@ -79,8 +79,6 @@ __device__ __forceinline__ bool am_better(float v, int i, float bv, int bi) {
     return bi < 0 || v > bv || (v == bv && i < bi);
 }
 
-size_t sample_bsum_per_row(int n) { return (size_t)n / DRAW_BLOCK + 1; }
-
 /* One block per row. The greedy token: each thread scans a strided slice (NaNs skipped),
  * then a fixed tree; the first index of the maximum over the non-NaN values is what a
  * sequential scan with > finds, except when x[0] is NaN (nothing is > NaN): then 0.
