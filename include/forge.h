@@ -289,7 +289,8 @@ FORGE_API forge_status forge_context_decode_sample(forge_context *ctx, const for
                                                    const forge_row_sample *rows, forge_error *err);
 /* The token of output row i of the last successful decode: the drawn token of a DRAW row,
  * else the greedy token (the first index of the largest logit; a NaN is never chosen unless
- * it is at index 0, as a sequential scan with > finds); -1 when i is out of range. */
+ * it is at index 0, as a sequential scan with > finds); -1 when i is out of range. Like
+ * every call on a context, from one thread at a time (a host draw uses its scratch). */
 FORGE_API int32_t forge_context_token(const forge_context *ctx, int i);
 /* The final-norm hidden state (hidden_size floats) of output row i of the last successful
  * decode: the vector its logits were computed from. NULL when the device does not keep it

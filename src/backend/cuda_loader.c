@@ -132,7 +132,8 @@ _Static_assert(sizeof(forge_row_sample) == sizeof(fcuda_row_sample) &&
                    offsetof(forge_row_sample, temperature) == offsetof(fcuda_row_sample, temperature) &&
                    offsetof(forge_row_sample, min_p) == offsetof(fcuda_row_sample, min_p) &&
                    offsetof(forge_row_sample, u) == offsetof(fcuda_row_sample, u) &&
-                   (int)FORGE_ROW_GREEDY == (int)FCUDA_ROW_GREEDY && (int)FORGE_ROW_DRAW == (int)FCUDA_ROW_DRAW,
+                   (int)FORGE_ROW_LOGITS == (int)FCUDA_ROW_LOGITS && (int)FORGE_ROW_GREEDY == (int)FCUDA_ROW_GREEDY &&
+                   (int)FORGE_ROW_DRAW == (int)FCUDA_ROW_DRAW,
                "forge_row_sample must match fcuda_row_sample");
 
 static forge_status cb_forward_sample(backend *be, const forge_batch *batch, const forge_row_sample *rows,

@@ -417,9 +417,17 @@ TEST(draw) {
             float spread = r % 4 == 0 ? 1 : r % 4 == 1 ? 4 : 12; /* flat to peaked */
             fill(x + (size_t)r * n, n, spread);
             if (r % 7 == 3 && n > 1) x[(size_t)r * n + 1] += 30; /* one dominant token */
+            float *row = x + (size_t)r * n;
+            if (r == 4) row[0] = NAN; /* the max skips it */
+            if (r == 6 && n > 9) row[9] = INFINITY; /* exp(inf - inf): nothing kept with min-p */
+            if (r == 8)
+                for (int i = 0; i < n; i++) row[i] = NAN;
+            if (r == 10 && n > 9) row[9] = INFINITY;
+            if (r == 12)
+                for (int i = 0; i < n; i++) row[i] = -INFINITY;
             rs[r] = (fcuda_row_sample){.kind = r % 10 == 9 ? FCUDA_ROW_GREEDY : FCUDA_ROW_DRAW,
                                        .temperature = r % 3 == 0 ? 0.7f : r % 3 == 1 ? 1.0f : 1.6f,
-                                       .min_p = r % 2 ? 0.f : r % 4 == 0 ? 0.05f : 0.3f,
+                                       .min_p = r % 2 ? 0.f : r % 4 == 0 ? 0.05f : 0.3f, /* rows 4, 6, 8, 10, 12: min-p */
                                        .u = r == 0 ? 0.0 : r == 1 ? 0.9999999999 : (double)(t_rand64() >> 11) * 0x1.0p-53};
         }
         sampler_ws *ws = sampler_ws_create(n);
@@ -437,6 +445,14 @@ TEST(draw) {
         sampler_ws_free(ws);
         CHECKF(!A->op_sample(x, R, n, rs, got, &err), "%s", err.msg);
         for (int r = 0; r < R; r++) {
+            bool finite = true;
+            for (int i = 0; i < n; i++) finite = finite && isfinite(x[(size_t)r * n + i]);
+            if (!finite && rs[r].kind == FCUDA_ROW_DRAW) {
+                /* NaN or inf logits (a broken model): the CPU's SIMD exp and max make what they
+                 * make of them; the device must still give a token of the vocabulary */
+                CHECKF(got[r] >= 0 && got[r] < n, "draw row %d (non-finite logits): token %d of %d", r, got[r], n);
+                continue;
+            }
             total++;
             same += got[r] == want[r];
             CHECKF(got[r] == want[r], "draw row %d of %d values (t %g, min_p %g, u %.17g): %d, the CPU draws %d", r, n,

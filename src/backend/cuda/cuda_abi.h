@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define FCUDA_ABI_VERSION 6
+#define FCUDA_ABI_VERSION 7
 #define FCUDA_ENTRY "forge_cuda_api"
 #define FCUDA_MAX_HEAD_DIM 256
 #define FCUDA_MAX_GQA 32

@@ -117,8 +117,10 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_k(float *logits, int n,
     }
     const float t = rs[row].temperature, min_p = rs[row].min_p;
     const double u = rs[row].u;
-    /* m: the largest v = x / t (division is monotonic: the greedy value divided; NaNs aside) */
-    const float m = t != 1.0f ? x[greedy] / t : x[greedy];
+    /* m: the largest v = x / t (division is monotonic: the largest non-NaN value divided, as
+     * the reference max skips NaNs) */
+    const int mi = si[0] >= 0 ? si[0] : 0;
+    const float m = t != 1.0f ? x[mi] / t : x[mi];
     __syncthreads();
     int32_t *cid = cand + (size_t)row * n;
     __shared__ int count[SAMPLE_THREADS / 32];
@@ -197,7 +199,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_k(float *logits, int n,
                 break;
             }
         }
-        ids[row] = min_p > 0 ? cid[k] : k;
+        ids[row] = min_p > 0 ? (kept > 0 ? cid[k] : 0) : k; /* nothing kept (NaN, inf rows): 0, as the CPU */
     }
 }
 

@@ -147,6 +147,7 @@ forge_status op_sample(const float *x, int rows, int n, const fcuda_row_sample *
     float *dx = s.vec(x, (size_t)rows * n);
     int32_t *di = (int32_t *)s.get(nullptr, (size_t)rows * 4);
     int32_t *cand = (int32_t *)s.get(nullptr, (size_t)rows * n * 4);
+    if (cand) s.e = cudaMemset(cand, 0xff, (size_t)rows * n * 4); /* as the forward's scratch: never zeroed */
     double *bsum = (double *)s.get(nullptr, (size_t)rows * sample_bsum_per_row(n) * 8);
     const fcuda_row_sample *drs = s.vec(rs, (size_t)rows);
     if (s.e) return cuda_err(err, s.e, "allocating");
