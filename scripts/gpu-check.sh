@@ -5,7 +5,8 @@
 # type included), the parity models, batch invariance of the default path among 64
 # sequences, graphs and quantized GGUF files against the CPU (cuda_model), the benchmark next
 # to the measured bandwidth roofline (BF16 on the batch-invariant default, BF16 on the cuBLAS
-# opt-in: the invariance's cost, Q8_0 and Q4_K quantized at load), and the op test once more
+# opt-in: the invariance's cost, Q8_0 and Q4_K quantized at load, greedy ids chosen on the
+# device), and the op test once more
 # under compute-sanitizer.
 #
 # Build the programs here first: bash scripts/gpu-bundle.sh (makes gpu-bundle/, which a
@@ -115,6 +116,7 @@ if [ $DRY = 1 ]; then
   step "bench Llama-1B shape (cpu)" bench.log 60 "$BIN/cuda_bench" --device cpu --model "$LLAMA" --ctx 4 --steps 1 --batches 1 --prompt 4
   step "bench stories cuBLAS (emu)" bench.log 60 env FORGE_CUDA_BLAS=1 "$BIN/cuda_bench" --model tests/fixtures/stories260K --ctx 16 --steps 2 --batches 1,2 --prompt 16
   step "bench stories Q8_0 (emu)" bench.log 60 "$BIN/cuda_bench" --model tests/fixtures/stories260K --ctx 16 --steps 2 --batches 1,2 --prompt 16 --quantize q8_0
+  step "bench stories greedy (emu)" bench.log 60 "$BIN/cuda_bench" --model tests/fixtures/stories260K --ctx 16 --steps 2 --batches 1,2 --prompt 16 --device-greedy 1
 else
   # the batch-invariant default (Forge's GEMV/GEMM for every row count)
   step "bench SmolLM2-135M bf16" bench.log 90 "$BIN/cuda_bench" --model "$SMOL" --ctx 128 --steps 128 --batches 1,8,64 --prompt 512
@@ -126,6 +128,8 @@ else
   step "bench SmolLM2 Q8_0" bench.log 60 "$BIN/cuda_bench" --model "$SMOL" --ctx 128 --steps 64 --batches 1,64 --prompt 512 --quantize q8_0
   step "bench Llama-1B Q8_0" bench.log 75 "$BIN/cuda_bench" --model "$LLAMA" --ctx 128 --steps 32 --batches 1,64 --prompt 512 --quantize q8_0
   step "bench Llama-1B Q4_K" bench.log 75 "$BIN/cuda_bench" --model "$LLAMA" --ctx 128 --steps 32 --batches 1,64 --prompt 512 --quantize q4_k
+  # tokens chosen on the device: 64 greedy ids back a step instead of 64 x 128K logits
+  step "bench Llama-1B greedy ids" bench.log 60 "$BIN/cuda_bench" --model "$LLAMA" --ctx 128 --steps 32 --batches 1,64 --prompt 64 --device-greedy 1
 fi
 grep -h '^RESULT ' "$LOG/bench.log" | sed 's/^RESULT //' >"$LOG/results.json"
 

@@ -6,10 +6,12 @@
  * read), times the sequences it serves. Token ids are random: speed does not depend on them.
  *
  *   cuda_bench --model DIR [--device cuda|cpu] [--ctx 128] [--steps 64] [--batches 1,8,64]
- *              [--prompt 512] [--quantize q8_0|q4_0|q4_k]
+ *              [--prompt 512] [--quantize q8_0|q4_0|q4_k] [--device-greedy 1]
  * (--quantize: the model's matrices quantized at load, forge_model_params.quantize, to
  * measure the quantized GEMV without a GGUF file; FORGE_CUDA_BLAS=1 in the environment
- * measures the cuBLAS opt-in instead of the batch-invariant default).
+ * measures the cuBLAS opt-in instead of the batch-invariant default; --device-greedy 1: decode
+ * steps ask for greedy tokens, forge_context_decode_sample, so only ids come back, as the
+ * engine does for greedy requests, instead of every row's logits).
  * Prints a table and one "RESULT {json}" line. Exit 77 when no GPU can be used. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@ typedef struct bench {
     int32_t *tables, *nb, *tok, *pos, *seq, *rows;
     const int32_t **tp;
     unsigned rng;
+    forge_row_sample *greedy; /* decode steps: tokens chosen on the device (NULL: logits back) */
 } bench;
 
 static int32_t rand_tok(bench *b) {
@@ -38,11 +41,11 @@ static int32_t rand_tok(bench *b) {
     return (int32_t)((b->rng >> 8) % (unsigned)b->vocab);
 }
 
-static int run(bench *b, int n, int n_logits) {
+static int run(bench *b, int n, int n_logits, const forge_row_sample *rows) {
     forge_batch bt = {.n_tokens = n, .tokens = b->tok, .positions = b->pos, .seq = b->seq, .n_seqs = b->max_seqs,
                       .block_tables = b->tp, .n_blocks = b->nb, .n_logits = n_logits, .logit_rows = b->rows};
     forge_error err;
-    if (forge_context_decode(b->ctx, &bt, &err) != FORGE_OK) {
+    if (forge_context_decode_sample(b->ctx, &bt, rows, &err) != FORGE_OK) {
         fprintf(stderr, "cuda_bench: %s\n", err.msg);
         return -1;
     }
@@ -56,7 +59,7 @@ static int prefill(bench *b, int s0, int n, int len) {
             int c = len - at < b->max_batch ? len - at : b->max_batch;
             for (int i = 0; i < c; i++) b->tok[i] = rand_tok(b), b->pos[i] = at + i, b->seq[i] = s;
             b->rows[0] = c - 1;
-            if (run(b, c, 1)) return -1;
+            if (run(b, c, 1, NULL)) return -1;
             at += c;
         }
     return 0;
@@ -65,7 +68,7 @@ static int prefill(bench *b, int s0, int n, int len) {
 /* One decode step of sequences [0, n) at position p, logits for each. */
 static int step(bench *b, int n, int p) {
     for (int s = 0; s < n; s++) b->tok[s] = rand_tok(b), b->pos[s] = p, b->seq[s] = s, b->rows[s] = s;
-    return run(b, n, n);
+    return run(b, n, n, b->greedy);
 }
 
 static void parse_list(const char *s, int *out, int *n, int max) {
@@ -80,6 +83,7 @@ int main(int argc, char **argv) {
     const char *model = NULL, *device = "cuda", *batches = "1,8,64";
     int ctx_len = 128, steps = 64, prompt = 512, quantize = FORGE_QUANT_NONE;
     const char *qname = "as stored";
+    int device_greedy = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--model")) model = argv[i + 1];
         else if (!strcmp(argv[i], "--device")) device = argv[i + 1];
@@ -87,6 +91,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--batches")) batches = argv[i + 1];
         else if (!strcmp(argv[i], "--prompt")) prompt = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--device-greedy"))
+            device_greedy = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--quantize") && (qname = argv[i + 1]))
             quantize = !strcmp(argv[i + 1], "q8_0")   ? FORGE_QUANT_Q8_0
                        : !strcmp(argv[i + 1], "q4_0") ? FORGE_QUANT_Q4_0
@@ -96,7 +102,7 @@ int main(int argc, char **argv) {
     }
     if (!model || ctx_len < 1 || steps < 1 || prompt < 1 || quantize < 0) {
         fprintf(stderr, "usage: cuda_bench --model DIR [--device cuda|cpu] [--ctx 128] [--steps 64] "
-                        "[--batches 1,8,64] [--prompt 512] [--quantize q8_0|q4_0|q4_k]\n");
+                        "[--batches 1,8,64] [--prompt 512] [--quantize q8_0|q4_0|q4_k] [--device-greedy 1]\n");
         return 2;
     }
     int bl[8], nbat;
@@ -159,6 +165,10 @@ int main(int argc, char **argv) {
     b.pos = malloc(sizeof(int32_t) * (size_t)max_batch);
     b.seq = malloc(sizeof(int32_t) * (size_t)max_batch);
     b.rows = malloc(sizeof(int32_t) * (size_t)max_batch);
+    if (device_greedy) {
+        b.greedy = calloc((size_t)max_seqs, sizeof *b.greedy);
+        for (int s = 0; s < max_seqs; s++) b.greedy[s].kind = FORGE_ROW_GREEDY;
+    }
     for (int s = 0; s < max_seqs; s++) {
         for (int i = 0; i < blocks_per_seq; i++) b.tables[s * blocks_per_seq + i] = s * blocks_per_seq + i;
         b.tp[s] = b.tables + (size_t)s * blocks_per_seq;
@@ -179,17 +189,20 @@ int main(int argc, char **argv) {
     printf("device     %s, %.1f GB/s read bandwidth (measured)\n", info.name, bw / 1e9);
     const char *blas = getenv("FORGE_CUDA_BLAS");
     const char *gemm = cuda && blas && atoi(blas) ? "cuBLAS opt-in" : "batch-invariant default";
-    printf("model      %s (%s, %d layers, hidden %d, vocab %d), %.1f MB of weights (%s), %s GEMM\n", model,
-           in->model_type, in->n_layers, in->hidden_size, in->vocab_size, in->weight_bytes / 1e6, qname, gemm);
+    printf("model      %s (%s, %d layers, hidden %d, vocab %d), %.1f MB of weights (%s), %s GEMM, decode "
+           "returns %s\n",
+           model, in->model_type, in->n_layers, in->hidden_size, in->vocab_size, in->weight_bytes / 1e6, qname, gemm,
+           device_greedy ? "greedy ids (chosen on the device)" : "every row's logits");
     printf("warm-up    %.3f s to the first token: open %.3f, context (upload) %.3f, prefill %d %.3f, first "
            "step %.3f\n",
            warm, t_open, t_ctx, ctx_len, t_first_prefill, t_first_step);
     printf("%-34s %12s %12s %8s\n", "test", "tok/s", "roofline", "ratio");
     char json[4096];
     int jl = snprintf(json, sizeof json,
-                      "{\"device\":\"%s\",\"model\":\"%s\",\"weights\":\"%s\",\"gemm\":\"%s\",\"bandwidth_gbs\":%.1f,"
+                      "{\"device\":\"%s\",\"model\":\"%s\",\"weights\":\"%s\",\"gemm\":\"%s\",\"device_greedy\":%d,"
+                      "\"bandwidth_gbs\":%.1f,"
                       "\"weight_mb\":%.1f,\"warmup_s\":%.3f,\"upload_s\":%.3f,\"first_step_s\":%.4f",
-                      info.name, model, qname, gemm, bw / 1e9, in->weight_bytes / 1e6, warm, t_ctx, t_first_step);
+                      info.name, model, qname, gemm, device_greedy, bw / 1e9, in->weight_bytes / 1e6, warm, t_ctx, t_first_step);
 
     for (int i = 0; i < nbat; i++) {
         int n = bl[i];
@@ -216,7 +229,7 @@ int main(int argc, char **argv) {
             for (int i = 0; i < prompt; i++) b.tok[i] = rand_tok(&b), b.pos[i] = i, b.seq[i] = 0;
             b.rows[0] = prompt - 1;
             double ts = now();
-            if (run(&b, prompt, 1)) return 1;
+            if (run(&b, prompt, 1, NULL)) return 1;
             double el = now() - ts;
             if (el < best) best = el;
         }
@@ -238,6 +251,6 @@ int main(int argc, char **argv) {
     printf("RESULT %s\n", json);
     forge_context_free(ctx);
     forge_model_close(m);
-    free(b.tables), free(b.tp), free(b.nb), free(b.tok), free(b.pos), free(b.seq), free(b.rows);
+    free(b.tables), free(b.tp), free(b.nb), free(b.tok), free(b.pos), free(b.seq), free(b.rows), free(b.greedy);
     return 0;
 }
