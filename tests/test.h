@@ -87,4 +87,20 @@ static inline int t_sanitized(void) { return getenv("FORGE_SANITIZE") != NULL; }
  * shrink their sizes; docs/arm.md lists which do */
 static inline int t_emulated(void) { return getenv("FORGE_EMULATED") != NULL; }
 
+/* The whole file at path, NUL-terminated (malloc'd; *n, when given, gets its length), or NULL. */
+static inline void *t_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    size_t got = p ? fread(p, 1, (size_t)len, f) : 0;
+    fclose(f);
+    if (!p) return NULL;
+    p[got] = 0;
+    if (n) *n = got;
+    return p;
+}
+
 #endif

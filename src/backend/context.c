@@ -14,8 +14,8 @@ struct forge_context {
     float *logits;
     int n_logits;
     int32_t *ids;   /* max_logit_rows: the tokens of the last decode, when ids_valid */
-    uint8_t *kept;  /* max_logit_rows: row i's logits stayed on the device */
-    bool ids_valid; /* the backend chose them (forward_sample) */
+    bool ids_valid; /* the backend chose them (forward_sample): rows asking for a token have
+                       no logits on the host */
     forge_row_sample *rows; /* max_logit_rows: what the last decode asked of each row */
     sampler_ws *ws;         /* host draws (made on first use) */
 };
@@ -106,14 +106,12 @@ forge_context *forge_context_create(forge_model *m, const forge_context_params *
     ctx->model = m;
     ctx->p = p;
     ctx->ids = malloc(sizeof(int32_t) * (size_t)p.max_logit_rows);
-    ctx->kept = calloc((size_t)p.max_logit_rows, 1);
     ctx->rows = calloc((size_t)p.max_logit_rows, sizeof *ctx->rows);
     /* page-aligned: the CUDA backend pins it in place and copies logits straight into it */
     size_t logit_bytes = (size_t)p.max_logit_rows * (size_t)c->vocab_size * sizeof(float);
     ctx->logits = aligned_alloc(4096, (logit_bytes + 4095) & ~(size_t)4095);
-    if (!ctx->logits || !ctx->ids || !ctx->kept || !ctx->rows) {
-        free(ctx->logits), free(ctx->ids), free(ctx->kept), free(ctx->rows);
-        free(ctx);
+    if (!ctx->logits || !ctx->ids || !ctx->rows) {
+        forge_context_free(ctx);
         err_set(err, FORGE_E_NOMEM, "cannot allocate logits for %d rows", p.max_logit_rows);
         return NULL;
     }
@@ -124,16 +122,14 @@ forge_context *forge_context_create(forge_model *m, const forge_context_params *
         ctx->be = backend_cuda_create(m, &p, &cerr);
         if (!ctx->be && dev == DEVICE_CUDA) {
             if (err) *err = cerr;
-            free(ctx->logits), free(ctx->ids), free(ctx->kept), free(ctx->rows);
-            free(ctx);
+            forge_context_free(ctx);
             return NULL;
         }
         if (!ctx->be) note_fallback(cerr.msg);
     }
     if (!ctx->be) ctx->be = backend_cpu_create(m, &p, err);
     if (!ctx->be) {
-        free(ctx->logits), free(ctx->ids), free(ctx->kept), free(ctx->rows);
-        free(ctx);
+        forge_context_free(ctx);
         return NULL;
     }
     fcuda_stats cs;
@@ -150,7 +146,7 @@ void forge_context_free(forge_context *ctx) {
     if (!ctx) return;
     if (ctx->be) ctx->be->destroy(ctx->be);
     sampler_ws_free(ctx->ws);
-    free(ctx->logits), free(ctx->ids), free(ctx->kept), free(ctx->rows);
+    free(ctx->logits), free(ctx->ids), free(ctx->rows);
     free(ctx);
 }
 
@@ -255,10 +251,7 @@ forge_status forge_context_decode_sample(forge_context *ctx, const forge_batch *
     if (st != FORGE_OK) return st;
     ctx->n_logits = b->n_logits;
     ctx->ids_valid = device;
-    for (int i = 0; i < b->n_logits; i++) {
-        ctx->rows[i] = rows ? rows[i] : (forge_row_sample){0};
-        ctx->kept[i] = device && rows[i].kind != FORGE_ROW_LOGITS;
-    }
+    for (int i = 0; i < b->n_logits; i++) ctx->rows[i] = rows ? rows[i] : (forge_row_sample){0};
     return FORGE_OK;
 }
 
@@ -273,10 +266,7 @@ int32_t forge_context_token(const forge_context *ctx, int i) {
     const forge_row_sample *r = &ctx->rows[i];
     if (r->kind == FORGE_ROW_DRAW) /* the sampler's draw (ws exists: made with the rows) */
         return sampler_draw_plain(ctx->ws, x, r->temperature, r->min_p, r->u);
-    int best = 0, n = ctx->model->info.vocab_size; /* the sampler's scan (sampling/sampler.c) */
-    for (int k = 1; k < n; k++)
-        if (x[k] > x[best]) best = k;
-    return best;
+    return sampler_argmax(x, ctx->model->info.vocab_size);
 }
 
 forge_status forge_context_copy_kv(forge_context *ctx, int src, int dst, int n_tokens, forge_error *err) {
@@ -298,6 +288,6 @@ const float *forge_context_hidden(const forge_context *ctx, int i) {
 }
 
 const float *forge_context_logits(const forge_context *ctx, int i) {
-    if (!ctx || i < 0 || i >= ctx->n_logits || ctx->kept[i]) return NULL;
+    if (!ctx || i < 0 || i >= ctx->n_logits || (ctx->ids_valid && ctx->rows[i].kind != FORGE_ROW_LOGITS)) return NULL;
     return ctx->logits + (size_t)i * ctx->model->info.vocab_size;
 }

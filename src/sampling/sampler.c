@@ -364,7 +364,7 @@ static int select_top_p(sampler_ws *ws, int n, double need) {
     return hi;
 }
 
-static int argmax(const float *x, int n) {
+int32_t sampler_argmax(const float *x, int n) {
     int best = 0;
     for (int i = 1; i < n; i++)
         if (x[i] > x[best]) best = i;
@@ -381,7 +381,7 @@ static int build_kept(const sampler *s, sampler_ws *ws, const float *logits) {
     int n = s->vocab;
     sampler_process(s, logits, ws->vals);
     if (p->temperature == 0) {
-        int best = argmax(ws->vals, n);
+        int best = sampler_argmax(ws->vals, n);
         ws->ids[0] = best;
         ws->vals[0] = ws->vals[best];
         ws->probs[0] = 1;

@@ -45,6 +45,9 @@ void sampler_set_mask(sampler *s, const uint32_t *mask);
  * the RNG: the caller may take forge_context_token's token instead (sampling on the device)
  * and then sampler_accept it. */
 bool sampler_plain_greedy(const sampler *s);
+/* The greedy choice of n values: the first index of the largest, by a scan with > (a NaN is
+ * never chosen unless it is at index 0). */
+int32_t sampler_argmax(const float *x, int n);
 /* True when the next sample is a plain draw: temperature > 0 with no top-k (or one at least
  * the vocabulary), no top-p, no logit bias, penalties, mask or min-tokens ban: the logits
  * divided by the temperature, exp(l - max), the min-p cut, then sampler_draw_plain's draw

@@ -313,19 +313,6 @@ TEST(prompt_opens_think) {
 
 /* ---- detection and names -------------------------------------------------------------- */
 
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    return s;
-}
-
 TEST(detect_from_templates) {
     static const struct {
         const char *file;
@@ -346,7 +333,7 @@ TEST(detect_from_templates) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[256];
         snprintf(path, sizeof path, "tests/fixtures/templates/models/%s", cases[i].file);
-        char *src = read_file(path);
+        char *src = t_read_file(path, NULL);
         CHECKF(src != NULL, "cannot read %s", path);
         if (!src) continue;
         CHECKF(tc_detect(src) == cases[i].fam, "%s: tool-call family %s", path, tc_family_name(tc_detect(src)));

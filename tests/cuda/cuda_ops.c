@@ -205,18 +205,6 @@ TEST(gemv_fused) {
 
 /* ---- quantized weights ------------------------------------------------------------------- */
 
-static void *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(*n ? *n : 1);
-    if (fread(p, 1, *n, f) != *n) *n = 0;
-    fclose(f);
-    return p;
-}
-
 /* ggml's types with blocks gguf-py made and its f32 values of them (tests/fixtures/quant) */
 static const struct {
     const char *name;
@@ -235,9 +223,9 @@ static bool qpool_load(int t, qpool *p) {
     char path[128];
     size_t nb = 0, nf = 0;
     snprintf(path, sizeof path, "tests/fixtures/quant/%s.blocks", QTYPES[t].name);
-    p->blocks = read_all(path, &nb);
+    p->blocks = t_read_file(path, &nb);
     snprintf(path, sizeof path, "tests/fixtures/quant/%s.f32", QTYPES[t].name);
-    p->values = read_all(path, &nf);
+    p->values = t_read_file(path, &nf);
     p->n = (int)(nb / (size_t)QTYPES[t].bytes);
     bool ok = p->blocks && p->values && p->n > 0 && nf == (size_t)p->n * QTYPES[t].elems * 4;
     CHECKF(ok, "missing or inconsistent tests/fixtures/quant/%s.*", QTYPES[t].name);

@@ -14,26 +14,14 @@ static const int g_types[] = {QT_Q8_0, QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q4
 static const char *g_names[] = {"Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"};
 enum { NTYPES = 8 };
 
-static void *read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(*n ? *n : 1);
-    if (fread(p, 1, *n, f) != *n) *n = 0;
-    fclose(f);
-    return p;
-}
-
 TEST(dequant_equals_gguf_py) {
     for (int t = 0; t < NTYPES; t++) {
         char path[128];
         size_t nb, nf;
         snprintf(path, sizeof path, "tests/fixtures/quant/%s.blocks", g_names[t]);
-        uint8_t *blocks = read_file(path, &nb);
+        uint8_t *blocks = t_read_file(path, &nb);
         snprintf(path, sizeof path, "tests/fixtures/quant/%s.f32", g_names[t]);
-        float *want = read_file(path, &nf);
+        float *want = t_read_file(path, &nf);
         CHECKF(blocks && want, "missing golden for %s", g_names[t]);
         if (!blocks || !want) continue;
         int n = (int)(nf / 4);
@@ -383,7 +371,7 @@ TEST(matmul_batch_invariance) {
  * that of a 4-bit code (squared error within 1.1x Q4_0's on the same rows) */
 TEST(quantizers) {
     size_t nx;
-    float *x = read_file("tests/fixtures/quant/make_input.f32", &nx);
+    float *x = t_read_file("tests/fixtures/quant/make_input.f32", &nx);
     CHECK(x != NULL);
     if (!x) return;
     int n = (int)(nx / 4);
@@ -393,7 +381,7 @@ TEST(quantizers) {
         char path[128];
         size_t nb;
         snprintf(path, sizeof path, "tests/fixtures/quant/make_%s.blocks", names[t]);
-        uint8_t *want = read_file(path, &nb), *got = malloc(quant_row_bytes(types[t], n));
+        uint8_t *want = t_read_file(path, &nb), *got = malloc(quant_row_bytes(types[t], n));
         CHECK(want && nb == quant_row_bytes(types[t], n));
         CHECK(quant_make_row(types[t], x, got, n));
         CHECKF(want && !memcmp(got, want, nb), "%s: bytes differ from gguf-py", names[t]);

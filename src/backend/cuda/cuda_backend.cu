@@ -700,6 +700,9 @@ static size_t pack_batch(fcuda_backend *b, const forge_batch *bt, int Tr, int Rr
     return total;
 }
 
+/* Row r asks for its token only (its logits stay on the device). */
+static bool token_only(const fcuda_row_sample *rows, int r) { return rows && rows[r].kind != FCUDA_ROW_LOGITS; }
+
 /* Copies logits rows [r0, r1) to the host buffer dst (async on the stream). */
 static cudaError_t copy_rows(fcuda_backend *b, float *dst, int r0, int r1) {
     size_t row = (size_t)b->V;
@@ -745,18 +748,18 @@ static forge_status cuda_forward(fcuda_backend *b, const forge_batch *bt, const 
         float *dst = logits == b->host_logits && b->pinned ? logits : b->h_stage ? b->h_stage : logits;
         for (int r = 0; r < R;) {
             int r1 = r;
-            while (r1 < R && !(rows && rows[r1].kind != FCUDA_ROW_LOGITS)) r1++;
+            while (r1 < R && !token_only(rows, r1)) r1++;
             if (r1 > r && (e = copy_rows(b, dst, r, r1))) return cuda_err(err, e, "copying logits");
             b->st.logit_rows_copied += r1 - r;
             r = r1;
-            while (r < R && rows && rows[r].kind != FCUDA_ROW_LOGITS) r++, b->st.id_rows_copied++;
+            while (r < R && token_only(rows, r)) r++, b->st.id_rows_copied++;
         }
         if (ids && (e = cudaMemcpyAsync(b->h_ids, b->ids, (size_t)R * 4, cudaMemcpyDeviceToHost, b->stream)))
             return cuda_err(err, e, "copying the tokens");
         if ((e = cudaStreamSynchronize(b->stream))) return cuda_err(err, e, "running the forward");
         if (dst != logits)
             for (int r = 0; r < R; r++)
-                if (!(rows && rows[r].kind != FCUDA_ROW_LOGITS)) memcpy(logits + (size_t)r * b->V, dst + (size_t)r * b->V, (size_t)b->V * 4);
+                if (!token_only(rows, r)) memcpy(logits + (size_t)r * b->V, dst + (size_t)r * b->V, (size_t)b->V * 4);
         if (ids) memcpy(ids, b->h_ids, (size_t)R * 4);
     } else if ((e = cudaStreamSynchronize(b->stream))) {
         return cuda_err(err, e, "running the forward");

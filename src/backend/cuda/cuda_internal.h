@@ -154,7 +154,8 @@ void launch_convert(cudaStream_t s, const float *x, int ldx, int T, int n, void 
  * u x total scanned). cand: rows x n ints, bsum: rows x sample_bsum_per_row(n) doubles. */
 void launch_sample(cudaStream_t s, float *logits, int rows, int n, const fcuda_row_sample *rs, int32_t *ids,
                    int32_t *cand, double *bsum);
-__host__ __device__ inline size_t sample_bsum_per_row(int n) { return (size_t)n / 64 + 1; } /* 64: DRAW_BLOCK */
+enum { SAMPLE_DRAW_BLOCK = 64 }; /* the sampler's DRAW_BLOCK (src/sampling/sampler.c) */
+__host__ __device__ inline size_t sample_bsum_per_row(int n) { return (size_t)n / SAMPLE_DRAW_BLOCK + 1; }
 /* Sums n floats into *out many times over (the bandwidth probe). */
 void launch_read_sum(cudaStream_t s, const float4 *x, size_t n4, float *out);
 

@@ -72,7 +72,7 @@ __device__ double block_sum_d(double v) {
 
 /* ---- choosing tokens: greedy and plain draws ------------------------------------------- */
 
-enum { SAMPLE_THREADS = 1024, DRAW_BLOCK = 64 /* sampler.c's */ };
+enum { SAMPLE_THREADS = 1024, DRAW_BLOCK = SAMPLE_DRAW_BLOCK };
 
 /* (v, i) beats (bv, bi): larger, or equal and earlier; bi < 0 is "none yet" */
 __device__ __forceinline__ bool am_better(float v, int i, float bv, int bi) {
