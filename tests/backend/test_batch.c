@@ -187,7 +187,10 @@ TEST(bad_batches_are_refused) {
  * the total. */
 static int32_t draw_ref(const float *l, int n, float t, float min_p, double u) {
     double m = -INFINITY, total = 0, acc = 0;
-    for (int i = 0; i < n; i++) m = fmax(m, (double)(l[i] / t));
+    for (int i = 0; i < n; i++) {
+        double v = l[i] / t;
+        if (v > m) m = v;
+    }
     for (int i = 0; i < n; i++) {
         double p = exp(l[i] / t - m);
         if (p >= min_p) total += p;
